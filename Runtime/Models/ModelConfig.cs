@@ -1,0 +1,137 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace Qwen3Gen;
+
+/// <summary>
+/// The hyper-parameters of a Qwen3 / Qwen3-MoE model, named as in the [Qwen3Model] attribute
+/// (Hugging Face config.json names in comments). Every generated model exposes one; checkpoints
+/// carry one; a model directory's config.json is read into one.
+/// </summary>
+public sealed record ModelConfig
+{
+    public int Vocab { get; init; }                 // vocab_size
+    public int Hidden { get; init; }                // hidden_size
+    public int Layers { get; init; }                // num_hidden_layers
+    public int Heads { get; init; }                 // num_attention_heads
+    public int KvHeads { get; init; }               // num_key_value_heads
+    public int HeadDim { get; init; }               // head_dim
+    public int Ffn { get; init; }                   // intermediate_size
+    public double RopeTheta { get; init; } = 1e6;   // rope_theta
+    public double RmsNormEps { get; init; } = 1e-6; // rms_norm_eps
+    public bool TieEmbeddings { get; init; }        // tie_word_embeddings
+    public int MaxPositions { get; init; } = 40960; // max_position_embeddings
+    public int Experts { get; init; }               // num_experts (0 = dense)
+    public int ExpertsPerToken { get; init; }       // num_experts_per_tok
+    public int ExpertFfn { get; init; }             // moe_intermediate_size
+    public bool NormTopKProb { get; init; }         // norm_topk_prob
+    public int DecoderSparseStep { get; init; } = 1; // decoder_sparse_step
+    public int[] MlpOnlyLayers { get; init; } = []; // mlp_only_layers
+    public double RouterAuxLossCoef { get; init; } = 0.001; // router_aux_loss_coef
+    public bool OutputRouterLogits { get; init; }   // output_router_logits
+
+    public bool IsMoe => Experts > 0;
+
+    /// <summary>HF rule: layer i is sparse iff not in mlp_only_layers, E > 0 and (i+1) % decoder_sparse_step == 0.</summary>
+    public bool IsSparse(int layer) => Experts > 0 && Array.IndexOf(MlpOnlyLayers, layer) < 0 && (layer + 1) % DecoderSparseStep == 0;
+
+    /// <summary>The fields that define the computation, as (name, value) pairs, for comparisons and messages.</summary>
+    public IEnumerable<(string Name, string Value)> Fields()
+    {
+        static string D(double d) => d.ToString("R", CultureInfo.InvariantCulture);
+        yield return (nameof(Vocab), Vocab.ToString(CultureInfo.InvariantCulture));
+        yield return (nameof(Hidden), Hidden.ToString(CultureInfo.InvariantCulture));
+        yield return (nameof(Layers), Layers.ToString(CultureInfo.InvariantCulture));
+        yield return (nameof(Heads), Heads.ToString(CultureInfo.InvariantCulture));
+        yield return (nameof(KvHeads), KvHeads.ToString(CultureInfo.InvariantCulture));
+        yield return (nameof(HeadDim), HeadDim.ToString(CultureInfo.InvariantCulture));
+        yield return (nameof(Ffn), Ffn.ToString(CultureInfo.InvariantCulture));
+        yield return (nameof(RopeTheta), D(RopeTheta));
+        yield return (nameof(RmsNormEps), D(RmsNormEps));
+        yield return (nameof(TieEmbeddings), TieEmbeddings ? "true" : "false");
+        yield return (nameof(Experts), Experts.ToString(CultureInfo.InvariantCulture));
+        if (IsMoe)
+        {
+            yield return (nameof(ExpertsPerToken), ExpertsPerToken.ToString(CultureInfo.InvariantCulture));
+            yield return (nameof(ExpertFfn), ExpertFfn.ToString(CultureInfo.InvariantCulture));
+            yield return (nameof(NormTopKProb), NormTopKProb ? "true" : "false");
+            yield return (nameof(DecoderSparseStep), DecoderSparseStep.ToString(CultureInfo.InvariantCulture));
+            yield return (nameof(MlpOnlyLayers), "[" + string.Join(", ", MlpOnlyLayers) + "]");
+        }
+    }
+
+    /// <summary>The fields whose values differ, as "Name: this vs other" lines (empty when the computations agree).</summary>
+    public List<string> Differences(ModelConfig other)
+    {
+        var mine = Fields().ToDictionary(f => f.Name, f => f.Value);
+        var theirs = other.Fields().ToDictionary(f => f.Name, f => f.Value);
+        var result = new List<string>();
+        foreach (var (name, value) in mine)
+        {
+            theirs.TryGetValue(name, out var otherValue);
+            if (value != otherValue) result.Add($"{name}: {value} vs {otherValue ?? "(absent)"}");
+        }
+        foreach (var (name, value) in theirs)
+            if (!mine.ContainsKey(name)) result.Add($"{name}: (absent) vs {value}");
+        return result;
+    }
+
+    public override string ToString() => string.Join(", ", Fields().Select(f => $"{f.Name}={f.Value}"));
+
+    /// <summary>Reads a Hugging Face config.json (model_type qwen3 or qwen3_moe).</summary>
+    public static ModelConfig FromHuggingFaceJson(string json, string source = "config.json")
+    {
+        JsonDocument document;
+        try { document = JsonDocument.Parse(json); }
+        catch (JsonException e) { throw new InvalidDataException($"{source} is not valid JSON: {e.Message}", e); }
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{source}: expected a JSON object.");
+            string modelType = root.TryGetProperty("model_type", out var mt) && mt.ValueKind == JsonValueKind.String ? mt.GetString()! : "";
+            if (modelType != "qwen3" && modelType != "qwen3_moe")
+                throw new InvalidDataException($"{source}: model_type is '{modelType}', expected 'qwen3' or 'qwen3_moe'.");
+
+            int Int(string name, int? fallback = null)
+            {
+                if (root.TryGetProperty(name, out var e) && e.ValueKind == JsonValueKind.Number) return e.GetInt32();
+                return fallback ?? throw new InvalidDataException($"{source}: missing field '{name}'.");
+            }
+            double Dbl(JsonElement obj, string name, double fallback) =>
+                obj.TryGetProperty(name, out var e) && e.ValueKind == JsonValueKind.Number ? e.GetDouble() : fallback;
+            bool Bool(string name, bool fallback) =>
+                root.TryGetProperty(name, out var e) && (e.ValueKind == JsonValueKind.True || e.ValueKind == JsonValueKind.False) ? e.GetBoolean() : fallback;
+
+            int hidden = Int("hidden_size"), heads = Int("num_attention_heads");
+            double theta = Dbl(root, "rope_theta", 10000.0);
+            if (root.TryGetProperty("rope_parameters", out var rp) && rp.ValueKind == JsonValueKind.Object)
+                theta = Dbl(rp, "rope_theta", theta);
+            bool moe = modelType == "qwen3_moe";
+            int[] mlpOnly = [];
+            if (root.TryGetProperty("mlp_only_layers", out var mol) && mol.ValueKind == JsonValueKind.Array)
+                mlpOnly = mol.EnumerateArray().Select(e => e.GetInt32()).ToArray();
+            return new ModelConfig
+            {
+                Vocab = Int("vocab_size"),
+                Hidden = hidden,
+                Layers = Int("num_hidden_layers"),
+                Heads = heads,
+                KvHeads = Int("num_key_value_heads", heads),
+                HeadDim = Int("head_dim", hidden / heads),
+                Ffn = Int("intermediate_size"),
+                RopeTheta = theta,
+                RmsNormEps = Dbl(root, "rms_norm_eps", 1e-6),
+                TieEmbeddings = Bool("tie_word_embeddings", false),
+                MaxPositions = Int("max_position_embeddings", 40960),
+                Experts = moe ? Int("num_experts") : 0,
+                ExpertsPerToken = moe ? Int("num_experts_per_tok") : 0,
+                ExpertFfn = moe ? Int("moe_intermediate_size") : 0,
+                NormTopKProb = moe && Bool("norm_topk_prob", false),
+                DecoderSparseStep = moe ? Int("decoder_sparse_step", 1) : 1,
+                MlpOnlyLayers = mlpOnly,
+                RouterAuxLossCoef = moe ? Dbl(root, "router_aux_loss_coef", 0.001) : 0.001,
+                OutputRouterLogits = moe && Bool("output_router_logits", false),
+            };
+        }
+    }
+}
