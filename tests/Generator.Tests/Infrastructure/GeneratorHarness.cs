@@ -12,7 +12,18 @@ namespace Qwen3Gen.Generator.Tests.Infrastructure;
 /// </summary>
 public static class GeneratorHarness
 {
-    public const string AttributeHintName = "Qwen3ModelAttribute.g.cs";
+    /// <summary>
+    /// The files every compilation gets whatever it declares (the attribute, Roslyn's EmbeddedAttribute):
+    /// found by running the generator over an empty file, and left out of <see cref="GeneratorRun.ModelSources"/>.
+    /// </summary>
+    public static IReadOnlyCollection<string> PostInitializationHintNames => PostInit.Value;
+
+    private static readonly Lazy<HashSet<string>> PostInit = new(() =>
+    {
+        var driver = CreateDriver().RunGenerators(CreateCompilation("namespace Empty;"));
+        return driver.GetRunResult().Results.Single().GeneratedSources.Select(s => s.HintName).ToHashSet(StringComparer.Ordinal);
+    });
+
     public const string SourcePath = "Model.cs";
 
     public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Latest);
@@ -60,7 +71,7 @@ public sealed record GeneratorRun(GeneratorDriver Driver, GeneratorDriverRunResu
     /// <summary>The generated files of the model(s), the attribute excluded, sorted by hint name.</summary>
     public IReadOnlyList<(string HintName, string Text)> ModelSources =>
         Result.Results.Single().GeneratedSources
-            .Where(s => s.HintName != GeneratorHarness.AttributeHintName)
+            .Where(s => !GeneratorHarness.PostInitializationHintNames.Contains(s.HintName))
             .OrderBy(s => s.HintName, StringComparer.Ordinal)
             .Select(s => (s.HintName, s.SourceText.ToString()))
             .ToList();

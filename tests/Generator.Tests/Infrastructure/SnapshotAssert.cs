@@ -16,13 +16,19 @@ public static class SnapshotAssert
         string folder = Path.Combine(Path.GetDirectoryName(callerFile)!, "Snapshots");
         // Callers live in the project folder or one folder below it (Infrastructure/, ...): find Snapshots/.
         if (!Directory.Exists(folder)) folder = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(callerFile))!, "Snapshots");
+        MatchesIn(folder, name, actual, update: Environment.GetEnvironmentVariable("UPDATE_SNAPSHOTS") == "1");
+    }
+
+    /// <summary>The comparison itself, on an explicit folder (the self-tests use a temporary one).</summary>
+    public static void MatchesIn(string folder, string name, string actual, bool update)
+    {
         Directory.CreateDirectory(folder);
         string verifiedPath = Path.Combine(folder, name + ".verified.cs");
         string receivedPath = Path.Combine(folder, name + ".received.cs");
         string diffPath = Path.Combine(folder, name + ".received.diff");
 
         actual = Normalise(actual);
-        if (Environment.GetEnvironmentVariable("UPDATE_SNAPSHOTS") == "1")
+        if (update)
         {
             File.WriteAllText(verifiedPath, actual);
             File.Delete(receivedPath);
@@ -31,7 +37,7 @@ public static class SnapshotAssert
         }
 
         string expected = File.Exists(verifiedPath) ? Normalise(File.ReadAllText(verifiedPath)) : "";
-        if (expected == actual)
+        if (File.Exists(verifiedPath) && expected == actual)
         {
             File.Delete(receivedPath);                         // leftovers of an earlier failure
             File.Delete(diffPath);

@@ -1,0 +1,1 @@
+// (the generator emitted no model source)
