@@ -109,9 +109,47 @@ internal static class ApiEmitter
                             full[t * HeadDim + j] = full[t * HeadDim + j + HeadDim / 2] = table[t * (HeadDim / 2) + j];
                     return full;
                 }
+            """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                        int dot = name.LastIndexOf('.');
+                        if (dot > 0 && int.TryParse(name.Substring(dot + 1), out int layer) && layer >= 0 && layer < Layers && IsSparse(layer))
+                        {
+                            ref var a = ref s.Layer[layer];
+                            switch (name.Substring(0, dot))
+                            {
+                                case "router_logits": return new ReadOnlySpan<float>(a.RouterLogits, rows * Experts).ToArray();
+                                case "routing_weights": return new ReadOnlySpan<float>(a.RouteWeight, rows * ExpertsPerToken).ToArray();
+                                case "selected_experts":
+                                    var ids = new float[rows * ExpertsPerToken];
+                                    for (int k = 0; k < ids.Length; k++) ids[k] = a.Selected[k];
+                                    return ids;
+                            }
+                        }
+                """);
+        w.Block("""
                 throw new ArgumentException($"Unknown intermediate '{name}'.", nameof(name));
             }
 
+            """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                /// <summary>The last Forward's load-balancing aux loss (before the coefficient; training buffers only).</summary>
+                public float AuxLoss => _state?.AuxLoss ?? float.NaN;
+
+                /// <summary>The last Forward's cross-entropy alone (the returned loss adds coef · AuxLoss when OutputRouterLogits).</summary>
+                public float CrossEntropyLoss => _state?.CrossEntropy ?? float.NaN;
+
+                /// <summary>Rows routed to each expert of a sparse layer in the last Forward.</summary>
+                public int[] ExpertLoad(int layer)
+                {
+                    var s = _state ?? throw new InvalidOperationException("Run Forward first.");
+                    if (!IsSparse(layer)) throw new ArgumentException($"Layer {layer} is dense.", nameof(layer));
+                    return new ReadOnlySpan<int>(s.Layer[s.Training ? layer : 0].Counts, Experts).ToArray();
+                }
+
+                """);
+        w.Block("""
             public void Dispose()
             {
                 _state?.Dispose();

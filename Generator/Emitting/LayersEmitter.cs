@@ -16,6 +16,7 @@ internal static class LayersEmitter
         w.Block(Attention);
         w.Block(SwiGlu);
         w.Block(CrossEntropy);
+        if (spec.Shape.IsMoe) w.Block(MixtureOfExperts);
     }
 
     private const string Embedding = """
@@ -306,6 +307,186 @@ internal static class LayersEmitter
             int count = 0;
             for (int r = 0; r < rows; r++) if (targets[r] != CausalLm.IgnoreIndex) count++;
             Workers.For(rows, new CrossEntropyBackwardJob { Logits = logits, Lse = lse, Targets = targets, InvCount = count == 0 ? 0f : 1f / count });
+        }
+        """;
+
+    private const string MixtureOfExperts = """
+
+        // ================================ Mixture of experts (Qwen3MoeSparseMoeBlock) ================================
+        // router_logits = x · W_routerᵀ,  p = softmax(router_logits) over ALL experts,
+        // (w, sel) = top-k of p, descending;  if NormTopKProb: w = w / Σ w
+        // out = Σ_slot w_slot · expert_sel(x),   expert_e(x) = down_e(silu(gate_e(x)) ⊙ up_e(x))
+        // Only selected experts run: the routed (row, slot) pairs are packed by expert, in row order, and each
+        // expert multiplies its own block of rows. No shared expert, no capacity limit, no jitter, no router bias.
+
+        private static void MoeForward<TW>(ref LayerBuffers a, TW* m, int l, int rows) where TW : unmanaged
+        {
+            MatMul.Forward(a.RouterLogits, a.Ln2, m + Layout.Router(l), rows, Hidden, Experts);     // [R, Experts]
+            Route(ref a, rows);
+            Pack(ref a, rows);
+            for (int e = 0; e < Experts; e++)
+            {
+                int n = a.Counts[e];
+                if (n == 0) continue;                                                               // an idle expert costs nothing
+                long p0 = a.Starts[e];
+                float* x = a.Xe + p0 * Hidden, ge = a.Ge + p0 * ExpertFfn, ue = a.Ue + p0 * ExpertFfn, ae = a.Ae + p0 * ExpertFfn;
+                MatMul.Forward(ge, x, m + Layout.ExpertGateProj(l, e), n, Hidden, ExpertFfn);       // gate_e = x · Wgᵀ
+                MatMul.Forward(ue, x, m + Layout.ExpertUpProj(l, e), n, Hidden, ExpertFfn);         // up_e   = x · Wuᵀ
+                SwiGluForward(ae, ge, ue, (long)n * ExpertFfn);                                      // act_e  = silu(gate_e) ⊙ up_e
+                MatMul.Forward(a.Ye + p0 * Hidden, ae, m + Layout.ExpertDownProj(l, e), n, ExpertFfn, Hidden);
+            }
+            for (int r = 0; r < rows; r++)                                                          // out[r] = Σ_slot w · y
+            {
+                float* o = a.Output + (long)r * Hidden;
+                RowOps.Clear(o, Hidden);
+                for (int k = 0; k < ExpertsPerToken; k++)
+                {
+                    int i = r * ExpertsPerToken + k;
+                    RowOps.Axpy(o, a.RouteWeight[i], a.Ye + (long)a.PackedPos[i] * Hidden, Hidden);
+                }
+            }
+        }
+
+        // Softmax over all experts (float32, as HF), then top-k by repeated selection (ties: the lower id first).
+        private static void Route(ref LayerBuffers a, int rows)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                float* z = a.RouterLogits + (long)r * Experts, p = a.Probs + (long)r * Experts;
+                float max = z[0];
+                for (int e = 1; e < Experts; e++) max = MathF.Max(max, z[e]);
+                float sum = 0f;
+                for (int e = 0; e < Experts; e++) { p[e] = MathF.Exp(z[e] - max); sum += p[e]; }
+                for (int e = 0; e < Experts; e++) p[e] /= sum;
+                int* sel = a.Selected + (long)r * ExpertsPerToken;
+                float* w = a.RouteWeight + (long)r * ExpertsPerToken;
+                float total = 0f;
+                for (int k = 0; k < ExpertsPerToken; k++)
+                {
+                    int best = -1;
+                    for (int e = 0; e < Experts; e++)
+                    {
+                        bool taken = false;
+                        for (int j = 0; j < k; j++) taken |= sel[j] == e;
+                        if (!taken && (best < 0 || p[e] > p[best])) best = e;
+                    }
+                    sel[k] = best;
+                    w[k] = p[best];
+                    total += w[k];
+                }
+                if (NormTopKProb)
+                    for (int k = 0; k < ExpertsPerToken; k++) w[k] /= total;
+            }
+        }
+
+        // Groups the routed (row, slot) pairs by expert: Counts, Starts, PackedRow, PackedPos, and the rows of x in Xe.
+        private static void Pack(ref LayerBuffers a, int rows)
+        {
+            int* cursor = stackalloc int[Experts];
+            for (int e = 0; e < Experts; e++) { a.Counts[e] = 0; cursor[e] = 0; }
+            for (int i = 0; i < rows * ExpertsPerToken; i++) a.Counts[a.Selected[i]]++;
+            a.Starts[0] = 0;
+            for (int e = 0; e < Experts; e++) a.Starts[e + 1] = a.Starts[e] + a.Counts[e];
+            for (int r = 0; r < rows; r++)
+                for (int k = 0; k < ExpertsPerToken; k++)
+                {
+                    int i = r * ExpertsPerToken + k, e = a.Selected[i];
+                    int pos = a.Starts[e] + cursor[e]++;
+                    a.PackedRow[pos] = r;
+                    a.PackedPos[i] = pos;
+                    RowOps.Copy(a.Xe + (long)pos * Hidden, a.Ln2 + (long)r * Hidden, Hidden);
+                }
+        }
+
+        // Load-balancing loss over every sparse layer pooled (M = sparse layers · R rows), spec §4:
+        //   aux = Experts · Σ_e f_e · P̄_e,   f_e = (selections of e) / M  (sums to k),   P̄_e = mean_m p[m, e]
+        private static float AuxLossForward(State s)
+        {
+            Array.Clear(s.ExpertSelections);
+            Array.Clear(s.ExpertProbSums);
+            int pooled = 0;
+            for (int l = 0; l < Layers; l++)
+            {
+                if (!IsSparse(l)) continue;
+                ref var a = ref s.Layer[l];
+                for (int r = 0; r < s.Rows; r++)
+                {
+                    for (int k = 0; k < ExpertsPerToken; k++) s.ExpertSelections[a.Selected[r * ExpertsPerToken + k]] += 1;
+                    for (int e = 0; e < Experts; e++) s.ExpertProbSums[e] += a.Probs[(long)r * Experts + e];
+                }
+                pooled += s.Rows;
+            }
+            s.PooledRows = pooled;
+            double aux = 0;
+            for (int e = 0; e < Experts; e++)
+            {
+                s.ExpertFraction[e] = (float)(s.ExpertSelections[e] / pooled);
+                aux += s.ExpertSelections[e] / pooled * (s.ExpertProbSums[e] / pooled);
+            }
+            return (float)(Experts * aux);
+        }
+
+        // Backward of the sparse block. On entry s.DResid = d(loss)/d(out); on exit s.DLn = d(loss)/d(x).
+        //   dw_slot = dout · y_slot,   dy_slot = w_slot · dout,   then each expert's SwiGLU backward on its block.
+        //   Through the weights to the probabilities: NormTopKProb: dp_sel = (dw − Σ dw ⊙ w) / Σ p_sel;  else dp_sel = dw.
+        //   Aux loss (if OutputRouterLogits): dp[m, e] += coef · Experts · f_e / M   (f is a constant: top-k is discrete).
+        //   Softmax: dz = p ⊙ (dp − Σ_e dp_e p_e). Experts with no rows get exactly zero gradient.
+        private static void MoeBackward(ref LayerBuffers a, State s, float* m, float* g, int l, int rows)
+        {
+            for (int r = 0; r < rows; r++)
+                for (int k = 0; k < ExpertsPerToken; k++)
+                {
+                    int i = r * ExpertsPerToken + k;
+                    long pos = a.PackedPos[i];
+                    float* dOut = s.DResid + (long)r * Hidden, dy = s.DYe + pos * Hidden;
+                    s.DRouteWeight[i] = RowOps.Dot(dOut, a.Ye + pos * Hidden, Hidden);
+                    for (int j = 0; j < Hidden; j++) dy[j] = a.RouteWeight[i] * dOut[j];
+                }
+            for (int e = 0; e < Experts; e++)
+            {
+                int n = a.Counts[e];
+                if (n == 0) continue;
+                long p0 = a.Starts[e];
+                float* x = a.Xe + p0 * Hidden, dx = s.DXe + p0 * Hidden, dy = s.DYe + p0 * Hidden;
+                float* dAe = s.DAe + p0 * ExpertFfn, dGe = s.DGe + p0 * ExpertFfn, dUe = s.DUe + p0 * ExpertFfn;
+                RowOps.Clear(dAe, (long)n * ExpertFfn);
+                MatMul.BackwardInput(dAe, dy, m + Layout.ExpertDownProj(l, e), n, ExpertFfn, Hidden);
+                MatMul.BackwardWeight(g + Layout.ExpertDownProj(l, e), dy, a.Ae + p0 * ExpertFfn, n, ExpertFfn, Hidden);
+                SwiGluBackward(dGe, dUe, dAe, a.Ge + p0 * ExpertFfn, a.Ue + p0 * ExpertFfn, (long)n * ExpertFfn);
+                RowOps.Clear(dx, (long)n * Hidden);
+                MatMul.BackwardInput(dx, dGe, m + Layout.ExpertGateProj(l, e), n, Hidden, ExpertFfn);
+                MatMul.BackwardInput(dx, dUe, m + Layout.ExpertUpProj(l, e), n, Hidden, ExpertFfn);
+                MatMul.BackwardWeight(g + Layout.ExpertGateProj(l, e), dGe, x, n, Hidden, ExpertFfn);
+                MatMul.BackwardWeight(g + Layout.ExpertUpProj(l, e), dUe, x, n, Hidden, ExpertFfn);
+            }
+            RowOps.Clear(s.DLn, (long)rows * Hidden);
+            for (int r = 0; r < rows; r++)                                                          // dx[r] = Σ_slot dXe[pos]
+                for (int k = 0; k < ExpertsPerToken; k++)
+                    RowOps.Add(s.DLn + (long)r * Hidden, s.DXe + (long)a.PackedPos[r * ExpertsPerToken + k] * Hidden, Hidden);
+
+            float auxScale = OutputRouterLogits ? RouterAuxLossCoef * Experts / s.PooledRows : 0f;
+            for (int r = 0; r < rows; r++)
+            {
+                float* p = a.Probs + (long)r * Experts, dp = s.DProbs + (long)r * Experts;
+                float* w = a.RouteWeight + (long)r * ExpertsPerToken, dw = s.DRouteWeight + (long)r * ExpertsPerToken;
+                int* sel = a.Selected + (long)r * ExpertsPerToken;
+                for (int e = 0; e < Experts; e++) dp[e] = auxScale * s.ExpertFraction[e];
+                if (NormTopKProb)
+                {
+                    float sum = 0f, dwDotW = 0f;
+                    for (int k = 0; k < ExpertsPerToken; k++) { sum += p[sel[k]]; dwDotW += dw[k] * w[k]; }
+                    for (int k = 0; k < ExpertsPerToken; k++) dp[sel[k]] += (dw[k] - dwDotW) / sum;
+                }
+                else
+                {
+                    for (int k = 0; k < ExpertsPerToken; k++) dp[sel[k]] += dw[k];
+                }
+                float dot = 0f;
+                for (int e = 0; e < Experts; e++) dot += dp[e] * p[e];
+                for (int e = 0; e < Experts; e++) dp[e] = p[e] * (dp[e] - dot);                    // now d(loss)/d(router_logits)
+            }
+            MatMul.BackwardInput(s.DLn, s.DProbs, m + Layout.Router(l), rows, Hidden, Experts);
+            MatMul.BackwardWeight(g + Layout.Router(l), s.DProbs, a.Ln2, rows, Hidden, Experts);
         }
         """;
 }

@@ -44,6 +44,23 @@ internal static class PassEmitter
                 public float* Up;       // [R, Ffn]      up_proj output
                 public float* Act;      // [R, Ffn]      silu(Gate) ⊙ Up
                 public float* Output;   // [R, Hidden]   Mid + down_proj(Act): the next layer's Input
+            """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                    // sparse MoE layers (P = R · ExpertsPerToken routed (row, slot) pairs, grouped by expert)
+                    public float* RouterLogits; // [R, Experts]   x · W_routerᵀ
+                    public float* Probs;        // [R, Experts]   softmax over all experts
+                    public int* Selected;       // [R, ExpertsPerToken]  top-k expert ids, descending probability
+                    public float* RouteWeight;  // [R, ExpertsPerToken]  their combine weights (renormalised if NormTopKProb)
+                    public int* Counts;         // [Experts]      rows routed to each expert
+                    public int* Starts;         // [Experts + 1]  first packed position of each expert
+                    public int* PackedRow;      // [P]            row of each packed position
+                    public int* PackedPos;      // [R, ExpertsPerToken]  packed position of each (row, slot)
+                    public float* Xe;           // [P, Hidden]    the routed rows, grouped by expert
+                    public float* Ge, Ue, Ae;   // [P, ExpertFfn] expert gate, up, silu(gate) ⊙ up
+                    public float* Ye;           // [P, Hidden]    expert outputs
+                """);
+        w.Block("""
             }
 
             /// <summary>
@@ -59,6 +76,17 @@ internal static class PassEmitter
                 public readonly int* Tokens, Targets;
                 // gradient scratch (training only), reused by every layer
                 public readonly float* DResid, DLn, DAttn, DQ, DK, DV, DQRaw, DKRaw, DGate, DUp, DAct;
+            """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                    public readonly float* DYe, DAe, DGe, DUe, DXe, DRouteWeight, DProbs;
+                    // load-balancing aux loss, pooled over every sparse layer (spec §4)
+                    public readonly double[] ExpertSelections = new double[Experts], ExpertProbSums = new double[Experts];
+                    public readonly float[] ExpertFraction = new float[Experts];   // f_e = selections of e / M
+                    public float AuxLoss, CrossEntropy;
+                    public int PooledRows;                                         // M = sparse layers · R
+                """);
+        w.Block("""
                 public int Batch, SeqLen;
                 public bool HasTargets, BackwardDone;
                 private readonly Arena _arena = new();
@@ -77,7 +105,7 @@ internal static class PassEmitter
                     float* residual = a.Floats(r * Hidden);
                     for (int l = 0; l < Layers; l++)
                     {
-                        if (l == 0 || training) shared = NewLayer(a, r, residual);
+                        if (l == 0 || training) shared = NewLayer(a, r, residual, l);
                         var layer = shared;
                         layer.KCache = a.Floats(r * KvDim);             // each layer has its own keys and values
                         layer.VCache = a.Floats(r * KvDim);
@@ -93,11 +121,22 @@ internal static class PassEmitter
                         DQ = a.Floats(r * QDim); DQRaw = a.Floats(r * QDim);
                         DK = a.Floats(r * KvDim); DKRaw = a.Floats(r * KvDim); DV = a.Floats(r * KvDim);
                         DGate = a.Floats(r * Ffn); DUp = a.Floats(r * Ffn); DAct = a.Floats(r * Ffn);
+            """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                            long p = r * ExpertsPerToken;
+                            DYe = a.Floats(p * Hidden); DXe = a.Floats(p * Hidden);
+                            DAe = a.Floats(p * ExpertFfn); DGe = a.Floats(p * ExpertFfn); DUe = a.Floats(p * ExpertFfn);
+                            DRouteWeight = a.Floats(p); DProbs = a.Floats(r * Experts);
+                """);
+        w.Block("""
                     }
                 }
 
-                private static LayerBuffers NewLayer(Arena a, long r, float* input) => new()
+                private static LayerBuffers NewLayer(Arena a, long r, float* input, int layer)
                 {
+                    var b = new LayerBuffers
+                    {
                     Input = input,
                     Ln1 = a.Floats(r * Hidden), Rstd1 = a.Floats(r),
                     QRaw = a.Floats(r * QDim), KRaw = a.Floats(r * KvDim), VRaw = a.Floats(r * KvDim),
@@ -105,7 +144,20 @@ internal static class PassEmitter
                     Attn = a.Floats(r * QDim), Lse = a.Floats(r * Heads),
                     Mid = a.Floats(r * Hidden), Ln2 = a.Floats(r * Hidden), Rstd2 = a.Floats(r),
                     Gate = a.Floats(r * Ffn), Up = a.Floats(r * Ffn), Act = a.Floats(r * Ffn),
-                };
+                    };
+            """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                        long p = r * ExpertsPerToken;
+                        b.RouterLogits = a.Floats(r * Experts); b.Probs = a.Floats(r * Experts);
+                        b.Selected = a.Ints(p); b.RouteWeight = a.Floats(p); b.Counts = a.Ints(Experts); b.Starts = a.Ints(Experts + 1);
+                        b.PackedRow = a.Ints(p); b.PackedPos = a.Ints(p);
+                        b.Xe = a.Floats(p * Hidden); b.Ye = a.Floats(p * Hidden);
+                        b.Ge = a.Floats(p * ExpertFfn); b.Ue = a.Floats(p * ExpertFfn); b.Ae = a.Floats(p * ExpertFfn);
+                """);
+        w.Block("""
+                    return b;
+                }
 
                 public void Dispose() => _arena.Dispose();
             }
@@ -133,8 +185,21 @@ internal static class PassEmitter
                     DecoderLayerForward(ref s.Layer[l], m, v, l, batch, seqLen, past: 0, capacity: seqLen, s.RopeCos, s.RopeSin);
                 RmsNormForward(s.FinalNorm, s.RstdF, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, rows, Hidden);
                 MatMul.Forward(s.Logits, s.FinalNorm, m + Layout.LmHead, rows, Hidden, Vocab);     // logits = h · W_lmᵀ   [R, Vocab]
-                return s.HasTargets ? CrossEntropyForward(s.RowLoss, s.LogitLse, s.Logits, s.Targets, rows) : float.NaN;
-            }
+            """);
+        if (!spec.Shape.IsMoe)
+            w.Block("""
+                    return s.HasTargets ? CrossEntropyForward(s.RowLoss, s.LogitLse, s.Logits, s.Targets, rows) : float.NaN;
+                }
+                """);
+        else
+            w.Block("""
+                    s.CrossEntropy = s.HasTargets ? CrossEntropyForward(s.RowLoss, s.LogitLse, s.Logits, s.Targets, rows) : float.NaN;
+                    s.AuxLoss = s.Training ? AuxLossForward(s) : float.NaN;
+                    // total loss = cross-entropy + router_aux_loss_coef · aux (only when output_router_logits, as HF)
+                    return OutputRouterLogits ? s.CrossEntropy + RouterAuxLossCoef * s.AuxLoss : s.CrossEntropy;
+                }
+                """);
+        w.Block("""
 
             /// <summary>
             /// One decoder layer over rows (b, t) at positions past + t. Keys and values enter the cache at those
@@ -170,6 +235,15 @@ internal static class PassEmitter
                 // ---- MLP block: Output = Mid + MLP(RMSNorm(Mid)) ----
                 RmsNormForward(a.Ln2, a.Rstd2, a.Mid, v + Layout.PostAttentionNorm(l), rows, Hidden);
             """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                    if (IsSparse(l))
+                    {
+                        MoeForward(ref a, m, l, rows);                                               // Output = Σ_k w_k · expert_k(Ln2)
+                        RowOps.Add(a.Output, a.Mid, rows * Hidden);                                  // Output = Mid + moe
+                        return;
+                    }
+                """);
         w.Block("""
                 MatMul.Forward(a.Gate, a.Ln2, m + Layout.GateProj(l), rows, Hidden, Ffn);       // gate = x · Wgᵀ   [R, Ffn]
                 MatMul.Forward(a.Up, a.Ln2, m + Layout.UpProj(l), rows, Hidden, Ffn);           // up   = x · Wuᵀ
@@ -211,6 +285,12 @@ internal static class PassEmitter
                 int rows = batch * seqLen;
                 // ---- MLP block ----
             """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                    if (IsSparse(l)) MoeBackward(ref a, s, m, g, l, rows);                            // s.DLn = d(loss)/d(Ln2)
+                    else
+                    {
+                """);
         w.Block("""
                 RowOps.Clear(s.DAct, (long)rows * Ffn);
                 MatMul.BackwardInput(s.DAct, s.DResid, m + Layout.DownProj(l), rows, Ffn, Hidden);       // dact = dout · Wd
@@ -222,6 +302,10 @@ internal static class PassEmitter
                 MatMul.BackwardWeight(g + Layout.GateProj(l), s.DGate, a.Ln2, rows, Hidden, Ffn);        // dWg += dgateᵀ · x
                 MatMul.BackwardWeight(g + Layout.UpProj(l), s.DUp, a.Ln2, rows, Hidden, Ffn);            // dWu += dupᵀ · x
             """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                    }
+                """);
         w.Block("""
                 RmsNormBackward(s.DResid, g + Layout.PostAttentionNorm(l), s.DLn, a.Mid, v + Layout.PostAttentionNorm(l), a.Rstd2, rows, Hidden);
                 // s.DResid is now d(loss)/d(Mid): the skip path plus the MLP path

@@ -16,6 +16,7 @@ public class DenseGoldenTests(ITestOutputHelper output)
         {
             "dense-tied" => DenseTied.Create(),
             "dense-untied" => DenseUntied.Create(),
+            "moe" => MoeTied.Create(),
             _ => throw new ArgumentException(caseName),
         };
         var file = new FixtureFile(Path.Combine(FixtureFile.CaseDir(caseName), "model.safetensors"));
