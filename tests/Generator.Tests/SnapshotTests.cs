@@ -44,4 +44,21 @@ public class SnapshotTests
         Assert.Empty(run.CompilationErrors);
         SnapshotAssert.Matches("DenseUntied", run.ModelSourcesText);
     }
+
+    [Fact]
+    public void Moe_Config_MatchesSnapshot()
+    {
+        const string source = """
+            using Qwen3Gen;
+
+            namespace Demo;
+
+            [Qwen3Model(Config = "moe/config.json")]
+            public partial class Moe { }
+            """;
+        var run = GeneratorHarness.Run(source, ("/repo/Configs/moe/config.json", TestFiles.Read("Configs/moe/config.json")));
+        Assert.Empty(run.GeneratorDiagnostics);
+        Assert.Empty(run.CompilationErrors);
+        SnapshotAssert.Matches("Moe", run.ModelSourcesText);
+    }
 }

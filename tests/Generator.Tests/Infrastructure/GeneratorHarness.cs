@@ -8,7 +8,7 @@ namespace Qwen3Gen.Generator.Tests.Infrastructure;
 /// <summary>
 /// Runs <see cref="Qwen3ModelGenerator"/> in-process, the way the compiler does, over C# sources and
 /// in-memory AdditionalFiles. References: the trusted platform assemblies (the BCL of this test run)
-/// and the Qwen3Gen runtime, as in a project that references Qwen3Gen.
+/// and the Qwen3Gen runtime, as in a project that references Qwen3Gen (with AllowUnsafeBlocks, as the generated kernels need).
 /// </summary>
 public static class GeneratorHarness
 {
@@ -40,7 +40,8 @@ public static class GeneratorHarness
         CSharpCompilation.Create("Qwen3Gen.Harness",
             [CSharpSyntaxTree.ParseText(source, ParseOptions, path)],
             References.Value,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable,
+                allowUnsafe: true));
 
     public static GeneratorDriver CreateDriver(params AdditionalText[] additionalTexts) =>
         CSharpGeneratorDriver.Create(
