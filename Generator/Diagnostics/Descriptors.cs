@@ -90,6 +90,9 @@ internal static class Descriptors
     public static readonly DiagnosticDescriptor HeadDimNotDerivable =
         Error("QG0024", "HeadDim cannot be derived", "{0} is not given and {1} ({2}) is not a multiple of {3} ({4}); give {0} explicitly");
 
+    public static readonly DiagnosticDescriptor TooManyLayers =
+        Error("QG0025", "Too many layers", "{0} ({1}) exceeds the supported maximum of {2} layers");
+
     private static readonly Dictionary<string, DiagnosticDescriptor> All = new();
 
     static Descriptors()

@@ -15,6 +15,8 @@ namespace Qwen3Gen.Generator.Parsing;
 /// </summary>
 internal static class ShapeValidator
 {
+    public const int MaxLayers = 4096;
+
     public static ModelShape Validate(ShapeDraft d, Location? attribute, List<DiagnosticInfo> diagnostics)
     {
         void Report(DiagnosticDescriptor descriptor, Location? at, params object[] args) =>
@@ -32,6 +34,10 @@ internal static class ShapeValidator
             if (double.IsNaN(value) || double.IsInfinity(value) || value <= 0)
                 Report(Descriptors.NotFiniteOrOutOfRange, At(field), N(field), value, "greater than 0");
         }
+
+        // Generated tables and generation time grow with the layer count; no real model comes near the bound
+        // (Qwen3-235B-A22B has 94 layers), an absurd count must not stall the compiler (QG0025).
+        if (d.Layers > MaxLayers) Report(Descriptors.TooManyLayers, At(Fields.Layers), N(Fields.Layers), d.Layers, MaxLayers);
 
         // Sizes (QG0003).
         Positive(Fields.Vocab, d.Vocab); Positive(Fields.Hidden, d.Hidden); Positive(Fields.Layers, d.Layers);

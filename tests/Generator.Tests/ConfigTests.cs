@@ -171,6 +171,7 @@ public class ConfigTests
     {
         var run = GeneratorHarness.Run(InlineModel("Vocab = 256, Hidden = 64, Layers = 2, Heads = 4, KvHeads = 2, Ffn = 96"));
         Assert.Equal(16, ValidShape(run).HeadDim);
+        Assert.Empty(run.CompilationErrors);
     }
 
     [Fact]
@@ -179,5 +180,6 @@ public class ConfigTests
         var run = GeneratorHarness.Run(InlineModel("Vocab = 256, Hidden = 48, Layers = 2, Heads = 4, KvHeads = 2, HeadDim = 16, " +
                                                    "Experts = 4, ExpertsPerToken = 2, ExpertFfn = 32"));
         Assert.Equal(0, ValidShape(run).Ffn);
+        Assert.Empty(run.CompilationErrors);                                // the emitted model compiles without a dense MLP
     }
 }

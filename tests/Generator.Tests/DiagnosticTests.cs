@@ -340,6 +340,15 @@ public class DiagnosticTests
     }
 
     [Fact]
+    public void QG0025_TooManyLayers()
+    {
+        string source = Source("Vocab = 256, Hidden = 48, Layers = 100000, Heads = 4, KvHeads = 2, HeadDim = 16, Ffn = 96");
+        var run = GeneratorHarness.Run(source);
+        Reported(run, source, "QG0025", Error, "Layers = 100000", "Layers (100000) exceeds the supported maximum of 4096 layers");
+        Assert.Null(run.Spec);
+    }
+
+    [Fact]
     public void ConfigValues_AreCheckedLikeInlineOnes_WithConfigNames()
     {
         var run = RunConfig(DenseConfig().Replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 0"));
