@@ -13,6 +13,7 @@ namespace Qwen3Gen.Sampling;
 ///   weights:     w[t] = exp(l[t]/T − max(l)/T)             (softmax up to its normalisation; top weight = 1)
 ///   top-k:       keep the k largest                        (partial selection, no full sort)
 ///   top-p:       keep the most probable tokens, in order, while the mass before them is &lt; p · Σw
+///                (without top-k: a bucket pass bounds the nucleus, then only those candidates are sorted)
 ///   min-p:       keep w[t] ≥ min_p (= min_p · p_max / p_max, since the top weight is 1)
 ///   draw:        u ~ U[0, Σw) from the seeded xoshiro256**; the first kept token whose cumulative weight exceeds u
 /// </code>
@@ -28,6 +29,7 @@ public sealed class Sampler
     private readonly int[] _ids;       // candidate token ids, by position (when positions are not ids)
     private readonly byte[] _seen;     // per token: InContext | Generated
     private readonly int[] _seenIds;   // the distinct tokens seen, in first-seen order
+    private readonly double[] _bucketMass = new double[2048]; // top-p without top-k: mass per float-bits bucket
     private int _seenCount;
     private readonly Rng _rng;
     private SamplingOptions _options;
@@ -153,15 +155,12 @@ public sealed class Sampler
 
         if (_options.TopP < 1f)
         {
+            double target = _options.TopP * Sum(w[..n]);
             if (!positioned)
             {
-                // No top-k: the nucleus needs the tokens by decreasing weight. (With top-k set, as in the Qwen presets,
-                // only k candidates are ever sorted.)
-                for (int j = 0; j < n; j++) _ids[j] = j;
-                w[..n].Sort(_ids.AsSpan(0, n), default(Descending));
+                n = NucleusCandidates(n, target);
                 positioned = true;
             }
-            double target = _options.TopP * Sum(w[..n]);
             double cumulative = 0;
             int keep = 0;
             while (keep < n && cumulative < target) cumulative += w[keep++]; // keep while the mass before the token is < p
@@ -236,15 +235,41 @@ public sealed class Sampler
         }
     }
 
+    /// <summary>
+    /// Without top-k the nucleus needs the tokens by decreasing weight, but sorting the whole vocabulary each
+    /// token is slow. The bits of a positive float order like its value, so one pass files every weight
+    /// into one of 2048 buckets by its top bits (exponent and 3 mantissa bits) and sums each bucket's mass;
+    /// walking the buckets from the top finds the lowest bucket the nucleus can reach. Only the tokens in
+    /// that bucket or above are compacted (in index order) into the candidate positions and sorted.
+    /// </summary>
+    private int NucleusCandidates(int n, double target)
+    {
+        var w = _weights.AsSpan(0, n);
+        var mass = _bucketMass;
+        Array.Clear(mass);
+        foreach (float x in w) mass[BitConverter.SingleToUInt32Bits(x) >> 20] += x;
+        int lowest = mass.Length - 1;
+        double cumulative = mass[lowest];
+        while (lowest > 0 && cumulative < target) cumulative += mass[--lowest];
+
+        int kept = 0;
+        for (int j = 0; j < n; j++)
+        {
+            if ((BitConverter.SingleToUInt32Bits(w[j]) >> 20) < (uint)lowest) continue;
+            _weights[kept] = -w[j]; // negated: the default ascending sort puts the heaviest first
+            _ids[kept] = j;
+            kept++;
+        }
+        var keys = _weights.AsSpan(0, kept);
+        keys.Sort(_ids.AsSpan(0, kept));
+        TensorPrimitives.Negate(keys, keys);
+        return kept;
+    }
+
     private static double Sum(ReadOnlySpan<float> x)
     {
         double s = 0;
         foreach (float v in x) s += v;
         return s;
-    }
-
-    private readonly struct Descending : IComparer<float>
-    {
-        public int Compare(float a, float b) => b.CompareTo(a);
     }
 }
