@@ -13,7 +13,7 @@ public sealed class SequentialWindows
 {
     private readonly ReadOnlyMemory<int> _tokens;
 
-    /// <param name="includePartialWindow">False drops the final short window (then no target is ever <see cref="TextDataset.IgnoreIndex"/> except in rows after the last window).</param>
+    /// <param name="includePartialWindow">False drops the final short window (the last &lt; T targets are then not scored; only rows past the last window are padded).</param>
     public SequentialWindows(ReadOnlyMemory<int> tokens, int batch, int context, bool includePartialWindow = true)
     {
         if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "Batch must be at least 1.");

@@ -8,7 +8,7 @@ namespace Qwen3Gen.Training;
 public sealed class TextDataset
 {
     /// <summary>Target id that the loss skips (Hugging Face's ignore_index); pads partial windows.</summary>
-    public const int IgnoreIndex = -100;
+    public const int IgnoreIndex = CausalLm.IgnoreIndex;
 
     /// <param name="tokens">Token ids (not copied: do not change the array afterwards).</param>
     /// <param name="trainFraction">Share of the tokens, from the start, that train (nanoGPT: 0.9).</param>
