@@ -58,7 +58,7 @@ public sealed class Qwen3Tokenizer : ITokenizer
             if (!vocab.TryGetValue(ByteLevel.ByteToChar[b].ToString(), out byteIds[b]))
                 throw new InvalidDataException($"vocab has no token for byte 0x{b:X2} ('{ByteLevel.ByteToChar[b]}'): not a byte-level BPE vocabulary.");
 
-        var mergeTable = new Dictionary<long, long>(merges.Count);
+        var mergeTable = new Dictionary<long, long>(merges.Count, Qwen3Bpe.PairComparer.Instance);
         bool mergeOrdered = vocab.Count == 256 + merges.Count;
         for (int b = 0; b < 256 && mergeOrdered; b++) mergeOrdered = byteIds[b] < 256;
         for (int i = 0; i < merges.Count; i++)
@@ -181,15 +181,30 @@ public sealed class Qwen3Tokenizer : ITokenizer
     {
         ArgumentNullException.ThrowIfNull(text);
         if (text.Length == 0) return [];
+        var ids = new List<int>(text.Length / 3 + 4);
         if (_tiktoken is not null && !HasLongRun(text))
         {
-            var r = _tiktoken.EncodeToIds(text);
-            return r is List<int> list ? list.ToArray() : r.ToArray();
+            // Added tokens are cut out here, not left to Tiktoken: it keeps its special tokens in its
+            // LRU cache, and once 8192 other pre-tokens have evicted them it BPE-encodes
+            // "<|im_end|>" as plain text (Microsoft.ML.Tokenizers 2.0.1).
+            int pos = 0;
+            while (pos < text.Length)
+            {
+                int at = _added.Find(text, pos, out int length, out int addedId);
+                if (at < 0 && pos == 0) return ToArray(_tiktoken.EncodeToIds(text));
+                int pieceEnd = at < 0 ? text.Length : at;
+                if (pieceEnd > pos) ids.AddRange(_tiktoken.EncodeToIds(text.AsSpan(pos, pieceEnd - pos)));
+                if (at < 0) break;
+                ids.Add(addedId);
+                pos = at + length;
+            }
+            return ids.ToArray();
         }
-        var ids = new List<int>(text.Length / 3 + 4);
         EncodeLong(text, ids);
         return ids.ToArray();
     }
+
+    static int[] ToArray(IReadOnlyList<int> ids) => ids is List<int> list ? list.ToArray() : ids.ToArray();
 
     /// <summary>Number of tokens <see cref="Encode"/> would return.</summary>
     public int CountTokens(string text) => Encode(text).Length;

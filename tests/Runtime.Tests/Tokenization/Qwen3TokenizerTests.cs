@@ -61,6 +61,18 @@ public sealed class Qwen3TokenizerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void AddedTokens_StillRecognised_AfterManyDistinctWords()
+    {
+        // Microsoft.ML.Tokenizers' Tiktoken keeps special tokens in its 8192-entry LRU cache; once
+        // evicted it encodes "<think>" as plain text. Qwen3Tokenizer cuts added tokens out itself.
+        var tok = Qwen3Tokenizer.LoadBundled();
+        string words = string.Join(" ", Enumerable.Range(0, 20_000).Select(i => "w" + string.Concat(i.ToString().Select(c => (char)('a' + c - '0')))));
+        tok.Encode(words);
+        Assert.Equal([151667], tok.Encode("<think>"));
+        Assert.Equal([9707, 151645], tok.Encode("Hello<|im_end|>"));
+    }
+
+    [Fact]
     public void Decode_InvalidUtf8_GivesReplacementCharacter()
     {
         Assert.Equal("\uFFFD", Tok.Decode([136]));
