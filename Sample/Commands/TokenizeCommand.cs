@@ -127,21 +127,7 @@ internal static class TokenizeCommand
         }
         if (!root.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
             throw new FormatException("expected {\"text\": \"...\"} or {\"messages\": [...]}");
-        string s = ReplaceLoneSurrogates(text.GetString()!);
+        string s = text.GetString()!;   // System.Text.Json refuses lone surrogates: an error line
         return (s, tok.Encode(s));
-    }
-
-    // JSON may carry lone surrogates ("\ud800"); as UTF-8 (what Hugging Face sees) they are U+FFFD.
-    static string ReplaceLoneSurrogates(string s)
-    {
-        char[]? chars = null;
-        for (int i = 0; i < s.Length; i++)
-        {
-            if (!char.IsSurrogate(s[i])) continue;
-            if (char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1])) { i++; continue; }
-            chars ??= s.ToCharArray();
-            chars[i] = '\uFFFD';
-        }
-        return chars is null ? s : new string(chars);
     }
 }
