@@ -67,7 +67,7 @@ public class MoeRoutingTests
         TestWeights.Randomize(model, 5, std: 0.15f);
         model.ZeroGradients();
         int[] ids = [17, 99];                     // two rows: at most 4 of 2 layers × 4 experts selections per layer
-        model.Forward(ids, [99, CausalLm.IgnoreIndex], 1, 2);
+        model.Forward(ids, [99, 5], 1, 2);             // both rows have targets, so every selected expert gets a gradient
         model.Backward();
         int idle = 0;
         foreach (int layer in new[] { 0, 2 })
