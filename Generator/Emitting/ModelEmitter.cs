@@ -8,6 +8,7 @@ namespace Qwen3Gen.Generator.Emitting;
 ///   &lt;Class&gt;.g.cs          hyper-parameters, parameter layout, tensor table, public API
 ///   &lt;Class&gt;.Forward.g.cs  work buffers, the forward pass and the backward pass in forward order
 ///   &lt;Class&gt;.Layers.g.cs   one forward/backward pair per layer kind, with the math in comments
+///   &lt;Class&gt;.Session.g.cs  KV-cached decoding sessions
 /// </summary>
 internal static class ModelEmitter
 {
@@ -25,11 +26,13 @@ internal static class ModelEmitter
         var passes = Wrap(spec, "", w => PassEmitter.Write(w, spec, ct));
         ct.ThrowIfCancellationRequested();
         var layers = Wrap(spec, "", w => LayersEmitter.Write(w, spec));
+        var session = Wrap(spec, "", w => SessionEmitter.Write(w, spec));
         return new[]
         {
             (spec.ClassName + ".g.cs", main),
             (spec.ClassName + ".Forward.g.cs", passes),
             (spec.ClassName + ".Layers.g.cs", layers),
+            (spec.ClassName + ".Session.g.cs", session),
         };
     }
 
