@@ -1,13 +1,13 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Qwen3Gen.Inference;
 
 /// <summary>
 /// config.json beyond what <see cref="ModelConfig.FromHuggingFaceJson"/> reads: the fields that would change the
 /// computation in ways no generated model implements (refused with a message), and the writer that produces
-/// a config.json transformers loads (every field of a published Qwen3 / Qwen3-MoE config, spec §8).
+/// a snapshot's config.json.
 /// </summary>
 public static class HuggingFaceConfig
 {
@@ -40,66 +40,20 @@ public static class HuggingFaceConfig
     }
 
     /// <summary>
-    /// A config.json for <paramref name="config"/> with the fields transformers writes for Qwen3 (model_type qwen3) or
-    /// Qwen3-MoE (qwen3_moe). bos/eos ids are Qwen3's (151643 / 151645) when the vocabulary holds them.
+    /// A config.json as a Hub snapshot has it: <see cref="ModelConfig.ToHuggingFaceJson"/> plus the bos/eos ids
+    /// (151643 / 151645, spec §8) when the vocabulary holds Qwen3's special tokens, and transformers_version.
     /// </summary>
     public static string ToJson(ModelConfig config, string torchDtype = "bfloat16")
     {
         ArgumentNullException.ThrowIfNull(config);
-        using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        var o = JsonNode.Parse(config.ToHuggingFaceJson(torchDtype))!.AsObject();
+        if (config.Vocab > GenerationConfig.ImEnd)
         {
-            bool moe = config.IsMoe;
-            bool qwenIds = config.Vocab > GenerationConfig.ImEnd;
-            // Keys in alphabetical order, as transformers' to_json_string(sort_keys=True) writes them.
-            var fields = new SortedDictionary<string, Action>(StringComparer.Ordinal)
-            {
-                ["architectures"] = () => { w.WriteStartArray("architectures"); w.WriteStringValue(moe ? "Qwen3MoeForCausalLM" : "Qwen3ForCausalLM"); w.WriteEndArray(); },
-                ["attention_bias"] = () => w.WriteBoolean("attention_bias", false),
-                ["attention_dropout"] = () => w.WriteNumber("attention_dropout", 0.0),
-                ["head_dim"] = () => w.WriteNumber("head_dim", config.HeadDim),
-                ["hidden_act"] = () => w.WriteString("hidden_act", "silu"),
-                ["hidden_size"] = () => w.WriteNumber("hidden_size", config.Hidden),
-                ["initializer_range"] = () => w.WriteNumber("initializer_range", 0.02),
-                ["intermediate_size"] = () => w.WriteNumber("intermediate_size", config.Ffn),
-                ["max_position_embeddings"] = () => w.WriteNumber("max_position_embeddings", config.MaxPositions),
-                ["max_window_layers"] = () => w.WriteNumber("max_window_layers", config.Layers),
-                ["model_type"] = () => w.WriteString("model_type", moe ? "qwen3_moe" : "qwen3"),
-                ["num_attention_heads"] = () => w.WriteNumber("num_attention_heads", config.Heads),
-                ["num_hidden_layers"] = () => w.WriteNumber("num_hidden_layers", config.Layers),
-                ["num_key_value_heads"] = () => w.WriteNumber("num_key_value_heads", config.KvHeads),
-                ["rms_norm_eps"] = () => WriteDouble(w, "rms_norm_eps", config.RmsNormEps),
-                ["rope_scaling"] = () => w.WriteNull("rope_scaling"),
-                ["rope_theta"] = () => WriteDouble(w, "rope_theta", config.RopeTheta),
-                ["sliding_window"] = () => w.WriteNull("sliding_window"),
-                ["tie_word_embeddings"] = () => w.WriteBoolean("tie_word_embeddings", config.TieEmbeddings),
-                ["torch_dtype"] = () => w.WriteString("torch_dtype", torchDtype),
-                ["transformers_version"] = () => w.WriteString("transformers_version", "4.51.0"),
-                ["use_cache"] = () => w.WriteBoolean("use_cache", true),
-                ["use_sliding_window"] = () => w.WriteBoolean("use_sliding_window", false),
-                ["vocab_size"] = () => w.WriteNumber("vocab_size", config.Vocab),
-            };
-            if (qwenIds)
-            {
-                fields["bos_token_id"] = () => w.WriteNumber("bos_token_id", GenerationConfig.EndOfText);
-                fields["eos_token_id"] = () => w.WriteNumber("eos_token_id", GenerationConfig.ImEnd);
-            }
-            if (moe)
-            {
-                fields["decoder_sparse_step"] = () => w.WriteNumber("decoder_sparse_step", config.DecoderSparseStep);
-                fields["mlp_only_layers"] = () => { w.WriteStartArray("mlp_only_layers"); foreach (int l in config.MlpOnlyLayers) w.WriteNumberValue(l); w.WriteEndArray(); };
-                fields["moe_intermediate_size"] = () => w.WriteNumber("moe_intermediate_size", config.ExpertFfn);
-                fields["norm_topk_prob"] = () => w.WriteBoolean("norm_topk_prob", config.NormTopKProb);
-                fields["num_experts"] = () => w.WriteNumber("num_experts", config.Experts);
-                fields["num_experts_per_tok"] = () => w.WriteNumber("num_experts_per_tok", config.ExpertsPerToken);
-                fields["output_router_logits"] = () => w.WriteBoolean("output_router_logits", config.OutputRouterLogits);
-                fields["router_aux_loss_coef"] = () => WriteDouble(w, "router_aux_loss_coef", config.RouterAuxLossCoef);
-            }
-            w.WriteStartObject();
-            foreach (var write in fields.Values) write();
-            w.WriteEndObject();
+            o["bos_token_id"] = GenerationConfig.EndOfText;
+            o["eos_token_id"] = GenerationConfig.ImEnd;
         }
-        return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
+        o["transformers_version"] = "4.51.0";
+        return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
     }
 
     /// <summary>
@@ -149,12 +103,5 @@ public static class HuggingFaceConfig
         var lines = new List<string>();
         for (int i = 0; i < parts.Count; i += 4) lines.Add(string.Join(", ", parts.Skip(i).Take(4)));
         return "[Qwen3Model(" + string.Join(",\n             ", lines) + ")]";
-    }
-
-    // Integral doubles as integers (rope_theta 1000000), others in round-trip form (1e-06 -> 1E-06 is valid JSON).
-    private static void WriteDouble(Utf8JsonWriter w, string name, double value)
-    {
-        if (value == Math.Floor(value) && Math.Abs(value) < 1e15) w.WriteNumber(name, (long)value);
-        else w.WriteNumber(name, value);
     }
 }

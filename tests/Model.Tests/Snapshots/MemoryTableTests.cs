@@ -42,15 +42,15 @@ public class MemoryTableTests(ITestOutputHelper output)
     {
         // Weights: F32 = 4 bytes per parameter; BF16 = 2 per matrix entry + 4 per norm weight (Weights.Bytes).
         // KV cache: float32 K and V per layer and token: Layers × 2 × KvHeads × HeadDim × 4 bytes, × 1024 tokens.
-        output.WriteLine("| model | parameters | weights BF16 | weights F32 | KV cache per 1k tokens |");
-        output.WriteLine("| --- | ---: | ---: | ---: | ---: |");
+        output.WriteLine("| model | parameters | weights BF16 | weights F32 | KV cache per 1k tokens | BF16 + 8k-token cache | BF16 + full 40,960 context |");
+        output.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var s in Sizes)
         {
             var c = s.Config;
             long bf16 = s.VectorStart * 2 + (s.Count - s.VectorStart) * 4;
             long f32 = s.Count * 4;
             long kv = (long)c.Layers * 2 * c.KvHeads * c.HeadDim * 4 * 1024;
-            output.WriteLine($"| {s.Name} | {s.Count:N0} | {Gib(bf16)} | {Gib(f32)} | {kv / (1024.0 * 1024):0} MiB |");
+            output.WriteLine($"| {s.Name} | {s.Count:N0} | {Gib(bf16)} | {Gib(f32)} | {kv / (1024.0 * 1024):0} MiB | {Gib(bf16 + 8 * kv)} | {Gib(bf16 + kv * c.MaxPositions / 1024)} |");
             Assert.True(bf16 < f32 && bf16 > f32 / 2);
         }
     }

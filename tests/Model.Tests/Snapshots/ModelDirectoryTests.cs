@@ -15,8 +15,8 @@ public class ModelDirectoryTests(SnapshotFixture snapshot, ITestOutputHelper out
         var files = Directory.GetFiles(snapshot.Directory).Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToArray();
         Assert.Equal(
             ["config.json", "generation_config.json", "merges.txt", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
-             "model.safetensors.index.json", "tokenizer.json", "tokenizer_config.json", "vocab.json"], files);
-        Assert.Equal(SnapshotFixture.TokenizerStandIn, File.ReadAllText(Path.Combine(snapshot.Directory, "tokenizer.json")));
+             "model.safetensors.index.json", "tokenizer_config.json", "vocab.json"], files);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(SnapshotFixture.TokenizerSource, "merges.txt")), File.ReadAllBytes(Path.Combine(snapshot.Directory, "merges.txt")));
 
         // config.json: the fields of a published Qwen3 config (spec §8), values from the definition's attribute.
         using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(snapshot.Directory, "config.json")));
@@ -72,7 +72,11 @@ public class ModelDirectoryTests(SnapshotFixture snapshot, ITestOutputHelper out
         Assert.Equal(loaded.Model.Tensors.Count, loaded.Report.DTypes[SafeTensorsDType.BF16]);
         Assert.Empty(loaded.Report.ExtraTensors);
         Assert.True(loaded.HasTokenizerFiles);
-        Assert.Equal(Path.Combine(loaded.Directory, "tokenizer.json"), loaded.RequireTokenizerFiles().TokenizerJsonPath);
+        var tokenizerFiles = loaded.RequireTokenizerFiles();
+        Assert.Null(tokenizerFiles.TokenizerJsonPath);
+        Assert.Equal(Path.Combine(loaded.Directory, "vocab.json"), tokenizerFiles.VocabPath);
+        Assert.Equal(Path.Combine(loaded.Directory, "merges.txt"), tokenizerFiles.MergesPath);
+        Assert.Equal(Path.Combine(loaded.Directory, "tokenizer_config.json"), tokenizerFiles.TokenizerConfigPath);
         Assert.Equal([151_645, 151_643], loaded.Generation.EosTokenIds);
         Assert.Equal(0.6f, loaded.Generation.Temperature);
         Assert.Equal(20, loaded.Generation.TopK);
@@ -190,6 +194,21 @@ public class ModelDirectoryTests(SnapshotFixture snapshot, ITestOutputHelper out
         original.Forward(ids, [], 1, ids.Length);
         loaded.Model.Forward(ids, [], 1, ids.Length);
         Assert.True(original.Logits.SequenceEqual(loaded.Model.Logits));
+    }
+
+    [Fact]
+    public void Load_TokenizerOfTheSnapshot_FeedsTheModel()
+    {
+        using var loaded = ModelDirectory.Load(snapshot.Directory);
+        var tokenizer = Qwen3Gen.Tokenization.Qwen3Tokenizer.Load(loaded.RequireTokenizerFiles().Directory);
+        int[] ids = tokenizer.Encode("<|im_start|>user\nHello, world!<|im_end|>\n");
+        Assert.Equal(151_644, ids[0]);
+        Assert.Contains(151_645, ids);
+        Assert.True(ids.All(id => id < loaded.Config.Vocab));
+        Assert.Contains(loaded.Generation.EosTokenIds[0], tokenizer.EosIds);
+        float loss = loaded.Model.Forward(ids, CausalLm.ShiftedTargets(ids, 1, ids.Length), 1, ids.Length);
+        // Random N(0, 0.02) weights give near-uniform predictions: loss ≈ ln(151,936) = 11.93.
+        Assert.InRange(loss, 11.5, 12.5);
     }
 
     [Fact]
