@@ -69,7 +69,7 @@ internal static class PassEmitter
             /// </summary>
             private sealed class State : IDisposable
             {
-                public readonly int MaxBatch, MaxSeqLen;
+                public readonly int MaxBatch, MaxSeqLen, Capacity;
                 public readonly bool Training;
                 public readonly LayerBuffers[] Layer = new LayerBuffers[Layers];
                 public readonly float* FinalNorm, RstdF, Logits, LogitLse, RowLoss, RopeCos, RopeSin;
@@ -93,28 +93,31 @@ internal static class PassEmitter
 
                 public int Rows => Batch * SeqLen;
 
-                public State(int maxBatch, int maxSeqLen, bool training)
+                /// <param name="capacity">KV-cache positions per sequence (training: maxSeqLen).</param>
+                /// <param name="logitRows">Rows of logits kept (a decoding session needs only the last position).</param>
+                public State(int maxBatch, int maxSeqLen, bool training, int capacity = 0, int logitRows = 0)
                 {
                     MaxBatch = maxBatch; MaxSeqLen = maxSeqLen; Training = training;
-                    long r = (long)maxBatch * maxSeqLen;
+                    Capacity = training ? maxSeqLen : Math.Max(capacity, maxSeqLen);
+                    long r = (long)maxBatch * maxSeqLen, cache = (long)maxBatch * Capacity;
                     var a = _arena;
                     Tokens = a.Ints(r); Targets = a.Ints(r);
-                    RopeCos = a.Floats((long)maxSeqLen * (HeadDim / 2)); RopeSin = a.Floats((long)maxSeqLen * (HeadDim / 2));
-                    Rope.BuildTables(RopeCos, RopeSin, maxSeqLen, HeadDim, RopeTheta);
+                    RopeCos = a.Floats((long)Capacity * (HeadDim / 2)); RopeSin = a.Floats((long)Capacity * (HeadDim / 2));
+                    Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta);
                     LayerBuffers shared = default;
                     float* residual = a.Floats(r * Hidden);
                     for (int l = 0; l < Layers; l++)
                     {
                         if (l == 0 || training) shared = NewLayer(a, r, residual, l);
                         var layer = shared;
-                        layer.KCache = a.Floats(r * KvDim);             // each layer has its own keys and values
-                        layer.VCache = a.Floats(r * KvDim);
+                        layer.KCache = a.Floats(cache * KvDim);         // each layer has its own keys and values
+                        layer.VCache = a.Floats(cache * KvDim);
                         if (training) { residual = a.Floats(r * Hidden); layer.Output = residual; }
                         else layer.Output = layer.Input;                // inference: the residual stream is updated in place
                         Layer[l] = layer;
                     }
                     FinalNorm = a.Floats(r * Hidden); RstdF = a.Floats(r);
-                    Logits = a.Floats(r * Vocab); LogitLse = a.Floats(r); RowLoss = a.Floats(r);
+                    Logits = a.Floats((logitRows > 0 ? logitRows : r) * Vocab); LogitLse = a.Floats(r); RowLoss = a.Floats(r);
                     if (training)
                     {
                         DResid = a.Floats(r * Hidden); DLn = a.Floats(r * Hidden); DAttn = a.Floats(r * QDim);
@@ -174,16 +177,27 @@ internal static class PassEmitter
             // logits = RMSNorm(h) · W_lmᵀ;  loss = mean cross-entropy of logits[b, t] vs targets[b, t]
             // TW is the matrices' storage type (float or BF16); vectors and activations are always float.
 
-            private float ForwardPass<TW>(State s) where TW : unmanaged
+            /// <summary>
+            /// The forward pass over s.Batch × s.SeqLen tokens at positions past .. past + SeqLen − 1 (past > 0 continues a
+            /// KV-cached sequence). lastOnly: logits of each row's last position only (decoding), [Batch, Vocab].
+            /// </summary>
+            private float ForwardPass<TW>(State s, int past = 0, bool lastOnly = false) where TW : unmanaged
             {
                 int batch = s.Batch, seqLen = s.SeqLen, rows = s.Rows;
+                int capacity = s.Training ? seqLen : s.Capacity;                   // training: the cache is exactly this call's keys
                 TW* m = _weights.Matrix<TW>();
                 float* v = _weights.Vectors;
                 s.BackwardDone = false;
                 EmbeddingForward(s.Layer[0].Input, m + Layout.Embed, s.Tokens, rows);
                 for (int l = 0; l < Layers; l++)
-                    DecoderLayerForward(ref s.Layer[l], m, v, l, batch, seqLen, past: 0, capacity: seqLen, s.RopeCos, s.RopeSin);
+                    DecoderLayerForward(ref s.Layer[l], m, v, l, batch, seqLen, past, capacity, s.RopeCos, s.RopeSin);
                 RmsNormForward(s.FinalNorm, s.RstdF, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, rows, Hidden);
+                if (lastOnly)
+                {
+                    for (int b = 0; b < batch; b++)                                     // logits of the last position of each row
+                        MatMul.Forward(s.Logits + (long)b * Vocab, s.FinalNorm + ((long)b * seqLen + seqLen - 1) * Hidden, m + Layout.LmHead, 1, Hidden, Vocab);
+                    return float.NaN;
+                }
                 MatMul.Forward(s.Logits, s.FinalNorm, m + Layout.LmHead, rows, Hidden, Vocab);     // logits = h · W_lmᵀ   [R, Vocab]
             """);
         if (!spec.Shape.IsMoe)

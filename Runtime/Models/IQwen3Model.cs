@@ -37,6 +37,12 @@ public interface IQwen3Model : IDisposable
 
     /// <summary>Sets every gradient to zero.</summary>
     void ZeroGradients();
+
+    /// <summary>
+    /// A KV-cached decoding session for one sequence of up to <paramref name="capacity"/> positions
+    /// (at most max_position_embeddings); prompts are prefilled in chunks of up to <paramref name="chunk"/> tokens.
+    /// </summary>
+    IInferenceSession CreateSession(int capacity, int chunk = 128);
 }
 
 /// <summary>Helpers for the Hugging Face causal-LM loss convention.</summary>
