@@ -1,0 +1,209 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using Qwen3Gen.Threading;
+
+namespace Qwen3Gen;
+
+/// <summary>
+/// The register-blocked core behind <see cref="MatMul"/>:  C[m, n] (+)= Σ_k A(m, k) · B(k, n).
+/// <list type="bullet">
+/// <item>A is read in place through two strides, A(m, k) = a[m·aRow + k·aK]; it is broadcast one float at a time.</item>
+/// <item>B is copied, one k-block of KC rows and one panel of NR = 2 vectors of columns at a time, into a per-thread
+/// buffer laid out [KC][NR] (allocated once per thread, reused): the micro-kernel then reads it contiguously.
+/// "Transposed" sources are nn.Linear weights (B(k, n) = w[n, k], F32 or BF16, widened while packing);
+/// "rows" sources are row-major (B(k, n) = src[k, n]).</item>
+/// <item>The micro-kernel keeps an MR × NR = 6 × 2-vector tile of C in 12 registers (Vector512: 6 × 32 floats)
+/// and walks k: 2 loads of B, 6 broadcasts of A, 12 FMAs per step.</item>
+/// </list>
+/// Determinism: every C element is the chain c ← fma(A(m, k), B(k, n), c) for k = 0, 1, ..., K-1, started from 0
+/// (or from C when accumulating). K-blocking stores and reloads c between blocks, which changes nothing, and the
+/// 1-row tail kernel and the partial-panel path run the same chain. So a result depends neither on the thread
+/// split nor on which rows are computed together.
+/// </summary>
+internal static unsafe class Gemm
+{
+    public const int MR = 6;
+    /// <summary>k-block: a packed panel is KC × NR floats = 32 KiB for Vector512, which stays in L1 (48 KiB).</summary>
+    public const int KC = 256;
+    private const int MaxNR = 32;
+
+    [ThreadStatic] private static float* _pack;
+
+    /// <summary>This thread's packing buffer (KC × 32 floats), allocated on first use and kept for the thread's life.</summary>
+    private static float* PackBuffer()
+    {
+        if (_pack == null) _pack = (float*)NativeMemory.AlignedAlloc((nuint)(KC * MaxNR * sizeof(float)), 64);
+        return _pack;
+    }
+
+    /// <summary>Panel width for the current vector size: 2 vectors (32, 16, 8 or 2 floats).</summary>
+    public static int PanelWidth => SimdLevel.Current switch { SimdLevel.V512 => 32, SimdLevel.V256 => 16, SimdLevel.V128 => 8, _ => 2 };
+
+    public enum Source : byte { Transposed, TransposedBF16, Rows }
+
+    /// <summary>One C = A·B product, split over (column panel, row chunk) items.</summary>
+    public struct Job : IParallelJob
+    {
+        public float* C; public long Ldc;
+        public float* A; public long ARow, AK;
+        public void* B; public long Ldb; public Source Kind;
+        public int M, N, K; public bool Accumulate;
+        public int MChunk, MChunks, NR;
+
+        /// <summary>Sets the split: enough items to balance <see cref="Workers.Threads"/> threads, row chunks of at least 48 rows.</summary>
+        public void Plan()
+        {
+            NR = PanelWidth;
+            int panels = (N + NR - 1) / NR;
+            int wanted = 4 * Workers.Threads;
+            MChunks = panels >= wanted ? 1 : Math.Max(1, Math.Min((wanted + panels - 1) / panels, M / 48));
+            MChunk = (M + MChunks - 1) / MChunks;
+            MChunk = (MChunk + MR - 1) / MR * MR;
+            MChunks = (M + MChunk - 1) / MChunk;
+        }
+
+        public int Items => (N + NR - 1) / NR * MChunks;
+
+        public void Execute(int start, int end)
+        {
+            for (int item = start; item < end; item++)
+            {
+                switch (SimdLevel.Current)
+                {
+                    case SimdLevel.V512: RunItem<Simd512, Vector512<float>>(item); break;
+                    case SimdLevel.V256: RunItem<Simd256, Vector256<float>>(item); break;
+                    case SimdLevel.V128: RunItem<Simd128, Vector128<float>>(item); break;
+                    default: RunItem<Scalar, float>(item); break;
+                }
+            }
+        }
+
+        private void RunItem<S, TV>(int item) where S : struct, ISimd<TV> where TV : unmanaged
+        {
+            int nr = 2 * S.Width;
+            int panel = item / MChunks, chunk = item % MChunks;
+            int n0 = panel * nr, cols = Math.Min(nr, N - n0);
+            int m0 = chunk * MChunk, m1 = Math.Min(M, m0 + MChunk);
+            if (K == 0)
+            {
+                if (!Accumulate)
+                    for (int m = m0; m < m1; m++) new Span<float>(C + m * Ldc + n0, cols).Clear();
+                return;
+            }
+            float* packed = PackBuffer();
+            for (int k0 = 0; k0 < K; k0 += KC)
+            {
+                int kc = Math.Min(KC, K - k0);
+                Pack(packed, nr, n0, cols, k0, kc);
+                RowsOfPanel<S, TV>(C + n0, Ldc, cols, A + k0 * AK, ARow, AK, packed, kc, m0, m1, load: Accumulate || k0 > 0);
+            }
+        }
+
+        /// <summary>packed[k, n] = B(k0 + k, n0 + n) for n &lt; cols, 0 for the padding columns.</summary>
+        private readonly void Pack(float* packed, int nr, int n0, int cols, int k0, int kc)
+        {
+            if (cols < nr) new Span<float>(packed, kc * nr).Clear();
+            switch (Kind)
+            {
+                case Source.Rows:
+                    for (int k = 0; k < kc; k++)
+                        Unsafe.CopyBlockUnaligned(packed + k * nr, (float*)B + (k0 + k) * Ldb + n0, (uint)(cols * sizeof(float)));
+                    break;
+                case Source.Transposed:
+                    for (int n = 0; n < cols; n++)
+                    {
+                        float* src = (float*)B + (n0 + n) * Ldb + k0;
+                        float* dst = packed + n;
+                        for (int k = 0; k < kc; k++) dst[k * nr] = src[k];
+                    }
+                    break;
+                default:
+                    for (int n = 0; n < cols; n++)
+                    {
+                        ushort* src = (ushort*)B + (n0 + n) * Ldb + k0;
+                        float* dst = packed + n;
+                        for (int k = 0; k < kc; k++) dst[k * nr] = BitConverter.Int32BitsToSingle(src[k] << 16);
+                    }
+                    break;
+            }
+        }
+    }
+
+    /// <summary>C[m0..m1, 0..cols) (+)= A·Bpacked for one panel: 6-row tiles, then single rows; a partial panel goes through a stack tile.</summary>
+    private static void RowsOfPanel<S, TV>(float* c, long ldc, int cols, float* a, long aRow, long aK, float* b, int kc, int m0, int m1, bool load)
+        where S : struct, ISimd<TV> where TV : unmanaged
+    {
+        int nr = 2 * S.Width;
+        int m = m0;
+        if (cols == nr)
+        {
+            for (; m + MR <= m1; m += MR) Tile6<S, TV>(c + m * ldc, ldc, a + m * aRow, aRow, aK, b, kc, load);
+            for (; m < m1; m++) Tile1<S, TV>(c + m * ldc, a + m * aRow, aK, b, kc, load);
+            return;
+        }
+        float* tile = stackalloc float[MR * MaxNR];
+        for (; m < m1; m += MR)
+        {
+            int rows = Math.Min(MR, m1 - m);
+            if (load)
+                for (int r = 0; r < rows; r++)
+                    for (int n = 0; n < cols; n++) tile[r * nr + n] = c[(m + r) * ldc + n];
+            if (rows == MR) Tile6<S, TV>(tile, nr, a + m * aRow, aRow, aK, b, kc, load);
+            else for (int r = 0; r < rows; r++) Tile1<S, TV>(tile + r * nr, a + (m + r) * aRow, aK, b, kc, load);
+            for (int r = 0; r < rows; r++)
+                for (int n = 0; n < cols; n++) c[(m + r) * ldc + n] = tile[r * nr + n];
+        }
+    }
+
+    /// <summary>The micro-kernel: a 6 × 2-vector tile of C held in 12 registers over kc steps of k.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile6<S, TV>(float* c, long ldc, float* a, long aRow, long aK, float* b, int kc, bool load)
+        where S : struct, ISimd<TV> where TV : unmanaged
+    {
+        int w = S.Width;
+        TV c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        float* c0 = c, c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc;
+        if (load)
+        {
+            c00 = S.Load(c0); c01 = S.Load(c0 + w); c10 = S.Load(c1); c11 = S.Load(c1 + w);
+            c20 = S.Load(c2); c21 = S.Load(c2 + w); c30 = S.Load(c3); c31 = S.Load(c3 + w);
+            c40 = S.Load(c4); c41 = S.Load(c4 + w); c50 = S.Load(c5); c51 = S.Load(c5 + w);
+        }
+        else
+        {
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = S.Zero;
+        }
+        float* a0 = a, a1 = a + aRow, a2 = a1 + aRow, a3 = a2 + aRow, a4 = a3 + aRow, a5 = a4 + aRow;
+        float* bEnd = b + kc * 2 * w;
+        long off = 0;
+        for (; b < bEnd; b += 2 * w, off += aK)
+        {
+            TV b0 = S.Load(b), b1 = S.Load(b + w), x;
+            x = S.Broadcast(a0[off]); c00 = S.Fma(x, b0, c00); c01 = S.Fma(x, b1, c01);
+            x = S.Broadcast(a1[off]); c10 = S.Fma(x, b0, c10); c11 = S.Fma(x, b1, c11);
+            x = S.Broadcast(a2[off]); c20 = S.Fma(x, b0, c20); c21 = S.Fma(x, b1, c21);
+            x = S.Broadcast(a3[off]); c30 = S.Fma(x, b0, c30); c31 = S.Fma(x, b1, c31);
+            x = S.Broadcast(a4[off]); c40 = S.Fma(x, b0, c40); c41 = S.Fma(x, b1, c41);
+            x = S.Broadcast(a5[off]); c50 = S.Fma(x, b0, c50); c51 = S.Fma(x, b1, c51);
+        }
+        S.Store(c0, c00); S.Store(c0 + w, c01); S.Store(c1, c10); S.Store(c1 + w, c11);
+        S.Store(c2, c20); S.Store(c2 + w, c21); S.Store(c3, c30); S.Store(c3 + w, c31);
+        S.Store(c4, c40); S.Store(c4 + w, c41); S.Store(c5, c50); S.Store(c5 + w, c51);
+    }
+
+    /// <summary>One row of C against the packed panel: the same per-element chain as <see cref="Tile6"/>.</summary>
+    private static void Tile1<S, TV>(float* c, float* a, long aK, float* b, int kc, bool load)
+        where S : struct, ISimd<TV> where TV : unmanaged
+    {
+        int w = S.Width;
+        TV c0 = load ? S.Load(c) : S.Zero, c1 = load ? S.Load(c + w) : S.Zero;
+        float* bEnd = b + kc * 2 * w;
+        for (long off = 0; b < bEnd; b += 2 * w, off += aK)
+        {
+            TV x = S.Broadcast(a[off]);
+            c0 = S.Fma(x, S.Load(b), c0); c1 = S.Fma(x, S.Load(b + w), c1);
+        }
+        S.Store(c, c0); S.Store(c + w, c1);
+    }
+}
