@@ -87,7 +87,7 @@ public static class Workers
         private static readonly List<Thread> Started = new();
         private const int Closed = 0x4000_0000;       // chunk index that means "job finished"
         public const int MaxChunks = Closed;
-        private static Exception? _error;             // first exception thrown by a worker's chunk
+        private static Exception? _error;             // first exception thrown by a chunk (any thread)
         private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 10_000;  // 100 µs
 
         public static void Run(Action<int, int> run, int count, int grain, int threads)
@@ -113,7 +113,7 @@ public static class Workers
                 _run = null;
             }
             if (Interlocked.Exchange(ref _error, null) is { } error)
-                throw new AggregateException("A parallel job threw on a worker thread.", error);
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);   // original type and stack
         }
 
         /// <summary>Takes and runs chunks until none is left (or the job is closed).</summary>
@@ -131,7 +131,9 @@ public static class Workers
                 }
                 int start = chunk * _grain;
                 int end = (int)Math.Min((long)start + _grain, _count);
+                // Record the first exception before leaving "inflight", so the caller sees it before it returns.
                 try { _run!(start, end); }
+                catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }
                 finally { Interlocked.Decrement(ref _inflight); }
             }
         }
@@ -155,8 +157,7 @@ public static class Workers
             {
                 seen = WaitForGeneration(seen);
                 if (index >= Volatile.Read(ref _participants)) continue;   // not needed for this job
-                try { Drain(); }
-                catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }
+                Drain();
             }
         }
 
