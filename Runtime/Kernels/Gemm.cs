@@ -28,42 +28,55 @@ internal static unsafe class Gemm
     public const int KC = 256;
     private const int MaxNR = 32;
 
-    [ThreadStatic] private static float* _pack;
+    /// <summary>Rows of C per work item: the A block (MC × KC floats, 384 KiB at most) stays in L2 across the item's panels.</summary>
+    public const int MC = 384;
+    /// <summary>Column panels per work item (8 × 32 = 256 columns for Vector512).</summary>
+    public const int PanelsPerItem = 8;
+    /// <summary>Row stride of a packed A block: MC plus 16 floats, an odd number of cache lines (no cache-set aliasing).</summary>
+    private const int LdaPacked = MC + 16;
 
-    /// <summary>This thread's packing buffer (KC × 32 floats), allocated on first use and kept for the thread's life.</summary>
-    private static float* PackBuffer()
-    {
-        if (_pack == null) _pack = (float*)NativeMemory.AlignedAlloc((nuint)(KC * MaxNR * sizeof(float)), 64);
-        return _pack;
-    }
+    [ThreadStatic] private static float* _packB;
+    [ThreadStatic] private static float* _packA;
+
+    /// <summary>This thread's packing buffers (KC × 32 floats for B, KC × LdaPacked for A), allocated on first use and kept for the thread's life.</summary>
+    private static float* PackBufferB() => _packB != null ? _packB : _packB = (float*)NativeMemory.AlignedAlloc((nuint)(KC * MaxNR * sizeof(float)), 64);
+
+    private static float* PackBufferA() => _packA != null ? _packA : _packA = (float*)NativeMemory.AlignedAlloc((nuint)(KC * LdaPacked * sizeof(float)), 64);
 
     /// <summary>Panel width for the current vector size: 2 vectors (32, 16, 8 or 2 floats).</summary>
     public static int PanelWidth => SimdLevel.Current switch { SimdLevel.V512 => 32, SimdLevel.V256 => 16, SimdLevel.V128 => 8, _ => 2 };
 
     public enum Source : byte { Transposed, TransposedBF16, Rows }
 
-    /// <summary>One C = A·B product, split over (column panel, row chunk) items.</summary>
+    /// <summary>
+    /// One C = A·B product, split into items of (up to <see cref="MC"/> rows) × (up to <see cref="PanelsPerItem"/> panels).
+    /// An item walks k in blocks of KC; per block it copies A when A is strided along k (A(m, k) with aRow = 1), then packs
+    /// each panel of B once and runs all the item's rows against it. The split only decides who computes an element,
+    /// never how, so it may depend on the thread count.
+    /// </summary>
     public struct Job : IParallelJob
     {
         public float* C; public long Ldc;
         public float* A; public long ARow, AK;
         public void* B; public long Ldb; public Source Kind;
         public int M, N, K; public bool Accumulate;
-        public int MChunk, MChunks, NR;
+        public int MChunk, MChunks, NR, Groups, GroupPanels;
 
-        /// <summary>Sets the split: enough items to balance <see cref="Workers.Threads"/> threads, row chunks of at least 48 rows.</summary>
+        /// <summary>Sets the split: row chunks of at most MC rows (smaller if that is needed to give every thread some work).</summary>
         public void Plan()
         {
             NR = PanelWidth;
             int panels = (N + NR - 1) / NR;
-            int wanted = 4 * Workers.Threads;
-            MChunks = panels >= wanted ? 1 : Math.Max(1, Math.Min((wanted + panels - 1) / panels, M / 48));
+            GroupPanels = Math.Min(PanelsPerItem, panels);
+            Groups = (panels + GroupPanels - 1) / GroupPanels;
+            int wanted = 2 * Workers.Threads;
+            MChunks = Math.Max((M + MC - 1) / MC, Groups >= wanted ? 1 : Math.Min((wanted + Groups - 1) / Groups, M / 48));
             MChunk = (M + MChunks - 1) / MChunks;
-            MChunk = (MChunk + MR - 1) / MR * MR;
+            MChunk = Math.Min(MC, (MChunk + MR - 1) / MR * MR);
             MChunks = (M + MChunk - 1) / MChunk;
         }
 
-        public int Items => (N + NR - 1) / NR * MChunks;
+        public readonly int Items => Groups * MChunks;
 
         public void Execute(int start, int end)
         {
@@ -79,24 +92,40 @@ internal static unsafe class Gemm
             }
         }
 
-        private void RunItem<S, TV>(int item) where S : struct, ISimd<TV> where TV : unmanaged
+        private readonly void RunItem<S, TV>(int item) where S : struct, ISimd<TV> where TV : unmanaged
         {
             int nr = 2 * S.Width;
-            int panel = item / MChunks, chunk = item % MChunks;
-            int n0 = panel * nr, cols = Math.Min(nr, N - n0);
+            int group = item / MChunks, chunk = item % MChunks;
+            int p0 = group * GroupPanels, p1 = Math.Min(p0 + GroupPanels, (N + nr - 1) / nr);
             int m0 = chunk * MChunk, m1 = Math.Min(M, m0 + MChunk);
             if (K == 0)
             {
                 if (!Accumulate)
-                    for (int m = m0; m < m1; m++) new Span<float>(C + m * Ldc + n0, cols).Clear();
+                    for (int m = m0; m < m1; m++)
+                        new Span<float>(C + m * Ldc + p0 * nr, Math.Min(N, p1 * nr) - p0 * nr).Clear();
                 return;
             }
-            float* packed = PackBuffer();
+            float* packedB = PackBufferB();
+            // A strided along k (the backward-weight product reads dyᵀ): copy the block's rows [kc][m1 - m0] first.
+            bool packA = ARow == 1 && AK != 1;
+            float* packedA = packA ? PackBufferA() : null;
             for (int k0 = 0; k0 < K; k0 += KC)
             {
                 int kc = Math.Min(KC, K - k0);
-                Pack(packed, nr, n0, cols, k0, kc);
-                RowsOfPanel<S, TV>(C + n0, Ldc, cols, A + k0 * AK, ARow, AK, packed, kc, m0, m1, load: Accumulate || k0 > 0);
+                float* a; long aRow, aK;
+                if (packA)
+                {
+                    for (int k = 0; k < kc; k++)
+                        Unsafe.CopyBlockUnaligned(packedA + k * LdaPacked, A + (k0 + k) * AK + m0, (uint)((m1 - m0) * sizeof(float)));
+                    a = packedA - m0; aRow = 1; aK = LdaPacked;
+                }
+                else { a = A + k0 * AK; aRow = ARow; aK = AK; }
+                for (int p = p0; p < p1; p++)
+                {
+                    int n0 = p * nr, cols = Math.Min(nr, N - n0);
+                    Pack(packedB, nr, n0, cols, k0, kc);
+                    RowsOfPanel<S, TV>(C + n0, Ldc, cols, a, aRow, aK, packedB, kc, m0, m1, load: Accumulate || k0 > 0);
+                }
             }
         }
 
@@ -111,20 +140,10 @@ internal static unsafe class Gemm
                         Unsafe.CopyBlockUnaligned(packed + k * nr, (float*)B + (k0 + k) * Ldb + n0, (uint)(cols * sizeof(float)));
                     break;
                 case Source.Transposed:
-                    for (int n = 0; n < cols; n++)
-                    {
-                        float* src = (float*)B + (n0 + n) * Ldb + k0;
-                        float* dst = packed + n;
-                        for (int k = 0; k < kc; k++) dst[k * nr] = src[k];
-                    }
+                    Transpose.Pack((float*)B + n0 * Ldb + k0, Ldb, packed, nr, cols, kc);
                     break;
                 default:
-                    for (int n = 0; n < cols; n++)
-                    {
-                        ushort* src = (ushort*)B + (n0 + n) * Ldb + k0;
-                        float* dst = packed + n;
-                        for (int k = 0; k < kc; k++) dst[k * nr] = BitConverter.Int32BitsToSingle(src[k] << 16);
-                    }
+                    Transpose.Pack((ushort*)B + n0 * Ldb + k0, Ldb, packed, nr, cols, kc);
                     break;
             }
         }

@@ -151,6 +151,8 @@ public static class MatMulQuick
             ("1x1024x151936", [MatMulBenchmarks.Op.Forward, MatMulBenchmarks.Op.ForwardBF16], reps),
             ("1024x256x151936", [MatMulBenchmarks.Op.Forward, MatMulBenchmarks.Op.BackwardInput, MatMulBenchmarks.Op.BackwardWeight], Math.Max(2, reps / 4)),
         };
+        if (only != null && Array.FindIndex(shapes, s => s.Shape == only) < 0)
+            shapes = [(only, Enum.GetValues<MatMulBenchmarks.Op>(), reps)];   // any "rows x in x out" given on the command line
         foreach (var (shape, ops, n) in shapes)
         {
             if (only != null && shape != only) continue;
