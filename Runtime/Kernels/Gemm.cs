@@ -32,16 +32,14 @@ internal static unsafe class Gemm
     public const int MC = 384;
     /// <summary>Column panels per work item (8 × 32 = 256 columns for Vector512).</summary>
     public const int PanelsPerItem = 8;
-    /// <summary>Row stride of a packed A block: MC plus 16 floats, an odd number of cache lines (no cache-set aliasing).</summary>
-    private const int LdaPacked = MC + 16;
 
     [ThreadStatic] private static float* _packB;
     [ThreadStatic] private static float* _packA;
 
-    /// <summary>This thread's packing buffers (KC × 32 floats for B, KC × LdaPacked for A), allocated on first use and kept for the thread's life.</summary>
+    /// <summary>This thread's packing buffers (KC × 32 floats for B, MC × KC for A), allocated on first use and kept for the thread's life.</summary>
     private static float* PackBufferB() => _packB != null ? _packB : _packB = (float*)NativeMemory.AlignedAlloc((nuint)(KC * MaxNR * sizeof(float)), 64);
 
-    private static float* PackBufferA() => _packA != null ? _packA : _packA = (float*)NativeMemory.AlignedAlloc((nuint)(KC * LdaPacked * sizeof(float)), 64);
+    private static float* PackBufferA() => _packA != null ? _packA : _packA = (float*)NativeMemory.AlignedAlloc((nuint)(KC * MC * sizeof(float)), 64);
 
     /// <summary>Panel width for the current vector size: 2 vectors (32, 16, 8 or 2 floats).</summary>
     public static int PanelWidth => SimdLevel.Current switch { SimdLevel.V512 => 32, SimdLevel.V256 => 16, SimdLevel.V128 => 8, _ => 2 };
@@ -92,6 +90,7 @@ internal static unsafe class Gemm
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private readonly void RunItem<S, TV>(int item) where S : struct, ISimd<TV> where TV : unmanaged
         {
             int nr = 2 * S.Width;
@@ -106,25 +105,36 @@ internal static unsafe class Gemm
                 return;
             }
             float* packedB = PackBufferB();
-            // A strided along k (the backward-weight product reads dyᵀ): copy the block's rows [kc][m1 - m0] first.
+            // A strided along k (the backward-weight product reads dyᵀ): copy the block into 6-row micro-panels
+            // [tile][k][6], so the micro-kernel reads it densely and sequentially.
             bool packA = ARow == 1 && AK != 1;
             float* packedA = packA ? PackBufferA() : null;
             for (int k0 = 0; k0 < K; k0 += KC)
             {
                 int kc = Math.Min(KC, K - k0);
-                float* a; long aRow, aK;
+                float* a; long aRow, aK, aTile;
                 if (packA)
                 {
+                    int full = (m1 - m0) / MR, tail = (m1 - m0) % MR;
                     for (int k = 0; k < kc; k++)
-                        Unsafe.CopyBlockUnaligned(packedA + k * LdaPacked, A + (k0 + k) * AK + m0, (uint)((m1 - m0) * sizeof(float)));
-                    a = packedA - m0; aRow = 1; aK = LdaPacked;
+                    {
+                        float* src = A + (k0 + k) * AK + m0;
+                        float* dst = packedA + k * MR;
+                        for (int t = 0; t < full; t++, src += MR, dst += kc * MR)
+                        {
+                            Unsafe.WriteUnaligned(dst, Unsafe.ReadUnaligned<Vector128<float>>(src));   // 4 + 2 floats
+                            Unsafe.WriteUnaligned(dst + 4, Unsafe.ReadUnaligned<long>(src + 4));
+                        }
+                        for (int r = 0; r < tail; r++) dst[r] = src[r];
+                    }
+                    a = packedA; aRow = 1; aK = MR; aTile = kc * MR;
                 }
-                else { a = A + k0 * AK; aRow = ARow; aK = AK; }
+                else { a = A + m0 * ARow + k0 * AK; aRow = ARow; aK = AK; aTile = MR * ARow; }
                 for (int p = p0; p < p1; p++)
                 {
                     int n0 = p * nr, cols = Math.Min(nr, N - n0);
                     Pack(packedB, nr, n0, cols, k0, kc);
-                    RowsOfPanel<S, TV>(C + n0, Ldc, cols, a, aRow, aK, packedB, kc, m0, m1, load: Accumulate || k0 > 0);
+                    RowsOfPanel<S, TV>(C + n0, Ldc, cols, a, aRow, aK, aTile, packedB, kc, m0, m1, load: Accumulate || k0 > 0);
                 }
             }
         }
@@ -149,27 +159,31 @@ internal static unsafe class Gemm
         }
     }
 
-    /// <summary>C[m0..m1, 0..cols) (+)= A·Bpacked for one panel: 6-row tiles, then single rows; a partial panel goes through a stack tile.</summary>
-    private static void RowsOfPanel<S, TV>(float* c, long ldc, int cols, float* a, long aRow, long aK, float* b, int kc, int m0, int m1, bool load)
+    /// <summary>
+    /// C[m0..m1, 0..cols) (+)= A·Bpacked for one panel: 6-row tiles, then single rows; a partial panel goes through a stack tile.
+    /// Row m0 + 6t + r of A starts at a + t·aTile + r·aRow (aTile = 6·aRow when A is read in place).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowsOfPanel<S, TV>(float* c, long ldc, int cols, float* a, long aRow, long aK, long aTile, float* b, int kc, int m0, int m1, bool load)
         where S : struct, ISimd<TV> where TV : unmanaged
     {
         int nr = 2 * S.Width;
         int m = m0;
         if (cols == nr)
         {
-            for (; m + MR <= m1; m += MR) Tile6<S, TV>(c + m * ldc, ldc, a + m * aRow, aRow, aK, b, kc, load);
-            for (; m < m1; m++) Tile1<S, TV>(c + m * ldc, a + m * aRow, aK, b, kc, load);
+            for (; m + MR <= m1; m += MR, a += aTile) Tile6<S, TV>(c + m * ldc, ldc, a, aRow, aK, b, kc, load);
+            for (int r = 0; m < m1; m++, r++) Tile1<S, TV>(c + m * ldc, a + r * aRow, aK, b, kc, load);
             return;
         }
         float* tile = stackalloc float[MR * MaxNR];
-        for (; m < m1; m += MR)
+        for (; m < m1; m += MR, a += aTile)
         {
             int rows = Math.Min(MR, m1 - m);
             if (load)
                 for (int r = 0; r < rows; r++)
                     for (int n = 0; n < cols; n++) tile[r * nr + n] = c[(m + r) * ldc + n];
-            if (rows == MR) Tile6<S, TV>(tile, nr, a + m * aRow, aRow, aK, b, kc, load);
-            else for (int r = 0; r < rows; r++) Tile1<S, TV>(tile + r * nr, a + (m + r) * aRow, aK, b, kc, load);
+            if (rows == MR) Tile6<S, TV>(tile, nr, a, aRow, aK, b, kc, load);
+            else for (int r = 0; r < rows; r++) Tile1<S, TV>(tile + r * nr, a + r * aRow, aK, b, kc, load);
             for (int r = 0; r < rows; r++)
                 for (int n = 0; n < cols; n++) c[(m + r) * ldc + n] = tile[r * nr + n];
         }
@@ -212,6 +226,7 @@ internal static unsafe class Gemm
     }
 
     /// <summary>One row of C against the packed panel: the same per-element chain as <see cref="Tile6"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile1<S, TV>(float* c, float* a, long aK, float* b, int kc, bool load)
         where S : struct, ISimd<TV> where TV : unmanaged
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Qwen3Gen;
@@ -53,6 +54,7 @@ public static unsafe class Kernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Dot<S, TV>(float* a, float* b, int n) where S : struct, ISimd<TV> where TV : unmanaged
     {
         int w = S.Width, i = 0;
@@ -68,6 +70,7 @@ public static unsafe class Kernels
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Axpy<S, TV>(float* y, float a, float* x, int n) where S : struct, ISimd<TV> where TV : unmanaged
     {
         int w = S.Width, i = 0;
@@ -76,6 +79,7 @@ public static unsafe class Kernels
         for (; i < n; i++) y[i] = MathF.FusedMultiplyAdd(a, x[i], y[i]);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Scale<S, TV>(float* x, float a, int n) where S : struct, ISimd<TV> where TV : unmanaged
     {
         int w = S.Width, i = 0;
@@ -84,6 +88,7 @@ public static unsafe class Kernels
         for (; i < n; i++) x[i] *= a;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Widen<S, TV>(ushort* src, float* dst, int n) where S : struct, ISimd<TV> where TV : unmanaged
     {
         int w = S.Width, i = 0;

@@ -32,6 +32,7 @@ internal static unsafe class MatVec
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Run<S, TV>(int o0, int o1) where S : struct, ISimd<TV> where TV : unmanaged
         {
             int o = o0;
@@ -53,6 +54,7 @@ internal static unsafe class MatVec
         => typeof(TW) == typeof(float) ? *(float*)p : BitConverter.Int32BitsToSingle(*(ushort*)p << 16);
 
     /// <summary>Σ_i x[i] · w[i] in the fixed order described on the class.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Dot1<S, TV, TW>(float* x, TW* w, int n) where S : struct, ISimd<TV> where TV : unmanaged where TW : unmanaged
     {
         int vw = S.Width, i = 0;
@@ -69,6 +71,7 @@ internal static unsafe class MatVec
     }
 
     /// <summary>y[0..4) = four dot products of x with consecutive rows of w (row length n): <see cref="Dot1"/> four times, interleaved.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Dot4<S, TV, TW>(float* y, float* x, TW* w, int n) where S : struct, ISimd<TV> where TV : unmanaged where TW : unmanaged
     {
         int vw = S.Width, i = 0;

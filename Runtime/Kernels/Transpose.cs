@@ -11,6 +11,7 @@ namespace Qwen3Gen;
 /// </summary>
 internal static unsafe class Transpose
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Pack(float* src, long ld, float* dst, int nr, int cols, int kc)
     {
         int n = 0;
@@ -29,6 +30,7 @@ internal static unsafe class Transpose
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Pack(ushort* src, long ld, float* dst, int nr, int cols, int kc)
     {
         int n = 0;
@@ -52,6 +54,7 @@ internal static unsafe class Transpose
         typeof(T) == typeof(float) ? Vector512.Load((float*)p) : Simd512.LoadBF16((ushort*)p);
 
     /// <summary>dst[k, j] = src[j, k] for a 16 × 16 block (src row stride ld, dst row stride nr).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Block16<T>(T* src, long ld, float* dst, int nr) where T : unmanaged
     {
         Vector512<float> r0 = Row(src), r1 = Row(src + ld), r2 = Row(src + 2 * ld), r3 = Row(src + 3 * ld),
