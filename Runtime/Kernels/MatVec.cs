@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Qwen3Gen.Threading;
 
 namespace Qwen3Gen;
@@ -77,8 +78,22 @@ internal static unsafe class MatVec
         int vw = S.Width, i = 0;
         TW* w0 = w, w1 = w + n, w2 = w1 + n, w3 = w2 + n;
         TV a00 = S.Zero, a01 = S.Zero, a10 = S.Zero, a11 = S.Zero, a20 = S.Zero, a21 = S.Zero, a30 = S.Zero, a31 = S.Zero;
+        // The next four rows follow in memory; each row is only a page or so long, too short for the hardware
+        // prefetcher to ramp up, so ask for the matching lines of the next quad while this one is summed.
+        byte* next = (byte*)(w + 4L * n);
+        long rowBytes = (long)n * sizeof(TW);
+        bool prefetch = Sse.IsSupported;
         for (; i + 2 * vw <= n; i += 2 * vw)
         {
+            if (prefetch)
+            {
+                byte* p = next + (long)i * sizeof(TW);
+                Sse.Prefetch0(p); Sse.Prefetch0(p + rowBytes); Sse.Prefetch0(p + 2 * rowBytes); Sse.Prefetch0(p + 3 * rowBytes);
+                if (2 * vw * sizeof(TW) > 64)
+                {
+                    Sse.Prefetch0(p + 64); Sse.Prefetch0(p + rowBytes + 64); Sse.Prefetch0(p + 2 * rowBytes + 64); Sse.Prefetch0(p + 3 * rowBytes + 64);
+                }
+            }
             TV xa = S.Load(x + i), xb = S.Load(x + i + vw);
             a00 = S.Fma(xa, LoadW<S, TV, TW>(w0 + i), a00); a01 = S.Fma(xb, LoadW<S, TV, TW>(w0 + i + vw), a01);
             a10 = S.Fma(xa, LoadW<S, TV, TW>(w1 + i), a10); a11 = S.Fma(xb, LoadW<S, TV, TW>(w1 + i + vw), a11);

@@ -122,6 +122,22 @@ public sealed unsafe class MatMulCase : IDisposable
         }
     }
 
+    /// <summary>Best-of-n GB/s of a plain sequential read of the F32 weights (TensorPrimitives.Sum): the bandwidth available right now.</summary>
+    public double ReadBandwidth(int n)
+    {
+        double best = double.MaxValue;
+        var span = new ReadOnlySpan<float>(_w.Pointer, checked((int)_w.Length));
+        float sink = 0;
+        for (int i = 0; i < n; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            sink += System.Numerics.Tensors.TensorPrimitives.Sum(span);
+            best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        }
+        GC.KeepAlive(sink);
+        return _w.Length * 4.0 / best / 1e9;
+    }
+
     public void Dispose()
     {
         _x.Dispose(); _w.Dispose(); _wb.Dispose(); _y.Dispose(); _dy.Dispose(); _dx.Dispose(); _dw.Dispose();
@@ -158,6 +174,8 @@ public static class MatMulQuick
             if (only != null && shape != only) continue;
             var (rows, inDim, outDim) = MatMulCase.Parse(shape);
             using var c = new MatMulCase(rows, inDim, outDim);
+            if (rows <= 4)
+                Console.WriteLine($"{shape,-24} {"(read F32 W)",-15} {1,7} {"",9} {"",9} {c.ReadBandwidth(n),8:F1}");
             foreach (var op in ops)
                 foreach (int threads in new[] { 1, 2 })
                 {
