@@ -78,6 +78,49 @@ public sealed record ModelConfig
 
     public override string ToString() => string.Join(", ", Fields().Select(f => $"{f.Name}={f.Value}"));
 
+    /// <summary>A Hugging Face config.json for this model (what Qwen3ForCausalLM / Qwen3MoeForCausalLM read).</summary>
+    public string ToHuggingFaceJson(string torchDtype = "float32")
+    {
+        var o = new System.Text.Json.Nodes.JsonObject
+        {
+            ["architectures"] = new System.Text.Json.Nodes.JsonArray(IsMoe ? "Qwen3MoeForCausalLM" : "Qwen3ForCausalLM"),
+            ["model_type"] = IsMoe ? "qwen3_moe" : "qwen3",
+            ["vocab_size"] = Vocab,
+            ["hidden_size"] = Hidden,
+            ["intermediate_size"] = Ffn,
+            ["num_hidden_layers"] = Layers,
+            ["num_attention_heads"] = Heads,
+            ["num_key_value_heads"] = KvHeads,
+            ["head_dim"] = HeadDim,
+            ["hidden_act"] = "silu",
+            ["max_position_embeddings"] = MaxPositions,
+            ["initializer_range"] = 0.02,
+            ["rms_norm_eps"] = RmsNormEps,
+            ["rope_theta"] = RopeTheta,
+            ["rope_scaling"] = null,
+            ["tie_word_embeddings"] = TieEmbeddings,
+            ["attention_bias"] = false,
+            ["attention_dropout"] = 0.0,
+            ["use_sliding_window"] = false,
+            ["sliding_window"] = null,
+            ["max_window_layers"] = Layers,
+            ["use_cache"] = true,
+            ["torch_dtype"] = torchDtype,
+        };
+        if (IsMoe)
+        {
+            o["decoder_sparse_step"] = DecoderSparseStep;
+            o["mlp_only_layers"] = new System.Text.Json.Nodes.JsonArray(MlpOnlyLayers.Select(i => (System.Text.Json.Nodes.JsonNode?)i).ToArray());
+            o["moe_intermediate_size"] = ExpertFfn;
+            o["num_experts"] = Experts;
+            o["num_experts_per_tok"] = ExpertsPerToken;
+            o["norm_topk_prob"] = NormTopKProb;
+            o["output_router_logits"] = OutputRouterLogits;
+            o["router_aux_loss_coef"] = RouterAuxLossCoef;
+        }
+        return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
     /// <summary>Reads a Hugging Face config.json (model_type qwen3 or qwen3_moe).</summary>
     public static ModelConfig FromHuggingFaceJson(string json, string source = "config.json")
     {

@@ -1,0 +1,164 @@
+using Qwen3Gen.Generator.Model;
+
+namespace Qwen3Gen.Generator.Emitting;
+
+/// <summary>Construction, registration and the <c>IQwen3Model</c> surface: validation of inputs lives here.</summary>
+internal static class ApiEmitter
+{
+    public static void Write(SourceWriter w, ModelSpec spec)
+    {
+        var c = spec.ClassName;
+        w.Block($$"""
+            private readonly Weights _weights;
+            private NativeBuffer<float>? _gradients;
+            private State? _state;
+
+            /// <summary>A model over existing weights (F32 for training; F32 or BF16 for inference).</summary>
+            public {{c}}(Weights weights)
+            {
+                if (weights.Count != Layout.Count || weights.VectorStart != Layout.VectorStart)
+                    throw new ArgumentException($"Weights of {weights.Count} parameters (vectors from {weights.VectorStart}) do not fit {{c}}: {Layout.Count} parameters, vectors from {Layout.VectorStart}.", nameof(weights));
+                _weights = weights;
+            }
+
+            /// <summary>A model with all-zero weights in <paramref name="format"/> (load a checkpoint or initialise them next).</summary>
+            public static {{c}} Create(WeightFormat format = WeightFormat.F32) => new(Weights.Create(format, Layout.Count, Layout.VectorStart));
+
+            [System.Runtime.CompilerServices.ModuleInitializer]
+            internal static void Register() => ModelCatalog.Register(new ModelDefinition(nameof({{c}}), Definition, static format => Create(format)));
+
+            public string Name => nameof({{c}});
+            public ModelConfig Config => Definition;
+            public IReadOnlyList<TensorSpec> Tensors => TensorTable;
+            public Weights Weights => _weights;
+            public NativeBuffer<float> Gradients => _gradients ??= new NativeBuffer<float>(Layout.Count);
+            public void ZeroGradients() => Gradients.Clear();
+
+            /// <summary>The logits of the last Forward: [batch, seqLen, Vocab].</summary>
+            public ReadOnlySpan<float> Logits => _state is { } s ? new ReadOnlySpan<float>(s.Logits, s.Rows * Vocab) : default;
+
+            /// <summary>Allocates work buffers for up to batch × seqLen tokens (once; a larger call later reallocates).</summary>
+            public void Reserve(int batch, int seqLen, bool training)
+            {
+                if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be positive.");
+                if (seqLen <= 0 || seqLen > MaxPositions)
+                    throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"seqLen must be in 1..{MaxPositions} (max_position_embeddings).");
+                if (_state is { } s && s.MaxBatch >= batch && s.MaxSeqLen >= seqLen && (s.Training || !training)) return;
+                _state?.Dispose();
+                _state = new State(batch, seqLen, training);
+            }
+
+            public float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batch, int seqLen)
+            {
+                if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be positive.");
+                if (seqLen <= 0) throw new ArgumentException("The input is empty: seqLen must be at least 1.", nameof(seqLen));
+                if (seqLen > MaxPositions)
+                    throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"The context of {seqLen} tokens exceeds max_position_embeddings ({MaxPositions}).");
+                if (inputs.Length != batch * seqLen)
+                    throw new ArgumentException($"{inputs.Length} input ids do not match batch {batch} × seqLen {seqLen}.", nameof(inputs));
+                if (targets.Length != 0 && targets.Length != inputs.Length)
+                    throw new ArgumentException($"{targets.Length} targets do not match {inputs.Length} inputs.", nameof(targets));
+                for (int i = 0; i < inputs.Length; i++)
+                    if ((uint)inputs[i] >= Vocab)
+                        throw new ArgumentOutOfRangeException(nameof(inputs), inputs[i], $"Token id {inputs[i]} at position {i} is outside the vocabulary [0, {Vocab}).");
+                for (int i = 0; i < targets.Length; i++)
+                    if ((uint)targets[i] >= Vocab && targets[i] != CausalLm.IgnoreIndex)
+                        throw new ArgumentOutOfRangeException(nameof(targets), targets[i], $"Target id {targets[i]} at position {i} is outside the vocabulary [0, {Vocab}) and is not {CausalLm.IgnoreIndex}.");
+                if (_state is null || _state.MaxBatch * _state.MaxSeqLen < batch * seqLen) Reserve(batch, seqLen, training: _weights.Format == WeightFormat.F32);
+                var state = _state!;
+                if (batch * seqLen > state.MaxBatch * state.MaxSeqLen)
+                    throw new InvalidOperationException($"batch {batch} × seqLen {seqLen} exceeds the reserved {state.MaxBatch} × {state.MaxSeqLen}; call Reserve first.");
+                inputs.CopyTo(new Span<int>(state.Tokens, inputs.Length));
+                state.HasTargets = targets.Length != 0;
+                if (state.HasTargets) targets.CopyTo(new Span<int>(state.Targets, targets.Length));
+                state.Batch = batch;
+                state.SeqLen = seqLen;
+                return _weights.Format == WeightFormat.BF16 ? ForwardPass<BF16>(state) : ForwardPass<float>(state);
+            }
+
+            public void Backward()
+            {
+                var state = _state ?? throw new InvalidOperationException("Backward needs a Forward first.");
+                if (!state.Training) throw new InvalidOperationException("These work buffers were reserved for inference; Reserve(..., training: true) before Forward.");
+                if (!state.HasTargets) throw new InvalidOperationException("Backward needs a Forward with targets (the loss).");
+                if (state.BackwardDone) throw new InvalidOperationException("Backward was already run for this Forward (the logits were overwritten by their gradient).");
+                if (_weights.Format != WeightFormat.F32) throw new InvalidOperationException("Training needs F32 weights.");
+                BackwardPass(state);
+                state.BackwardDone = true;
+            }
+
+            /// <summary>
+            /// An intermediate of the last Forward (for tests and debugging), named as in the golden fixtures:
+            /// "embed", "layer_out.{i}", "final_norm" [batch, seqLen, Hidden]; "rope_cos", "rope_sin" [seqLen, HeadDim].
+            /// </summary>
+            public float[] DebugTensor(string name)
+            {
+                var s = _state ?? throw new InvalidOperationException("Run Forward first.");
+                if (!s.Training) throw new InvalidOperationException("Intermediates are kept only by training work buffers.");
+                int rows = s.Rows;
+                if (name == "embed") return new ReadOnlySpan<float>(s.Layer[0].Input, rows * Hidden).ToArray();
+                if (name == "final_norm") return new ReadOnlySpan<float>(s.FinalNorm, rows * Hidden).ToArray();
+                if (name.StartsWith("layer_out.") && int.TryParse(name.Substring(10), out int i) && i >= 0 && i < Layers)
+                    return new ReadOnlySpan<float>(s.Layer[i].Output, rows * Hidden).ToArray();
+                if (name is "rope_cos" or "rope_sin")
+                {
+                    float* table = name == "rope_cos" ? s.RopeCos : s.RopeSin;
+                    var full = new float[s.SeqLen * HeadDim];          // cat(freqs, freqs): dims j and j + D/2 share frequency j
+                    for (int t = 0; t < s.SeqLen; t++)
+                        for (int j = 0; j < HeadDim / 2; j++)
+                            full[t * HeadDim + j] = full[t * HeadDim + j + HeadDim / 2] = table[t * (HeadDim / 2) + j];
+                    return full;
+                }
+            """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                        int dot = name.LastIndexOf('.');
+                        if (dot > 0 && int.TryParse(name.Substring(dot + 1), out int layer) && layer >= 0 && layer < Layers && IsSparse(layer))
+                        {
+                            ref var a = ref s.Layer[layer];
+                            switch (name.Substring(0, dot))
+                            {
+                                case "router_logits": return new ReadOnlySpan<float>(a.RouterLogits, rows * Experts).ToArray();
+                                case "routing_weights": return new ReadOnlySpan<float>(a.RouteWeight, rows * ExpertsPerToken).ToArray();
+                                case "selected_experts":
+                                    var ids = new float[rows * ExpertsPerToken];
+                                    for (int k = 0; k < ids.Length; k++) ids[k] = a.Selected[k];
+                                    return ids;
+                            }
+                        }
+                """);
+        w.Block("""
+                throw new ArgumentException($"Unknown intermediate '{name}'.", nameof(name));
+            }
+
+            """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                /// <summary>The last Forward's load-balancing aux loss (before the coefficient; training buffers only).</summary>
+                public float AuxLoss => _state?.AuxLoss ?? float.NaN;
+
+                /// <summary>The last Forward's cross-entropy alone (the returned loss adds coef · AuxLoss when OutputRouterLogits).</summary>
+                public float CrossEntropyLoss => _state?.CrossEntropy ?? float.NaN;
+
+                /// <summary>Rows routed to each expert of a sparse layer in the last Forward.</summary>
+                public int[] ExpertLoad(int layer)
+                {
+                    var s = _state ?? throw new InvalidOperationException("Run Forward first.");
+                    if (!IsSparse(layer)) throw new ArgumentException($"Layer {layer} is dense.", nameof(layer));
+                    return new ReadOnlySpan<int>(s.Layer[s.Training ? layer : 0].Counts, Experts).ToArray();
+                }
+
+                """);
+        w.Block("""
+            public void Dispose()
+            {
+                _state?.Dispose();
+                _state = null;
+                _gradients?.Dispose();
+                _gradients = null;
+                _weights.Dispose();
+            }
+
+            """);
+    }
+}

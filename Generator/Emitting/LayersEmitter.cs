@@ -1,0 +1,492 @@
+using Qwen3Gen.Generator.Model;
+
+namespace Qwen3Gen.Generator.Emitting;
+
+/// <summary>
+/// One forward/backward pair per layer kind, in forward order: Embedding, RMSNorm (also QK-norm), RoPE,
+/// causal GQA attention, SwiGLU, cross-entropy. Loops run to the model's constant shapes.
+/// </summary>
+internal static class LayersEmitter
+{
+    public static void Write(SourceWriter w, ModelSpec spec)
+    {
+        w.Block(Embedding);
+        w.Block(RmsNorm);
+        w.Block(RopeText);
+        w.Block(Attention);
+        w.Block(SwiGlu);
+        w.Block(CrossEntropy);
+        if (spec.Shape.IsMoe) w.Block(MixtureOfExperts);
+    }
+
+    private const string Embedding = """
+        // ================================ Embedding ================================
+        // h[r, :] = E[id[r], :]          E = model.embed_tokens.weight [Vocab, Hidden]
+
+        private static void EmbeddingForward<TW>(float* h, TW* embed, int* ids, int rows) where TW : unmanaged
+        {
+            for (int r = 0; r < rows; r++)
+                RowOps.Load(h + (long)r * Hidden, embed + (long)ids[r] * Hidden, Hidden);
+        }
+
+        // dE[id[r], :] += dh[r, :]       rows in order, so repeated ids accumulate in a fixed order
+        private static void EmbeddingBackward(float* dEmbed, float* dh, int* ids, int rows)
+        {
+            for (int r = 0; r < rows; r++)
+                RowOps.Add(dEmbed + (long)ids[r] * Hidden, dh + (long)r * Hidden, Hidden);
+        }
+
+        """;
+
+    private const string RmsNorm = """
+        // ================================ RMSNorm ================================
+        // y = w ⊙ (x · r),   r = 1 / sqrt(mean(x²) + eps),   over the last dim n (Hidden, or HeadDim for QK-norm).
+        // HF order: normalise first, then multiply by the weight (no 1 + w offset). r is kept for backward.
+
+        private static void RmsNormForward(float* y, float* rstd, float* x, float* w, int rows, int n)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                float* xr = x + (long)r * n, yr = y + (long)r * n;
+                float meanSquare = TensorPrimitives.SumOfSquares(new ReadOnlySpan<float>(xr, n)) / n;
+                float s = 1f / MathF.Sqrt(meanSquare + RmsNormEps);
+                rstd[r] = s;
+                for (int j = 0; j < n; j++) yr[j] = w[j] * (xr[j] * s);
+            }
+        }
+
+        // With g = dy ⊙ w:   dx += r · g − x · r³ · mean(g ⊙ x)      dw += Σ_rows dy ⊙ x · r
+        // (dw sums over rows serially, in row order: the same bits for any thread count)
+        private static void RmsNormBackward(float* dx, float* dw, float* dy, float* x, float* w, float* rstd, int rows, int n)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                float* xr = x + (long)r * n, dyr = dy + (long)r * n, dxr = dx + (long)r * n;
+                float s = rstd[r];
+                float gx = 0f;
+                for (int j = 0; j < n; j++) gx += dyr[j] * w[j] * xr[j];
+                float c = s * s * s * gx / n;
+                for (int j = 0; j < n; j++)
+                {
+                    dxr[j] += s * dyr[j] * w[j] - c * xr[j];
+                    dw[j] += dyr[j] * xr[j] * s;
+                }
+            }
+        }
+
+        """;
+
+    private const string RopeText = """
+        // ================================ RoPE ================================
+        // Half-split rotation (rotate_half), frequency j for dims j and j + D/2, c = cos[pos, j], s = sin[pos, j]:
+        //   x'[j] = x[j]·c − x[j + D/2]·s          x'[j + D/2] = x[j + D/2]·c + x[j]·s
+        // x: [rows, heads, HeadDim] in place; row r is at position firstPosition + r.
+
+        private static void RopeForward(float* x, int rows, int heads, int firstPosition, float* cos, float* sin)
+        {
+            const int half = HeadDim / 2;
+            for (int r = 0; r < rows; r++)
+            {
+                float* c = cos + (long)(firstPosition + r) * half, s = sin + (long)(firstPosition + r) * half;
+                for (int h = 0; h < heads; h++)
+                {
+                    float* v = x + ((long)r * heads + h) * HeadDim;
+                    for (int j = 0; j < half; j++)
+                    {
+                        float a = v[j], b = v[j + half];
+                        v[j] = a * c[j] - b * s[j];
+                        v[j + half] = b * c[j] + a * s[j];
+                    }
+                }
+            }
+        }
+
+        // The rotation's transpose:  dx[j] = dy[j]·c + dy[j + D/2]·s     dx[j + D/2] = dy[j + D/2]·c − dy[j]·s
+        private static void RopeBackward(float* dx, int rows, int heads, int firstPosition, float* cos, float* sin)
+        {
+            const int half = HeadDim / 2;
+            for (int r = 0; r < rows; r++)
+            {
+                float* c = cos + (long)(firstPosition + r) * half, s = sin + (long)(firstPosition + r) * half;
+                for (int h = 0; h < heads; h++)
+                {
+                    float* v = dx + ((long)r * heads + h) * HeadDim;
+                    for (int j = 0; j < half; j++)
+                    {
+                        float a = v[j], b = v[j + half];
+                        v[j] = a * c[j] + b * s[j];
+                        v[j + half] = b * c[j] - a * s[j];
+                    }
+                }
+            }
+        }
+
+        """;
+
+    private const string Attention = """
+        // ================================ Causal GQA attention ================================
+        // For query head h at row (b, t), position p = past + t, with K/V head g = h / Group:
+        //   o = Σ_{s ≤ p} softmax_s(q · k_s · scale) v_s
+        // computed flash-style: keys in blocks of KeyBlock with an online softmax (running max m and sum l),
+        // so memory grows with T, not T². lse = m + log l is kept for the backward pass.
+        private const int KeyBlock = 64;
+
+        private struct AttentionForwardJob : IParallelJob
+        {
+            public float* Out, Lse, Q, K, V;
+            public int SeqLen, Past, Capacity;
+
+            public void Execute(int start, int end)
+            {
+                float* scores = stackalloc float[KeyBlock];
+                float* acc = stackalloc float[HeadDim];
+                for (int i = start; i < end; i++)
+                {
+                    int row = i / Heads, h = i % Heads;                 // row = b · SeqLen + t
+                    int b = row / SeqLen, t = row % SeqLen, kv = h / Group;
+                    int keys = Past + t + 1;                            // causal: positions 0 .. past + t
+                    float* q = Q + (long)row * QDim + h * HeadDim;
+                    float* k0 = K + (long)b * Capacity * KvDim + kv * HeadDim;
+                    float* v0 = V + (long)b * Capacity * KvDim + kv * HeadDim;
+                    float m = float.NegativeInfinity, l = 0f;
+                    new Span<float>(acc, HeadDim).Clear();
+                    for (int s0 = 0; s0 < keys; s0 += KeyBlock)
+                    {
+                        int n = Math.Min(KeyBlock, keys - s0);
+                        float blockMax = float.NegativeInfinity;
+                        for (int j = 0; j < n; j++)
+                        {
+                            float score = RowOps.Dot(q, k0 + (long)(s0 + j) * KvDim, HeadDim) * AttentionScale;
+                            scores[j] = score;
+                            blockMax = MathF.Max(blockMax, score);
+                        }
+                        float mNew = MathF.Max(m, blockMax);
+                        float correction = MathF.Exp(m - mNew);         // rescale what was summed under the old max
+                        l *= correction;
+                        RowOps.Scale(acc, correction, HeadDim);
+                        for (int j = 0; j < n; j++)
+                        {
+                            float p = MathF.Exp(scores[j] - mNew);
+                            l += p;
+                            RowOps.Axpy(acc, p, v0 + (long)(s0 + j) * KvDim, HeadDim);
+                        }
+                        m = mNew;
+                    }
+                    float* o = Out + (long)row * QDim + h * HeadDim;
+                    float inv = 1f / l;
+                    for (int d = 0; d < HeadDim; d++) o[d] = acc[d] * inv;
+                    Lse[(long)row * Heads + h] = m + MathF.Log(l);
+                }
+            }
+        }
+
+        // Backward (as FlashAttention-2), recomputing p from lse instead of storing the T×T matrix:
+        //   p_s = exp(q·k_s·scale − lse),  D = dO · o,  dp_s = dO · v_s,  ds_s = p_s (dp_s − D)
+        //   dq += Σ_s ds_s · scale · k_s     dk_s += ds_s · scale · q     dv_s += p_s · dO
+        // One work item per (batch row, K/V head): it owns dK, dV of that head and dQ of its Group query heads,
+        // so no two threads write the same output and the sums run in a fixed order.
+        private struct AttentionBackwardJob : IParallelJob
+        {
+            public float* DQ, DK, DV, DOut, Out, Lse, Q, K, V;
+            public int SeqLen;
+
+            public void Execute(int start, int end)
+            {
+                for (int i = start; i < end; i++)
+                {
+                    int b = i / KvHeads, kv = i % KvHeads;
+                    long kvBase = (long)b * SeqLen * KvDim + kv * HeadDim;
+                    for (int h = kv * Group; h < (kv + 1) * Group; h++)
+                    {
+                        for (int t = 0; t < SeqLen; t++)
+                        {
+                            long row = (long)b * SeqLen + t;
+                            long qOffset = row * QDim + h * HeadDim;
+                            float* q = Q + qOffset, dO = DOut + qOffset, dq = DQ + qOffset;
+                            float lse = Lse[row * Heads + h];
+                            float dDotO = RowOps.Dot(dO, Out + qOffset, HeadDim);
+                            for (int s = 0; s <= t; s++)
+                            {
+                                long kOffset = kvBase + (long)s * KvDim;
+                                float p = MathF.Exp(RowOps.Dot(q, K + kOffset, HeadDim) * AttentionScale - lse);
+                                float dp = RowOps.Dot(dO, V + kOffset, HeadDim);
+                                float ds = p * (dp - dDotO) * AttentionScale;
+                                RowOps.Axpy(dq, ds, K + kOffset, HeadDim);
+                                RowOps.Axpy(DK + kOffset, ds, q, HeadDim);
+                                RowOps.Axpy(DV + kOffset, p, dO, HeadDim);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        """;
+
+    private const string SwiGlu = """
+        // ================================ SwiGLU ================================
+        // act = silu(gate) ⊙ up,   silu(z) = z · σ(z)
+
+        private static void SwiGluForward(float* act, float* gate, float* up, long n)
+        {
+            for (long i = 0; i < n; i++)
+            {
+                float z = gate[i];
+                act[i] = z / (1f + MathF.Exp(-z)) * up[i];
+            }
+        }
+
+        // dgate = dact ⊙ up ⊙ σ(z)(1 + z(1 − σ(z)))      dup = dact ⊙ silu(z)      (overwrites dgate, dup)
+        private static void SwiGluBackward(float* dGate, float* dUp, float* dAct, float* gate, float* up, long n)
+        {
+            for (long i = 0; i < n; i++)
+            {
+                float z = gate[i], sigma = 1f / (1f + MathF.Exp(-z));
+                dUp[i] = dAct[i] * z * sigma;
+                dGate[i] = dAct[i] * up[i] * sigma * (1f + z * (1f - sigma));
+            }
+        }
+
+        """;
+
+    private const string CrossEntropy = """
+        // ================================ Cross-entropy (HF ForCausalLMLoss) ================================
+        // loss_r = logsumexp(z_r) − z_r[target_r]; the loss is the mean over rows whose target is not −100.
+
+        private struct CrossEntropyJob : IParallelJob
+        {
+            public float* Logits, Lse, RowLoss;
+            public int* Targets;
+
+            public void Execute(int start, int end)
+            {
+                for (int r = start; r < end; r++)
+                {
+                    float* z = Logits + (long)r * Vocab;
+                    Lse[r] = RowOps.LogSumExp(z, Vocab);
+                    int target = Targets[r];
+                    RowLoss[r] = target == CausalLm.IgnoreIndex ? 0f : Lse[r] - z[target];
+                }
+            }
+        }
+
+        private static float CrossEntropyForward(float* rowLoss, float* lse, float* logits, int* targets, int rows)
+        {
+            Workers.For(rows, new CrossEntropyJob { Logits = logits, Lse = lse, RowLoss = rowLoss, Targets = targets });
+            double sum = 0;
+            int count = 0;
+            for (int r = 0; r < rows; r++)
+                if (targets[r] != CausalLm.IgnoreIndex) { sum += rowLoss[r]; count++; }
+            return count == 0 ? float.NaN : (float)(sum / count);
+        }
+
+        // dz_r = (softmax(z_r) − onehot(target_r)) / count, written over the logits; ignored rows get 0.
+        private struct CrossEntropyBackwardJob : IParallelJob
+        {
+            public float* Logits, Lse;
+            public int* Targets;
+            public float InvCount;
+
+            public void Execute(int start, int end)
+            {
+                for (int r = start; r < end; r++)
+                {
+                    var z = new Span<float>(Logits + (long)r * Vocab, Vocab);
+                    int target = Targets[r];
+                    if (target == CausalLm.IgnoreIndex) { z.Clear(); continue; }
+                    TensorPrimitives.Subtract(z, Lse[r], z);
+                    TensorPrimitives.Exp(z, z);
+                    TensorPrimitives.Multiply(z, InvCount, z);
+                    z[target] -= InvCount;
+                }
+            }
+        }
+
+        private static void CrossEntropyBackward(float* logits, float* lse, int* targets, int rows)
+        {
+            int count = 0;
+            for (int r = 0; r < rows; r++) if (targets[r] != CausalLm.IgnoreIndex) count++;
+            Workers.For(rows, new CrossEntropyBackwardJob { Logits = logits, Lse = lse, Targets = targets, InvCount = count == 0 ? 0f : 1f / count });
+        }
+        """;
+
+    private const string MixtureOfExperts = """
+
+        // ================================ Mixture of experts (Qwen3MoeSparseMoeBlock) ================================
+        // router_logits = x · W_routerᵀ,  p = softmax(router_logits) over ALL experts,
+        // (w, sel) = top-k of p, descending;  if NormTopKProb: w = w / Σ w
+        // out = Σ_slot w_slot · expert_sel(x),   expert_e(x) = down_e(silu(gate_e(x)) ⊙ up_e(x))
+        // Only selected experts run: the routed (row, slot) pairs are packed by expert, in row order, and each
+        // expert multiplies its own block of rows. No shared expert, no capacity limit, no jitter, no router bias.
+
+        private static void MoeForward<TW>(ref LayerBuffers a, TW* m, int l, int rows) where TW : unmanaged
+        {
+            MatMul.Forward(a.RouterLogits, a.Ln2, m + Layout.Router(l), rows, Hidden, Experts);     // [R, Experts]
+            Route(ref a, rows);
+            Pack(ref a, rows);
+            for (int e = 0; e < Experts; e++)
+            {
+                int n = a.Counts[e];
+                if (n == 0) continue;                                                               // an idle expert costs nothing
+                long p0 = a.Starts[e];
+                float* x = a.Xe + p0 * Hidden, ge = a.Ge + p0 * ExpertFfn, ue = a.Ue + p0 * ExpertFfn, ae = a.Ae + p0 * ExpertFfn;
+                MatMul.Forward(ge, x, m + Layout.ExpertGateProj(l, e), n, Hidden, ExpertFfn);       // gate_e = x · Wgᵀ
+                MatMul.Forward(ue, x, m + Layout.ExpertUpProj(l, e), n, Hidden, ExpertFfn);         // up_e   = x · Wuᵀ
+                SwiGluForward(ae, ge, ue, (long)n * ExpertFfn);                                      // act_e  = silu(gate_e) ⊙ up_e
+                MatMul.Forward(a.Ye + p0 * Hidden, ae, m + Layout.ExpertDownProj(l, e), n, ExpertFfn, Hidden);
+            }
+            for (int r = 0; r < rows; r++)                                                          // out[r] = Σ_slot w · y
+            {
+                float* o = a.Output + (long)r * Hidden;
+                RowOps.Clear(o, Hidden);
+                for (int k = 0; k < ExpertsPerToken; k++)
+                {
+                    int i = r * ExpertsPerToken + k;
+                    RowOps.Axpy(o, a.RouteWeight[i], a.Ye + (long)a.PackedPos[i] * Hidden, Hidden);
+                }
+            }
+        }
+
+        // Softmax over all experts (float32, as HF), then top-k by repeated selection (ties: the lower id first).
+        private static void Route(ref LayerBuffers a, int rows)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                float* z = a.RouterLogits + (long)r * Experts, p = a.Probs + (long)r * Experts;
+                float max = z[0];
+                for (int e = 1; e < Experts; e++) max = MathF.Max(max, z[e]);
+                float sum = 0f;
+                for (int e = 0; e < Experts; e++) { p[e] = MathF.Exp(z[e] - max); sum += p[e]; }
+                for (int e = 0; e < Experts; e++) p[e] /= sum;
+                int* sel = a.Selected + (long)r * ExpertsPerToken;
+                float* w = a.RouteWeight + (long)r * ExpertsPerToken;
+                float total = 0f;
+                for (int k = 0; k < ExpertsPerToken; k++)
+                {
+                    int best = -1;
+                    for (int e = 0; e < Experts; e++)
+                    {
+                        bool taken = false;
+                        for (int j = 0; j < k; j++) taken |= sel[j] == e;
+                        if (!taken && (best < 0 || p[e] > p[best])) best = e;
+                    }
+                    sel[k] = best;
+                    w[k] = p[best];
+                    total += w[k];
+                }
+                if (NormTopKProb)
+                    for (int k = 0; k < ExpertsPerToken; k++) w[k] /= total;
+            }
+        }
+
+        // Groups the routed (row, slot) pairs by expert: Counts, Starts, PackedRow, PackedPos, and the rows of x in Xe.
+        private static void Pack(ref LayerBuffers a, int rows)
+        {
+            int* cursor = stackalloc int[Experts];
+            for (int e = 0; e < Experts; e++) { a.Counts[e] = 0; cursor[e] = 0; }
+            for (int i = 0; i < rows * ExpertsPerToken; i++) a.Counts[a.Selected[i]]++;
+            a.Starts[0] = 0;
+            for (int e = 0; e < Experts; e++) a.Starts[e + 1] = a.Starts[e] + a.Counts[e];
+            for (int r = 0; r < rows; r++)
+                for (int k = 0; k < ExpertsPerToken; k++)
+                {
+                    int i = r * ExpertsPerToken + k, e = a.Selected[i];
+                    int pos = a.Starts[e] + cursor[e]++;
+                    a.PackedRow[pos] = r;
+                    a.PackedPos[i] = pos;
+                    RowOps.Copy(a.Xe + (long)pos * Hidden, a.Ln2 + (long)r * Hidden, Hidden);
+                }
+        }
+
+        // Load-balancing loss over every sparse layer pooled (M = sparse layers · R rows), spec §4:
+        //   aux = Experts · Σ_e f_e · P̄_e,   f_e = (selections of e) / M  (sums to k),   P̄_e = mean_m p[m, e]
+        private static float AuxLossForward(State s)
+        {
+            Array.Clear(s.ExpertSelections);
+            Array.Clear(s.ExpertProbSums);
+            int pooled = 0;
+            for (int l = 0; l < Layers; l++)
+            {
+                if (!IsSparse(l)) continue;
+                ref var a = ref s.Layer[l];
+                for (int r = 0; r < s.Rows; r++)
+                {
+                    for (int k = 0; k < ExpertsPerToken; k++) s.ExpertSelections[a.Selected[r * ExpertsPerToken + k]] += 1;
+                    for (int e = 0; e < Experts; e++) s.ExpertProbSums[e] += a.Probs[(long)r * Experts + e];
+                }
+                pooled += s.Rows;
+            }
+            s.PooledRows = pooled;
+            double aux = 0;
+            for (int e = 0; e < Experts; e++)
+            {
+                s.ExpertFraction[e] = (float)(s.ExpertSelections[e] / pooled);
+                aux += s.ExpertSelections[e] / pooled * (s.ExpertProbSums[e] / pooled);
+            }
+            return (float)(Experts * aux);
+        }
+
+        // Backward of the sparse block. On entry s.DResid = d(loss)/d(out); on exit s.DLn = d(loss)/d(x).
+        //   dw_slot = dout · y_slot,   dy_slot = w_slot · dout,   then each expert's SwiGLU backward on its block.
+        //   Through the weights to the probabilities: NormTopKProb: dp_sel = (dw − Σ dw ⊙ w) / Σ p_sel;  else dp_sel = dw.
+        //   Aux loss (if OutputRouterLogits): dp[m, e] += coef · Experts · f_e / M   (f is a constant: top-k is discrete).
+        //   Softmax: dz = p ⊙ (dp − Σ_e dp_e p_e). Experts with no rows get exactly zero gradient.
+        private static void MoeBackward(ref LayerBuffers a, State s, float* m, float* g, int l, int rows)
+        {
+            for (int r = 0; r < rows; r++)
+                for (int k = 0; k < ExpertsPerToken; k++)
+                {
+                    int i = r * ExpertsPerToken + k;
+                    long pos = a.PackedPos[i];
+                    float* dOut = s.DResid + (long)r * Hidden, dy = s.DYe + pos * Hidden;
+                    s.DRouteWeight[i] = RowOps.Dot(dOut, a.Ye + pos * Hidden, Hidden);
+                    for (int j = 0; j < Hidden; j++) dy[j] = a.RouteWeight[i] * dOut[j];
+                }
+            for (int e = 0; e < Experts; e++)
+            {
+                int n = a.Counts[e];
+                if (n == 0) continue;
+                long p0 = a.Starts[e];
+                float* x = a.Xe + p0 * Hidden, dx = s.DXe + p0 * Hidden, dy = s.DYe + p0 * Hidden;
+                float* dAe = s.DAe + p0 * ExpertFfn, dGe = s.DGe + p0 * ExpertFfn, dUe = s.DUe + p0 * ExpertFfn;
+                RowOps.Clear(dAe, (long)n * ExpertFfn);
+                MatMul.BackwardInput(dAe, dy, m + Layout.ExpertDownProj(l, e), n, ExpertFfn, Hidden);
+                MatMul.BackwardWeight(g + Layout.ExpertDownProj(l, e), dy, a.Ae + p0 * ExpertFfn, n, ExpertFfn, Hidden);
+                SwiGluBackward(dGe, dUe, dAe, a.Ge + p0 * ExpertFfn, a.Ue + p0 * ExpertFfn, (long)n * ExpertFfn);
+                RowOps.Clear(dx, (long)n * Hidden);
+                MatMul.BackwardInput(dx, dGe, m + Layout.ExpertGateProj(l, e), n, Hidden, ExpertFfn);
+                MatMul.BackwardInput(dx, dUe, m + Layout.ExpertUpProj(l, e), n, Hidden, ExpertFfn);
+                MatMul.BackwardWeight(g + Layout.ExpertGateProj(l, e), dGe, x, n, Hidden, ExpertFfn);
+                MatMul.BackwardWeight(g + Layout.ExpertUpProj(l, e), dUe, x, n, Hidden, ExpertFfn);
+            }
+            RowOps.Clear(s.DLn, (long)rows * Hidden);
+            for (int r = 0; r < rows; r++)                                                          // dx[r] = Σ_slot dXe[pos]
+                for (int k = 0; k < ExpertsPerToken; k++)
+                    RowOps.Add(s.DLn + (long)r * Hidden, s.DXe + (long)a.PackedPos[r * ExpertsPerToken + k] * Hidden, Hidden);
+
+            float auxScale = OutputRouterLogits ? RouterAuxLossCoef * Experts / s.PooledRows : 0f;
+            for (int r = 0; r < rows; r++)
+            {
+                float* p = a.Probs + (long)r * Experts, dp = s.DProbs + (long)r * Experts;
+                float* w = a.RouteWeight + (long)r * ExpertsPerToken, dw = s.DRouteWeight + (long)r * ExpertsPerToken;
+                int* sel = a.Selected + (long)r * ExpertsPerToken;
+                for (int e = 0; e < Experts; e++) dp[e] = auxScale * s.ExpertFraction[e];
+                if (NormTopKProb)
+                {
+                    float sum = 0f, dwDotW = 0f;
+                    for (int k = 0; k < ExpertsPerToken; k++) { sum += p[sel[k]]; dwDotW += dw[k] * w[k]; }
+                    for (int k = 0; k < ExpertsPerToken; k++) dp[sel[k]] += (dw[k] - dwDotW) / sum;
+                }
+                else
+                {
+                    for (int k = 0; k < ExpertsPerToken; k++) dp[sel[k]] += dw[k];
+                }
+                float dot = 0f;
+                for (int e = 0; e < Experts; e++) dot += dp[e] * p[e];
+                for (int e = 0; e < Experts; e++) dp[e] = p[e] * (dp[e] - dot);                    // now d(loss)/d(router_logits)
+            }
+            MatMul.BackwardInput(s.DLn, s.DProbs, m + Layout.Router(l), rows, Hidden, Experts);
+            MatMul.BackwardWeight(g + Layout.Router(l), s.DProbs, a.Ln2, rows, Hidden, Experts);
+        }
+        """;
+}

@@ -1,0 +1,360 @@
+using System.Threading;
+using Qwen3Gen.Generator.Model;
+
+namespace Qwen3Gen.Generator.Emitting;
+
+/// <summary>
+/// The work buffers and the two passes: forward (embedding → decoder layers → final norm → LM head → loss)
+/// and backward, the same steps in reverse, each layer's backward mirroring its forward line by line.
+/// </summary>
+internal static class PassEmitter
+{
+    public static void Write(SourceWriter w, ModelSpec spec, CancellationToken ct)
+    {
+        WriteBuffers(w, spec);
+        ct.ThrowIfCancellationRequested();
+        WriteForward(w, spec);
+        ct.ThrowIfCancellationRequested();
+        WriteBackward(w, spec);
+    }
+
+    private static void WriteBuffers(SourceWriter w, ModelSpec spec)
+    {
+        w.Block("""
+            /// <summary>One decoder layer's activations: what the forward pass keeps for the backward pass. R = batch · seqLen rows.</summary>
+            private struct LayerBuffers
+            {
+                public float* Input;    // [R, Hidden]   residual stream entering the layer
+                public float* Ln1;      // [R, Hidden]   RMSNorm(Input; input_layernorm)
+                public float* Rstd1;    // [R]           its 1 / rms
+                public float* QRaw;     // [R, QDim]     q_proj output, before QK-norm
+                public float* KRaw;     // [R, KvDim]    k_proj output, before QK-norm
+                public float* VRaw;     // [R, KvDim]    v_proj output
+                public float* QRstd;    // [R, Heads]    1 / rms of each query head (QK-norm)
+                public float* KRstd;    // [R, KvHeads]  1 / rms of each key head
+                public float* Q;        // [R, QDim]     queries after QK-norm and RoPE
+                public float* KCache;   // [batch, capacity, KvDim]  keys after QK-norm and RoPE, by position
+                public float* VCache;   // [batch, capacity, KvDim]  values, by position
+                public float* Attn;     // [R, QDim]     softmax(q·kᵀ·scale + causal mask)·v, heads concatenated
+                public float* Lse;      // [R, Heads]    log-sum-exp of each attention row (flash-style backward)
+                public float* Mid;      // [R, Hidden]   Input + o_proj(Attn)
+                public float* Ln2;      // [R, Hidden]   RMSNorm(Mid; post_attention_layernorm)
+                public float* Rstd2;    // [R]
+                public float* Gate;     // [R, Ffn]      gate_proj output
+                public float* Up;       // [R, Ffn]      up_proj output
+                public float* Act;      // [R, Ffn]      silu(Gate) ⊙ Up
+                public float* Output;   // [R, Hidden]   Mid + down_proj(Act): the next layer's Input
+            """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                    // sparse MoE layers (P = R · ExpertsPerToken routed (row, slot) pairs, grouped by expert)
+                    public float* RouterLogits; // [R, Experts]   x · W_routerᵀ
+                    public float* Probs;        // [R, Experts]   softmax over all experts
+                    public int* Selected;       // [R, ExpertsPerToken]  top-k expert ids, descending probability
+                    public float* RouteWeight;  // [R, ExpertsPerToken]  their combine weights (renormalised if NormTopKProb)
+                    public int* Counts;         // [Experts]      rows routed to each expert
+                    public int* Starts;         // [Experts + 1]  first packed position of each expert
+                    public int* PackedRow;      // [P]            row of each packed position
+                    public int* PackedPos;      // [R, ExpertsPerToken]  packed position of each (row, slot)
+                    public float* Xe;           // [P, Hidden]    the routed rows, grouped by expert
+                    public float* Ge, Ue, Ae;   // [P, ExpertFfn] expert gate, up, silu(gate) ⊙ up
+                    public float* Ye;           // [P, Hidden]    expert outputs
+                """);
+        w.Block("""
+            }
+
+            /// <summary>
+            /// Work buffers for up to MaxBatch × MaxSeqLen tokens, allocated once and reused by every call.
+            /// Training keeps every layer's activations for backward; inference lets the layers share one set.
+            /// </summary>
+            private sealed class State : IDisposable
+            {
+                public readonly int MaxBatch, MaxSeqLen, Capacity;
+                public readonly bool Training;
+                public readonly LayerBuffers[] Layer = new LayerBuffers[Layers];
+                public readonly float* FinalNorm, RstdF, Logits, LogitLse, RowLoss, RopeCos, RopeSin;
+                public readonly int* Tokens, Targets;
+                // gradient scratch (training only), reused by every layer
+                public readonly float* DResid, DLn, DAttn, DQ, DK, DV, DQRaw, DKRaw, DGate, DUp, DAct;
+            """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                    public readonly float* DYe, DAe, DGe, DUe, DXe, DRouteWeight, DProbs;
+                    // load-balancing aux loss, pooled over every sparse layer (spec §4)
+                    public readonly double[] ExpertSelections = new double[Experts], ExpertProbSums = new double[Experts];
+                    public readonly float[] ExpertFraction = new float[Experts];   // f_e = selections of e / M
+                    public float AuxLoss, CrossEntropy;
+                    public int PooledRows;                                         // M = sparse layers · R
+                """);
+        w.Block("""
+                public int Batch, SeqLen;
+                public bool HasTargets, BackwardDone;
+                private readonly Arena _arena = new();
+
+                public int Rows => Batch * SeqLen;
+
+                /// <param name="capacity">KV-cache positions per sequence (training: maxSeqLen).</param>
+                /// <param name="logitRows">Rows of logits kept (a decoding session needs only the last position).</param>
+                public State(int maxBatch, int maxSeqLen, bool training, int capacity = 0, int logitRows = 0)
+                {
+                    MaxBatch = maxBatch; MaxSeqLen = maxSeqLen; Training = training;
+                    Capacity = training ? maxSeqLen : Math.Max(capacity, maxSeqLen);
+                    long r = (long)maxBatch * maxSeqLen, cache = (long)maxBatch * Capacity;
+                    var a = _arena;
+                    Tokens = a.Ints(r); Targets = a.Ints(r);
+                    RopeCos = a.Floats((long)Capacity * (HeadDim / 2)); RopeSin = a.Floats((long)Capacity * (HeadDim / 2));
+                    Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta);
+                    LayerBuffers shared = default;
+                    float* residual = a.Floats(r * Hidden);
+                    for (int l = 0; l < Layers; l++)
+                    {
+                        if (l == 0 || training) shared = NewLayer(a, r, residual, l);
+                        var layer = shared;
+                        layer.KCache = a.Floats(cache * KvDim);         // each layer has its own keys and values
+                        layer.VCache = a.Floats(cache * KvDim);
+                        if (training) { residual = a.Floats(r * Hidden); layer.Output = residual; }
+                        else layer.Output = layer.Input;                // inference: the residual stream is updated in place
+                        Layer[l] = layer;
+                    }
+                    FinalNorm = a.Floats(r * Hidden); RstdF = a.Floats(r);
+                    Logits = a.Floats((logitRows > 0 ? logitRows : r) * Vocab); LogitLse = a.Floats(r); RowLoss = a.Floats(r);
+                    if (training)
+                    {
+                        DResid = a.Floats(r * Hidden); DLn = a.Floats(r * Hidden); DAttn = a.Floats(r * QDim);
+                        DQ = a.Floats(r * QDim); DQRaw = a.Floats(r * QDim);
+                        DK = a.Floats(r * KvDim); DKRaw = a.Floats(r * KvDim); DV = a.Floats(r * KvDim);
+                        DGate = a.Floats(r * Ffn); DUp = a.Floats(r * Ffn); DAct = a.Floats(r * Ffn);
+            """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                            long p = r * ExpertsPerToken;
+                            DYe = a.Floats(p * Hidden); DXe = a.Floats(p * Hidden);
+                            DAe = a.Floats(p * ExpertFfn); DGe = a.Floats(p * ExpertFfn); DUe = a.Floats(p * ExpertFfn);
+                            DRouteWeight = a.Floats(p); DProbs = a.Floats(r * Experts);
+                """);
+        w.Block("""
+                    }
+                }
+
+                private static LayerBuffers NewLayer(Arena a, long r, float* input, int layer)
+                {
+                    var b = new LayerBuffers
+                    {
+                    Input = input,
+                    Ln1 = a.Floats(r * Hidden), Rstd1 = a.Floats(r),
+                    QRaw = a.Floats(r * QDim), KRaw = a.Floats(r * KvDim), VRaw = a.Floats(r * KvDim),
+                    QRstd = a.Floats(r * Heads), KRstd = a.Floats(r * KvHeads), Q = a.Floats(r * QDim),
+                    Attn = a.Floats(r * QDim), Lse = a.Floats(r * Heads),
+                    Mid = a.Floats(r * Hidden), Ln2 = a.Floats(r * Hidden), Rstd2 = a.Floats(r),
+                    Gate = a.Floats(r * Ffn), Up = a.Floats(r * Ffn), Act = a.Floats(r * Ffn),
+                    };
+            """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                        long p = r * ExpertsPerToken;
+                        b.RouterLogits = a.Floats(r * Experts); b.Probs = a.Floats(r * Experts);
+                        b.Selected = a.Ints(p); b.RouteWeight = a.Floats(p); b.Counts = a.Ints(Experts); b.Starts = a.Ints(Experts + 1);
+                        b.PackedRow = a.Ints(p); b.PackedPos = a.Ints(p);
+                        b.Xe = a.Floats(p * Hidden); b.Ye = a.Floats(p * Hidden);
+                        b.Ge = a.Floats(p * ExpertFfn); b.Ue = a.Floats(p * ExpertFfn); b.Ae = a.Floats(p * ExpertFfn);
+                """);
+        w.Block("""
+                    return b;
+                }
+
+                public void Dispose() => _arena.Dispose();
+            }
+
+            """);
+    }
+
+    private static void WriteForward(SourceWriter w, ModelSpec spec)
+    {
+        w.Block("""
+            // ================================ Forward ================================
+            // h = embed_tokens[ids]
+            // for each layer:  h = h + Attention(RMSNorm(h));  h = h + MLP(RMSNorm(h))
+            // logits = RMSNorm(h) · W_lmᵀ;  loss = mean cross-entropy of logits[b, t] vs targets[b, t]
+            // TW is the matrices' storage type (float or BF16); vectors and activations are always float.
+
+            /// <summary>
+            /// The forward pass over s.Batch × s.SeqLen tokens at positions past .. past + SeqLen − 1 (past > 0 continues a
+            /// KV-cached sequence). lastOnly: logits of each row's last position only (decoding), [Batch, Vocab].
+            /// </summary>
+            private float ForwardPass<TW>(State s, int past = 0, bool lastOnly = false) where TW : unmanaged
+            {
+                int batch = s.Batch, seqLen = s.SeqLen, rows = s.Rows;
+                int capacity = s.Training ? seqLen : s.Capacity;                   // training: the cache is exactly this call's keys
+                TW* m = _weights.Matrix<TW>();
+                float* v = _weights.Vectors;
+                s.BackwardDone = false;
+                EmbeddingForward(s.Layer[0].Input, m + Layout.Embed, s.Tokens, rows);
+                for (int l = 0; l < Layers; l++)
+                    DecoderLayerForward(ref s.Layer[l], m, v, l, batch, seqLen, past, capacity, s.RopeCos, s.RopeSin);
+                RmsNormForward(s.FinalNorm, s.RstdF, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, rows, Hidden);
+                if (lastOnly)
+                {
+                    for (int b = 0; b < batch; b++)                                     // logits of the last position of each row
+                        MatMul.Forward(s.Logits + (long)b * Vocab, s.FinalNorm + ((long)b * seqLen + seqLen - 1) * Hidden, m + Layout.LmHead, 1, Hidden, Vocab);
+                    return float.NaN;
+                }
+                MatMul.Forward(s.Logits, s.FinalNorm, m + Layout.LmHead, rows, Hidden, Vocab);     // logits = h · W_lmᵀ   [R, Vocab]
+            """);
+        if (!spec.Shape.IsMoe)
+            w.Block("""
+                    return s.HasTargets ? CrossEntropyForward(s.RowLoss, s.LogitLse, s.Logits, s.Targets, rows) : float.NaN;
+                }
+                """);
+        else
+            w.Block("""
+                    s.CrossEntropy = s.HasTargets ? CrossEntropyForward(s.RowLoss, s.LogitLse, s.Logits, s.Targets, rows) : float.NaN;
+                    s.AuxLoss = s.Training ? AuxLossForward(s) : float.NaN;
+                    // total loss = cross-entropy + router_aux_loss_coef · aux (only when output_router_logits, as HF)
+                    return OutputRouterLogits ? s.CrossEntropy + RouterAuxLossCoef * s.AuxLoss : s.CrossEntropy;
+                }
+                """);
+        w.Block("""
+
+            /// <summary>
+            /// One decoder layer over rows (b, t) at positions past + t. Keys and values enter the cache at those
+            /// positions, and each query attends to cache positions 0 .. past + t (causal).
+            /// </summary>
+            private static void DecoderLayerForward<TW>(ref LayerBuffers a, TW* m, float* v, int l, int batch, int seqLen, int past, int capacity,
+                                                        float* cos, float* sin) where TW : unmanaged
+            {
+                int rows = batch * seqLen;
+                // ---- attention block: Mid = Input + o_proj(Attention(RMSNorm(Input))) ----
+                RmsNormForward(a.Ln1, a.Rstd1, a.Input, v + Layout.InputNorm(l), rows, Hidden);
+                MatMul.Forward(a.QRaw, a.Ln1, m + Layout.QProj(l), rows, Hidden, QDim);         // q = x · Wqᵀ   [R, Heads·HeadDim]
+                MatMul.Forward(a.KRaw, a.Ln1, m + Layout.KProj(l), rows, Hidden, KvDim);        // k = x · Wkᵀ   [R, KvHeads·HeadDim]
+                MatMul.Forward(a.VRaw, a.Ln1, m + Layout.VProj(l), rows, Hidden, KvDim);        // v = x · Wvᵀ
+                RmsNormForward(a.Q, a.QRstd, a.QRaw, v + Layout.QNorm(l), rows * Heads, HeadDim);  // QK-norm per head, before RoPE
+                for (int b = 0; b < batch; b++)
+                    RopeForward(a.Q + (long)b * seqLen * QDim, seqLen, Heads, past, cos, sin);
+                for (int b = 0; b < batch; b++)
+                {
+                    long slot = ((long)b * capacity + past) * KvDim;                             // cache rows of positions past .. past + seqLen - 1
+                    long row = (long)b * seqLen;
+                    RmsNormForward(a.KCache + slot, a.KRstd + row * KvHeads, a.KRaw + row * KvDim, v + Layout.KNorm(l), seqLen * KvHeads, HeadDim);
+                    RopeForward(a.KCache + slot, seqLen, KvHeads, past, cos, sin);
+                    RowOps.Copy(a.VCache + slot, a.VRaw + row * KvDim, (long)seqLen * KvDim);
+                }
+                Workers.For(rows * Heads, new AttentionForwardJob
+                {
+                    Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen, Past = past, Capacity = capacity,
+                });
+                MatMul.Forward(a.Mid, a.Attn, m + Layout.OProj(l), rows, QDim, Hidden);         // o = attn · Woᵀ
+                RowOps.Add(a.Mid, a.Input, rows * Hidden);                                       // Mid = Input + o
+
+                // ---- MLP block: Output = Mid + MLP(RMSNorm(Mid)) ----
+                RmsNormForward(a.Ln2, a.Rstd2, a.Mid, v + Layout.PostAttentionNorm(l), rows, Hidden);
+            """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                    if (IsSparse(l))
+                    {
+                        MoeForward(ref a, m, l, rows);                                               // Output = Σ_k w_k · expert_k(Ln2)
+                        RowOps.Add(a.Output, a.Mid, rows * Hidden);                                  // Output = Mid + moe
+                        return;
+                    }
+                """);
+        w.Block("""
+                MatMul.Forward(a.Gate, a.Ln2, m + Layout.GateProj(l), rows, Hidden, Ffn);       // gate = x · Wgᵀ   [R, Ffn]
+                MatMul.Forward(a.Up, a.Ln2, m + Layout.UpProj(l), rows, Hidden, Ffn);           // up   = x · Wuᵀ
+                SwiGluForward(a.Act, a.Gate, a.Up, (long)rows * Ffn);                            // act  = silu(gate) ⊙ up
+                MatMul.Forward(a.Output, a.Act, m + Layout.DownProj(l), rows, Ffn, Hidden);     // down = act · Wdᵀ
+                RowOps.Add(a.Output, a.Mid, rows * Hidden);                                      // Output = Mid + down
+            }
+
+            """);
+    }
+
+    private static void WriteBackward(SourceWriter w, ModelSpec spec)
+    {
+        w.Block("""
+            // ================================ Backward ================================
+            // The forward steps in reverse. Gradients of parameters are ADDED into _gradients (the caller zeroes them);
+            // gradients of activations live in the State's scratch, reused by every layer.
+
+            private void BackwardPass(State s)
+            {
+                int batch = s.Batch, seqLen = s.SeqLen, rows = s.Rows;
+                float* m = _weights.Matrix<float>();
+                float* v = _weights.Vectors;
+                float* g = Gradients.Pointer;
+                CrossEntropyBackward(s.Logits, s.LogitLse, s.Targets, rows);                  // logits ← dlogits, in place
+                RowOps.Clear(s.DLn, (long)rows * Hidden);
+                MatMul.BackwardInput(s.DLn, s.Logits, m + Layout.LmHead, rows, Hidden, Vocab);  // dh   = dlogits · W_lm
+                MatMul.BackwardWeight(g + Layout.LmHead, s.Logits, s.FinalNorm, rows, Hidden, Vocab);  // dW_lm += dlogitsᵀ · h (tied: into the embedding)
+                RowOps.Clear(s.DResid, (long)rows * Hidden);
+                RmsNormBackward(s.DResid, g + Layout.FinalNorm, s.DLn, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, s.RstdF, rows, Hidden);
+                for (int l = Layers - 1; l >= 0; l--)
+                    DecoderLayerBackward(ref s.Layer[l], s, m, v, g, l, batch, seqLen);
+                EmbeddingBackward(g + Layout.Embed, s.DResid, s.Tokens, rows);                  // dE[id] += dh
+            }
+
+            /// <summary>On entry s.DResid holds d(loss)/d(Output); on exit d(loss)/d(Input).</summary>
+            private static void DecoderLayerBackward(ref LayerBuffers a, State s, float* m, float* v, float* g, int l, int batch, int seqLen)
+            {
+                int rows = batch * seqLen;
+                // ---- MLP block ----
+            """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                    if (IsSparse(l)) MoeBackward(ref a, s, m, g, l, rows);                            // s.DLn = d(loss)/d(Ln2)
+                    else
+                    {
+                """);
+        w.Block("""
+                RowOps.Clear(s.DAct, (long)rows * Ffn);
+                MatMul.BackwardInput(s.DAct, s.DResid, m + Layout.DownProj(l), rows, Ffn, Hidden);       // dact = dout · Wd
+                MatMul.BackwardWeight(g + Layout.DownProj(l), s.DResid, a.Act, rows, Ffn, Hidden);       // dWd += doutᵀ · act
+                SwiGluBackward(s.DGate, s.DUp, s.DAct, a.Gate, a.Up, (long)rows * Ffn);
+                RowOps.Clear(s.DLn, (long)rows * Hidden);
+                MatMul.BackwardInput(s.DLn, s.DGate, m + Layout.GateProj(l), rows, Hidden, Ffn);         // dx = dgate · Wg + dup · Wu
+                MatMul.BackwardInput(s.DLn, s.DUp, m + Layout.UpProj(l), rows, Hidden, Ffn);
+                MatMul.BackwardWeight(g + Layout.GateProj(l), s.DGate, a.Ln2, rows, Hidden, Ffn);        // dWg += dgateᵀ · x
+                MatMul.BackwardWeight(g + Layout.UpProj(l), s.DUp, a.Ln2, rows, Hidden, Ffn);            // dWu += dupᵀ · x
+            """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                    }
+                """);
+        w.Block("""
+                RmsNormBackward(s.DResid, g + Layout.PostAttentionNorm(l), s.DLn, a.Mid, v + Layout.PostAttentionNorm(l), a.Rstd2, rows, Hidden);
+                // s.DResid is now d(loss)/d(Mid): the skip path plus the MLP path
+
+                // ---- attention block ----
+                RowOps.Clear(s.DAttn, (long)rows * QDim);
+                MatMul.BackwardInput(s.DAttn, s.DResid, m + Layout.OProj(l), rows, QDim, Hidden);        // dattn = dmid · Wo
+                MatMul.BackwardWeight(g + Layout.OProj(l), s.DResid, a.Attn, rows, QDim, Hidden);        // dWo  += dmidᵀ · attn
+                RowOps.Clear(s.DQ, (long)rows * QDim);
+                RowOps.Clear(s.DK, (long)rows * KvDim);
+                RowOps.Clear(s.DV, (long)rows * KvDim);
+                Workers.For(batch * KvHeads, new AttentionBackwardJob
+                {
+                    DQ = s.DQ, DK = s.DK, DV = s.DV, DOut = s.DAttn, Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen,
+                });
+                for (int b = 0; b < batch; b++)
+                {
+                    RopeBackward(s.DQ + (long)b * seqLen * QDim, seqLen, Heads, 0, s.RopeCos, s.RopeSin);
+                    RopeBackward(s.DK + (long)b * seqLen * KvDim, seqLen, KvHeads, 0, s.RopeCos, s.RopeSin);
+                }
+                RowOps.Clear(s.DQRaw, (long)rows * QDim);
+                RowOps.Clear(s.DKRaw, (long)rows * KvDim);
+                RmsNormBackward(s.DQRaw, g + Layout.QNorm(l), s.DQ, a.QRaw, v + Layout.QNorm(l), a.QRstd, rows * Heads, HeadDim);
+                RmsNormBackward(s.DKRaw, g + Layout.KNorm(l), s.DK, a.KRaw, v + Layout.KNorm(l), a.KRstd, rows * KvHeads, HeadDim);
+                RowOps.Clear(s.DLn, (long)rows * Hidden);
+                MatMul.BackwardInput(s.DLn, s.DQRaw, m + Layout.QProj(l), rows, Hidden, QDim);           // dx = dq · Wq + dk · Wk + dv · Wv
+                MatMul.BackwardInput(s.DLn, s.DKRaw, m + Layout.KProj(l), rows, Hidden, KvDim);
+                MatMul.BackwardInput(s.DLn, s.DV, m + Layout.VProj(l), rows, Hidden, KvDim);
+                MatMul.BackwardWeight(g + Layout.QProj(l), s.DQRaw, a.Ln1, rows, Hidden, QDim);          // dWq += dqᵀ · x, and so on
+                MatMul.BackwardWeight(g + Layout.KProj(l), s.DKRaw, a.Ln1, rows, Hidden, KvDim);
+                MatMul.BackwardWeight(g + Layout.VProj(l), s.DV, a.Ln1, rows, Hidden, KvDim);
+                RmsNormBackward(s.DResid, g + Layout.InputNorm(l), s.DLn, a.Input, v + Layout.InputNorm(l), a.Rstd1, rows, Hidden);
+                // s.DResid is now d(loss)/d(Input)
+            }
+
+            """);
+    }
+}

@@ -1,0 +1,64 @@
+namespace Qwen3Gen;
+
+/// <summary>
+/// What every generated model offers, so shape-independent code (trainer, loader, sampler, CLI) can drive any of them.
+/// The generated class implements it with its shapes as compile-time constants.
+/// </summary>
+public interface IQwen3Model : IDisposable
+{
+    /// <summary>The definition's class name, e.g. "Qwen3_0_6B".</summary>
+    string Name { get; }
+
+    ModelConfig Config { get; }
+
+    /// <summary>Every parameter tensor, by Hugging Face checkpoint key, with its shape and offset in the flat buffer.</summary>
+    IReadOnlyList<TensorSpec> Tensors { get; }
+
+    Weights Weights { get; }
+
+    /// <summary>d(loss)/d(parameter) in the same flat layout as the F32 weights (allocated on first Backward).</summary>
+    NativeBuffer<float> Gradients { get; }
+
+    /// <summary>Allocates the work buffers for batches of up to <paramref name="batch"/> × <paramref name="seqLen"/> tokens, once.</summary>
+    void Reserve(int batch, int seqLen, bool training);
+
+    /// <summary>
+    /// Forward pass over <paramref name="batch"/> rows of <paramref name="seqLen"/> tokens (positions 0..seqLen-1).
+    /// <paramref name="targets"/> holds the id each position should predict, or -100 to ignore it (empty: no loss).
+    /// Returns the mean cross-entropy over the non-ignored targets (NaN without targets); the logits stay in <see cref="Logits"/>.
+    /// </summary>
+    float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batch, int seqLen);
+
+    /// <summary>The logits of the last Forward: [batch, seqLen, Vocab] (overwritten by Backward).</summary>
+    ReadOnlySpan<float> Logits { get; }
+
+    /// <summary>Adds d(loss of the last Forward)/d(parameters) into <see cref="Gradients"/>. Needs Forward with targets.</summary>
+    void Backward();
+
+    /// <summary>Sets every gradient to zero.</summary>
+    void ZeroGradients();
+
+    /// <summary>
+    /// A KV-cached decoding session for one sequence of up to <paramref name="capacity"/> positions
+    /// (at most max_position_embeddings); prompts are prefilled in chunks of up to <paramref name="chunk"/> tokens.
+    /// </summary>
+    IInferenceSession CreateSession(int capacity, int chunk = 128);
+}
+
+/// <summary>Helpers for the Hugging Face causal-LM loss convention.</summary>
+public static class CausalLm
+{
+    /// <summary>Ignored target id (PyTorch's ignore_index).</summary>
+    public const int IgnoreIndex = -100;
+
+    /// <summary>HF ForCausalLMLoss with labels = input_ids: position t predicts token t+1; the last position of each row is ignored.</summary>
+    public static int[] ShiftedTargets(ReadOnlySpan<int> inputIds, int batch, int seqLen)
+    {
+        if (inputIds.Length != batch * seqLen) throw new ArgumentException($"{inputIds.Length} ids for batch {batch} × seqLen {seqLen}.");
+        var targets = new int[inputIds.Length];
+        for (int b = 0; b < batch; b++)
+            for (int t = 0; t < seqLen; t++)
+                targets[b * seqLen + t] = t + 1 < seqLen ? inputIds[b * seqLen + t + 1] : IgnoreIndex;
+        return targets;
+    }
+}

@@ -1,0 +1,46 @@
+namespace Qwen3Gen;
+
+/// <summary>A compiled definition: its name, hyper-parameters and a factory (registered by the generated code).</summary>
+public sealed record ModelDefinition(string Name, ModelConfig Config, Func<WeightFormat, IQwen3Model> Create);
+
+/// <summary>
+/// Every generated model registers itself here from a module initializer, so tools can list the compiled
+/// definitions and pick the one whose hyper-parameters equal a checkpoint's config.json.
+/// </summary>
+public static class ModelCatalog
+{
+    private static readonly List<ModelDefinition> _definitions = [];
+    private static readonly Lock _lock = new();
+
+    public static void Register(ModelDefinition definition)
+    {
+        lock (_lock)
+        {
+            _definitions.RemoveAll(d => d.Name == definition.Name);
+            _definitions.Add(definition);
+        }
+    }
+
+    public static IReadOnlyList<ModelDefinition> All
+    {
+        get { lock (_lock) return _definitions.OrderBy(d => d.Name, StringComparer.Ordinal).ToArray(); }
+    }
+
+    public static ModelDefinition? Find(string name) => All.FirstOrDefault(d => string.Equals(d.Name, name, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The definition whose computation equals <paramref name="config"/>, or null.</summary>
+    public static ModelDefinition? Match(ModelConfig config) => All.FirstOrDefault(d => d.Config.Differences(config).Count == 0);
+
+    /// <summary>The definition with the fewest differing fields (for error messages), and those differences.</summary>
+    public static (ModelDefinition? Definition, List<string> Differences) Closest(ModelConfig config)
+    {
+        ModelDefinition? best = null;
+        List<string> bestDiff = [];
+        foreach (var d in All)
+        {
+            var diff = d.Config.Differences(config);
+            if (best is null || diff.Count < bestDiff.Count) (best, bestDiff) = (d, diff);
+        }
+        return (best, bestDiff);
+    }
+}

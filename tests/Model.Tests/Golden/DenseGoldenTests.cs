@@ -1,0 +1,71 @@
+using Xunit.Abstractions;
+
+namespace Qwen3Gen.Model.Tests;
+
+/// <summary>
+/// The generated dense models against the float64 Hugging Face-semantics fixtures: logits, loss, intermediates,
+/// every gradient. Tolerances: <see cref="Tolerances"/>.
+/// </summary>
+public class DenseGoldenTests(ITestOutputHelper output)
+{
+    public static TheoryData<string> Cases => new() { "dense-tied", "dense-untied" };
+
+    internal static IQwen3Model Load(string caseName)
+    {
+        IQwen3Model model = caseName switch
+        {
+            "dense-tied" => DenseTied.Create(),
+            "dense-untied" => DenseUntied.Create(),
+            "moe" => MoeTied.Create(),
+            _ => throw new ArgumentException(caseName),
+        };
+        var file = new FixtureFile(Path.Combine(FixtureFile.CaseDir(caseName), "model.safetensors"));
+        foreach (var t in model.Tensors)
+        {
+            Assert.Equal(t.Shape, file.Shape(t.Name));
+            model.Weights.Set(t, file.F32(t.Name));
+        }
+        return model;
+    }
+
+    internal static (int[] Ids, int Batch, int SeqLen) Inputs(FixtureFile expected)
+    {
+        var shape = expected.Shape("input_ids");
+        return (expected.I64("input_ids").Select(x => (int)x).ToArray(), shape[0], shape[1]);
+    }
+
+    [Theory, MemberData(nameof(Cases))]
+    public void LogitsLossAndIntermediates_MatchGolden(string caseName)
+    {
+        using var model = Load(caseName);
+        var expected = new FixtureFile(Path.Combine(FixtureFile.CaseDir(caseName), "expected.safetensors"));
+        var (ids, batch, seqLen) = Inputs(expected);
+        float loss = model.Forward(ids, CausalLm.ShiftedTargets(ids, batch, seqLen), batch, seqLen);
+
+        Compare.Close(output, "loss", expected.F32("loss"), [loss], Tolerances.Loss);
+        Compare.Close(output, "logits", expected.F32("logits"), model.Logits, Tolerances.Logits);
+        var debug = (dynamic)model;
+        Compare.Close(output, "debug.embed", expected.F32("debug.embed"), (float[])debug.DebugTensor("embed"), Tolerances.Activations);
+        for (int i = 0; i < model.Config.Layers; i++)
+            Compare.Close(output, $"debug.layer_out.{i}", expected.F32($"debug.layer_out.{i}"), (float[])debug.DebugTensor($"layer_out.{i}"), Tolerances.Activations);
+        Compare.Close(output, "debug.final_norm", expected.F32("debug.final_norm"), (float[])debug.DebugTensor("final_norm"), Tolerances.Activations);
+        Compare.Close(output, "debug.rope_cos", expected.F32("debug.rope_cos"), (float[])debug.DebugTensor("rope_cos"), Tolerances.Activations);
+        Compare.Close(output, "debug.rope_sin", expected.F32("debug.rope_sin"), (float[])debug.DebugTensor("rope_sin"), Tolerances.Activations);
+    }
+
+    [Theory, MemberData(nameof(Cases))]
+    public void Gradients_MatchGolden(string caseName)
+    {
+        using var model = Load(caseName);
+        var expected = new FixtureFile(Path.Combine(FixtureFile.CaseDir(caseName), "expected.safetensors"));
+        var (ids, batch, seqLen) = Inputs(expected);
+        model.ZeroGradients();
+        model.Forward(ids, CausalLm.ShiftedTargets(ids, batch, seqLen), batch, seqLen);
+        model.Backward();
+        foreach (var t in model.Tensors)
+        {
+            var grad = model.Gradients.Slice(t.Offset, (int)t.Length);
+            Compare.Close(output, "grad." + t.Name, expected.F32("grad." + t.Name), grad, Tolerances.Grad);
+        }
+    }
+}

@@ -1,0 +1,81 @@
+using Xunit.Abstractions;
+
+namespace Qwen3Gen.Model.Tests;
+
+/// <summary>KV-cached decoding against full recomputation and against the fixtures' greedy continuations.</summary>
+public class KvCacheTests(ITestOutputHelper output)
+{
+    public static TheoryData<string> Cases => new() { "dense-tied", "dense-untied", "moe" };
+
+    private static int ArgMax(ReadOnlySpan<float> x)
+    {
+        int best = 0;
+        for (int i = 1; i < x.Length; i++) if (x[i] > x[best]) best = i;
+        return best;
+    }
+
+    [Theory, MemberData(nameof(Cases))]
+    public void GreedyDecoding_ReproducesGoldenIds(string caseName)
+    {
+        using var model = DenseGoldenTests.Load(caseName);
+        var expected = new FixtureFile(Path.Combine(FixtureFile.CaseDir(caseName), "expected.safetensors"));
+        var golden = expected.I64("greedy.ids").Select(x => (int)x).ToArray();
+        using var session = model.CreateSession(capacity: golden.Length);
+        var ids = golden.Take(5).ToList();
+        var logits = session.Prefill(ids.ToArray());
+        while (ids.Count < golden.Length)
+        {
+            int next = ArgMax(logits);
+            ids.Add(next);
+            if (ids.Count < golden.Length) logits = session.Decode(next);
+        }
+        output.WriteLine($"{caseName}: {string.Join(", ", ids)}");
+        Assert.Equal(golden, ids);
+    }
+
+    [Theory]
+    [InlineData("dense-untied", 1)]
+    [InlineData("dense-untied", 4)]
+    [InlineData("dense-tied", 128)]
+    [InlineData("moe", 3)]
+    public void Decoding_EqualsFullRecompute(string caseName, int chunk)
+    {
+        using var model = DenseGoldenTests.Load(caseName);
+        int vocab = model.Config.Vocab, length = 40;
+        var rng = new Random(7);
+        var ids = Enumerable.Range(0, length).Select(_ => rng.Next(vocab)).ToArray();
+        model.Forward(ids, [], 1, length);
+        var full = model.Logits.ToArray();
+
+        using var session = model.CreateSession(capacity: 48, chunk: chunk);
+        var last = session.Prefill(ids.AsSpan(0, 11)).ToArray();
+        Compare.Close(output, "prefill[10]", full.AsSpan(10 * vocab, vocab), last, Tolerances.Logits);
+        for (int t = 11; t < length; t++)
+        {
+            var step = session.Decode(ids[t]);
+            Compare.Close(null, $"decode[{t}]", full.AsSpan(t * vocab, vocab), step, (1e-5, 1e-6));
+        }
+        Assert.Equal(length, session.Position);
+
+        // rewinding and replaying gives the same logits again
+        session.Rewind(20);
+        var again = session.Prefill(ids.AsSpan(20, length - 20));
+        Compare.Close(output, "after rewind", full.AsSpan((length - 1) * vocab, vocab), again, (1e-5, 1e-6));
+    }
+
+    [Fact]
+    public void Session_RejectsBadInput_WithClearErrors()
+    {
+        using var model = DenseGoldenTests.Load("dense-tied");
+        using var session = model.CreateSession(capacity: 8);
+        Assert.Contains("empty", Assert.Throws<ArgumentException>(() => session.Prefill([])).Message);
+        Assert.Contains("outside the vocabulary", Assert.Throws<ArgumentOutOfRangeException>(() => session.Prefill([1, 256])).Message);
+        session.Prefill([1, 2, 3, 4, 5, 6]);
+        var full = Assert.Throws<InvalidOperationException>(() => session.Prefill([1, 2, 3]));
+        Assert.Contains("context is full", full.Message);
+        Assert.Contains("8 positions", full.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.CreateSession(capacity: 65));   // max_position_embeddings = 64
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.Forward([1, 999], [], 1, 2));
+        Assert.Throws<ArgumentException>(() => model.Forward([], [], 1, 0));
+    }
+}
