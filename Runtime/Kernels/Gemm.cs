@@ -28,7 +28,7 @@ internal static unsafe class Gemm
     public const int KC = 256;
     private const int MaxNR = 32;
 
-    /// <summary>Rows of C per work item: the A block (MC × KC floats, 384 KiB at most) stays in L2 across the item's panels.</summary>
+    /// <summary>Rows of C per work item: the A block (MC × KC floats, 192 KiB) and the item's slice of C stay in L2 across its panels.</summary>
     public const int MC = 192;
     /// <summary>Column panels per work item (8 × 32 = 256 columns for Vector512).</summary>
     public const int PanelsPerItem = 8;
