@@ -42,6 +42,18 @@ public static class Workers
         if (count < 0) throw new ArgumentOutOfRangeException(nameof(count), count, "Count must not be negative.");
         if (grain < 1) throw new ArgumentOutOfRangeException(nameof(grain), grain, "Grain must be at least 1.");
         if (count == 0) return;
+        if (Diagnostics.Profiler.Enabled && !Pool.InJob)
+        {
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            Run(count, job, grain);
+            Diagnostics.Profiler.Add(Diagnostics.Profiler.Slot<TJob>.Index, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
+            return;
+        }
+        Run(count, job, grain);
+    }
+
+    private static void Run<TJob>(int count, TJob job, int grain) where TJob : struct, IParallelJob
+    {
         int chunks = (int)(((long)count + grain - 1) / grain);
         int threads = Math.Min(_threads, chunks);
         // Inline: one thread wanted, we are already inside a job, or another thread's job holds the pool.

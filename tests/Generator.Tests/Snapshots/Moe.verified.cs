@@ -194,7 +194,7 @@ public unsafe partial class Moe
             RopeForward(a.KCache + slot, seqLen, KvHeads, past, cos, sin);
             RowOps.Copy(a.VCache + slot, a.VRaw + row * KvDim, (long)seqLen * KvDim);
         }
-        Workers.For(rows * Heads, new AttentionForwardJob
+        Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
         {
             Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen, Past = past, Capacity = capacity,
         });
@@ -411,53 +411,59 @@ public unsafe partial class Moe
     //   o = Σ_{s ≤ p} softmax_s(q · k_s · scale) v_s
     // computed flash-style: keys in blocks of KeyBlock with an online softmax (running max m and sum l),
     // so memory grows with T, not T². lse = m + log l is kept for the backward pass.
+    // One work item is (b, K/V head, tile of QueryTile positions): it copies the keys its rows can see into kᵀ[d, s]
+    // once, and every row of the tile and every query head of the group reuses that copy, so a score needs no
+    // horizontal sum: scores[s..s+16) = Σ_d q[d] · kᵀ[d, s..s+16) (AttentionKernels, 16 keys per FMA).
     private const int KeyBlock = 64;
+    private const int QueryTile = 16;
 
     private struct AttentionForwardJob : IParallelJob
     {
         public float* Out, Lse, Q, K, V;
         public int SeqLen, Past, Capacity;
 
+        /// <summary>Work items of a call: batch · KvHeads · ⌈SeqLen / QueryTile⌉.</summary>
+        public static int Items(int batch, int seqLen) => batch * KvHeads * ((seqLen + QueryTile - 1) / QueryTile);
+
         public void Execute(int start, int end)
         {
             float* scores = stackalloc float[KeyBlock];
             float* acc = stackalloc float[HeadDim];
+            int tiles = (SeqLen + QueryTile - 1) / QueryTile;
             for (int i = start; i < end; i++)
             {
-                int row = i / Heads, h = i % Heads;                 // row = b · SeqLen + t
-                int b = row / SeqLen, t = row % SeqLen, kv = h / Group;
-                int keys = Past + t + 1;                            // causal: positions 0 .. past + t
-                float* q = Q + (long)row * QDim + h * HeadDim;
+                int b = i / (KvHeads * tiles), kv = i / tiles % KvHeads, tile = i % tiles;
+                int t0 = tile * QueryTile, t1 = Math.Min(SeqLen, t0 + QueryTile);
+                int keys = Past + t1;                               // the tile's last row sees positions 0 .. past + t1 − 1
                 float* k0 = K + (long)b * Capacity * KvDim + kv * HeadDim;
                 float* v0 = V + (long)b * Capacity * KvDim + kv * HeadDim;
-                float m = float.NegativeInfinity, l = 0f;
-                new Span<float>(acc, HeadDim).Clear();
-                for (int s0 = 0; s0 < keys; s0 += KeyBlock)
-                {
-                    int n = Math.Min(KeyBlock, keys - s0);
-                    float blockMax = float.NegativeInfinity;
-                    for (int j = 0; j < n; j++)
+                int stride = AttentionKernels.Padded(keys);
+                float* kt = AttentionKernels.Scratch(HeadDim * stride);
+                AttentionKernels.Transpose(kt, k0, keys, KvDim, HeadDim);          // kᵀ[d, s] = k_s[d]
+                for (int h = kv * Group; h < (kv + 1) * Group; h++)     // the query heads that share this K/V head
+                    for (int t = t0; t < t1; t++)
                     {
-                        float score = RowOps.Dot(q, k0 + (long)(s0 + j) * KvDim, HeadDim) * AttentionScale;
-                        scores[j] = score;
-                        blockMax = MathF.Max(blockMax, score);
+                        long row = (long)b * SeqLen + t;
+                        int n = Past + t + 1;                           // causal: positions 0 .. past + t
+                        float* q = Q + row * QDim + h * HeadDim;
+                        float m = float.NegativeInfinity, l = 0f;
+                        new Span<float>(acc, HeadDim).Clear();
+                        for (int s0 = 0; s0 < n; s0 += KeyBlock)
+                        {
+                            int nb = Math.Min(KeyBlock, n - s0);
+                            AttentionKernels.Scores(scores, q, kt, stride, s0, nb, HeadDim, AttentionScale);  // q · k_s · scale
+                            float mNew = MathF.Max(m, AttentionKernels.Max(scores, nb));
+                            float correction = MathF.Exp(m - mNew);     // rescale what was summed under the old max
+                            l = l * correction + AttentionKernels.ExpSum(scores, nb, mNew);  // p_s = exp(score_s − m), l += Σ p_s
+                            AttentionKernels.Scale(acc, correction, HeadDim);
+                            AttentionKernels.WeightedSum(acc, scores, v0 + (long)s0 * KvDim, KvDim, nb, HeadDim);  // acc += Σ_s p_s v_s
+                            m = mNew;
+                        }
+                        float* o = Out + row * QDim + h * HeadDim;
+                        float inv = 1f / l;
+                        for (int d = 0; d < HeadDim; d++) o[d] = acc[d] * inv;
+                        Lse[row * Heads + h] = m + MathF.Log(l);
                     }
-                    float mNew = MathF.Max(m, blockMax);
-                    float correction = MathF.Exp(m - mNew);         // rescale what was summed under the old max
-                    l *= correction;
-                    RowOps.Scale(acc, correction, HeadDim);
-                    for (int j = 0; j < n; j++)
-                    {
-                        float p = MathF.Exp(scores[j] - mNew);
-                        l += p;
-                        RowOps.Axpy(acc, p, v0 + (long)(s0 + j) * KvDim, HeadDim);
-                    }
-                    m = mNew;
-                }
-                float* o = Out + (long)row * QDim + h * HeadDim;
-                float inv = 1f / l;
-                for (int d = 0; d < HeadDim; d++) o[d] = acc[d] * inv;
-                Lse[(long)row * Heads + h] = m + MathF.Log(l);
             }
         }
     }
@@ -466,7 +472,8 @@ public unsafe partial class Moe
     //   p_s = exp(q·k_s·scale − lse),  D = dO · o,  dp_s = dO · v_s,  ds_s = p_s (dp_s − D)
     //   dq += Σ_s ds_s · scale · k_s     dk_s += ds_s · scale · q     dv_s += p_s · dO
     // One work item per (batch row, K/V head): it owns dK, dV of that head and dQ of its Group query heads,
-    // so no two threads write the same output and the sums run in a fixed order.
+    // so no two threads write the same output and the sums run in a fixed order. The item copies K and V to
+    // kᵀ, vᵀ once, so that p_s and dp_s of a row come 16 keys per FMA, as in the forward pass.
     private struct AttentionBackwardJob : IParallelJob
     {
         public float* DQ, DK, DV, DOut, Out, Lse, Q, K, V;
@@ -474,10 +481,15 @@ public unsafe partial class Moe
 
         public void Execute(int start, int end)
         {
+            int stride = AttentionKernels.Padded(SeqLen);
             for (int i = start; i < end; i++)
             {
                 int b = i / KvHeads, kv = i % KvHeads;
                 long kvBase = (long)b * SeqLen * KvDim + kv * HeadDim;
+                float* kt = AttentionKernels.Scratch(2 * (HeadDim + 1) * stride);
+                float* vt = kt + HeadDim * stride, p = vt + HeadDim * stride, dp = p + stride;
+                AttentionKernels.Transpose(kt, K + kvBase, SeqLen, KvDim, HeadDim);      // kᵀ[d, s] = k_s[d]
+                AttentionKernels.Transpose(vt, V + kvBase, SeqLen, KvDim, HeadDim);      // vᵀ[d, s] = v_s[d]
                 for (int h = kv * Group; h < (kv + 1) * Group; h++)
                 {
                     for (int t = 0; t < SeqLen; t++)
@@ -485,17 +497,18 @@ public unsafe partial class Moe
                         long row = (long)b * SeqLen + t;
                         long qOffset = row * QDim + h * HeadDim;
                         float* q = Q + qOffset, dO = DOut + qOffset, dq = DQ + qOffset;
-                        float lse = Lse[row * Heads + h];
-                        float dDotO = RowOps.Dot(dO, Out + qOffset, HeadDim);
-                        for (int s = 0; s <= t; s++)
+                        int n = t + 1;
+                        float dDotO = AttentionKernels.Dot(dO, Out + qOffset, HeadDim);            // D = dO · o
+                        AttentionKernels.Scores(p, q, kt, stride, 0, n, HeadDim, AttentionScale);   // q · k_s · scale
+                        AttentionKernels.ExpSum(p, n, Lse[row * Heads + h]);                       // p_s = exp(q·k_s·scale − lse)
+                        AttentionKernels.Scores(dp, dO, vt, stride, 0, n, HeadDim, 1f);             // dp_s = dO · v_s
+                        AttentionKernels.ScoreGradient(dp, p, n, dDotO, AttentionScale);            // ds_s · scale = p_s (dp_s − D) · scale
+                        AttentionKernels.WeightedSum(dq, dp, K + kvBase, KvDim, n, HeadDim);       // dq += Σ_s ds_s · scale · k_s
+                        for (int s = 0; s < n; s++)
                         {
                             long kOffset = kvBase + (long)s * KvDim;
-                            float p = MathF.Exp(RowOps.Dot(q, K + kOffset, HeadDim) * AttentionScale - lse);
-                            float dp = RowOps.Dot(dO, V + kOffset, HeadDim);
-                            float ds = p * (dp - dDotO) * AttentionScale;
-                            RowOps.Axpy(dq, ds, K + kOffset, HeadDim);
-                            RowOps.Axpy(DK + kOffset, ds, q, HeadDim);
-                            RowOps.Axpy(DV + kOffset, p, dO, HeadDim);
+                            AttentionKernels.Axpy(DK + kOffset, dp[s], q, HeadDim);                 // dk_s += ds_s · scale · q
+                            AttentionKernels.Axpy(DV + kOffset, p[s], dO, HeadDim);                 // dv_s += p_s · dO
                         }
                     }
                 }
