@@ -17,7 +17,7 @@ public enum ChatChunkKind
 public readonly record struct ChatChunk(ChatChunkKind Kind, string Text);
 
 /// <summary>Why generation ended.</summary>
-public enum StopReason
+public enum ChatStopReason
 {
     /// <summary>The model produced a stop id (&lt;|im_end|&gt;, &lt;|endoftext|&gt; or generation_config's eos_token_id).</summary>
     EndOfSequence,

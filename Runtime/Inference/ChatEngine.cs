@@ -127,20 +127,20 @@ public sealed class ChatEngine : IDisposable
         var text = new ChatTextStream(Tokenizer, separateThinking, request.StopStrings);
         var generated = new List<int>();
         int steps = 0;
-        StopReason stop;
+        ChatStopReason stop;
         long decodeStart = Stopwatch.GetTimestamp();
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
             int id = Sample(logits);
             generated.Add(id);
-            if (_stop[id]) { stop = StopReason.EndOfSequence; break; }
+            if (_stop[id]) { stop = ChatStopReason.EndOfSequence; break; }
             _chunks.Clear();
             bool more = text.Push(id, _chunks);
             Publish(onChunk);
-            if (!more) { stop = StopReason.StopString; break; }
-            if (generated.Count >= request.MaxNewTokens) { stop = StopReason.MaxTokens; break; }
-            if (_session.Position >= _session.Capacity) { stop = StopReason.ContextFull; break; }
+            if (!more) { stop = ChatStopReason.StopString; break; }
+            if (generated.Count >= request.MaxNewTokens) { stop = ChatStopReason.MaxTokens; break; }
+            if (_session.Position >= _session.Capacity) { stop = ChatStopReason.ContextFull; break; }
             logits = _session.Decode(id);
             _cached.Add(id);
             steps++;

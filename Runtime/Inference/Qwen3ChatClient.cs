@@ -261,9 +261,9 @@ public sealed class Qwen3ChatClient : IChatClient
         return result;
     }
 
-    private static ChatFinishReason FinishReason(StopReason stop) => stop switch
+    private static ChatFinishReason FinishReason(ChatStopReason stop) => stop switch
     {
-        StopReason.EndOfSequence or StopReason.StopString => ChatFinishReason.Stop,
+        ChatStopReason.EndOfSequence or ChatStopReason.StopString => ChatFinishReason.Stop,
         _ => ChatFinishReason.Length,
     };
 
