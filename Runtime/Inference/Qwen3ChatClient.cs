@@ -91,6 +91,8 @@ public sealed class Qwen3ChatClient : IChatClient
         var channel = Channel.CreateUnbounded<ChatResponseUpdate>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
 
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        // Cancelled by the caller's token, or when the consumer stops enumerating early.
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         Task producer;
         try
         {
@@ -103,7 +105,7 @@ public sealed class Qwen3ChatClient : IChatClient
                         if (chunk.Kind == ChatChunkKind.Thinking && !showReasoning) return;
                         AIContent content = chunk.Kind == ChatChunkKind.Thinking ? new TextReasoningContent(chunk.Text) : new TextContent(chunk.Text);
                         channel.Writer.TryWrite(Update([content]));
-                    }, cancellationToken);
+                    }, stop.Token);
                     var last = Update([new UsageContent(Usage(reply))]);
                     last.FinishReason = FinishReason(reply.Stop);
                     channel.Writer.TryWrite(last);
@@ -114,6 +116,7 @@ public sealed class Qwen3ChatClient : IChatClient
         }
         catch
         {
+            stop.Dispose();
             _gate.Release();
             throw;
         }
@@ -125,8 +128,10 @@ public sealed class Qwen3ChatClient : IChatClient
         }
         finally
         {
-            // The consumer may stop early: the producer sees the token (or finishes) before the next request starts.
+            // The next request starts only once this one's producer has left the engine.
+            stop.Cancel();
             await producer.ConfigureAwait(false);
+            stop.Dispose();
             _gate.Release();
         }
 

@@ -51,6 +51,19 @@ public class Qwen3ChatClientTests(ChatSnapshotFixture fx)
     }
 
     [Fact]
+    public async Task StreamingAbandonedEarly_TheNextRequestIsUnaffected()
+    {
+        using IChatClient client = NewClient();
+        var messages = new List<AI.ChatMessage> { new(ChatRole.User, "Tell me everything") };
+        var options = new ChatOptions { Temperature = 0, MaxOutputTokens = 10 };
+        string expected = (await client.GetResponseAsync(messages, options)).Text;
+
+        await foreach (var _ in client.GetStreamingResponseAsync(messages, new ChatOptions { Temperature = 0, MaxOutputTokens = 500 })) break;
+        var after = await client.GetResponseAsync(messages, options).WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.Equal(expected, after.Text);
+    }
+
+    [Fact]
     public void Options_MapToTheSampler()
     {
         using var client = NewClient();
