@@ -18,22 +18,19 @@ public partial class DenseUntied;
             RouterAuxLossCoef = 0.001, OutputRouterLogits = true)]
 public partial class MoeTied;
 
-// The project's own fixtures (tests/Fixtures/make_fixtures.py). Declarations_MatchFixtureConfigJson checks that
-// each declaration equals ModelConfig.FromHuggingFaceJson of its case's config.json.
+// The project's own fixtures (tests/Fixtures/make_fixtures.py), declared from their config.json files (AdditionalFiles
+// in the csproj): the generator's config path. Declarations_MatchFixtureConfigJson checks every declaration above and
+// below against ModelConfig.FromHuggingFaceJson of its case's config.json.
 
 /// <summary>moe-mixed: 8 experts top-3 without renormalisation; sparse layers 1 and 5 (step 2, layer 3 mlp-only).</summary>
-[Qwen3Model(Vocab = 96, Hidden = 32, Layers = 6, Heads = 4, KvHeads = 2, HeadDim = 8, Ffn = 40,
-            RopeTheta = 1e4, RmsNormEps = 1e-6, TieEmbeddings = false, MaxPositions = 64,
-            Experts = 8, ExpertsPerToken = 3, ExpertFfn = 12, NormTopKProb = false, DecoderSparseStep = 2,
-            MlpOnlyLayers = new[] { 3 }, RouterAuxLossCoef = 0.01, OutputRouterLogits = true)]
+[Qwen3Model(Config = "Fixtures/golden/moe-mixed/config.json")]
 public partial class MoeMixed;
 
 /// <summary>dense-odd: no size is a multiple of a vector width (hidden 40, head_dim 12, ffn 56, vocab 300).</summary>
-[Qwen3Model(Vocab = 300, Hidden = 40, Layers = 3, Heads = 6, KvHeads = 3, HeadDim = 12, Ffn = 56,
-            RopeTheta = 5e6, RmsNormEps = 1e-6, TieEmbeddings = false, MaxPositions = 64)]
+// QG0005 (Hidden 40 is not a multiple of 16) is expected here: the scalar tails are what this case tests.
+[Qwen3Model(Config = "Fixtures/golden/dense-odd/config.json")]
 public partial class DenseOdd;
 
 /// <summary>dense-long: T = 130 spans three attention key blocks; 4 query heads share one KV head.</summary>
-[Qwen3Model(Vocab = 128, Hidden = 32, Layers = 2, Heads = 4, KvHeads = 1, HeadDim = 16, Ffn = 64,
-            RopeTheta = 1e4, RmsNormEps = 1e-6, TieEmbeddings = true, MaxPositions = 160)]
+[Qwen3Model(Config = "Fixtures/golden/dense-long/config.json")]
 public partial class DenseLong;
