@@ -864,7 +864,7 @@ using Qwen3Gen.Threading;
 
 namespace Demo;
 
-public unsafe partial class Moe : IQwen3Model
+public unsafe partial class Moe : IMoeModel
 {
     // ---- Hyper-parameters: every shape below is a compile-time constant ----
     public const int Vocab = 256;            // vocab_size
@@ -1115,6 +1115,8 @@ public unsafe partial class Moe : IQwen3Model
 
     /// <summary>The last Forward's cross-entropy alone (the returned loss adds coef · AuxLoss when OutputRouterLogits).</summary>
     public float CrossEntropyLoss => _state?.CrossEntropy ?? float.NaN;
+
+    public bool IsSparseLayer(int layer) => IsSparse(layer);
 
     /// <summary>Rows routed to each expert of a sparse layer in the last Forward.</summary>
     public int[] ExpertLoad(int layer)
