@@ -48,10 +48,13 @@ internal static class LayersEmitter
             for (int r = 0; r < rows; r++)
             {
                 float* xr = x + (long)r * n, yr = y + (long)r * n;
-                float meanSquare = TensorPrimitives.SumOfSquares(new ReadOnlySpan<float>(xr, n)) / n;
+                var xs = new ReadOnlySpan<float>(xr, n);
+                var ys = new Span<float>(yr, n);
+                float meanSquare = TensorPrimitives.SumOfSquares(xs) / n;
                 float s = 1f / MathF.Sqrt(meanSquare + RmsNormEps);
                 rstd[r] = s;
-                for (int j = 0; j < n; j++) yr[j] = w[j] * (xr[j] * s);
+                TensorPrimitives.Multiply(xs, s, ys);                                 // x · r
+                TensorPrimitives.Multiply(ys, new ReadOnlySpan<float>(w, n), ys);    // w ⊙ (x · r)
             }
         }
 
@@ -59,18 +62,22 @@ internal static class LayersEmitter
         // (dw sums over rows serially, in row order: the same bits for any thread count)
         private static void RmsNormBackward(float* dx, float* dw, float* dy, float* x, float* w, float* rstd, int rows, int n)
         {
+            var g = RowOps.ScratchRow(2 * n);
+            Span<float> gw = g.Slice(0, n), dyx = g.Slice(n, n);
+            var ws = new ReadOnlySpan<float>(w, n);
+            var dws = new Span<float>(dw, n);
             for (int r = 0; r < rows; r++)
             {
-                float* xr = x + (long)r * n, dyr = dy + (long)r * n, dxr = dx + (long)r * n;
+                var xs = new ReadOnlySpan<float>(x + (long)r * n, n);
+                var dys = new ReadOnlySpan<float>(dy + (long)r * n, n);
+                var dxs = new Span<float>(dx + (long)r * n, n);
                 float s = rstd[r];
-                float gx = 0f;
-                for (int j = 0; j < n; j++) gx += dyr[j] * w[j] * xr[j];
-                float c = s * s * s * gx / n;
-                for (int j = 0; j < n; j++)
-                {
-                    dxr[j] += s * dyr[j] * w[j] - c * xr[j];
-                    dw[j] += dyr[j] * xr[j] * s;
-                }
+                TensorPrimitives.Multiply(dys, ws, gw);                               // g = dy ⊙ w
+                float c = s * s * s * TensorPrimitives.Dot(gw, xs) / n;               // r³ · mean(g ⊙ x)
+                TensorPrimitives.MultiplyAdd(gw, s, dxs, dxs);                        // dx += r · g
+                TensorPrimitives.MultiplyAdd(xs, -c, dxs, dxs);                       // dx −= c · x
+                TensorPrimitives.Multiply(dys, xs, dyx);
+                TensorPrimitives.MultiplyAdd(dyx, s, dws, dws);                       // dw += dy ⊙ x · r
             }
         }
 
@@ -229,22 +236,29 @@ internal static class LayersEmitter
 
         private static void SwiGluForward(float* act, float* gate, float* up, long n)
         {
-            for (long i = 0; i < n; i++)
-            {
-                float z = gate[i];
-                act[i] = z / (1f + MathF.Exp(-z)) * up[i];
-            }
+            var a = new Span<float>(act, checked((int)n));
+            var z = new ReadOnlySpan<float>(gate, a.Length);
+            TensorPrimitives.Sigmoid(z, a);                                           // σ(z)
+            TensorPrimitives.Multiply(a, z, a);                                       // silu(z) = z · σ(z)
+            TensorPrimitives.Multiply(a, new ReadOnlySpan<float>(up, a.Length), a);  // ⊙ up
         }
 
         // dgate = dact ⊙ up ⊙ σ(z)(1 + z(1 − σ(z)))      dup = dact ⊙ silu(z)      (overwrites dgate, dup)
         private static void SwiGluBackward(float* dGate, float* dUp, float* dAct, float* gate, float* up, long n)
         {
-            for (long i = 0; i < n; i++)
+            int length = checked((int)n);
+            var z = new ReadOnlySpan<float>(gate, length);
+            var dg = new Span<float>(dGate, length);
+            var du = new Span<float>(dUp, length);
+            var da = new ReadOnlySpan<float>(dAct, length);
+            TensorPrimitives.Sigmoid(z, dg);                                          // dg = σ
+            TensorPrimitives.Multiply(z, dg, du);                                     // du = silu(z)
+            for (int i = 0; i < length; i++)
             {
-                float z = gate[i], sigma = 1f / (1f + MathF.Exp(-z));
-                dUp[i] = dAct[i] * z * sigma;
-                dGate[i] = dAct[i] * up[i] * sigma * (1f + z * (1f - sigma));
+                float sigma = dg[i];
+                dg[i] = da[i] * up[i] * sigma * (1f + z[i] * (1f - sigma));
             }
+            TensorPrimitives.Multiply(du, da, du);                                    // du = dact ⊙ silu(z)
         }
 
         """;
