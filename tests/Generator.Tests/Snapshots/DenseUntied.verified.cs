@@ -546,12 +546,10 @@ public unsafe partial class DenseUntied
         {
             for (int r = start; r < end; r++)
             {
-                var z = new Span<float>(Logits + (long)r * Vocab, Vocab);
+                float* z = Logits + (long)r * Vocab;
                 int target = Targets[r];
-                if (target == CausalLm.IgnoreIndex) { z.Clear(); continue; }
-                TensorPrimitives.Subtract(z, Lse[r], z);
-                TensorPrimitives.Exp(z, z);
-                TensorPrimitives.Multiply(z, InvCount, z);
+                if (target == CausalLm.IgnoreIndex) { RowOps.Clear(z, Vocab); continue; }
+                RowOps.ExpScale(z, Vocab, Lse[r], InvCount);                      // softmax(z) / count = exp(z − lse) / count
                 z[target] -= InvCount;
             }
         }

@@ -587,12 +587,10 @@ public unsafe partial class Moe
         {
             for (int r = start; r < end; r++)
             {
-                var z = new Span<float>(Logits + (long)r * Vocab, Vocab);
+                float* z = Logits + (long)r * Vocab;
                 int target = Targets[r];
-                if (target == CausalLm.IgnoreIndex) { z.Clear(); continue; }
-                TensorPrimitives.Subtract(z, Lse[r], z);
-                TensorPrimitives.Exp(z, z);
-                TensorPrimitives.Multiply(z, InvCount, z);
+                if (target == CausalLm.IgnoreIndex) { RowOps.Clear(z, Vocab); continue; }
+                RowOps.ExpScale(z, Vocab, Lse[r], InvCount);                      // softmax(z) / count = exp(z − lse) / count
                 z[target] -= InvCount;
             }
         }
@@ -877,7 +875,7 @@ using Qwen3Gen.Threading;
 
 namespace Demo;
 
-public unsafe partial class Moe : IQwen3Model
+public unsafe partial class Moe : IMoeModel
 {
     // ---- Hyper-parameters: every shape below is a compile-time constant ----
     public const int Vocab = 256;            // vocab_size
@@ -1128,6 +1126,8 @@ public unsafe partial class Moe : IQwen3Model
 
     /// <summary>The last Forward's cross-entropy alone (the returned loss adds coef · AuxLoss when OutputRouterLogits).</summary>
     public float CrossEntropyLoss => _state?.CrossEntropy ?? float.NaN;
+
+    public bool IsSparseLayer(int layer) => IsSparse(layer);
 
     /// <summary>Rows routed to each expert of a sparse layer in the last Forward.</summary>
     public int[] ExpertLoad(int layer)
