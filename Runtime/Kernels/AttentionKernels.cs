@@ -168,8 +168,9 @@ public static unsafe class AttentionKernels
         {
             var m = Vector512.Load(x);
             for (s = 16; s <= n - 16; s += 16) m = Vector512.Max(m, Vector512.Load(x + s));
-            max = m.GetElement(0);
-            for (int lane = 1; lane < 16; lane++) max = MathF.Max(max, m.GetElement(lane));
+            var m4 = Vector128.Max(Vector128.Max(m.GetLower().GetLower(), m.GetLower().GetUpper()),
+                                   Vector128.Max(m.GetUpper().GetLower(), m.GetUpper().GetUpper()));   // max is exact in any order
+            max = MathF.Max(MathF.Max(m4.GetElement(0), m4.GetElement(1)), MathF.Max(m4.GetElement(2), m4.GetElement(3)));
         }
         for (; s < n; s++) max = MathF.Max(max, x[s]);
         return max;

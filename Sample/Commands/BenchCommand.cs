@@ -25,7 +25,33 @@ internal static class BenchCommand
             { definition, formats, threads, prompt, decode, repeat };
         generate.SetAction(parse => RunGenerate(parse.GetValue(definition)!, parse.GetValue(formats)!, parse.GetValue(threads)!,
                                                 parse.GetValue(prompt), parse.GetValue(decode), parse.GetValue(repeat), Console.Out, Console.Error));
-        return new Command("bench", "Benchmarks that need no checkpoint.") { generate };
+        var quick = new Option<bool>("--quick") { Description = "Small shapes and fewer repetitions only (under a minute)." };
+        var tableThreads = new Option<string>("--threads") { Description = "Thread counts, comma-separated.", DefaultValueFactory = _ => "1,2" };
+        var bench = new Command("bench", "The performance table (matmul, training step, prefill/decode vs PyTorch and llama.cpp); `bench generate`: any definition's tokens/s.")
+            { generate, quick, tableThreads };
+        bench.SetAction(parse => RunTable(parse.GetValue(quick), parse.GetValue(tableThreads)!, Console.Out, Console.Error));
+        return bench;
+    }
+
+    public static int RunTable(bool quick, string threadList, TextWriter output, TextWriter error)
+    {
+        int[] threadCounts;
+        try
+        {
+            threadCounts = threadList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToArray();
+        }
+        catch (Exception e) when (e is FormatException or OverflowException)
+        {
+            error.WriteLine($"bench: error: --threads '{threadList}': {e.Message} (e.g. 1,2)");
+            return 1;
+        }
+        if (threadCounts.Length == 0 || threadCounts.Any(t => t < 1))
+        {
+            error.WriteLine($"bench: error: --threads '{threadList}': give thread counts of at least 1, e.g. 1,2.");
+            return 1;
+        }
+        return BenchTable.Run(quick, threadCounts, output);
     }
 
     public static int RunGenerate(string name, string formatList, string threadList, int promptTokens, int decodeTokens, int repeat,
