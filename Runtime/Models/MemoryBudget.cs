@@ -80,8 +80,9 @@ public static class MemoryBudget
         var c = CultureInfo.InvariantCulture;
         string message = string.Format(c,
             "{0} needs {1:N0} bytes ({2:0.00} GB) for its {3:N0} parameters in {4}, but only {5:N0} bytes ({6:0.00} GB) are available " +
-            "(MemAvailable in /proc/meminfo); nothing was allocated.",
-            name, needed, needed / 1e9, ParameterCount(config), format, available, available / 1e9);
+            "({7}); nothing was allocated.",
+            name, needed, needed / 1e9, ParameterCount(config), format, available, available / 1e9,
+            File.Exists("/proc/meminfo") ? "MemAvailable in /proc/meminfo" : "the GC's total available memory");
         if (format == WeightFormat.F32 && WeightBytes(config, WeightFormat.BF16) <= available)
             message += string.Format(c, " BF16 weights would fit ({0:0.00} GB).", WeightBytes(config, WeightFormat.BF16) / 1e9);
         else

@@ -69,7 +69,7 @@ public class MemoryBudgetTests
         string? message = MemoryBudget.Shortfall("Qwen3_30B_A3B", config, WeightFormat.BF16, 24_000_000_000);
         Assert.NotNull(message);
         Assert.StartsWith($"Qwen3_30B_A3B needs {bf16.ToString("N0", CultureInfo.InvariantCulture)} bytes", message);
-        Assert.Contains("only 24,000,000,000 bytes (24.00 GB) are available (MemAvailable in /proc/meminfo)", message);
+        Assert.Contains("only 24,000,000,000 bytes (24.00 GB) are available (", message);
         Assert.Null(MemoryBudget.Shortfall("Qwen3_30B_A3B", config, WeightFormat.BF16, bf16));
 
         // F32 that would fit in BF16 says so.
@@ -89,7 +89,7 @@ public class MemoryBudgetTests
         string err = error.ToString();
         Assert.StartsWith("bench: error: Qwen3_235B_A22B needs ", err);
         Assert.Contains("in BF16, but only ", err);
-        Assert.Contains("are available (MemAvailable in /proc/meminfo)", err);
+        Assert.Contains(" are available (", err);
         Assert.Single(err.TrimEnd().Split('\n'));
     }
 
