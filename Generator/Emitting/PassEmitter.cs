@@ -235,14 +235,13 @@ internal static class PassEmitter
                 MatMul.Forward(a.KRaw, a.Ln1, m + Layout.KProj(l), rows, Hidden, KvDim);        // k = x · Wkᵀ   [R, KvHeads·HeadDim]
                 MatMul.Forward(a.VRaw, a.Ln1, m + Layout.VProj(l), rows, Hidden, KvDim);        // v = x · Wvᵀ
                 RmsNormForward(a.Q, a.QRstd, a.QRaw, v + Layout.QNorm(l), rows * Heads, HeadDim);  // QK-norm per head, before RoPE
-                for (int b = 0; b < batch; b++)
-                    RopeForward(a.Q + (long)b * seqLen * QDim, seqLen, Heads, past, cos, sin);
+                RopeForward(a.Q, rows, seqLen, Heads, past, cos, sin);
                 for (int b = 0; b < batch; b++)
                 {
                     long slot = ((long)b * capacity + past) * KvDim;                             // cache rows of positions past .. past + seqLen - 1
                     long row = (long)b * seqLen;
                     RmsNormForward(a.KCache + slot, a.KRstd + row * KvHeads, a.KRaw + row * KvDim, v + Layout.KNorm(l), seqLen * KvHeads, HeadDim);
-                    RopeForward(a.KCache + slot, seqLen, KvHeads, past, cos, sin);
+                    RopeForward(a.KCache + slot, seqLen, seqLen, KvHeads, past, cos, sin);
                     RowOps.Copy(a.VCache + slot, a.VRaw + row * KvDim, (long)seqLen * KvDim);
                 }
                 Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
@@ -250,17 +249,16 @@ internal static class PassEmitter
                     Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen, Past = past, Capacity = capacity,
                 });
                 MatMul.Forward(a.Mid, a.Attn, m + Layout.OProj(l), rows, QDim, Hidden);         // o = attn · Woᵀ
-                RowOps.Add(a.Mid, a.Input, rows * Hidden);                                       // Mid = Input + o
 
                 // ---- MLP block: Output = Mid + MLP(RMSNorm(Mid)) ----
-                RmsNormForward(a.Ln2, a.Rstd2, a.Mid, v + Layout.PostAttentionNorm(l), rows, Hidden);
+                AddRmsNormForward(a.Ln2, a.Rstd2, a.Mid, a.Input, v + Layout.PostAttentionNorm(l), rows, Hidden);  // Mid = Input + o, then its norm
             """);
         if (spec.Shape.IsMoe)
             w.Block("""
                     if (IsSparse(l))
                     {
                         MoeForward(ref a, m, l, rows);                                               // Output = Σ_k w_k · expert_k(Ln2)
-                        RowOps.Add(a.Output, a.Mid, rows * Hidden);                                  // Output = Mid + moe
+                        ResidualAdd(a.Output, a.Mid, rows, Hidden);                                  // Output = Mid + moe
                         return;
                     }
                 """);
@@ -269,7 +267,7 @@ internal static class PassEmitter
                 MatMul.Forward(a.Up, a.Ln2, m + Layout.UpProj(l), rows, Hidden, Ffn);           // up   = x · Wuᵀ
                 SwiGluForward(a.Act, a.Gate, a.Up, (long)rows * Ffn);                            // act  = silu(gate) ⊙ up
                 MatMul.Forward(a.Output, a.Act, m + Layout.DownProj(l), rows, Ffn, Hidden);     // down = act · Wdᵀ
-                RowOps.Add(a.Output, a.Mid, rows * Hidden);                                      // Output = Mid + down
+                ResidualAdd(a.Output, a.Mid, rows, Hidden);                                      // Output = Mid + down
             }
 
             """);
@@ -341,11 +339,8 @@ internal static class PassEmitter
                 {
                     DQ = s.DQ, DK = s.DK, DV = s.DV, DOut = s.DAttn, Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen,
                 });
-                for (int b = 0; b < batch; b++)
-                {
-                    RopeBackward(s.DQ + (long)b * seqLen * QDim, seqLen, Heads, 0, s.RopeCos, s.RopeSin);
-                    RopeBackward(s.DK + (long)b * seqLen * KvDim, seqLen, KvHeads, 0, s.RopeCos, s.RopeSin);
-                }
+                RopeBackward(s.DQ, rows, seqLen, Heads, 0, s.RopeCos, s.RopeSin);
+                RopeBackward(s.DK, rows, seqLen, KvHeads, 0, s.RopeCos, s.RopeSin);
                 RowOps.Clear(s.DQRaw, (long)rows * QDim);
                 RowOps.Clear(s.DKRaw, (long)rows * KvDim);
                 RmsNormBackward(s.DQRaw, g + Layout.QNorm(l), s.DQ, a.QRaw, v + Layout.QNorm(l), a.QRstd, rows * Heads, HeadDim);

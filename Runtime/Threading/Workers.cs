@@ -36,6 +36,20 @@ public static class Workers
         For(count, job, threads <= 1 ? Math.Max(count, 1) : Math.Max(1, count / (4 * threads)));
     }
 
+    /// <summary>
+    /// Runs <paramref name="job"/> over [0, count) rows of about <paramref name="rowCost"/> floats of element-wise work each
+    /// (norms, RoPE, SwiGLU, residual adds): chunks of count / (4 · Threads) rows, but never under 16 Ki floats of work, so
+    /// that a small call (a decode step's single row) runs inline instead of paying a hand-off for a few microseconds.
+    /// </summary>
+    public static void ForRows<TJob>(int count, long rowCost, TJob job) where TJob : struct, IParallelJob
+    {
+        const long MinChunkCost = 16 * 1024;
+        int threads = Math.Min(_threads, count);
+        int grain = threads <= 1 ? Math.Max(count, 1) : Math.Max(1, count / (4 * threads));
+        long minRows = (MinChunkCost + Math.Max(rowCost, 1) - 1) / Math.Max(rowCost, 1);
+        For(count, job, (int)Math.Min(Math.Max(grain, minRows), Math.Max(count, 1)));
+    }
+
     /// <summary>Runs <paramref name="job"/> over [0, count) in chunks of <paramref name="grain"/> indices (the last may be shorter).</summary>
     public static void For<TJob>(int count, TJob job, int grain) where TJob : struct, IParallelJob
     {
@@ -100,7 +114,13 @@ public static class Workers
         private const int Closed = 0x4000_0000;       // chunk index that means "job finished"
         public const int MaxChunks = Closed;
         private static Exception? _error;             // first exception thrown by a chunk (any thread)
-        private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 10_000;  // 100 µs
+        // How long an idle worker polls for the next job before it blocks. A training step or a prefill is a stream of
+        // jobs separated by serial gaps of 0.1 to 1 ms (norms, RoPE, SwiGLU); a blocked worker takes 50 to 200 µs to wake
+        // (futex + IPI, more under a hypervisor). With 100 µs of polling the worker slept before about half of the jobs
+        // of a training step (counted: 55 of 100) and the caller ran most of them alone, so 2 threads did not beat 1.
+        // 2 ms covers the gaps; while polling, the worker yields its core now and then, so that on a busy machine
+        // other threads still get to run.
+        private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 500;     // 2 ms
 
         public static void Run(Action<int, int> run, int count, int grain, int threads)
         {
@@ -173,15 +193,17 @@ public static class Workers
             }
         }
 
-        /// <summary>Spins briefly (the next kernel usually follows within microseconds), then blocks.</summary>
+        /// <summary>Polls for the next job for up to <see cref="SpinTicks"/> (yielding every 64th round), then blocks.</summary>
         private static long WaitForGeneration(long seen)
         {
             long until = System.Diagnostics.Stopwatch.GetTimestamp() + SpinTicks;
+            int round = 0;
             do
             {
                 long g = Volatile.Read(ref _state) >> 32;
                 if (g != seen) return g;
-                Thread.SpinWait(16);
+                if (++round % 64 == 0) Thread.Yield();
+                else Thread.SpinWait(16);
             } while (System.Diagnostics.Stopwatch.GetTimestamp() < until);
             lock (Gate)
             {

@@ -185,14 +185,13 @@ public unsafe partial class Moe
         MatMul.Forward(a.KRaw, a.Ln1, m + Layout.KProj(l), rows, Hidden, KvDim);        // k = x · Wkᵀ   [R, KvHeads·HeadDim]
         MatMul.Forward(a.VRaw, a.Ln1, m + Layout.VProj(l), rows, Hidden, KvDim);        // v = x · Wvᵀ
         RmsNormForward(a.Q, a.QRstd, a.QRaw, v + Layout.QNorm(l), rows * Heads, HeadDim);  // QK-norm per head, before RoPE
-        for (int b = 0; b < batch; b++)
-            RopeForward(a.Q + (long)b * seqLen * QDim, seqLen, Heads, past, cos, sin);
+        RopeForward(a.Q, rows, seqLen, Heads, past, cos, sin);
         for (int b = 0; b < batch; b++)
         {
             long slot = ((long)b * capacity + past) * KvDim;                             // cache rows of positions past .. past + seqLen - 1
             long row = (long)b * seqLen;
             RmsNormForward(a.KCache + slot, a.KRstd + row * KvHeads, a.KRaw + row * KvDim, v + Layout.KNorm(l), seqLen * KvHeads, HeadDim);
-            RopeForward(a.KCache + slot, seqLen, KvHeads, past, cos, sin);
+            RopeForward(a.KCache + slot, seqLen, seqLen, KvHeads, past, cos, sin);
             RowOps.Copy(a.VCache + slot, a.VRaw + row * KvDim, (long)seqLen * KvDim);
         }
         Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
@@ -200,21 +199,20 @@ public unsafe partial class Moe
             Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen, Past = past, Capacity = capacity,
         });
         MatMul.Forward(a.Mid, a.Attn, m + Layout.OProj(l), rows, QDim, Hidden);         // o = attn · Woᵀ
-        RowOps.Add(a.Mid, a.Input, rows * Hidden);                                       // Mid = Input + o
 
         // ---- MLP block: Output = Mid + MLP(RMSNorm(Mid)) ----
-        RmsNormForward(a.Ln2, a.Rstd2, a.Mid, v + Layout.PostAttentionNorm(l), rows, Hidden);
+        AddRmsNormForward(a.Ln2, a.Rstd2, a.Mid, a.Input, v + Layout.PostAttentionNorm(l), rows, Hidden);  // Mid = Input + o, then its norm
         if (IsSparse(l))
         {
             MoeForward(ref a, m, l, rows);                                               // Output = Σ_k w_k · expert_k(Ln2)
-            RowOps.Add(a.Output, a.Mid, rows * Hidden);                                  // Output = Mid + moe
+            ResidualAdd(a.Output, a.Mid, rows, Hidden);                                  // Output = Mid + moe
             return;
         }
         MatMul.Forward(a.Gate, a.Ln2, m + Layout.GateProj(l), rows, Hidden, Ffn);       // gate = x · Wgᵀ   [R, Ffn]
         MatMul.Forward(a.Up, a.Ln2, m + Layout.UpProj(l), rows, Hidden, Ffn);           // up   = x · Wuᵀ
         SwiGluForward(a.Act, a.Gate, a.Up, (long)rows * Ffn);                            // act  = silu(gate) ⊙ up
         MatMul.Forward(a.Output, a.Act, m + Layout.DownProj(l), rows, Ffn, Hidden);     // down = act · Wdᵀ
-        RowOps.Add(a.Output, a.Mid, rows * Hidden);                                      // Output = Mid + down
+        ResidualAdd(a.Output, a.Mid, rows, Hidden);                                      // Output = Mid + down
     }
 
     // ================================ Backward ================================
@@ -270,11 +268,8 @@ public unsafe partial class Moe
         {
             DQ = s.DQ, DK = s.DK, DV = s.DV, DOut = s.DAttn, Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen,
         });
-        for (int b = 0; b < batch; b++)
-        {
-            RopeBackward(s.DQ + (long)b * seqLen * QDim, seqLen, Heads, 0, s.RopeCos, s.RopeSin);
-            RopeBackward(s.DK + (long)b * seqLen * KvDim, seqLen, KvHeads, 0, s.RopeCos, s.RopeSin);
-        }
+        RopeBackward(s.DQ, rows, seqLen, Heads, 0, s.RopeCos, s.RopeSin);
+        RopeBackward(s.DK, rows, seqLen, KvHeads, 0, s.RopeCos, s.RopeSin);
         RowOps.Clear(s.DQRaw, (long)rows * QDim);
         RowOps.Clear(s.DKRaw, (long)rows * KvDim);
         RmsNormBackward(s.DQRaw, g + Layout.QNorm(l), s.DQ, a.QRaw, v + Layout.QNorm(l), a.QRstd, rows * Heads, HeadDim);
@@ -324,88 +319,153 @@ public unsafe partial class Moe
     // ================================ RMSNorm ================================
     // y = w ⊙ (x · r),   r = 1 / sqrt(mean(x²) + eps),   over the last dim n (Hidden, or HeadDim for QK-norm).
     // HF order: normalise first, then multiply by the weight (no 1 + w offset). r is kept for backward.
+    // Rows are independent, so threads split them (Workers.ForRows); each row runs the same steps on any thread.
 
-    private static void RmsNormForward(float* y, float* rstd, float* x, float* w, int rows, int n)
+    private struct RmsNormJob : IParallelJob
     {
-        for (int r = 0; r < rows; r++)
+        public float* Y, Rstd, X, W, Residual;
+        public int N;
+
+        public void Execute(int start, int end)
         {
-            float* xr = x + (long)r * n, yr = y + (long)r * n;
-            var xs = new ReadOnlySpan<float>(xr, n);
-            var ys = new Span<float>(yr, n);
-            float meanSquare = TensorPrimitives.SumOfSquares(xs) / n;
-            float s = 1f / MathF.Sqrt(meanSquare + RmsNormEps);
-            rstd[r] = s;
-            TensorPrimitives.Multiply(xs, s, ys);                                 // x · r
-            TensorPrimitives.Multiply(ys, new ReadOnlySpan<float>(w, n), ys);    // w ⊙ (x · r)
+            int n = N;
+            for (int r = start; r < end; r++)
+            {
+                float* xr = X + (long)r * n, yr = Y + (long)r * n;
+                if (Residual != null) RowOps.Add(xr, Residual + (long)r * n, n);       // x += residual (the fused residual add)
+                var xs = new ReadOnlySpan<float>(xr, n);
+                var ys = new Span<float>(yr, n);
+                float meanSquare = TensorPrimitives.SumOfSquares(xs) / n;
+                float s = 1f / MathF.Sqrt(meanSquare + RmsNormEps);
+                Rstd[r] = s;
+                TensorPrimitives.Multiply(xs, s, ys);                                 // x · r
+                TensorPrimitives.Multiply(ys, new ReadOnlySpan<float>(W, n), ys);    // w ⊙ (x · r)
+            }
         }
     }
 
+    private static void RmsNormForward(float* y, float* rstd, float* x, float* w, int rows, int n) =>
+        Workers.ForRows(rows, n, new RmsNormJob { Y = y, Rstd = rstd, X = x, W = w, N = n });
+
+    // x += residual, then y = RMSNorm(x): a block's residual add fused into the next norm (one pass over x).
+    private static void AddRmsNormForward(float* y, float* rstd, float* x, float* residual, float* w, int rows, int n) =>
+        Workers.ForRows(rows, 2L * n, new RmsNormJob { Y = y, Rstd = rstd, X = x, W = w, Residual = residual, N = n });
+
+    // y += x over rows of n floats (a residual add), split by rows.
+    private struct AddJob : IParallelJob
+    {
+        public float* Y, X;
+        public int N;
+
+        public void Execute(int start, int end) => RowOps.Add(Y + (long)start * N, X + (long)start * N, (end - start) * N);
+    }
+
+    private static void ResidualAdd(float* y, float* x, int rows, int n) => Workers.ForRows(rows, n, new AddJob { Y = y, X = x, N = n });
+
     // With g = dy ⊙ w:   dx += r · g − x · r³ · mean(g ⊙ x)      dw += Σ_rows dy ⊙ x · r
-    // (dw sums over rows serially, in row order: the same bits for any thread count)
+    // dx is split by rows; dw by blocks of NormColumns columns, each block summing the rows in row order,
+    // so every dw element is the same chain of additions for any thread count.
+    private const int NormColumns = 32;
+
+    private struct RmsNormBackwardJob : IParallelJob
+    {
+        public float* DX, DY, X, W, Rstd;
+        public int N;
+
+        public void Execute(int start, int end)
+        {
+            int n = N;
+            var gw = RowOps.ScratchRow(n);
+            var ws = new ReadOnlySpan<float>(W, n);
+            for (int r = start; r < end; r++)
+            {
+                var xs = new ReadOnlySpan<float>(X + (long)r * n, n);
+                var dys = new ReadOnlySpan<float>(DY + (long)r * n, n);
+                var dxs = new Span<float>(DX + (long)r * n, n);
+                float s = Rstd[r];
+                TensorPrimitives.Multiply(dys, ws, gw);                               // g = dy ⊙ w
+                float c = s * s * s * TensorPrimitives.Dot(gw, xs) / n;               // r³ · mean(g ⊙ x)
+                TensorPrimitives.MultiplyAdd(gw, s, dxs, dxs);                        // dx += r · g
+                TensorPrimitives.MultiplyAdd(xs, -c, dxs, dxs);                       // dx −= c · x
+            }
+        }
+    }
+
+    private struct RmsNormWeightGradientJob : IParallelJob
+    {
+        public float* DW, DY, X, Rstd;
+        public int N, Rows;
+
+        public void Execute(int start, int end)
+        {
+            int n = N, c0 = start * NormColumns, width = Math.Min(n, end * NormColumns) - c0;
+            var dyx = RowOps.ScratchRow(width);
+            var dws = new Span<float>(DW + c0, width);
+            for (int r = 0; r < Rows; r++)                                            // rows in order
+            {
+                long offset = (long)r * n + c0;
+                TensorPrimitives.Multiply(new ReadOnlySpan<float>(DY + offset, width), new ReadOnlySpan<float>(X + offset, width), dyx);
+                TensorPrimitives.MultiplyAdd(dyx, Rstd[r], dws, dws);                 // dw += dy ⊙ x · r
+            }
+        }
+    }
+
     private static void RmsNormBackward(float* dx, float* dw, float* dy, float* x, float* w, float* rstd, int rows, int n)
     {
-        var g = RowOps.ScratchRow(2 * n);
-        Span<float> gw = g.Slice(0, n), dyx = g.Slice(n, n);
-        var ws = new ReadOnlySpan<float>(w, n);
-        var dws = new Span<float>(dw, n);
-        for (int r = 0; r < rows; r++)
-        {
-            var xs = new ReadOnlySpan<float>(x + (long)r * n, n);
-            var dys = new ReadOnlySpan<float>(dy + (long)r * n, n);
-            var dxs = new Span<float>(dx + (long)r * n, n);
-            float s = rstd[r];
-            TensorPrimitives.Multiply(dys, ws, gw);                               // g = dy ⊙ w
-            float c = s * s * s * TensorPrimitives.Dot(gw, xs) / n;               // r³ · mean(g ⊙ x)
-            TensorPrimitives.MultiplyAdd(gw, s, dxs, dxs);                        // dx += r · g
-            TensorPrimitives.MultiplyAdd(xs, -c, dxs, dxs);                       // dx −= c · x
-            TensorPrimitives.Multiply(dys, xs, dyx);
-            TensorPrimitives.MultiplyAdd(dyx, s, dws, dws);                       // dw += dy ⊙ x · r
-        }
+        Workers.ForRows(rows, 2L * n, new RmsNormBackwardJob { DX = dx, DY = dy, X = x, W = w, Rstd = rstd, N = n });
+        Workers.ForRows((n + NormColumns - 1) / NormColumns, (long)rows * NormColumns,
+                        new RmsNormWeightGradientJob { DW = dw, DY = dy, X = x, Rstd = rstd, N = n, Rows = rows });
     }
 
     // ================================ RoPE ================================
     // Half-split rotation (rotate_half), frequency j for dims j and j + D/2, c = cos[pos, j], s = sin[pos, j]:
     //   x'[j] = x[j]·c − x[j + D/2]·s          x'[j + D/2] = x[j + D/2]·c + x[j]·s
-    // x: [rows, heads, HeadDim] in place; row r is at position firstPosition + r.
+    // x: [rows, heads, HeadDim] in place, rows = sequences of seqLen; row r is at position firstPosition + r % seqLen.
+    // Rows are independent, so threads split them.
 
-    private static void RopeForward(float* x, int rows, int heads, int firstPosition, float* cos, float* sin)
+    private struct RopeJob : IParallelJob
     {
-        const int half = HeadDim / 2;
-        for (int r = 0; r < rows; r++)
+        public float* X, Cos, Sin;
+        public int Heads, SeqLen, FirstPosition;
+        public bool Transposed;                                                   // backward: the rotation's transpose
+
+        public void Execute(int start, int end)
         {
-            float* c = cos + (long)(firstPosition + r) * half, s = sin + (long)(firstPosition + r) * half;
-            for (int h = 0; h < heads; h++)
+            const int half = HeadDim / 2;
+            for (int r = start; r < end; r++)
             {
-                float* v = x + ((long)r * heads + h) * HeadDim;
-                for (int j = 0; j < half; j++)
+                long position = FirstPosition + r % SeqLen;
+                float* c = Cos + position * half, s = Sin + position * half;
+                for (int h = 0; h < Heads; h++)
                 {
-                    float a = v[j], b = v[j + half];
-                    v[j] = a * c[j] - b * s[j];
-                    v[j + half] = b * c[j] + a * s[j];
+                    float* v = X + ((long)r * Heads + h) * HeadDim;
+                    if (!Transposed)
+                        for (int j = 0; j < half; j++)
+                        {
+                            float a = v[j], b = v[j + half];
+                            v[j] = a * c[j] - b * s[j];
+                            v[j + half] = b * c[j] + a * s[j];
+                        }
+                    else
+                        for (int j = 0; j < half; j++)
+                        {
+                            float a = v[j], b = v[j + half];
+                            v[j] = a * c[j] + b * s[j];
+                            v[j + half] = b * c[j] - a * s[j];
+                        }
                 }
             }
         }
     }
+
+    private static void RopeForward(float* x, int rows, int seqLen, int heads, int firstPosition, float* cos, float* sin) =>
+        Workers.ForRows(rows, (long)heads * HeadDim,
+                        new RopeJob { X = x, Cos = cos, Sin = sin, Heads = heads, SeqLen = seqLen, FirstPosition = firstPosition });
 
     // The rotation's transpose:  dx[j] = dy[j]·c + dy[j + D/2]·s     dx[j + D/2] = dy[j + D/2]·c − dy[j]·s
-    private static void RopeBackward(float* dx, int rows, int heads, int firstPosition, float* cos, float* sin)
-    {
-        const int half = HeadDim / 2;
-        for (int r = 0; r < rows; r++)
-        {
-            float* c = cos + (long)(firstPosition + r) * half, s = sin + (long)(firstPosition + r) * half;
-            for (int h = 0; h < heads; h++)
-            {
-                float* v = dx + ((long)r * heads + h) * HeadDim;
-                for (int j = 0; j < half; j++)
-                {
-                    float a = v[j], b = v[j + half];
-                    v[j] = a * c[j] + b * s[j];
-                    v[j + half] = b * c[j] - a * s[j];
-                }
-            }
-        }
-    }
+    private static void RopeBackward(float* dx, int rows, int seqLen, int heads, int firstPosition, float* cos, float* sin) =>
+        Workers.ForRows(rows, (long)heads * HeadDim,
+                        new RopeJob { X = dx, Cos = cos, Sin = sin, Heads = heads, SeqLen = seqLen, FirstPosition = firstPosition, Transposed = true });
 
     // ================================ Causal GQA attention ================================
     // For query head h at row (b, t), position p = past + t, with K/V head g = h / Group:
@@ -519,20 +579,49 @@ public unsafe partial class Moe
 
     // ================================ SwiGLU ================================
     // act = silu(gate) ⊙ up,   silu(z) = z · σ(z)
+    // Element-wise: threads split the elements into fixed blocks of SwiGluBlock (the blocks do not depend on the
+    // thread count, so neither does any result).
+    private const int SwiGluBlock = 4096;
 
-    private static void SwiGluForward(float* act, float* gate, float* up, long n)
+    private struct SwiGluJob : IParallelJob
     {
-        var a = new Span<float>(act, checked((int)n));
-        var z = new ReadOnlySpan<float>(gate, a.Length);
+        public float* Act, Gate, Up, DGate, DUp, DAct;
+        public long N;
+        public bool Backward;
+
+        public void Execute(int start, int end)
+        {
+            for (int block = start; block < end; block++)
+            {
+                long i0 = (long)block * SwiGluBlock;
+                int length = (int)Math.Min(SwiGluBlock, N - i0);
+                if (Backward) SwiGluBackwardBlock(DGate + i0, DUp + i0, DAct + i0, Gate + i0, Up + i0, length);
+                else SwiGluForwardBlock(Act + i0, Gate + i0, Up + i0, length);
+            }
+        }
+    }
+
+    private static int SwiGluBlocks(long n) => checked((int)((n + SwiGluBlock - 1) / SwiGluBlock));
+
+    private static void SwiGluForward(float* act, float* gate, float* up, long n) =>
+        Workers.ForRows(SwiGluBlocks(n), SwiGluBlock, new SwiGluJob { Act = act, Gate = gate, Up = up, N = n });
+
+    private static void SwiGluForwardBlock(float* act, float* gate, float* up, int length)
+    {
+        var a = new Span<float>(act, length);
+        var z = new ReadOnlySpan<float>(gate, length);
         TensorPrimitives.Sigmoid(z, a);                                           // σ(z)
         TensorPrimitives.Multiply(a, z, a);                                       // silu(z) = z · σ(z)
-        TensorPrimitives.Multiply(a, new ReadOnlySpan<float>(up, a.Length), a);  // ⊙ up
+        TensorPrimitives.Multiply(a, new ReadOnlySpan<float>(up, length), a);    // ⊙ up
     }
 
     // dgate = dact ⊙ up ⊙ σ(z)(1 + z(1 − σ(z)))      dup = dact ⊙ silu(z)      (overwrites dgate, dup)
-    private static void SwiGluBackward(float* dGate, float* dUp, float* dAct, float* gate, float* up, long n)
+    private static void SwiGluBackward(float* dGate, float* dUp, float* dAct, float* gate, float* up, long n) =>
+        Workers.ForRows(SwiGluBlocks(n), 2 * SwiGluBlock,
+                        new SwiGluJob { DGate = dGate, DUp = dUp, DAct = dAct, Gate = gate, Up = up, N = n, Backward = true });
+
+    private static void SwiGluBackwardBlock(float* dGate, float* dUp, float* dAct, float* gate, float* up, int length)
     {
-        int length = checked((int)n);
         var z = new ReadOnlySpan<float>(gate, length);
         var dg = new Span<float>(dGate, length);
         var du = new Span<float>(dUp, length);
