@@ -360,11 +360,7 @@ internal static class LayersEmitter
             var da = new ReadOnlySpan<float>(dAct, length);
             TensorPrimitives.Sigmoid(z, dg);                                          // dg = σ
             TensorPrimitives.Multiply(z, dg, du);                                     // du = silu(z)
-            for (int i = 0; i < length; i++)
-            {
-                float sigma = dg[i];
-                dg[i] = da[i] * up[i] * sigma * (1f + z[i] * (1f - sigma));
-            }
+            RowOps.SwiGluGateGradient(dGate, dAct, gate, up, length);                // dg = dact ⊙ up ⊙ σ(1 + z(1 − σ))
             TensorPrimitives.Multiply(du, da, du);                                    // du = dact ⊙ silu(z)
         }
 

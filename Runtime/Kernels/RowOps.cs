@@ -95,6 +95,31 @@ public static unsafe class RowOps
         for (; i < n; i++) x[i] = MathF.Exp(x[i] - shift) * scale;
     }
 
+    /// <summary>
+    /// SwiGLU's gate gradient, in place over σ: g[i] = dact[i] · up[i] · σ[i] · (1 + z[i] · (1 − σ[i])), where g holds
+    /// σ(z) on entry. The vector path runs the same operations in the same order as the scalar tail (no fused
+    /// multiply-add), so every element gets the same bits wherever it falls.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void SwiGluGateGradient(float* g, float* dAct, float* z, float* up, int n)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var one = Vector512<float>.One;
+            for (; i <= n - 16; i += 16)
+            {
+                var sigma = Vector512.Load(g + i);
+                (Vector512.Load(dAct + i) * Vector512.Load(up + i) * sigma * (one + Vector512.Load(z + i) * (one - sigma))).Store(g + i);
+            }
+        }
+        for (; i < n; i++)
+        {
+            float sigma = g[i];
+            g[i] = dAct[i] * up[i] * sigma * (1f + z[i] * (1f - sigma));
+        }
+    }
+
     [ThreadStatic] private static float[]? _scratch;
 
     /// <summary>A reusable per-thread scratch span of n floats (grown, never shrunk).</summary>
