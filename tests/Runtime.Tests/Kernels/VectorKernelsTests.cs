@@ -14,6 +14,24 @@ public unsafe class VectorKernelsTests
         MatMulTests.AssertClose(sum, Qwen3Gen.Kernels.Dot(a.Pointer, b.Pointer, n), abs, $"Dot({n})");
     }
 
+    /// <summary>The formula written out per element in float, in the documented order: the vector lanes must give the same bits.</summary>
+    [Theory, MemberData(nameof(Lengths))]
+    public void SwiGluGateGradient_IsBitIdenticalToTheScalarFormula(int n)
+    {
+        using var z = Random(n, 5); using var up = Random(n, 6); using var dAct = Random(n, 7); using var g = Random(n, 8);
+        var expected = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            float sigma = 1f / (1f + MathF.Exp(-z.Pointer[i]));
+            g.Pointer[i] = sigma;
+            expected[i] = dAct.Pointer[i] * up.Pointer[i] * sigma * (1f + z.Pointer[i] * (1f - sigma));
+        }
+        RowOps.SwiGluGateGradient(g.Pointer, dAct.Pointer, z.Pointer, up.Pointer, n);
+        for (int i = 0; i < n; i++)
+            Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(g.Pointer[i]),
+                        $"element {i} of {n}: {g.Pointer[i]:R}, expected {expected[i]:R}");
+    }
+
     [Theory, MemberData(nameof(Lengths))]
     public void Axpy_MatchesDoubleReference(int n)
     {

@@ -34,6 +34,30 @@ public unsafe class WorkersTests
     }
 
     [Theory]
+    [InlineData(1, 1000, 128)]
+    [InlineData(2, 1000, 128)]       // 8 chunks of 125 rows (16 Ki floats each at least: 128 rows)
+    [InlineData(2, 7, 1)]            // tiny rows: one inline chunk
+    [InlineData(3, 4099, 4096)]
+    [InlineData(2, 0, 64)]
+    public void ForRows_RunsEveryRowExactlyOnce(int threads, int rows, long rowCost)
+    {
+        int saved = Workers.Threads;
+        Workers.Threads = threads;
+        using var hits = new NativeBuffer<int>(Math.Max(1, rows));
+        try
+        {
+            for (int round = 0; round < 20; round++)
+            {
+                hits.Clear();
+                Workers.ForRows(rows, rowCost, new CountJob { Hits = hits.Pointer });
+                for (int i = 0; i < rows; i++)
+                    Assert.True(hits.Pointer[i] == 1, $"row {i} ran {hits.Pointer[i]} times (round {round})");
+            }
+        }
+        finally { Workers.Threads = saved; }
+    }
+
+    [Theory]
     [InlineData(1, 1000, 0)]
     [InlineData(2, 1000, 0)]
     [InlineData(3, 1, 0)]
