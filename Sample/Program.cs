@@ -6,5 +6,6 @@ using Qwen3Gen.Sample.Commands;
 var root = new RootCommand("Qwen3Gen: Qwen3 models compiled to specialised C#. With no command: the default demo.");
 root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());
+root.Subcommands.Add(TrainCommand.Create());
 root.SetAction(parse => DefaultCommand.Run(parse));
 return root.Parse(args).Invoke();
