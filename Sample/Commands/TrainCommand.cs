@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using Qwen3Gen.Sample.Training;
 using Qwen3Gen.Training;
 using Spectre.Console;
@@ -89,6 +90,13 @@ internal static class TrainCommand
             Console.Error.WriteLine("Ctrl+C: finishing this step and saving (press again to quit without saving) ...");
         };
         Console.CancelKeyPress += onCancel;
+        // `kill` (SIGTERM, e.g. a CI timeout) stops the same way: finish the step, save, exit.
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        {
+            if (stop.IsCancellationRequested) return;
+            context.Cancel = true;
+            stop.Cancel();
+        });
         try
         {
             TrainSummary summary;

@@ -31,7 +31,17 @@ internal sealed class LiveProgress(ProgressContext context) : ITrainingProgress
 
     public void Saved(long step, string folder) => AnsiConsole.MarkupLine($"[grey]step {step}: saved {Markup.Escape(folder)}[/]");
 
-    internal static string Indent(string sample) => "  | " + sample.Replace("\n", "\n  | ");
+    /// <summary>The sample, indented, with control characters (an early model emits any byte, ESC included) shown as U+FFFD.</summary>
+    internal static string Indent(string sample)
+    {
+        var text = new System.Text.StringBuilder("  | ", sample.Length + 32);
+        foreach (char c in sample)
+        {
+            if (c == '\n') text.Append("\n  | ");
+            else text.Append(char.IsControl(c) && c != '\t' ? '\uFFFD' : c);
+        }
+        return text.ToString();
+    }
 }
 
 /// <summary>Progress for pipes and CI logs: a plain line every LogInterval steps, and the evaluations.</summary>
