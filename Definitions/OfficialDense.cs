@@ -5,9 +5,11 @@ namespace Qwen3Gen.Definitions;
 // The six official dense Qwen3 sizes (spec §8: hidden_act silu, rms_norm_eps 1e-6, head_dim 128,
 // vocab 151,936, rope_theta 1e6, max_position_embeddings 40,960). Checkpoints: Qwen/Qwen3-*B on Hugging Face.
 
-/// <summary>Qwen3-0.6B: 28 layers, hidden 1024, 16 query / 8 KV heads, FFN 3072, tied embeddings.</summary>
-[Qwen3Model(Vocab = 151_936, Hidden = 1024, Layers = 28, Heads = 16, KvHeads = 8, HeadDim = 128,
-            Ffn = 3072, RopeTheta = 1e6, TieEmbeddings = true, MaxPositions = 40_960)]
+/// <summary>
+/// Qwen3-0.6B: 28 layers, hidden 1024, 16 query / 8 KV heads, FFN 3072, tied embeddings. Declared from its
+/// Hugging Face config.json (an AdditionalFiles item, see the csproj) to show that path; the other sizes are inline.
+/// </summary>
+[Qwen3Model(Config = "Configs/Qwen3-0.6B/config.json")]
 public partial class Qwen3_0_6B;
 
 /// <summary>Qwen3-1.7B: 28 layers, hidden 2048, 16 / 8 heads, FFN 6144, tied embeddings.</summary>

@@ -30,6 +30,69 @@ internal static class Descriptors
     public static readonly DiagnosticDescriptor NotPartial =
         Error("QG0004", "Model class must be partial", "Class '{0}' must be partial: the generator adds the model to it");
 
+    public static readonly DiagnosticDescriptor HiddenNotMultipleOf16 =
+        Warning("QG0005", "Hidden is not a multiple of 16", "Hidden ({0}) is not a multiple of 16; kernels fall back to scalar tails on every row");
+
+    public static readonly DiagnosticDescriptor NestedClass =
+        Error("QG0006", "Model class must not be nested", "Class '{0}' is nested in '{1}': declare [Qwen3Model] classes directly in a namespace");
+
+    public static readonly DiagnosticDescriptor GenericClass =
+        Error("QG0007", "Model class must not be generic", "Class '{0}' has {1} type parameter(s): [Qwen3Model] classes cannot be generic");
+
+    public static readonly DiagnosticDescriptor ConfigNotFound =
+        Error("QG0008", "Config file not found", "Config file '{0}' is not among the {1} .json AdditionalFiles of this project; add it to the project file: <ItemGroup><AdditionalFiles Include=\"{0}\" /></ItemGroup>");
+
+    public static readonly DiagnosticDescriptor ConfigUnreadable =
+        Error("QG0009", "Config file unreadable", "Config file '{0}' could not be read");
+
+    public static readonly DiagnosticDescriptor ConfigNotJson =
+        Error("QG0010", "Config file is not valid JSON", "Config file '{0}' is not valid JSON: {1} at line {2}, column {3} (offset {4})");
+
+    public static readonly DiagnosticDescriptor ConfigWrongModelType =
+        Error("QG0011", "Config model_type is not Qwen3", "Config file '{0}' has model_type '{1}'; Qwen3Gen reads 'qwen3' and 'qwen3_moe'");
+
+    public static readonly DiagnosticDescriptor ConfigMissingField =
+        Error("QG0012", "Config field missing", "Config file '{0}' has no '{1}' field, which is required");
+
+    public static readonly DiagnosticDescriptor ConfigInvalidField =
+        Error("QG0013", "Config field has an invalid value", "Config file '{0}': '{1}' is {2}; expected {3}");
+
+    public static readonly DiagnosticDescriptor UnsupportedFeature =
+        Error("QG0014", "Unsupported model feature", "Config file '{0}': {1} = {2} is not supported: {3}");
+
+    public static readonly DiagnosticDescriptor ConfigWithInlineValues =
+        Error("QG0015", "Config and inline values both given", "Config = \"{0}\" cannot be combined with inline values ({1}): remove them, or remove Config");
+
+    public static readonly DiagnosticDescriptor ConfigAmbiguous =
+        Error("QG0016", "Config path matches several files", "Config file '{0}' matches {1} AdditionalFiles ({2}); give a longer path that names one");
+
+    public static readonly DiagnosticDescriptor ExpertsPerTokenExceedsExperts =
+        Error("QG0017", "ExpertsPerToken exceeds Experts", "ExpertsPerToken ({0}) exceeds Experts ({1})");
+
+    public static readonly DiagnosticDescriptor MoeSizeNotPositive =
+        Error("QG0018", "MoE size must be positive", "{0} ({1}) must be positive in a MoE model (Experts = {2})");
+
+    public static readonly DiagnosticDescriptor MlpOnlyLayerOutOfRange =
+        Error("QG0019", "Dense-layer index out of range", "{0} contains layer {1}, outside [0, {2}) for a model of {2} layers");
+
+    public static readonly DiagnosticDescriptor NegativeExperts =
+        Error("QG0020", "Experts must not be negative", "{0} ({1}) must not be negative: 0 means a dense model");
+
+    public static readonly DiagnosticDescriptor MoeFieldsWithoutExperts =
+        Error("QG0021", "MoE fields given for a dense model", "{0} given but Experts is 0 (a dense model): set Experts, or remove them");
+
+    public static readonly DiagnosticDescriptor NotFiniteOrOutOfRange =
+        Error("QG0022", "Value must be a finite number in range", "{0} ({1}) must be a finite number {2}");
+
+    public static readonly DiagnosticDescriptor TensorTooLarge =
+        Error("QG0023", "Tensor too large", "{0} would hold {1} = {2} elements, more than one tensor can index (2147483647)");
+
+    public static readonly DiagnosticDescriptor HeadDimNotDerivable =
+        Error("QG0024", "HeadDim cannot be derived", "{0} is not given and {1} ({2}) is not a multiple of {3} ({4}); give {0} explicitly");
+
+    public static readonly DiagnosticDescriptor TooManyLayers =
+        Error("QG0025", "Too many layers", "{0} ({1}) exceeds the supported maximum of {2} layers");
+
     private static readonly Dictionary<string, DiagnosticDescriptor> All = new();
 
     static Descriptors()

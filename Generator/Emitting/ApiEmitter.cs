@@ -64,10 +64,10 @@ internal static class ApiEmitter
                 for (int i = 0; i < targets.Length; i++)
                     if ((uint)targets[i] >= Vocab && targets[i] != CausalLm.IgnoreIndex)
                         throw new ArgumentOutOfRangeException(nameof(targets), targets[i], $"Target id {targets[i]} at position {i} is outside the vocabulary [0, {Vocab}) and is not {CausalLm.IgnoreIndex}.");
-                if (_state is null || _state.MaxBatch * _state.MaxSeqLen < batch * seqLen) Reserve(batch, seqLen, training: _weights.Format == WeightFormat.F32);
+                if (_state is null || _state.MaxBatch * _state.MaxSeqLen < batch * seqLen || _state.Capacity < seqLen)
+                    Reserve(Math.Max(batch, _state?.MaxBatch ?? 0), Math.Max(seqLen, _state?.MaxSeqLen ?? 0),
+                            training: _state?.Training ?? _weights.Format == WeightFormat.F32);   // grows once; later calls reuse it
                 var state = _state!;
-                if (batch * seqLen > state.MaxBatch * state.MaxSeqLen)
-                    throw new InvalidOperationException($"batch {batch} × seqLen {seqLen} exceeds the reserved {state.MaxBatch} × {state.MaxSeqLen}; call Reserve first.");
                 inputs.CopyTo(new Span<int>(state.Tokens, inputs.Length));
                 state.HasTargets = targets.Length != 0;
                 if (state.HasTargets) targets.CopyTo(new Span<int>(state.Targets, targets.Length));

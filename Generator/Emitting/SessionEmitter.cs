@@ -59,7 +59,13 @@ internal static class SessionEmitter
                     return new ReadOnlySpan<float>(s.Logits, Vocab);
                 }
 
-                public ReadOnlySpan<float> Decode(int token) => Prefill(new ReadOnlySpan<int>(in token));
+                private readonly int[] _one = new int[1];
+
+                public ReadOnlySpan<float> Decode(int token)
+                {
+                    _one[0] = token;
+                    return Prefill(_one);
+                }
 
                 public void Rewind(int position)
                 {

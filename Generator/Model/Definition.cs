@@ -24,8 +24,8 @@ internal sealed record Definition(
     string ClassName,
     string Accessibility,
     bool IsPartial,
-    bool IsNested,
-    bool IsGeneric,
+    string ContainingType,        // "" for a top-level class; else the containing type's name (QG0006)
+    int TypeParameterCount,       // > 0 for a generic class (QG0007)
     LocationInfo? AttributeLocation,
     LocationInfo? ClassLocation,
     EquatableArray<NamedValue> Values);

@@ -10,9 +10,11 @@ internal sealed record DiagnosticInfo(string Id, string FilePath, TextSpan Span,
     {
         var strings = new string[args.Length];
         for (int i = 0; i < args.Length; i++) strings[i] = System.Convert.ToString(args[i], System.Globalization.CultureInfo.InvariantCulture) ?? "";
-        var path = location?.SourceTree?.FilePath ?? "";
+        // Locations rebuilt from LocationInfo are file locations without a SourceTree: take the path from the line span.
+        var lineSpan = location?.GetLineSpan();
+        var path = lineSpan?.Path ?? "";
         var span = location?.SourceSpan ?? default;
-        var lines = location?.GetLineSpan().Span ?? default;
+        var lines = lineSpan?.Span ?? default;
         return new DiagnosticInfo(descriptor.Id, path, span, lines, new EquatableArray<string>(strings));
     }
 

@@ -23,6 +23,8 @@ internal static class DefinitionReader
         foreach (var pair in attribute.NamedArguments)
         {
             ct.ThrowIfCancellationRequested();
+            // A value the compiler could not bind is already a compiler error; Config = null means "no config".
+            if (pair.Value.Kind == TypedConstantKind.Error || (pair.Value.IsNull && pair.Value.Kind != TypedConstantKind.Array)) continue;
             var argSyntax = attributeSyntax?.ArgumentList?.Arguments
                 .FirstOrDefault(a => a.NameEquals?.Name.Identifier.ValueText == pair.Key);
             var location = LocationInfo.From(argSyntax?.GetLocation() ?? attributeSyntax?.GetLocation());
@@ -40,8 +42,8 @@ internal static class DefinitionReader
             ClassName: symbol.Name,
             Accessibility: symbol.DeclaredAccessibility == Accessibility.Public ? "public" : "internal",
             IsPartial: isPartial,
-            IsNested: symbol.ContainingType is not null,
-            IsGeneric: symbol.TypeParameters.Length > 0,
+            ContainingType: symbol.ContainingType?.Name ?? "",
+            TypeParameterCount: symbol.TypeParameters.Length,
             AttributeLocation: LocationInfo.From(attributeSyntax?.GetLocation()),
             ClassLocation: LocationInfo.From(syntax.Identifier.GetLocation()),
             Values: new EquatableArray<NamedValue>(values.ToArray()));
@@ -51,7 +53,7 @@ internal static class DefinitionReader
     {
         if (value.Kind == TypedConstantKind.Array)
         {
-            var items = value.Values.Select(v => v.Value is int i ? i : 0).ToArray();
+            var items = value.IsNull ? new int[0] : value.Values.Select(v => v.Value is int i ? i : 0).ToArray();
             return new NamedValue(name, NamedValue.KindIntArray, "", new EquatableArray<int>(items), location);
         }
         return value.Value switch

@@ -79,3 +79,18 @@ public class KvCacheTests(ITestOutputHelper output)
         Assert.Throws<ArgumentException>(() => model.Forward([], [], 1, 0));
     }
 }
+
+public class WorkBufferTests
+{
+    [Fact]
+    public void LongerSequenceThanReserved_GrowsTheBuffers_AndMatchesAFreshModel()
+    {
+        using var model = DenseGoldenTests.Load("dense-untied");
+        model.Reserve(batch: 4, seqLen: 8, training: true);                    // 32 rows, RoPE for 8 positions
+        var ids = Enumerable.Range(0, 30).Select(i => (i * 37) % 300).ToArray();
+        float loss = model.Forward(ids, CausalLm.ShiftedTargets(ids, 1, 30), 1, 30);   // 30 rows fit, 30 positions do not
+        using var fresh = DenseGoldenTests.Load("dense-untied");
+        Assert.Equal(fresh.Forward(ids, CausalLm.ShiftedTargets(ids, 1, 30), 1, 30), loss);
+        Assert.Equal(fresh.Logits.ToArray(), model.Logits.ToArray());
+    }
+}

@@ -1,0 +1,194 @@
+using System.Buffers;
+using System.Text;
+using Qwen3Gen.Checkpoints;
+using Qwen3Gen.Inference;
+
+namespace Qwen3Gen;
+
+/// <summary>
+/// Random weights and Hub-style snapshots of them, for tests, benchmarks and training from scratch.
+/// <see cref="Normal"/> is Hugging Face's <c>Qwen3PreTrainedModel._init_weights</c>: every Linear and the Embedding
+/// ~ N(0, initializer_range = 0.02), every RMSNorm weight = 1. <see cref="SaveHuggingFaceSnapshot"/> writes a folder
+/// that looks exactly like <c>hf download</c> output, so tests run through the same loading path as a real checkpoint.
+/// </summary>
+public static class WeightInit
+{
+    private const int Chunk = 1 << 16; // values generated and written per Weights.Set call
+
+    /// <summary>
+    /// Fills every matrix of <paramref name="model"/> with N(0, <paramref name="std"/>²) and every 1-D norm weight with 1.
+    /// Deterministic: each tensor draws from its own SplitMix64 stream seeded by (<paramref name="seed"/>, tensor name),
+    /// so a tensor's values depend only on the seed and its Hugging Face key, not on the layout, the weight format or
+    /// the other tensors (an F32 and a BF16 model get the same values, the BF16 ones rounded).
+    /// </summary>
+    public static void Normal(IQwen3Model model, ulong seed, float std = 0.02f)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (!(std >= 0) || float.IsInfinity(std)) throw new ArgumentOutOfRangeException(nameof(std), std, "std must be a finite number ≥ 0.");
+        float[] buffer = ArrayPool<float>.Shared.Rent(Chunk);
+        try
+        {
+            foreach (var tensor in model.Tensors)
+            {
+                var rng = new NormalStream(Mix(seed, tensor.Name));
+                for (long done = 0; done < tensor.Length; done += Chunk)
+                {
+                    int n = (int)Math.Min(Chunk, tensor.Length - done);
+                    var values = buffer.AsSpan(0, n);
+                    if (tensor.IsMatrix)
+                        for (int i = 0; i < n; i++) values[i] = std * rng.Next();
+                    else values.Fill(1f);
+                    // A chunk of a tensor is a tensor at a later offset: Set rounds to BF16 where the weights are BF16.
+                    model.Weights.Set(new TensorSpec(tensor.Name, [n], tensor.Offset + done), values);
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// Writes <paramref name="model"/> as a Hugging Face snapshot into <paramref name="directory"/> (created if needed):
+    /// config.json, the weights as <c>model.safetensors</c> (<paramref name="shards"/> = 1) or as
+    /// <c>model-0000i-of-0000n.safetensors</c> + <c>model.safetensors.index.json</c>, generation_config.json when
+    /// <paramref name="generation"/> is given, and the tokenizer files found in <paramref name="tokenizerDirectory"/>.
+    /// Tensors are split across shards in table order, a new shard starting once the current one holds its share of the bytes.
+    /// </summary>
+    public static void SaveHuggingFaceSnapshot(IQwen3Model model, string directory,
+        SafeTensorsDType dtype = SafeTensorsDType.BF16, int shards = 1,
+        GenerationConfig? generation = null, string? tokenizerDirectory = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        if (dtype is not (SafeTensorsDType.BF16 or SafeTensorsDType.F32))
+            throw new ArgumentException($"Snapshots are written in BF16 or F32, not {dtype}.", nameof(dtype));
+        var tensors = model.Tensors;
+        if (shards < 1 || shards > tensors.Count)
+            throw new ArgumentOutOfRangeException(nameof(shards), shards, $"Between 1 and the model's {tensors.Count} tensors.");
+        Directory.CreateDirectory(directory);
+        var stale = Directory.GetFiles(directory, "*.safetensors").Concat(Directory.GetFiles(directory, "*.safetensors.index.json")).ToArray();
+        if (stale.Length > 0)
+            throw new IOException($"'{directory}' already holds a checkpoint ({Path.GetFileName(stale[0])}); write snapshots into an empty folder.");
+        string[] tokenizerFiles = [];
+        if (tokenizerDirectory is not null)
+        {
+            tokenizerFiles = TokenizerFiles.AllNames.Select(n => Path.Combine(tokenizerDirectory, n)).Where(File.Exists).ToArray();
+            if (tokenizerFiles.Length == 0)
+                throw new FileNotFoundException($"'{tokenizerDirectory}' holds none of the tokenizer files {string.Join(", ", TokenizerFiles.AllNames)}.", tokenizerDirectory);
+        }
+
+        var metadata = new Dictionary<string, string> { ["format"] = "pt" };
+        if (shards == 1)
+        {
+            CheckpointSaver.Save(tensors, model.Weights, Path.Combine(directory, CheckpointSource.SingleFileName), metadata, dtype);
+        }
+        else
+        {
+            var groups = Split(tensors, shards, dtype.Size());
+            var weightMap = new SortedDictionary<string, string>(StringComparer.Ordinal);
+            for (int s = 0; s < shards; s++)
+            {
+                string file = $"model-{s + 1:D5}-of-{shards:D5}.safetensors";
+                CheckpointSaver.Save(groups[s], model.Weights, Path.Combine(directory, file), metadata, dtype);
+                foreach (var t in groups[s]) weightMap[t.Name] = file;
+            }
+            long totalSize = tensors.Sum(t => t.Length) * dtype.Size();
+            AtomicFile.Write(Path.Combine(directory, CheckpointSource.IndexFileName),
+                stream => stream.Write(Encoding.UTF8.GetBytes(IndexJson(totalSize, weightMap))));
+        }
+
+        string torchDtype = dtype == SafeTensorsDType.BF16 ? "bfloat16" : "float32";
+        WriteText(Path.Combine(directory, HuggingFaceConfig.FileName), HuggingFaceConfig.ToJson(model.Config, torchDtype));
+        if (generation is not null) WriteText(Path.Combine(directory, GenerationConfig.FileName), generation.ToJson());
+        foreach (var file in tokenizerFiles) File.Copy(file, Path.Combine(directory, Path.GetFileName(file)), overwrite: true);
+    }
+
+    /// <summary>Contiguous runs of the tensor table, each closing once it reaches total/shards bytes; none empty.</summary>
+    private static List<TensorSpec>[] Split(IReadOnlyList<TensorSpec> tensors, int shards, int elementSize)
+    {
+        long total = tensors.Sum(t => t.Length) * elementSize;
+        long share = (total + shards - 1) / shards;
+        var groups = Enumerable.Range(0, shards).Select(_ => new List<TensorSpec>()).ToArray();
+        int s = 0;
+        long inShard = 0;
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            // Move on when this shard has its share, or when the tensors left are just enough to give each later shard one.
+            int shardsLeft = shards - 1 - s;
+            if (groups[s].Count > 0 && shardsLeft > 0 && (inShard >= share || tensors.Count - i <= shardsLeft))
+            {
+                s++;
+                inShard = 0;
+            }
+            groups[s].Add(tensors[i]);
+            inShard += tensors[i].Length * elementSize;
+        }
+        return groups;
+    }
+
+    private static string IndexJson(long totalSize, SortedDictionary<string, string> weightMap)
+    {
+        var sb = new StringBuilder();
+        sb.Append("{\n  \"metadata\": {\n    \"total_size\": ").Append(totalSize).Append("\n  },\n  \"weight_map\": {\n");
+        int i = 0;
+        foreach (var (name, file) in weightMap)
+            sb.Append("    \"").Append(name).Append("\": \"").Append(file).Append('"').Append(++i < weightMap.Count ? ",\n" : "\n");
+        sb.Append("  }\n}\n");
+        return sb.ToString();
+    }
+
+    private static void WriteText(string path, string text) =>
+        AtomicFile.Write(path, stream => stream.Write(Encoding.UTF8.GetBytes(text)));
+
+    /// <summary>SplitMix64 of the seed xor the FNV-1a hash of the tensor name: one independent stream per tensor.</summary>
+    private static ulong Mix(ulong seed, string name)
+    {
+        ulong h = 14695981039346656037UL;
+        foreach (char c in name) h = (h ^ c) * 1099511628211UL;
+        ulong state = seed ^ h;
+        return SplitMix64.Next(ref state);
+    }
+}
+
+/// <summary>SplitMix64 (Steele, Lea, Flood 2014): a 64-bit state advanced by the golden-ratio constant, then mixed.</summary>
+internal static class SplitMix64
+{
+    public static ulong Next(ref ulong state)
+    {
+        ulong z = state += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    /// <summary>A uniform double in (0, 1]: the top 53 bits, shifted up by one ulp so log() never sees 0.</summary>
+    public static double NextUnit(ref ulong state) => ((Next(ref state) >> 11) + 1) * (1.0 / (1UL << 53));
+}
+
+/// <summary>
+/// Standard normal samples by Box-Muller: for u1, u2 uniform in (0, 1], r = sqrt(-2 ln u1), θ = 2π u2 gives two
+/// independent N(0, 1) values r cos θ and r sin θ; the second is kept for the next call. Computed in double.
+/// </summary>
+internal struct NormalStream(ulong state)
+{
+    private ulong _state = state;
+    private double _spare;
+    private bool _hasSpare;
+
+    public float Next()
+    {
+        if (_hasSpare)
+        {
+            _hasSpare = false;
+            return (float)_spare;
+        }
+        double u1 = SplitMix64.NextUnit(ref _state), u2 = SplitMix64.NextUnit(ref _state);
+        double r = Math.Sqrt(-2.0 * Math.Log(u1));
+        var (sin, cos) = Math.SinCos(2.0 * Math.PI * u2);
+        _spare = r * sin;
+        _hasSpare = true;
+        return (float)(r * cos);
+    }
+}
