@@ -86,7 +86,7 @@ public sealed class TextGeneration
 
     /// <summary>Counts and timings of the current run (decode time so far while it goes on).</summary>
     public GenerationStats Stats => new(_promptTokens, _reused, _generatedCount, _prefillTime,
-        _done || _reason != StopReason.None ? _decodeTime : _clock.Elapsed, _slides, _reason) { PrefilledTokens = _prefilled };
+        _done ? _decodeTime : _clock.Elapsed, _slides, _reason) { PrefilledTokens = _prefilled };
 
     /// <summary>
     /// Begins a run: prefills <paramref name="prompt"/> (at least one token) and gets the logits of its last position.

@@ -12,7 +12,7 @@ namespace Qwen3Gen.Sample.Commands;
 internal static class DefaultCommand
 {
     /// <summary>Steps of the default run: a few minutes on a 2-core machine (see the README for the measured time).</summary>
-    public const int Steps = 600;
+    public const int Steps = 1200;
 
     public static int Run(ParseResult parse)
     {

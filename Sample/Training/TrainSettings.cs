@@ -50,6 +50,8 @@ internal sealed record TrainSettings
     public void Validate()
     {
         Training.Validate();
+        if (Training.DecaySteps == 0 && Training.Steps < Training.WarmupSteps)
+            throw new ArgumentException($"--steps ({Training.Steps}) must be at least --warmup ({Training.WarmupSteps}): lower --warmup for a short run.");
         if (Threads < 1) throw new ArgumentException($"--threads ({Threads}) must be at least 1.");
         if (EvalInterval < 0) throw new ArgumentException($"--eval-interval ({EvalInterval}) must be >= 0 (0 = only at the end).");
         if (CheckpointInterval < 0) throw new ArgumentException($"--checkpoint-interval ({CheckpointInterval}) must be >= 0 (0 = only at the end).");
