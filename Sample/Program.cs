@@ -7,5 +7,8 @@ var root = new RootCommand("Qwen3Gen: Qwen3 models compiled to specialised C#. W
 root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
+root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(ChatCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 root.SetAction(parse => DefaultCommand.Run(parse));
 return root.Parse(args).Invoke();

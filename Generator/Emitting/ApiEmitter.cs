@@ -140,6 +140,8 @@ internal static class ApiEmitter
                 /// <summary>The last Forward's cross-entropy alone (the returned loss adds coef · AuxLoss when OutputRouterLogits).</summary>
                 public float CrossEntropyLoss => _state?.CrossEntropy ?? float.NaN;
 
+                public bool IsSparseLayer(int layer) => IsSparse(layer);
+
                 /// <summary>Rows routed to each expert of a sparse layer in the last Forward.</summary>
                 public int[] ExpertLoad(int layer)
                 {

@@ -239,7 +239,7 @@ internal static class PassEmitter
                     RopeForward(a.KCache + slot, seqLen, KvHeads, past, cos, sin);
                     RowOps.Copy(a.VCache + slot, a.VRaw + row * KvDim, (long)seqLen * KvDim);
                 }
-                Workers.For(rows * Heads, new AttentionForwardJob
+                Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
                 {
                     Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen, Past = past, Capacity = capacity,
                 });

@@ -1,91 +1,85 @@
-using System.Numerics.Tensors;
 using Qwen3Gen.Threading;
 
 namespace Qwen3Gen;
 
 /// <summary>
-/// Matrix products in the nn.Linear convention: weights are [out, in] and y = x @ Wᵀ.
-/// Threads split outputs (never a reduction), so every result is bit-identical for any thread count.
+/// Matrix products in the nn.Linear convention: weights are [out, in] and y = x @ Wᵀ. All pointers are
+/// contiguous row-major float32 (weights F32 or BF16). Threads split outputs (never a reduction), so every
+/// result is bit-identical for any thread count; see docs/kernels.md for the blocking and the contract.
+/// <list type="bullet">
+/// <item>rows ≤ <see cref="MatVecMaxRows"/> (decode): dot products that stream W once (<see cref="MatVec"/>).</item>
+/// <item>otherwise: the packed, register-blocked product (<see cref="Gemm"/>), in which every output element is the
+/// FMA chain over the reduction index in increasing order, independent of tiling and threads.</item>
+/// </list>
 /// </summary>
 public static unsafe class MatMul
 {
-    /// <summary>y[r, o] = Σ_i x[r, i] · w[o, i].   x: [rows, inDim], w: [outDim, inDim], y: [rows, outDim] (overwritten).</summary>
+    /// <summary>Forward products with at most this many rows stream W as dot products instead of packing it.</summary>
+    public const int MatVecMaxRows = 4;
+
+    /// <summary>y[r, o] = Σ_i x[r, i] · w[o, i].   x: [rows, inDim], w: [outDim, inDim] (F32 or BF16), y: [rows, outDim] (overwritten).</summary>
     public static void Forward<TW>(float* y, float* x, TW* w, int rows, int inDim, int outDim) where TW : unmanaged
     {
-        Workers.For(outDim, new ForwardJob<TW> { Y = y, X = x, W = w, Rows = rows, In = inDim, Out = outDim });
+        if (typeof(TW) != typeof(float) && typeof(TW) != typeof(BF16))
+            throw new NotSupportedException($"MatMul.Forward supports float and BF16 weights, not {typeof(TW).Name}.");
+        Check(rows, inDim, outDim, y, x, w);
+        if (rows == 0 || outDim == 0) return;
+        if (rows <= MatVecMaxRows)
+        {
+            int items = (outDim + MatVec.OutputsPerItem - 1) / MatVec.OutputsPerItem;
+            Workers.For(items, new MatVec.Job<TW> { Y = y, X = x, W = w, Rows = rows, In = inDim, Out = outDim }, 1);
+            return;
+        }
+        // C = y [rows, out];  A = x (A(m, k) = x[m·in + k]);  B(k, n) = w[n, k].
+        var job = new Gemm.Job
+        {
+            C = y, Ldc = outDim, A = x, ARow = inDim, AK = 1,
+            B = w, Ldb = inDim, Kind = typeof(TW) == typeof(float) ? Gemm.Source.Transposed : Gemm.Source.TransposedBF16,
+            M = rows, N = outDim, K = inDim, Accumulate = false,
+        };
+        Run(job);
     }
 
-    /// <summary>dx[r, i] += Σ_o dy[r, o] · w[o, i].   (the input gradient of y = x @ Wᵀ)</summary>
+    /// <summary>dx[r, i] += Σ_o dy[r, o] · w[o, i].   (the input gradient of y = x @ Wᵀ; accumulates)</summary>
     public static void BackwardInput(float* dx, float* dy, float* w, int rows, int inDim, int outDim)
     {
-        Workers.For(rows, new BackwardInputJob { DX = dx, DY = dy, W = w, In = inDim, Out = outDim });
+        Check(rows, inDim, outDim, dx, dy, w);
+        if (rows == 0 || inDim == 0) return;
+        // C = dx [rows, in];  A = dy (A(m, k) = dy[m·out + k]);  B(k, n) = w[k, n] (rows of W).
+        Run(new Gemm.Job
+        {
+            C = dx, Ldc = inDim, A = dy, ARow = outDim, AK = 1,
+            B = w, Ldb = inDim, Kind = Gemm.Source.Rows,
+            M = rows, N = inDim, K = outDim, Accumulate = true,
+        });
     }
 
-    /// <summary>dw[o, i] += Σ_r dy[r, o] · x[r, i].   (the weight gradient of y = x @ Wᵀ)</summary>
+    /// <summary>dw[o, i] += Σ_r dy[r, o] · x[r, i].   (the weight gradient of y = x @ Wᵀ; accumulates)</summary>
     public static void BackwardWeight(float* dw, float* dy, float* x, int rows, int inDim, int outDim)
     {
-        Workers.For(outDim, new BackwardWeightJob { DW = dw, DY = dy, X = x, Rows = rows, In = inDim, Out = outDim });
+        Check(rows, inDim, outDim, dw, dy, x);
+        if (outDim == 0 || inDim == 0) return;
+        // C = dw [out, in];  A = dyᵀ (A(m, k) = dy[k·out + m]);  B(k, n) = x[k, n].
+        Run(new Gemm.Job
+        {
+            C = dw, Ldc = inDim, A = dy, ARow = 1, AK = outDim,
+            B = x, Ldb = inDim, Kind = Gemm.Source.Rows,
+            M = outDim, N = inDim, K = rows, Accumulate = true,
+        });
     }
 
-    private struct ForwardJob<TW> : IParallelJob where TW : unmanaged
+    private static void Run(Gemm.Job job)
     {
-        public float* Y, X; public TW* W; public int Rows, In, Out;
-
-        public void Execute(int start, int end)
-        {
-            float* row = stackalloc float[typeof(TW) == typeof(float) ? 1 : In];
-            for (int o = start; o < end; o++)
-            {
-                ReadOnlySpan<float> wRow;
-                if (typeof(TW) == typeof(float)) wRow = new ReadOnlySpan<float>((float*)W + (long)o * In, In);
-                else
-                {
-                    BF16* b = (BF16*)W + (long)o * In;
-                    for (int i = 0; i < In; i++) row[i] = b[i].ToSingle();
-                    wRow = new ReadOnlySpan<float>(row, In);
-                }
-                for (int r = 0; r < Rows; r++)
-                    Y[(long)r * Out + o] = TensorPrimitives.Dot(new ReadOnlySpan<float>(X + (long)r * In, In), wRow);
-            }
-        }
+        job.Plan();
+        Workers.For(job.Items, job, 1);
     }
 
-    private struct BackwardInputJob : IParallelJob
+    private static void Check(int rows, int inDim, int outDim, void* a, void* b, void* c)
     {
-        public float* DX, DY, W; public int In, Out;
-
-        public void Execute(int start, int end)
-        {
-            for (int r = start; r < end; r++)
-            {
-                var dx = new Span<float>(DX + (long)r * In, In);
-                for (int o = 0; o < Out; o++)
-                {
-                    float g = DY[(long)r * Out + o];
-                    if (g == 0f) continue;
-                    var wRow = new ReadOnlySpan<float>(W + (long)o * In, In);
-                    TensorPrimitives.MultiplyAdd(wRow, g, dx, dx);
-                }
-            }
-        }
-    }
-
-    private struct BackwardWeightJob : IParallelJob
-    {
-        public float* DW, DY, X; public int Rows, In, Out;
-
-        public void Execute(int start, int end)
-        {
-            for (int o = start; o < end; o++)
-            {
-                var dw = new Span<float>(DW + (long)o * In, In);
-                for (int r = 0; r < Rows; r++)
-                {
-                    float g = DY[(long)r * Out + o];
-                    if (g == 0f) continue;
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(X + (long)r * In, In), g, dw, dw);
-                }
-            }
-        }
+        if (rows < 0) throw new ArgumentOutOfRangeException(nameof(rows), rows, "rows must not be negative.");
+        if (inDim < 0) throw new ArgumentOutOfRangeException(nameof(inDim), inDim, "inDim must not be negative.");
+        if (outDim < 0) throw new ArgumentOutOfRangeException(nameof(outDim), outDim, "outDim must not be negative.");
+        if ((long)rows * inDim * outDim != 0 && (a == null || b == null || c == null))
+            throw new ArgumentNullException(a == null ? "output" : "input", "MatMul got a null pointer for a non-empty matrix.");
     }
 }

@@ -17,3 +17,20 @@ public partial class DenseUntied;
             Experts = 4, ExpertsPerToken = 2, ExpertFfn = 32, NormTopKProb = true, DecoderSparseStep = 1,
             RouterAuxLossCoef = 0.001, OutputRouterLogits = true)]
 public partial class MoeTied;
+
+// The project's own fixtures (tests/Fixtures/make_fixtures.py), declared from their config.json files (AdditionalFiles
+// in the csproj): the generator's config path. Declarations_MatchFixtureConfigJson checks every declaration above and
+// below against ModelConfig.FromHuggingFaceJson of its case's config.json.
+
+/// <summary>moe-mixed: 8 experts top-3 without renormalisation; sparse layers 1 and 5 (step 2, layer 3 mlp-only).</summary>
+[Qwen3Model(Config = "Fixtures/golden/moe-mixed/config.json")]
+public partial class MoeMixed;
+
+/// <summary>dense-odd: no size is a multiple of a vector width (hidden 40, head_dim 12, ffn 56, vocab 300).</summary>
+// QG0005 (Hidden 40 is not a multiple of 16) is expected here: the scalar tails are what this case tests.
+[Qwen3Model(Config = "Fixtures/golden/dense-odd/config.json")]
+public partial class DenseOdd;
+
+/// <summary>dense-long: T = 130 spans three attention key blocks; 4 query heads share one KV head.</summary>
+[Qwen3Model(Config = "Fixtures/golden/dense-long/config.json")]
+public partial class DenseLong;

@@ -163,7 +163,7 @@ public unsafe partial class DenseTied
             RopeForward(a.KCache + slot, seqLen, KvHeads, past, cos, sin);
             RowOps.Copy(a.VCache + slot, a.VRaw + row * KvDim, (long)seqLen * KvDim);
         }
-        Workers.For(rows * Heads, new AttentionForwardJob
+        Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
         {
             Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen, Past = past, Capacity = capacity,
         });
@@ -288,10 +288,13 @@ public unsafe partial class DenseTied
         for (int r = 0; r < rows; r++)
         {
             float* xr = x + (long)r * n, yr = y + (long)r * n;
-            float meanSquare = TensorPrimitives.SumOfSquares(new ReadOnlySpan<float>(xr, n)) / n;
+            var xs = new ReadOnlySpan<float>(xr, n);
+            var ys = new Span<float>(yr, n);
+            float meanSquare = TensorPrimitives.SumOfSquares(xs) / n;
             float s = 1f / MathF.Sqrt(meanSquare + RmsNormEps);
             rstd[r] = s;
-            for (int j = 0; j < n; j++) yr[j] = w[j] * (xr[j] * s);
+            TensorPrimitives.Multiply(xs, s, ys);                                 // x · r
+            TensorPrimitives.Multiply(ys, new ReadOnlySpan<float>(w, n), ys);    // w ⊙ (x · r)
         }
     }
 
@@ -299,18 +302,22 @@ public unsafe partial class DenseTied
     // (dw sums over rows serially, in row order: the same bits for any thread count)
     private static void RmsNormBackward(float* dx, float* dw, float* dy, float* x, float* w, float* rstd, int rows, int n)
     {
+        var g = RowOps.ScratchRow(2 * n);
+        Span<float> gw = g.Slice(0, n), dyx = g.Slice(n, n);
+        var ws = new ReadOnlySpan<float>(w, n);
+        var dws = new Span<float>(dw, n);
         for (int r = 0; r < rows; r++)
         {
-            float* xr = x + (long)r * n, dyr = dy + (long)r * n, dxr = dx + (long)r * n;
+            var xs = new ReadOnlySpan<float>(x + (long)r * n, n);
+            var dys = new ReadOnlySpan<float>(dy + (long)r * n, n);
+            var dxs = new Span<float>(dx + (long)r * n, n);
             float s = rstd[r];
-            float gx = 0f;
-            for (int j = 0; j < n; j++) gx += dyr[j] * w[j] * xr[j];
-            float c = s * s * s * gx / n;
-            for (int j = 0; j < n; j++)
-            {
-                dxr[j] += s * dyr[j] * w[j] - c * xr[j];
-                dw[j] += dyr[j] * xr[j] * s;
-            }
+            TensorPrimitives.Multiply(dys, ws, gw);                               // g = dy ⊙ w
+            float c = s * s * s * TensorPrimitives.Dot(gw, xs) / n;               // r³ · mean(g ⊙ x)
+            TensorPrimitives.MultiplyAdd(gw, s, dxs, dxs);                        // dx += r · g
+            TensorPrimitives.MultiplyAdd(xs, -c, dxs, dxs);                       // dx −= c · x
+            TensorPrimitives.Multiply(dys, xs, dyx);
+            TensorPrimitives.MultiplyAdd(dyx, s, dws, dws);                       // dw += dy ⊙ x · r
         }
     }
 
@@ -363,53 +370,59 @@ public unsafe partial class DenseTied
     //   o = Σ_{s ≤ p} softmax_s(q · k_s · scale) v_s
     // computed flash-style: keys in blocks of KeyBlock with an online softmax (running max m and sum l),
     // so memory grows with T, not T². lse = m + log l is kept for the backward pass.
+    // One work item is (b, K/V head, tile of QueryTile positions): it copies the keys its rows can see into kᵀ[d, s]
+    // once, and every row of the tile and every query head of the group reuses that copy, so a score needs no
+    // horizontal sum: scores[s..s+16) = Σ_d q[d] · kᵀ[d, s..s+16) (AttentionKernels, 16 keys per FMA).
     private const int KeyBlock = 64;
+    private const int QueryTile = 16;
 
     private struct AttentionForwardJob : IParallelJob
     {
         public float* Out, Lse, Q, K, V;
         public int SeqLen, Past, Capacity;
 
+        /// <summary>Work items of a call: batch · KvHeads · ⌈SeqLen / QueryTile⌉.</summary>
+        public static int Items(int batch, int seqLen) => batch * KvHeads * ((seqLen + QueryTile - 1) / QueryTile);
+
         public void Execute(int start, int end)
         {
             float* scores = stackalloc float[KeyBlock];
             float* acc = stackalloc float[HeadDim];
+            int tiles = (SeqLen + QueryTile - 1) / QueryTile;
             for (int i = start; i < end; i++)
             {
-                int row = i / Heads, h = i % Heads;                 // row = b · SeqLen + t
-                int b = row / SeqLen, t = row % SeqLen, kv = h / Group;
-                int keys = Past + t + 1;                            // causal: positions 0 .. past + t
-                float* q = Q + (long)row * QDim + h * HeadDim;
+                int b = i / (KvHeads * tiles), kv = i / tiles % KvHeads, tile = i % tiles;
+                int t0 = tile * QueryTile, t1 = Math.Min(SeqLen, t0 + QueryTile);
+                int keys = Past + t1;                               // the tile's last row sees positions 0 .. past + t1 − 1
                 float* k0 = K + (long)b * Capacity * KvDim + kv * HeadDim;
                 float* v0 = V + (long)b * Capacity * KvDim + kv * HeadDim;
-                float m = float.NegativeInfinity, l = 0f;
-                new Span<float>(acc, HeadDim).Clear();
-                for (int s0 = 0; s0 < keys; s0 += KeyBlock)
-                {
-                    int n = Math.Min(KeyBlock, keys - s0);
-                    float blockMax = float.NegativeInfinity;
-                    for (int j = 0; j < n; j++)
+                int stride = AttentionKernels.Padded(keys);
+                float* kt = AttentionKernels.Scratch(HeadDim * stride);
+                AttentionKernels.Transpose(kt, k0, keys, KvDim, HeadDim);          // kᵀ[d, s] = k_s[d]
+                for (int h = kv * Group; h < (kv + 1) * Group; h++)     // the query heads that share this K/V head
+                    for (int t = t0; t < t1; t++)
                     {
-                        float score = RowOps.Dot(q, k0 + (long)(s0 + j) * KvDim, HeadDim) * AttentionScale;
-                        scores[j] = score;
-                        blockMax = MathF.Max(blockMax, score);
+                        long row = (long)b * SeqLen + t;
+                        int n = Past + t + 1;                           // causal: positions 0 .. past + t
+                        float* q = Q + row * QDim + h * HeadDim;
+                        float m = float.NegativeInfinity, l = 0f;
+                        new Span<float>(acc, HeadDim).Clear();
+                        for (int s0 = 0; s0 < n; s0 += KeyBlock)
+                        {
+                            int nb = Math.Min(KeyBlock, n - s0);
+                            AttentionKernels.Scores(scores, q, kt, stride, s0, nb, HeadDim, AttentionScale);  // q · k_s · scale
+                            float mNew = MathF.Max(m, AttentionKernels.Max(scores, nb));
+                            float correction = MathF.Exp(m - mNew);     // rescale what was summed under the old max
+                            l = l * correction + AttentionKernels.ExpSum(scores, nb, mNew);  // p_s = exp(score_s − m), l += Σ p_s
+                            AttentionKernels.Scale(acc, correction, HeadDim);
+                            AttentionKernels.WeightedSum(acc, scores, v0 + (long)s0 * KvDim, KvDim, nb, HeadDim);  // acc += Σ_s p_s v_s
+                            m = mNew;
+                        }
+                        float* o = Out + row * QDim + h * HeadDim;
+                        float inv = 1f / l;
+                        for (int d = 0; d < HeadDim; d++) o[d] = acc[d] * inv;
+                        Lse[row * Heads + h] = m + MathF.Log(l);
                     }
-                    float mNew = MathF.Max(m, blockMax);
-                    float correction = MathF.Exp(m - mNew);         // rescale what was summed under the old max
-                    l *= correction;
-                    RowOps.Scale(acc, correction, HeadDim);
-                    for (int j = 0; j < n; j++)
-                    {
-                        float p = MathF.Exp(scores[j] - mNew);
-                        l += p;
-                        RowOps.Axpy(acc, p, v0 + (long)(s0 + j) * KvDim, HeadDim);
-                    }
-                    m = mNew;
-                }
-                float* o = Out + (long)row * QDim + h * HeadDim;
-                float inv = 1f / l;
-                for (int d = 0; d < HeadDim; d++) o[d] = acc[d] * inv;
-                Lse[(long)row * Heads + h] = m + MathF.Log(l);
             }
         }
     }
@@ -418,7 +431,8 @@ public unsafe partial class DenseTied
     //   p_s = exp(q·k_s·scale − lse),  D = dO · o,  dp_s = dO · v_s,  ds_s = p_s (dp_s − D)
     //   dq += Σ_s ds_s · scale · k_s     dk_s += ds_s · scale · q     dv_s += p_s · dO
     // One work item per (batch row, K/V head): it owns dK, dV of that head and dQ of its Group query heads,
-    // so no two threads write the same output and the sums run in a fixed order.
+    // so no two threads write the same output and the sums run in a fixed order. The item copies K and V to
+    // kᵀ, vᵀ once, so that p_s and dp_s of a row come 16 keys per FMA, as in the forward pass.
     private struct AttentionBackwardJob : IParallelJob
     {
         public float* DQ, DK, DV, DOut, Out, Lse, Q, K, V;
@@ -426,10 +440,15 @@ public unsafe partial class DenseTied
 
         public void Execute(int start, int end)
         {
+            int stride = AttentionKernels.Padded(SeqLen);
             for (int i = start; i < end; i++)
             {
                 int b = i / KvHeads, kv = i % KvHeads;
                 long kvBase = (long)b * SeqLen * KvDim + kv * HeadDim;
+                float* kt = AttentionKernels.Scratch(2 * (HeadDim + 1) * stride);
+                float* vt = kt + HeadDim * stride, p = vt + HeadDim * stride, dp = p + stride;
+                AttentionKernels.Transpose(kt, K + kvBase, SeqLen, KvDim, HeadDim);      // kᵀ[d, s] = k_s[d]
+                AttentionKernels.Transpose(vt, V + kvBase, SeqLen, KvDim, HeadDim);      // vᵀ[d, s] = v_s[d]
                 for (int h = kv * Group; h < (kv + 1) * Group; h++)
                 {
                     for (int t = 0; t < SeqLen; t++)
@@ -437,17 +456,18 @@ public unsafe partial class DenseTied
                         long row = (long)b * SeqLen + t;
                         long qOffset = row * QDim + h * HeadDim;
                         float* q = Q + qOffset, dO = DOut + qOffset, dq = DQ + qOffset;
-                        float lse = Lse[row * Heads + h];
-                        float dDotO = RowOps.Dot(dO, Out + qOffset, HeadDim);
-                        for (int s = 0; s <= t; s++)
+                        int n = t + 1;
+                        float dDotO = AttentionKernels.Dot(dO, Out + qOffset, HeadDim);            // D = dO · o
+                        AttentionKernels.Scores(p, q, kt, stride, 0, n, HeadDim, AttentionScale);   // q · k_s · scale
+                        AttentionKernels.ExpSum(p, n, Lse[row * Heads + h]);                       // p_s = exp(q·k_s·scale − lse)
+                        AttentionKernels.Scores(dp, dO, vt, stride, 0, n, HeadDim, 1f);             // dp_s = dO · v_s
+                        AttentionKernels.ScoreGradient(dp, p, n, dDotO, AttentionScale);            // ds_s · scale = p_s (dp_s − D) · scale
+                        AttentionKernels.WeightedSum(dq, dp, K + kvBase, KvDim, n, HeadDim);       // dq += Σ_s ds_s · scale · k_s
+                        for (int s = 0; s < n; s++)
                         {
                             long kOffset = kvBase + (long)s * KvDim;
-                            float p = MathF.Exp(RowOps.Dot(q, K + kOffset, HeadDim) * AttentionScale - lse);
-                            float dp = RowOps.Dot(dO, V + kOffset, HeadDim);
-                            float ds = p * (dp - dDotO) * AttentionScale;
-                            RowOps.Axpy(dq, ds, K + kOffset, HeadDim);
-                            RowOps.Axpy(DK + kOffset, ds, q, HeadDim);
-                            RowOps.Axpy(DV + kOffset, p, dO, HeadDim);
+                            AttentionKernels.Axpy(DK + kOffset, dp[s], q, HeadDim);                 // dk_s += ds_s · scale · q
+                            AttentionKernels.Axpy(DV + kOffset, p[s], dO, HeadDim);                 // dv_s += p_s · dO
                         }
                     }
                 }
@@ -460,22 +480,29 @@ public unsafe partial class DenseTied
 
     private static void SwiGluForward(float* act, float* gate, float* up, long n)
     {
-        for (long i = 0; i < n; i++)
-        {
-            float z = gate[i];
-            act[i] = z / (1f + MathF.Exp(-z)) * up[i];
-        }
+        var a = new Span<float>(act, checked((int)n));
+        var z = new ReadOnlySpan<float>(gate, a.Length);
+        TensorPrimitives.Sigmoid(z, a);                                           // σ(z)
+        TensorPrimitives.Multiply(a, z, a);                                       // silu(z) = z · σ(z)
+        TensorPrimitives.Multiply(a, new ReadOnlySpan<float>(up, a.Length), a);  // ⊙ up
     }
 
     // dgate = dact ⊙ up ⊙ σ(z)(1 + z(1 − σ(z)))      dup = dact ⊙ silu(z)      (overwrites dgate, dup)
     private static void SwiGluBackward(float* dGate, float* dUp, float* dAct, float* gate, float* up, long n)
     {
-        for (long i = 0; i < n; i++)
+        int length = checked((int)n);
+        var z = new ReadOnlySpan<float>(gate, length);
+        var dg = new Span<float>(dGate, length);
+        var du = new Span<float>(dUp, length);
+        var da = new ReadOnlySpan<float>(dAct, length);
+        TensorPrimitives.Sigmoid(z, dg);                                          // dg = σ
+        TensorPrimitives.Multiply(z, dg, du);                                     // du = silu(z)
+        for (int i = 0; i < length; i++)
         {
-            float z = gate[i], sigma = 1f / (1f + MathF.Exp(-z));
-            dUp[i] = dAct[i] * z * sigma;
-            dGate[i] = dAct[i] * up[i] * sigma * (1f + z * (1f - sigma));
+            float sigma = dg[i];
+            dg[i] = da[i] * up[i] * sigma * (1f + z[i] * (1f - sigma));
         }
+        TensorPrimitives.Multiply(du, da, du);                                    // du = dact ⊙ silu(z)
     }
 
     // ================================ Cross-entropy (HF ForCausalLMLoss) ================================
@@ -519,12 +546,10 @@ public unsafe partial class DenseTied
         {
             for (int r = start; r < end; r++)
             {
-                var z = new Span<float>(Logits + (long)r * Vocab, Vocab);
+                float* z = Logits + (long)r * Vocab;
                 int target = Targets[r];
-                if (target == CausalLm.IgnoreIndex) { z.Clear(); continue; }
-                TensorPrimitives.Subtract(z, Lse[r], z);
-                TensorPrimitives.Exp(z, z);
-                TensorPrimitives.Multiply(z, InvCount, z);
+                if (target == CausalLm.IgnoreIndex) { RowOps.Clear(z, Vocab); continue; }
+                RowOps.ExpScale(z, Vocab, Lse[r], InvCount);                      // softmax(z) / count = exp(z − lse) / count
                 z[target] -= InvCount;
             }
         }

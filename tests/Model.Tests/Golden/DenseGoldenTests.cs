@@ -8,7 +8,10 @@ namespace Qwen3Gen.Model.Tests;
 /// </summary>
 public class DenseGoldenTests(ITestOutputHelper output)
 {
-    public static TheoryData<string> Cases => new() { "dense-tied", "dense-untied" };
+    public static TheoryData<string> Cases => new() { "dense-tied", "dense-untied", "dense-odd", "dense-long" };
+
+    /// <summary>Every golden case, dense and MoE.</summary>
+    public static TheoryData<string> AllCases => new() { "dense-tied", "dense-untied", "dense-odd", "dense-long", "moe", "moe-mixed" };
 
     internal static IQwen3Model Load(string caseName)
     {
@@ -17,6 +20,9 @@ public class DenseGoldenTests(ITestOutputHelper output)
             "dense-tied" => DenseTied.Create(),
             "dense-untied" => DenseUntied.Create(),
             "moe" => MoeTied.Create(),
+            "dense-odd" => DenseOdd.Create(),
+            "dense-long" => DenseLong.Create(),
+            "moe-mixed" => MoeMixed.Create(),
             _ => throw new ArgumentException(caseName),
         };
         var file = new FixtureFile(Path.Combine(FixtureFile.CaseDir(caseName), "model.safetensors"));
@@ -44,6 +50,12 @@ public class DenseGoldenTests(ITestOutputHelper output)
 
         Compare.Close(output, "loss", expected.F32("loss"), [loss], Tolerances.Loss);
         Compare.Close(output, "logits", expected.F32("logits"), model.Logits, Tolerances.Logits);
+        CompareIntermediates(output, model, expected);
+    }
+
+    /// <summary>debug.embed, debug.layer_out.*, debug.final_norm and the RoPE tables of the last Forward.</summary>
+    internal static void CompareIntermediates(ITestOutputHelper output, IQwen3Model model, FixtureFile expected)
+    {
         var debug = (dynamic)model;
         Compare.Close(output, "debug.embed", expected.F32("debug.embed"), (float[])debug.DebugTensor("embed"), Tolerances.Activations);
         for (int i = 0; i < model.Config.Layers; i++)
@@ -51,6 +63,20 @@ public class DenseGoldenTests(ITestOutputHelper output)
         Compare.Close(output, "debug.final_norm", expected.F32("debug.final_norm"), (float[])debug.DebugTensor("final_norm"), Tolerances.Activations);
         Compare.Close(output, "debug.rope_cos", expected.F32("debug.rope_cos"), (float[])debug.DebugTensor("rope_cos"), Tolerances.Activations);
         Compare.Close(output, "debug.rope_sin", expected.F32("debug.rope_sin"), (float[])debug.DebugTensor("rope_sin"), Tolerances.Activations);
+    }
+
+    /// <summary>
+    /// Each declaration in GoldenModels.cs describes exactly its fixture's config.json, so a golden failure can
+    /// only be the generated code's, never a mistyped attribute.
+    /// </summary>
+    [Theory, MemberData(nameof(AllCases))]
+    public void Declarations_MatchFixtureConfigJson(string caseName)
+    {
+        using var model = Load(caseName);
+        var path = Path.Combine(FixtureFile.CaseDir(caseName), "config.json");
+        var fromJson = ModelConfig.FromHuggingFaceJson(File.ReadAllText(path), path);
+        var differences = model.Config.Differences(fromJson);
+        Assert.True(differences.Count == 0, $"{caseName}: declaration vs config.json: " + string.Join("; ", differences));
     }
 
     [Theory, MemberData(nameof(Cases))]
@@ -67,5 +93,27 @@ public class DenseGoldenTests(ITestOutputHelper output)
             var grad = model.Gradients.Slice(t.Offset, (int)t.Length);
             Compare.Close(output, "grad." + t.Name, expected.F32("grad." + t.Name), grad, Tolerances.Grad);
         }
+        AssertStructuralZeros(output, model, expected);
+    }
+
+    /// <summary>
+    /// Where the float64 gradient is exactly zero (embedding rows of tokens absent from an untied model's input,
+    /// experts that received no token), the generated gradient must be exactly zero too, not merely small.
+    /// </summary>
+    internal static void AssertStructuralZeros(ITestOutputHelper output, IQwen3Model model, FixtureFile expected)
+    {
+        int zeros = 0;
+        foreach (var t in model.Tensors)
+        {
+            var want = expected.F32("grad." + t.Name);
+            var got = model.Gradients.Slice(t.Offset, (int)t.Length);
+            for (int i = 0; i < want.Length; i++)
+            {
+                if (want[i] != 0) continue;
+                zeros++;
+                Assert.True(got[i] == 0, $"grad.{t.Name}[{i}] is {got[i]:R}; the reference gradient is exactly 0");
+            }
+        }
+        output.WriteLine($"{zeros} gradient elements are exactly 0 in the reference and here");
     }
 }

@@ -2,42 +2,93 @@ using Xunit.Abstractions;
 
 namespace Qwen3Gen.Model.Tests;
 
-/// <summary>The generated Qwen3-MoE against the `moe` fixture: router outputs, aux loss, total loss, logits, every gradient.</summary>
+/// <summary>
+/// The generated Qwen3-MoE models against the MoE fixtures: router outputs of every sparse layer, aux loss, total
+/// loss, logits, intermediates, every gradient. `moe`: top-2 of 4, renormalised, every layer sparse, tied;
+/// `moe-mixed`: top-3 of 8, not renormalised, dense and sparse layers mixed (step 2 + mlp_only_layers), untied.
+/// </summary>
 public class MoeGoldenTests(ITestOutputHelper output)
 {
-    private static FixtureFile Expected() => new(Path.Combine(FixtureFile.CaseDir("moe"), "expected.safetensors"));
+    public static TheoryData<string> Cases => new() { "moe", "moe-mixed" };
 
-    [Fact]
-    public void RouterLossAndLogits_MatchGolden()
+    private static FixtureFile Expected(string caseName) => new(Path.Combine(FixtureFile.CaseDir(caseName), "expected.safetensors"));
+
+    [Theory, MemberData(nameof(Cases))]
+    public void RouterLossAndLogits_MatchGolden(string caseName)
     {
-        using var model = (MoeTied)DenseGoldenTests.Load("moe");
-        var expected = Expected();
+        using var model = DenseGoldenTests.Load(caseName);
+        var expected = Expected(caseName);
         var (ids, batch, seqLen) = DenseGoldenTests.Inputs(expected);
         float total = model.Forward(ids, CausalLm.ShiftedTargets(ids, batch, seqLen), batch, seqLen);
+        var moe = (dynamic)model;
 
-        for (int l = 0; l < MoeTied.Layers; l++)
+        // The fixture has router outputs exactly for the layers the spec's rule makes sparse.
+        int sparse = 0;
+        for (int l = 0; l < model.Config.Layers; l++)
         {
-            Compare.Close(output, $"router_logits.{l}", expected.F32($"router_logits.{l}"), model.DebugTensor($"router_logits.{l}"), Tolerances.RouterLogits);
-            Compare.Close(output, $"routing_weights.{l}", expected.F32($"routing_weights.{l}"), model.DebugTensor($"routing_weights.{l}"), Tolerances.RouterLogits);
+            Assert.True(model.Config.IsSparse(l) == expected.Has($"router_logits.{l}"),
+                $"layer {l}: the model says sparse = {model.Config.IsSparse(l)}, the fixture disagrees");
+            if (!model.Config.IsSparse(l)) continue;
+            sparse++;
+            Compare.Close(output, $"router_logits.{l}", expected.F32($"router_logits.{l}"), (float[])moe.DebugTensor($"router_logits.{l}"), Tolerances.RouterLogits);
+            Compare.Close(output, $"routing_weights.{l}", expected.F32($"routing_weights.{l}"), (float[])moe.DebugTensor($"routing_weights.{l}"), Tolerances.RouterLogits);
             var selected = expected.I64($"selected_experts.{l}").Select(x => (float)x).ToArray();
-            Assert.Equal(selected, model.DebugTensor($"selected_experts.{l}"));
+            Assert.Equal(selected, (float[])moe.DebugTensor($"selected_experts.{l}"));
         }
-        Compare.Close(output, "aux_loss", expected.F32("aux_loss"), [model.AuxLoss], Tolerances.Loss);
-        Compare.Close(output, "loss", expected.F32("loss"), [model.CrossEntropyLoss], Tolerances.Loss);
+        Assert.True(sparse > 0);
+        Compare.Close(output, "aux_loss", expected.F32("aux_loss"), [(float)moe.AuxLoss], Tolerances.Loss);
+        Compare.Close(output, "loss", expected.F32("loss"), [(float)moe.CrossEntropyLoss], Tolerances.Loss);
         Compare.Close(output, "total_loss", expected.F32("total_loss"), [total], Tolerances.Loss);
         Compare.Close(output, "logits", expected.F32("logits"), model.Logits, Tolerances.Logits);
+        DenseGoldenTests.CompareIntermediates(output, model, expected);
     }
 
-    [Fact]
-    public void Gradients_MatchGolden()
+    [Theory, MemberData(nameof(Cases))]
+    public void Gradients_MatchGolden(string caseName)
     {
-        using var model = DenseGoldenTests.Load("moe");
-        var expected = Expected();
+        using var model = DenseGoldenTests.Load(caseName);
+        var expected = Expected(caseName);
         var (ids, batch, seqLen) = DenseGoldenTests.Inputs(expected);
         model.ZeroGradients();
         model.Forward(ids, CausalLm.ShiftedTargets(ids, batch, seqLen), batch, seqLen);
         model.Backward();
         foreach (var t in model.Tensors)
             Compare.Close(output, "grad." + t.Name, expected.F32("grad." + t.Name), model.Gradients.Slice(t.Offset, (int)t.Length), Tolerances.Grad);
+        DenseGoldenTests.AssertStructuralZeros(output, model, expected);
+    }
+
+    /// <summary>
+    /// Without renormalisation the routing weights are the raw softmax probabilities: they sum to less than 1, and
+    /// each equals softmax(router_logits) at the selected expert (an identity checked on the fixture's own numbers
+    /// and then on the model's).
+    /// </summary>
+    [Fact]
+    public void MoeMixed_RoutingWeights_AreUnrenormalisedProbabilities()
+    {
+        using var model = DenseGoldenTests.Load("moe-mixed");
+        var expected = Expected("moe-mixed");
+        var (ids, batch, seqLen) = DenseGoldenTests.Inputs(expected);
+        model.Forward(ids, CausalLm.ShiftedTargets(ids, batch, seqLen), batch, seqLen);
+        Assert.False(model.Config.NormTopKProb);
+        foreach (int l in new[] { 1, 5 })
+        {
+            var logits = expected.F32($"router_logits.{l}");
+            var weights = ((dynamic)model).DebugTensor($"routing_weights.{l}") as float[];
+            var selected = expected.I64($"selected_experts.{l}");
+            int e = MoeMixed.Experts, k = MoeMixed.ExpertsPerToken;
+            for (int r = 0; r < batch * seqLen; r++)
+            {
+                double max = double.NegativeInfinity, sum = 0, picked = 0;
+                for (int j = 0; j < e; j++) max = Math.Max(max, logits[r * e + j]);
+                for (int j = 0; j < e; j++) sum += Math.Exp(logits[r * e + j] - max);
+                for (int j = 0; j < k; j++)
+                {
+                    double p = Math.Exp(logits[r * e + selected[r * k + j]] - max) / sum;
+                    Assert.True(Math.Abs(weights![r * k + j] - p) <= 1e-6, $"layer {l} row {r} slot {j}: weight {weights[r * k + j]} vs softmax {p}");
+                    picked += weights[r * k + j];
+                }
+                Assert.True(picked < 0.999, $"layer {l} row {r}: the top-{k} weights sum to {picked}, so they were renormalised");
+            }
+        }
     }
 }

@@ -5,7 +5,7 @@ namespace Qwen3Gen.Model.Tests;
 /// <summary>KV-cached decoding against full recomputation and against the fixtures' greedy continuations.</summary>
 public class KvCacheTests(ITestOutputHelper output)
 {
-    public static TheoryData<string> Cases => new() { "dense-tied", "dense-untied", "moe" };
+    public static TheoryData<string> Cases => new() { "dense-tied", "dense-untied", "moe", "dense-odd", "dense-long", "moe-mixed" };
 
     private static int ArgMax(ReadOnlySpan<float> x)
     {
@@ -38,16 +38,19 @@ public class KvCacheTests(ITestOutputHelper output)
     [InlineData("dense-untied", 4)]
     [InlineData("dense-tied", 128)]
     [InlineData("moe", 3)]
-    public void Decoding_EqualsFullRecompute(string caseName, int chunk)
+    [InlineData("moe-mixed", 2)]
+    [InlineData("dense-odd", 5)]
+    [InlineData("dense-long", 64, 150)]
+    public void Decoding_EqualsFullRecompute(string caseName, int chunk, int length = 40)
     {
         using var model = DenseGoldenTests.Load(caseName);
-        int vocab = model.Config.Vocab, length = 40;
+        int vocab = model.Config.Vocab;
         var rng = new Random(7);
         var ids = Enumerable.Range(0, length).Select(_ => rng.Next(vocab)).ToArray();
         model.Forward(ids, [], 1, length);
         var full = model.Logits.ToArray();
 
-        using var session = model.CreateSession(capacity: 48, chunk: chunk);
+        using var session = model.CreateSession(capacity: length + 8, chunk: chunk);
         var last = session.Prefill(ids.AsSpan(0, 11)).ToArray();
         Compare.Close(output, "prefill[10]", full.AsSpan(10 * vocab, vocab), last, Tolerances.Logits);
         for (int t = 11; t < length; t++)
@@ -61,6 +64,41 @@ public class KvCacheTests(ITestOutputHelper output)
         session.Rewind(20);
         var again = session.Prefill(ids.AsSpan(20, length - 20));
         Compare.Close(output, "after rewind", full.AsSpan((length - 1) * vocab, vocab), again, (1e-5, 1e-6));
+    }
+
+    /// <summary>
+    /// Row 0 of each fixture through a session: a prefill of <paramref name="prefill"/> tokens in chunks of
+    /// <paramref name="chunk"/>, then one Decode per remaining token; every position's logits must equal the
+    /// fixture's float64 logits (for dense-long: prefill crosses a 64-key block, decode runs to position 129).
+    /// </summary>
+    [Theory]
+    [InlineData("dense-tied", 3, 2)]
+    [InlineData("dense-untied", 4, 128)]
+    [InlineData("moe", 2, 1)]
+    [InlineData("moe-mixed", 4, 3)]
+    [InlineData("dense-odd", 7, 5)]
+    [InlineData("dense-long", 100, 64)]
+    public void SessionLogits_MatchGolden(string caseName, int prefill, int chunk)
+    {
+        using var model = DenseGoldenTests.Load(caseName);
+        var expected = new FixtureFile(Path.Combine(FixtureFile.CaseDir(caseName), "expected.safetensors"));
+        var (ids, _, seqLen) = DenseGoldenTests.Inputs(expected);
+        var logits = expected.F32("logits");
+        int vocab = model.Config.Vocab;
+
+        using var session = model.CreateSession(capacity: seqLen, chunk: chunk);
+        var last = session.Prefill(ids.AsSpan(0, prefill)).ToArray();
+        Compare.Close(output, $"prefill[{prefill - 1}]", logits.AsSpan((prefill - 1) * vocab, vocab), last, Tolerances.Logits);
+        double worst = 0;
+        for (int t = prefill; t < seqLen; t++)
+        {
+            var step = session.Decode(ids[t]);
+            var want = logits.AsSpan(t * vocab, vocab);
+            Compare.Close(null, $"decode[{t}]", want, step, Tolerances.Logits);
+            for (int v = 0; v < vocab; v++) worst = Math.Max(worst, Math.Abs(step[v] - want[v]));
+        }
+        output.WriteLine($"{caseName}: positions {prefill}..{seqLen - 1} decoded, MaxAbsDiff vs golden logits {worst:E2}");
+        Assert.Equal(seqLen, session.Position);
     }
 
     [Fact]

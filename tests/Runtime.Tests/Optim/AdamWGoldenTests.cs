@@ -16,6 +16,9 @@ public sealed class AdamWGoldenTests(ITestOutputHelper output)
     [InlineData("dense-tied")]
     [InlineData("dense-untied")]
     [InlineData("moe")]
+    [InlineData("moe-mixed")]
+    [InlineData("dense-odd")]
+    [InlineData("dense-long")]
     public unsafe void AdamWStep_MatchesGolden(string fixture)
     {
         string dir = TestSafeTensors.FixtureDirectory(fixture);

@@ -1,0 +1,33 @@
+namespace Qwen3Gen.Inference;
+
+/// <summary>What a streamed piece of a reply is.</summary>
+public enum ChatChunkKind
+{
+    /// <summary>Reasoning: text the model wrote between &lt;think&gt; and &lt;/think&gt;.</summary>
+    Thinking,
+
+    /// <summary>The answer: everything outside the think block.</summary>
+    Answer,
+
+    /// <summary>A message from the chat loop itself (e.g. "oldest turns dropped"), not model output.</summary>
+    Notice,
+}
+
+/// <summary>One streamed piece of a reply: complete characters only, never half of one.</summary>
+public readonly record struct ChatChunk(ChatChunkKind Kind, string Text);
+
+/// <summary>Why generation ended.</summary>
+public enum ChatStopReason
+{
+    /// <summary>The model produced a stop id (&lt;|im_end|&gt;, &lt;|endoftext|&gt; or generation_config's eos_token_id).</summary>
+    EndOfSequence,
+
+    /// <summary>The max-new-tokens limit was reached.</summary>
+    MaxTokens,
+
+    /// <summary>A user stop string appeared in the text (it is cut from the reply).</summary>
+    StopString,
+
+    /// <summary>The KV cache is full: the session's context length was reached.</summary>
+    ContextFull,
+}

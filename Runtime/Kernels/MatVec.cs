@@ -1,0 +1,118 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Qwen3Gen.Threading;
+
+namespace Qwen3Gen;
+
+/// <summary>
+/// y[r, o] = Σ_i x[r, i] · w[o, i] for a few rows (decode): each output is a dot product of two contiguous rows,
+/// so W is streamed once in its stored layout (F32, or BF16 widened in registers: bits &lt;&lt; 16) with no copy.
+/// Memory-bound: four weight rows are read side by side (8 accumulators in flight) to keep the loads busy.
+/// Every output runs the same procedure (two vector accumulators over k in steps of 2 vectors, one more vector
+/// if left, a fixed lane sum, then the scalar tail), whichever outputs share a tile or a thread.
+/// </summary>
+internal static unsafe class MatVec
+{
+    /// <summary>Outputs per work item: 64 rows of W (256 KiB of F32 weights at in = 1024).</summary>
+    public const int OutputsPerItem = 64;
+
+    public struct Job<TW> : IParallelJob where TW : unmanaged
+    {
+        public float* Y, X; public TW* W; public int Rows, In, Out;
+
+        public void Execute(int start, int end)
+        {
+            int o0 = start * OutputsPerItem, o1 = Math.Min(Out, end * OutputsPerItem);
+            switch (SimdLevel.Current)
+            {
+                case SimdLevel.V512: Run<Simd512, Vector512<float>>(o0, o1); break;
+                case SimdLevel.V256: Run<Simd256, Vector256<float>>(o0, o1); break;
+                case SimdLevel.V128: Run<Simd128, Vector128<float>>(o0, o1); break;
+                default: Run<Scalar, float>(o0, o1); break;
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void Run<S, TV>(int o0, int o1) where S : struct, ISimd<TV> where TV : unmanaged
+        {
+            int o = o0;
+            for (; o + 4 <= o1; o += 4)
+                for (int r = 0; r < Rows; r++)
+                    Dot4<S, TV, TW>(Y + (long)r * Out + o, X + (long)r * In, W + (long)o * In, In);
+            for (; o < o1; o++)
+                for (int r = 0; r < Rows; r++)
+                    Y[(long)r * Out + o] = Dot1<S, TV, TW>(X + (long)r * In, W + (long)o * In, In);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV LoadW<S, TV, TW>(TW* p) where S : struct, ISimd<TV> where TV : unmanaged where TW : unmanaged
+        => typeof(TW) == typeof(float) ? S.Load((float*)p) : S.LoadBF16((ushort*)p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float ScalarW<TW>(TW* p) where TW : unmanaged
+        => typeof(TW) == typeof(float) ? *(float*)p : BitConverter.Int32BitsToSingle(*(ushort*)p << 16);
+
+    /// <summary>Σ_i x[i] · w[i] in the fixed order described on the class.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float Dot1<S, TV, TW>(float* x, TW* w, int n) where S : struct, ISimd<TV> where TV : unmanaged where TW : unmanaged
+    {
+        int vw = S.Width, i = 0;
+        TV a0 = S.Zero, a1 = S.Zero;
+        for (; i + 2 * vw <= n; i += 2 * vw)
+        {
+            a0 = S.Fma(S.Load(x + i), LoadW<S, TV, TW>(w + i), a0);
+            a1 = S.Fma(S.Load(x + i + vw), LoadW<S, TV, TW>(w + i + vw), a1);
+        }
+        if (i + vw <= n) { a0 = S.Fma(S.Load(x + i), LoadW<S, TV, TW>(w + i), a0); i += vw; }
+        float sum = S.Sum(S.Add(a0, a1));
+        for (; i < n; i++) sum += x[i] * ScalarW(w + i);
+        return sum;
+    }
+
+    /// <summary>y[0..4) = four dot products of x with consecutive rows of w (row length n): <see cref="Dot1"/> four times, interleaved.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot4<S, TV, TW>(float* y, float* x, TW* w, int n) where S : struct, ISimd<TV> where TV : unmanaged where TW : unmanaged
+    {
+        int vw = S.Width, i = 0;
+        TW* w0 = w, w1 = w + n, w2 = w1 + n, w3 = w2 + n;
+        TV a00 = S.Zero, a01 = S.Zero, a10 = S.Zero, a11 = S.Zero, a20 = S.Zero, a21 = S.Zero, a30 = S.Zero, a31 = S.Zero;
+        // The next four rows follow in memory; each row is only a page or so long, too short for the hardware
+        // prefetcher to ramp up, so ask for the matching lines of the next quad while this one is summed.
+        byte* next = (byte*)(w + 4L * n);
+        long rowBytes = (long)n * sizeof(TW);
+        bool prefetch = Sse.IsSupported;
+        for (; i + 2 * vw <= n; i += 2 * vw)
+        {
+            if (prefetch)
+            {
+                byte* p = next + (long)i * sizeof(TW);
+                Sse.Prefetch0(p); Sse.Prefetch0(p + rowBytes); Sse.Prefetch0(p + 2 * rowBytes); Sse.Prefetch0(p + 3 * rowBytes);
+                if (2 * vw * sizeof(TW) > 64)
+                {
+                    Sse.Prefetch0(p + 64); Sse.Prefetch0(p + rowBytes + 64); Sse.Prefetch0(p + 2 * rowBytes + 64); Sse.Prefetch0(p + 3 * rowBytes + 64);
+                }
+            }
+            TV xa = S.Load(x + i), xb = S.Load(x + i + vw);
+            a00 = S.Fma(xa, LoadW<S, TV, TW>(w0 + i), a00); a01 = S.Fma(xb, LoadW<S, TV, TW>(w0 + i + vw), a01);
+            a10 = S.Fma(xa, LoadW<S, TV, TW>(w1 + i), a10); a11 = S.Fma(xb, LoadW<S, TV, TW>(w1 + i + vw), a11);
+            a20 = S.Fma(xa, LoadW<S, TV, TW>(w2 + i), a20); a21 = S.Fma(xb, LoadW<S, TV, TW>(w2 + i + vw), a21);
+            a30 = S.Fma(xa, LoadW<S, TV, TW>(w3 + i), a30); a31 = S.Fma(xb, LoadW<S, TV, TW>(w3 + i + vw), a31);
+        }
+        if (i + vw <= n)
+        {
+            TV xa = S.Load(x + i);
+            a00 = S.Fma(xa, LoadW<S, TV, TW>(w0 + i), a00); a10 = S.Fma(xa, LoadW<S, TV, TW>(w1 + i), a10);
+            a20 = S.Fma(xa, LoadW<S, TV, TW>(w2 + i), a20); a30 = S.Fma(xa, LoadW<S, TV, TW>(w3 + i), a30);
+            i += vw;
+        }
+        float s0 = S.Sum(S.Add(a00, a01)), s1 = S.Sum(S.Add(a10, a11)), s2 = S.Sum(S.Add(a20, a21)), s3 = S.Sum(S.Add(a30, a31));
+        for (; i < n; i++)
+        {
+            float xi = x[i];
+            s0 += xi * ScalarW(w0 + i); s1 += xi * ScalarW(w1 + i); s2 += xi * ScalarW(w2 + i); s3 += xi * ScalarW(w3 + i);
+        }
+        y[0] = s0; y[1] = s1; y[2] = s2; y[3] = s3;
+    }
+}

@@ -1,0 +1,174 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Numerics.Tensors;
+using Qwen3Gen.Inference;
+using Qwen3Gen.Threading;
+
+namespace Qwen3Gen.Sample.Commands;
+
+/// <summary>
+/// `qwen3gen bench generate`: prefill and decode tokens/s of a compiled definition (default Qwen3_0_6B) with random
+/// weights, per weight format and thread count, with the process's working set. No checkpoint needed.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var definition = new Option<string>("--definition") { Description = "Compiled definition to measure.", DefaultValueFactory = _ => "Qwen3_0_6B" };
+        var formats = new Option<string>("--formats") { Description = "Weight formats, comma-separated (bf16, f32).", DefaultValueFactory = _ => "bf16,f32" };
+        var threads = new Option<string>("--threads") { Description = "Thread counts, comma-separated.", DefaultValueFactory = _ => "1,2" };
+        var prompt = new Option<int>("--prompt-tokens") { Description = "Prompt length for the prefill measurement.", DefaultValueFactory = _ => 128 };
+        var decode = new Option<int>("--decode-tokens") { Description = "Greedy decode steps measured.", DefaultValueFactory = _ => 32 };
+        var repeat = new Option<int>("--repeat") { Description = "Runs per setting; the best is reported.", DefaultValueFactory = _ => 2 };
+        var generate = new Command("generate", "Prefill and decode tokens/s with random weights (F32 / BF16, 1 / 2 threads), and memory.")
+            { definition, formats, threads, prompt, decode, repeat };
+        generate.SetAction(parse => RunGenerate(parse.GetValue(definition)!, parse.GetValue(formats)!, parse.GetValue(threads)!,
+                                                parse.GetValue(prompt), parse.GetValue(decode), parse.GetValue(repeat), Console.Out, Console.Error));
+        var quick = new Option<bool>("--quick") { Description = "Small shapes and fewer repetitions only (under a minute)." };
+        var tableThreads = new Option<string>("--threads") { Description = "Thread counts, comma-separated.", DefaultValueFactory = _ => "1,2" };
+        var bench = new Command("bench", "The performance table (matmul, training step, prefill/decode vs PyTorch and llama.cpp); `bench generate`: any definition's tokens/s.")
+            { generate, quick, tableThreads };
+        bench.SetAction(parse => RunTable(parse.GetValue(quick), parse.GetValue(tableThreads)!, Console.Out, Console.Error));
+        return bench;
+    }
+
+    public static int RunTable(bool quick, string threadList, TextWriter output, TextWriter error)
+    {
+        int[] threadCounts;
+        try
+        {
+            threadCounts = threadList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToArray();
+        }
+        catch (Exception e) when (e is FormatException or OverflowException)
+        {
+            error.WriteLine($"bench: error: --threads '{threadList}': {e.Message} (e.g. 1,2)");
+            return 1;
+        }
+        if (threadCounts.Length == 0 || threadCounts.Any(t => t < 1))
+        {
+            error.WriteLine($"bench: error: --threads '{threadList}': give thread counts of at least 1, e.g. 1,2.");
+            return 1;
+        }
+        return BenchTable.Run(quick, threadCounts, output);
+    }
+
+    public static int RunGenerate(string name, string formatList, string threadList, int promptTokens, int decodeTokens, int repeat,
+                                  TextWriter output, TextWriter error)
+    {
+        ModelLoading.RegisterDefinitions();
+        var definition = ModelCatalog.Find(name);
+        if (definition is null)
+        {
+            error.WriteLine($"bench: error: no compiled definition '{name}'. Known: {string.Join(", ", ModelCatalog.All.Select(d => d.Name))}.");
+            return 1;
+        }
+        WeightFormat[] fmts;
+        int[] threadCounts;
+        try
+        {
+            fmts = formatList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(f => Enum.Parse<WeightFormat>(f, ignoreCase: true)).ToArray();
+            threadCounts = threadList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToArray();
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
+        {
+            error.WriteLine($"bench: error: {e.Message} (formats: bf16,f32; threads: e.g. 1,2)");
+            return 1;
+        }
+        if (promptTokens < 1 || decodeTokens < 1 || repeat < 1 || threadCounts.Any(t => t < 1))
+        {
+            error.WriteLine("bench: error: --prompt-tokens, --decode-tokens, --repeat and every thread count must be at least 1.");
+            return 1;
+        }
+
+        var c = CultureInfo.InvariantCulture;
+        var cfg = definition.Config;
+        output.WriteLine(string.Format(c, "bench generate: {0} ({1}), prompt {2} tokens, {3} decode steps, best of {4}; {5} cores, {6}, .NET {7}, {8:yyyy-MM-dd}",
+            definition.Name, cfg, promptTokens, decodeTokens, repeat, Environment.ProcessorCount,
+            System.Runtime.InteropServices.RuntimeInformation.OSDescription, Environment.Version, DateTime.UtcNow));
+        output.WriteLine("| format | threads | init s | prefill tok/s | decode tok/s | weights GB | working set GB | peak GB |");
+        output.WriteLine("|---|---|---|---|---|---|---|---|");
+        int savedThreads = Workers.Threads;
+        try
+        {
+            foreach (var format in fmts)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                using var model = definition.Create(format);
+                Workers.Threads = Environment.ProcessorCount;
+                FastRandom(model, seed: 1);
+                double init = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                int context = Math.Min(cfg.MaxPositions, promptTokens + decodeTokens + 1);
+                using var session = model.CreateSession(context);
+                var prompt = new int[promptTokens];
+                var rng = new Random(7);
+                for (int i = 0; i < prompt.Length; i++) prompt[i] = rng.Next(cfg.Vocab);
+
+                // Warm-up: JIT and first touch of every page of the weights.
+                session.Prefill(prompt.AsSpan(0, Math.Min(8, prompt.Length)));
+                session.Decode(0);
+                foreach (int threads in threadCounts)
+                {
+                    Workers.Threads = threads;
+                    double bestPrefill = 0, bestDecode = 0;
+                    for (int r = 0; r < repeat; r++)
+                    {
+                        session.Rewind(0);
+                        long p0 = Stopwatch.GetTimestamp();
+                        var logits = session.Prefill(prompt);
+                        double prefill = promptTokens / Stopwatch.GetElapsedTime(p0).TotalSeconds;
+                        int next = TensorPrimitives.IndexOfMax(logits);
+                        long d0 = Stopwatch.GetTimestamp();
+                        for (int i = 0; i < decodeTokens; i++)
+                            next = TensorPrimitives.IndexOfMax(session.Decode(next));
+                        double decode = decodeTokens / Stopwatch.GetElapsedTime(d0).TotalSeconds;
+                        bestPrefill = Math.Max(bestPrefill, prefill);
+                        bestDecode = Math.Max(bestDecode, decode);
+                    }
+                    using var process = Process.GetCurrentProcess();
+                    output.WriteLine(string.Format(c, "| {0} | {1} | {2:0.0} | {3:0.0} | {4:0.00} | {5:0.00} | {6:0.00} | {7:0.00} |",
+                        format, threads, init, bestPrefill, bestDecode, model.Weights.Bytes / 1e9, process.WorkingSet64 / 1e9, process.PeakWorkingSet64 / 1e9));
+                    output.Flush();
+                }
+            }
+        }
+        finally { Workers.Threads = savedThreads; }
+        output.WriteLine("peak = the process's peak working set so far (formats run in the order given: put the smaller first).");
+        return 0;
+    }
+
+    /// <summary>
+    /// Random weights fast enough for 0.75 B parameters: matrices uniform in ±0.02·√3 (standard deviation 0.02, as
+    /// HF's init) from a per-chunk xorshift stream, norms 1. Chunks are filled in parallel; the values depend only on
+    /// the seed, the tensor and the chunk (not on the thread count). Speed, not statistics, is the point here.
+    /// </summary>
+    public static void FastRandom(IQwen3Model model, ulong seed)
+    {
+        const int Chunk = 1 << 16;
+        var chunks = new List<(TensorSpec Tensor, long Start, int Count)>();
+        foreach (var t in model.Tensors)
+            for (long s = 0; s < t.Length; s += Chunk)
+                chunks.Add((t, s, (int)Math.Min(Chunk, t.Length - s)));
+        const float Scale = 0.02f * 1.7320508f;
+        Parallel.For(0, chunks.Count, () => new float[Chunk], (i, _, buffer) =>
+        {
+            var (t, start, n) = chunks[i];
+            var values = buffer.AsSpan(0, n);
+            if (!t.IsMatrix) values.Fill(1f);
+            else
+            {
+                ulong x = seed * 0x9E3779B97F4A7C15UL ^ (ulong)(t.Offset + start) * 0xBF58476D1CE4E5B9UL | 1;
+                for (int j = 0; j < n; j++)
+                {
+                    x ^= x << 13; x ^= x >> 7; x ^= x << 17;              // xorshift64
+                    values[j] = Scale * ((x >> 40) * (2f / (1 << 24)) - 1f); // top 24 bits -> [-1, 1)
+                }
+            }
+            model.Weights.Set(new TensorSpec(t.Name, [n], t.Offset + start), values);
+            return buffer;
+        }, _ => { });
+    }
+}

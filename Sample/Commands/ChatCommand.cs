@@ -1,0 +1,174 @@
+using System.CommandLine;
+using Qwen3Gen.Inference;
+using Spectre.Console;
+
+namespace Qwen3Gen.Sample.Commands;
+
+/// <summary>
+/// `qwen3gen chat --model DIR`: an interactive chat read from stdin line by line (a pipe works too; EOF ends it).
+/// Each line is a user turn; /think and /no_think inside it are Qwen3's soft switches and reach the model as typed.
+/// Commands: /reset (new conversation, system prompt kept), /exit.
+/// </summary>
+internal static class ChatCommand
+{
+    public sealed record Settings
+    {
+        public required ModelSettings Model { get; init; }
+        public string? System { get; init; }
+        public bool NoThink { get; init; }
+        public bool HideThinking { get; init; }
+        public bool Stats { get; init; }
+    }
+
+    public const int DefaultContext = 4096, DefaultMaxTokens = 2048;
+
+    public static Command Create()
+    {
+        var system = new Option<string?>("--system") { Description = "System prompt (kept when old turns are dropped)." };
+        var noThink = new Option<bool>("--no-think") { Description = "enable_thinking=false: no thinking in any turn (soft switches ignored, as in Qwen3)." };
+        var hide = new Option<bool>("--hide-thinking") { Description = "Do not print the think blocks." };
+        var stats = new Option<bool>("--stats") { Description = "After each reply, print token counts and tokens/s to stderr." };
+        var model = new ModelOptions();
+        var command = new Command("chat", "Chat with a Hugging Face Qwen3 snapshot (stdin lines; /reset, /exit; /think, /no_think soft switches).")
+            { system, noThink, hide, stats };
+        model.AddTo(command);
+        command.SetAction(parse =>
+        {
+            if (ModelOptions.Conflicts(parse, model) is string conflict)
+            {
+                Console.Error.WriteLine($"chat: error: {conflict}");
+                return 1;
+            }
+            var s = new Settings
+            {
+                Model = model.Read(parse),
+                System = parse.GetValue(system),
+                NoThink = parse.GetValue(noThink),
+                HideThinking = parse.GetValue(hide),
+                Stats = parse.GetValue(stats),
+            };
+            bool terminal = !Console.IsOutputRedirected && !Console.IsInputRedirected;
+            return Run(s, Console.In, Console.Out, Console.Error, terminal);
+        });
+        return command;
+    }
+
+    public static int Run(Settings s, TextReader input, TextWriter output, TextWriter error, bool terminal)
+    {
+        if (ModelLoading.Load("chat", s.Model, error) is not var (loaded, tokenizer)) return 1;
+        using (loaded)
+        {
+            ChatSession session;
+            try
+            {
+                var options = new ChatSessionOptions
+                {
+                    SystemPrompt = s.System,
+                    EnableThinking = s.NoThink ? false : null,
+                    MaxNewTokens = s.Model.MaxTokens ?? DefaultMaxTokens,
+                    ContextLength = ModelLoading.ContextLength(s.Model, loaded, DefaultContext),
+                    Seed = s.Model.Seed ?? 0,
+                };
+                if (HasSamplingOverrides(s.Model))
+                    options = options with { Sampling = s.Model.Sampling(s.NoThink ? Sampling.SamplingOptions.QwenNonThinking : Sampling.SamplingOptions.QwenThinking) };
+                session = ChatSession.Create(loaded, tokenizer, options);
+            }
+            catch (Exception e) when (ModelLoading.IsUserError(e))
+            {
+                ModelLoading.Fail("chat", e, error);
+                return 1;
+            }
+
+            using (session)
+            {
+                var writer = new ChatOutput(output, error, terminal, s.HideThinking);
+                error.WriteLine($"chat: {loaded.Definition.Name} ({loaded.Format}), context {session.Engine.ContextLength} tokens. " +
+                                "Commands: /reset, /exit; add /think or /no_think to a message to switch thinking.");
+                using var cancel = new TurnCancellation(terminal);
+                while (true)
+                {
+                    if (terminal) AnsiConsole.Markup("[bold green]> [/]");
+                    string? line = input.ReadLine();
+                    if (line is null) break;
+                    string text = line.Trim();
+                    if (text.Length == 0) continue;
+                    if (text is "/exit" or "/quit") break;
+                    if (text == "/reset")
+                    {
+                        session.Reset();
+                        error.WriteLine("[conversation reset]");
+                        continue;
+                    }
+
+                    writer.Begin();
+                    try
+                    {
+                        var turn = session.Send(line, writer.Write, cancel.Start());
+                        writer.End();
+                        if (s.Stats) error.WriteLine(GenerateCommand.Stats(turn.Reply));
+                        else if (turn.Reply.Stop is ChatStopReason.MaxTokens or ChatStopReason.ContextFull)
+                            error.WriteLine($"[reply cut: {(turn.Reply.Stop == ChatStopReason.MaxTokens ? "max tokens" : "context full")}]");
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        writer.End();
+                        error.WriteLine("[reply interrupted; the turn is not kept]");
+                    }
+                    catch (Exception e) when (ModelLoading.IsUserError(e))
+                    {
+                        writer.End();
+                        ModelLoading.Fail("chat", e, error);
+                    }
+                    finally { cancel.Done(); }
+                }
+                return 0;
+            }
+        }
+    }
+
+    private static bool HasSamplingOverrides(ModelSettings m) =>
+        m.Temperature is not null || m.TopK is not null || m.TopP is not null || m.MinP is not null
+        || m.RepetitionPenalty is not null || m.PresencePenalty is not null;
+
+    /// <summary>On a terminal, Ctrl+C interrupts the reply being generated (a second one, between replies, exits).</summary>
+    private sealed class TurnCancellation : IDisposable
+    {
+        private readonly bool _active;
+        private CancellationTokenSource _cts = new();
+
+        public TurnCancellation(bool active)
+        {
+            _active = active;
+            if (active) Console.CancelKeyPress += OnCancel;
+        }
+
+        private volatile bool _running;
+
+        /// <summary>A token for the reply about to start; Ctrl+C cancels it until <see cref="Done"/>.</summary>
+        public CancellationToken Start()
+        {
+            if (_cts.IsCancellationRequested)
+            {
+                _cts.Dispose();
+                _cts = new CancellationTokenSource();
+            }
+            _running = true;
+            return _cts.Token;
+        }
+
+        public void Done() => _running = false;
+
+        private void OnCancel(object? sender, ConsoleCancelEventArgs e)
+        {
+            if (!_running || _cts.IsCancellationRequested) return;   // no reply running: Ctrl+C ends the program
+            e.Cancel = true;
+            _cts.Cancel();
+        }
+
+        public void Dispose()
+        {
+            if (_active) Console.CancelKeyPress -= OnCancel;
+            _cts.Dispose();
+        }
+    }
+}

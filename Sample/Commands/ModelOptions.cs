@@ -1,0 +1,133 @@
+using System.CommandLine;
+using System.Text.Json;
+using Qwen3Gen.Inference;
+using Qwen3Gen.Sampling;
+using Qwen3Gen.Threading;
+using Qwen3Gen.Tokenization;
+
+namespace Qwen3Gen.Sample.Commands;
+
+/// <summary>What `generate` and `chat` share: the model directory, weight format, threads, token limit and sampler overrides.</summary>
+internal sealed record ModelSettings
+{
+    public required string ModelDir { get; init; }
+    public WeightFormat? Format { get; init; }
+    public int? Threads { get; init; }
+    public int? MaxTokens { get; init; }
+    public int? Context { get; init; }
+    public float? Temperature { get; init; }
+    public int? TopK { get; init; }
+    public float? TopP { get; init; }
+    public float? MinP { get; init; }
+    public float? RepetitionPenalty { get; init; }
+    public float? PresencePenalty { get; init; }
+    public ulong? Seed { get; init; }
+
+    /// <summary><paramref name="defaults"/> with every option given on the command line applied.</summary>
+    public SamplingOptions Sampling(SamplingOptions defaults)
+    {
+        var s = defaults;
+        if (Temperature is float t) s = s with { Temperature = t };
+        if (TopK is int k) s = s with { TopK = k };
+        if (TopP is float p) s = s with { TopP = p };
+        if (MinP is float m) s = s with { MinP = m };
+        if (RepetitionPenalty is float r) s = s with { RepetitionPenalty = r };
+        if (PresencePenalty is float a) s = s with { PresencePenalty = a };
+        if (Seed is ulong seed) s = s with { Seed = seed };
+        return s;
+    }
+}
+
+/// <summary>The command-line options behind <see cref="ModelSettings"/>, added to a command and read back.</summary>
+internal sealed class ModelOptions
+{
+    public readonly Option<string> Model = new("--model", "-m") { Description = "Hugging Face snapshot directory: config.json, model*.safetensors, tokenizer files.", Required = true };
+    public readonly Option<bool> Bf16 = new("--bf16") { Description = "Keep matrices in BF16 (default when the checkpoint is BF16)." };
+    public readonly Option<bool> F32 = new("--f32") { Description = "Widen every weight to float32 (twice the memory)." };
+    public readonly Option<int?> Threads = new("--threads") { Description = "Threads for the kernels (default: all cores)." };
+    public readonly Option<int?> MaxTokens = new("--max-tokens") { Description = "Most new tokens per reply." };
+    public readonly Option<int?> Context = new("--context") { Description = "Context length: positions of the KV cache (prompt + reply)." };
+    public readonly Option<float?> Temperature = new("--temperature") { Description = "Sampling temperature (0 = greedy)." };
+    public readonly Option<int?> TopK = new("--top-k") { Description = "Keep the k most likely tokens (0 = off)." };
+    public readonly Option<float?> TopP = new("--top-p") { Description = "Nucleus sampling: keep the smallest set reaching probability p (1 = off)." };
+    public readonly Option<float?> MinP = new("--min-p") { Description = "Drop tokens below min-p × the top probability (0 = off)." };
+    public readonly Option<float?> RepetitionPenalty = new("--repetition-penalty") { Description = "Divide the logits of tokens already in the context (1 = off)." };
+    public readonly Option<float?> PresencePenalty = new("--presence-penalty") { Description = "Subtract from the logits of tokens already generated (0 = off)." };
+    public readonly Option<ulong?> Seed = new("--seed") { Description = "Seed of the sampler: same seed, same text." };
+
+    public void AddTo(Command command)
+    {
+        foreach (var o in new Option[] { Model, Bf16, F32, Threads, MaxTokens, Context, Temperature, TopK, TopP, MinP, RepetitionPenalty, PresencePenalty, Seed })
+            command.Options.Add(o);
+    }
+
+    public ModelSettings Read(ParseResult parse) => new()
+    {
+        ModelDir = parse.GetValue(Model)!,
+        Format = parse.GetValue(Bf16) ? WeightFormat.BF16 : parse.GetValue(F32) ? WeightFormat.F32 : null,
+        Threads = parse.GetValue(Threads),
+        MaxTokens = parse.GetValue(MaxTokens),
+        Context = parse.GetValue(Context),
+        Temperature = parse.GetValue(Temperature),
+        TopK = parse.GetValue(TopK),
+        TopP = parse.GetValue(TopP),
+        MinP = parse.GetValue(MinP),
+        RepetitionPenalty = parse.GetValue(RepetitionPenalty),
+        PresencePenalty = parse.GetValue(PresencePenalty),
+        Seed = parse.GetValue(Seed),
+    };
+
+    /// <summary>--bf16 and --f32 together is an error.</summary>
+    public static string? Conflicts(ParseResult parse, ModelOptions o) =>
+        parse.GetValue(o.Bf16) && parse.GetValue(o.F32) ? "give --bf16 or --f32, not both." : null;
+}
+
+/// <summary>
+/// Loads a snapshot the way every command does: tokenizer files checked first (cheap), then
+/// <see cref="ModelDirectory.Load"/>, then the tokenizer. A problem becomes one line on stderr, no stack trace.
+/// </summary>
+internal static class ModelLoading
+{
+    /// <summary>
+    /// Registers the definitions compiled into Qwen3Gen.Definitions. The C# compiler drops an assembly reference no
+    /// code uses, so <see cref="ModelDirectory.RegisterLoadedDefinitions"/> alone would not find that assembly;
+    /// naming one of its types keeps the reference and runs its module initializer.
+    /// </summary>
+    public static void RegisterDefinitions()
+    {
+        System.Runtime.CompilerServices.RuntimeHelpers.RunModuleConstructor(typeof(Qwen3Gen.Definitions.Qwen3_0_6B).Module.ModuleHandle);
+        ModelDirectory.RegisterLoadedDefinitions();
+    }
+
+    public static (LoadedModel Model, Qwen3Tokenizer Tokenizer)? Load(string command, ModelSettings s, TextWriter err)
+    {
+        try
+        {
+            if (s.Threads is int threads) Workers.Threads = threads;
+            RegisterDefinitions();
+            ModelDirectory.Tokenizer(s.ModelDir).Require();
+            var loaded = ModelDirectory.Load(s.ModelDir, s.Format);
+            try { return (loaded, Qwen3Tokenizer.Load(loaded.Directory)); }
+            catch
+            {
+                loaded.Dispose();
+                throw;
+            }
+        }
+        catch (Exception e) when (IsUserError(e))
+        {
+            Fail(command, e, err);
+            return null;
+        }
+    }
+
+    /// <summary>Exceptions that describe bad input (files, options), reported as one line rather than a crash.</summary>
+    public static bool IsUserError(Exception e) =>
+        e is IOException or InvalidDataException or NotSupportedException or JsonException or FormatException
+          or ArgumentException or UnauthorizedAccessException or InvalidOperationException;
+
+    public static void Fail(string command, Exception e, TextWriter err) => err.WriteLine($"{command}: error: {e.Message}");
+
+    /// <summary>Context length: what was asked, else min(<paramref name="fallback"/>, max_position_embeddings).</summary>
+    public static int ContextLength(ModelSettings s, LoadedModel m, int fallback) => s.Context ?? Math.Min(fallback, m.Config.MaxPositions);
+}

@@ -1,0 +1,64 @@
+using Qwen3Gen.Checkpoints;
+using Qwen3Gen.Inference;
+using Qwen3Gen.Tokenization;
+
+namespace Qwen3Gen.Model.Tests.Chat;
+
+/// <summary>
+/// A Hub-style snapshot of <see cref="Qwen3ChatTest"/> (full Qwen3 vocabulary on a tiny body) for the chat tests:
+/// random weights from a fixed seed, BF16, sharded into two files, with config.json, generation_config.json and the
+/// real tokenizer files (vocab.json, merges.txt, tokenizer_config.json of Runtime/Tokenization/qwen3, see NOTICE.md).
+/// Loaded once through <see cref="ModelDirectory.Load"/>, the path a real snapshot takes.
+/// </summary>
+public sealed class ChatSnapshotFixture : IDisposable
+{
+    public const ulong Seed = 424242;
+
+    private readonly string _root;
+
+    public ChatSnapshotFixture()
+    {
+        _root = Path.Combine(Path.GetTempPath(), "qwen3gen-chat-tests", Guid.NewGuid().ToString("N"));
+        Directory = Path.Combine(_root, "Qwen3-ChatTest");
+        using (var model = Qwen3ChatTest.Create(WeightFormat.F32))
+        {
+            WeightInit.Normal(model, Seed);
+            WeightInit.SaveHuggingFaceSnapshot(model, Directory, SafeTensorsDType.BF16, shards: 2,
+                generation: GenerationConfig.Qwen3Default, tokenizerDirectory: TokenizerSource);
+        }
+        Loaded = ModelDirectory.Load(Directory);
+        Tokenizer = Qwen3Tokenizer.Load(Directory);
+    }
+
+    /// <summary>The snapshot folder (holds model-00001-of-00002.safetensors, model-00002-of-00002.safetensors, ...).</summary>
+    public string Directory { get; }
+
+    public LoadedModel Loaded { get; }
+
+    public Qwen3Tokenizer Tokenizer { get; }
+
+    public static string TokenizerSource => Path.Combine(TestWeights.RepoRoot(), "Runtime", "Tokenization", "qwen3");
+
+    /// <summary>A copy of the snapshot in a fresh folder (deleted with the fixture), to damage.</summary>
+    public string Copy(string name)
+    {
+        string dir = Path.Combine(_root, name + "-" + Guid.NewGuid().ToString("N")[..8]);
+        System.IO.Directory.CreateDirectory(dir);
+        foreach (var file in System.IO.Directory.GetFiles(Directory)) File.Copy(file, Path.Combine(dir, Path.GetFileName(file)));
+        return dir;
+    }
+
+    public void Dispose()
+    {
+        Loaded.Dispose();
+        try { System.IO.Directory.Delete(_root, recursive: true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ChatSnapshotCollection : ICollectionFixture<ChatSnapshotFixture>
+{
+    public const string Name = "ChatSnapshot";
+}
