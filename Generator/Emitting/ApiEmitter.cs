@@ -147,7 +147,7 @@ internal static class ApiEmitter
                 {
                     var s = _state ?? throw new InvalidOperationException("Run Forward first.");
                     if (!IsSparse(layer)) throw new ArgumentException($"Layer {layer} is dense.", nameof(layer));
-                    return new ReadOnlySpan<int>(s.Layer[s.Training ? layer : 0].Counts, Experts).ToArray();
+                    return new ReadOnlySpan<int>(s.Layer[layer].Counts, Experts).ToArray();
                 }
 
                 """);

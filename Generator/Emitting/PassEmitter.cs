@@ -112,6 +112,12 @@ internal static class PassEmitter
                         var layer = shared;
                         layer.KCache = a.Floats(cache * KvDim);         // each layer has its own keys and values
                         layer.VCache = a.Floats(cache * KvDim);
+            """);
+        if (spec.Shape.IsMoe)
+            w.Block("""
+                            layer.Counts = a.Ints(Experts);                     // routing statistics per layer, also when inference shares the rest
+                """);
+        w.Block("""
                         if (training) { residual = a.Floats(r * Hidden); layer.Output = residual; }
                         else layer.Output = layer.Input;                // inference: the residual stream is updated in place
                         Layer[l] = layer;

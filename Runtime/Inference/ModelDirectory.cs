@@ -55,6 +55,7 @@ public static class ModelDirectory
     /// <exception cref="FileNotFoundException">config.json, a shard or the checkpoint is missing.</exception>
     /// <exception cref="InvalidDataException">config.json is malformed or matches no definition; a safetensors file is damaged or does not fit the model.</exception>
     /// <exception cref="NotSupportedException">config.json asks for something no generated model implements (sliding window, RoPE scaling).</exception>
+    /// <exception cref="InsufficientMemoryException">The weights in the chosen format need more than the memory available (<see cref="MemoryBudget"/>).</exception>
     public static LoadedModel Load(string directory, WeightFormat? format = null)
     {
         string dir = CheckDirectory(directory);
@@ -69,6 +70,9 @@ public static class ModelDirectory
         using (source)
         {
             var chosen = format ?? DefaultFormat(source);
+            // Refuse before allocating: a checkpoint bigger than the free memory would otherwise end in the OOM killer.
+            if (MemoryBudget.Shortfall(definition.Name, definition.Config, chosen, MemoryBudget.AvailableBytes()) is string shortfall)
+                throw new InsufficientMemoryException($"Model directory '{dir}': {shortfall}");
             var model = definition.Create(chosen);
             try
             {

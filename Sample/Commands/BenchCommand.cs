@@ -15,7 +15,7 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var definition = new Option<string>("--definition") { Description = "Compiled definition to measure.", DefaultValueFactory = _ => "Qwen3_0_6B" };
+        var definition = new Option<string>("--definition") { Description = "Compiled definition to measure, dense or MoE (e.g. Qwen3ShakespeareMoe); refused when its weights exceed the available memory.", DefaultValueFactory = _ => "Qwen3_0_6B" };
         var formats = new Option<string>("--formats") { Description = "Weight formats, comma-separated (bf16, f32).", DefaultValueFactory = _ => "bf16,f32" };
         var threads = new Option<string>("--threads") { Description = "Thread counts, comma-separated.", DefaultValueFactory = _ => "1,2" };
         var prompt = new Option<int>("--prompt-tokens") { Description = "Prompt length for the prefill measurement.", DefaultValueFactory = _ => 128 };
@@ -83,6 +83,15 @@ internal static class BenchCommand
             error.WriteLine("bench: error: --prompt-tokens, --decode-tokens, --repeat and every thread count must be at least 1.");
             return 1;
         }
+
+        // Every format is checked before anything is allocated (Qwen3_30B_A3B in BF16 is 61 GB of weights).
+        long available = MemoryBudget.AvailableBytes();
+        foreach (var format in fmts)
+            if (MemoryBudget.Shortfall(definition.Name, definition.Config, format, available) is string shortfall)
+            {
+                error.WriteLine($"bench: error: {shortfall}");
+                return 1;
+            }
 
         var c = CultureInfo.InvariantCulture;
         var cfg = definition.Config;

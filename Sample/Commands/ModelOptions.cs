@@ -121,10 +121,10 @@ internal static class ModelLoading
         }
     }
 
-    /// <summary>Exceptions that describe bad input (files, options), reported as one line rather than a crash.</summary>
+    /// <summary>Exceptions that describe bad input (files, options, a model too big for the memory), reported as one line rather than a crash.</summary>
     public static bool IsUserError(Exception e) =>
         e is IOException or InvalidDataException or NotSupportedException or JsonException or FormatException
-          or ArgumentException or UnauthorizedAccessException or InvalidOperationException;
+          or ArgumentException or UnauthorizedAccessException or InvalidOperationException or InsufficientMemoryException;
 
     public static void Fail(string command, Exception e, TextWriter err) => err.WriteLine($"{command}: error: {e.Message}");
 

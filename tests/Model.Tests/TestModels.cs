@@ -53,3 +53,13 @@ public static class TestWeights
 [Qwen3Model(Vocab = 151_936, Hidden = 64, Layers = 2, Heads = 4, KvHeads = 2, HeadDim = 16,
             Ffn = 128, RopeTheta = 1e6, TieEmbeddings = true, MaxPositions = 4096)]
 public partial class Qwen3ChatTest;
+
+/// <summary>
+/// The MoE twin of <see cref="Qwen3ChatTest"/> for the chat tests: the same full-vocabulary tiny body with every
+/// layer sparse (4 experts of FFN 32, top 2, renormalised), so generation and chat run the router and the experts.
+/// Saved as a qwen3_moe snapshot (mlp.gate, mlp.experts.{e}.*); Ffn is declared but unused (no dense layer).
+/// </summary>
+[Qwen3Model(Vocab = 151_936, Hidden = 64, Layers = 2, Heads = 4, KvHeads = 2, HeadDim = 16,
+            Ffn = 128, RopeTheta = 1e6, TieEmbeddings = true, MaxPositions = 4096,
+            Experts = 4, ExpertsPerToken = 2, ExpertFfn = 32, NormTopKProb = true)]
+public partial class Qwen3ChatMoeTest;

@@ -93,6 +93,7 @@ public unsafe partial class Moe
                 var layer = shared;
                 layer.KCache = a.Floats(cache * KvDim);         // each layer has its own keys and values
                 layer.VCache = a.Floats(cache * KvDim);
+                layer.Counts = a.Ints(Experts);                     // routing statistics per layer, also when inference shares the rest
                 if (training) { residual = a.Floats(r * Hidden); layer.Output = residual; }
                 else layer.Output = layer.Input;                // inference: the residual stream is updated in place
                 Layer[l] = layer;
@@ -1134,7 +1135,7 @@ public unsafe partial class Moe : IMoeModel
     {
         var s = _state ?? throw new InvalidOperationException("Run Forward first.");
         if (!IsSparse(layer)) throw new ArgumentException($"Layer {layer} is dense.", nameof(layer));
-        return new ReadOnlySpan<int>(s.Layer[s.Training ? layer : 0].Counts, Experts).ToArray();
+        return new ReadOnlySpan<int>(s.Layer[layer].Counts, Experts).ToArray();
     }
 
     public void Dispose()

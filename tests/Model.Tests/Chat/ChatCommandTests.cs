@@ -130,7 +130,7 @@ public class ChatCommandTests(ChatSnapshotFixture fx)
         json["intermediate_size"] = 136;
         File.WriteAllText(path, json.ToJsonString());
         var (code, err) = GenerateIn(dir);
-        AssertOneCleanError(code, err, "matches no compiled model definition", nameof(Qwen3ChatTest), "136");
+        AssertOneCleanError(code, err, "matches no compiled model definition", fx.DefinitionName, "136");
     }
 
     [Fact]

@@ -20,7 +20,7 @@ public class ChatSessionTests(ChatSnapshotFixture fx, ITestOutputHelper output)
     [Fact]
     public void Snapshot_LoadsThroughModelDirectory_AsBf16FromTwoShards()
     {
-        Assert.Equal(nameof(Qwen3ChatTest), fx.Loaded.Definition.Name);
+        Assert.Equal(fx.DefinitionName, fx.Loaded.Definition.Name);
         Assert.Equal(WeightFormat.BF16, fx.Loaded.Format);
         Assert.Equal(2, System.IO.Directory.GetFiles(fx.Directory, "model-*-of-00002.safetensors").Length);
         Assert.Equal([GenerationConfig.ImEnd, GenerationConfig.EndOfText], fx.Loaded.Generation.EosTokenIds);

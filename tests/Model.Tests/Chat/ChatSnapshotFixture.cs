@@ -9,18 +9,22 @@ namespace Qwen3Gen.Model.Tests.Chat;
 /// random weights from a fixed seed, BF16, sharded into two files, with config.json, generation_config.json and the
 /// real tokenizer files (vocab.json, merges.txt, tokenizer_config.json of Runtime/Tokenization/qwen3, see NOTICE.md).
 /// Loaded once through <see cref="ModelDirectory.Load"/>, the path a real snapshot takes.
+/// <see cref="MoeChatSnapshotFixture"/> builds the same for the MoE twin, so every chat test class can run on both.
 /// </summary>
-public sealed class ChatSnapshotFixture : IDisposable
+public class ChatSnapshotFixture : IDisposable
 {
     public const ulong Seed = 424242;
 
     private readonly string _root;
 
-    public ChatSnapshotFixture()
+    public ChatSnapshotFixture() : this("Qwen3-ChatTest", nameof(Qwen3ChatTest), f => Qwen3ChatTest.Create(f)) { }
+
+    protected ChatSnapshotFixture(string folder, string definitionName, Func<WeightFormat, IQwen3Model> create)
     {
+        DefinitionName = definitionName;
         _root = Path.Combine(Path.GetTempPath(), "qwen3gen-chat-tests", Guid.NewGuid().ToString("N"));
-        Directory = Path.Combine(_root, "Qwen3-ChatTest");
-        using (var model = Qwen3ChatTest.Create(WeightFormat.F32))
+        Directory = Path.Combine(_root, folder);
+        using (var model = create(WeightFormat.F32))
         {
             WeightInit.Normal(model, Seed);
             WeightInit.SaveHuggingFaceSnapshot(model, Directory, SafeTensorsDType.BF16, shards: 2,
@@ -30,6 +34,9 @@ public sealed class ChatSnapshotFixture : IDisposable
         Tokenizer = Qwen3Tokenizer.Load(Directory);
     }
 
+    /// <summary>The compiled definition config.json must match (what the loaded model and the chat client report).</summary>
+    public string DefinitionName { get; }
+
     /// <summary>The snapshot folder (holds model-00001-of-00002.safetensors, model-00002-of-00002.safetensors, ...).</summary>
     public string Directory { get; }
 
@@ -37,7 +44,7 @@ public sealed class ChatSnapshotFixture : IDisposable
 
     public Qwen3Tokenizer Tokenizer { get; }
 
-    public static string TokenizerSource => Path.Combine(TestWeights.RepoRoot(), "Runtime", "Tokenization", "qwen3");
+    public static string TokenizerSource => SnapshotFixture.TokenizerSource;
 
     /// <summary>A copy of the snapshot in a fresh folder (deleted with the fixture), to damage.</summary>
     public string Copy(string name)
@@ -57,8 +64,17 @@ public sealed class ChatSnapshotFixture : IDisposable
     }
 }
 
+/// <summary>The same snapshot for <see cref="Qwen3ChatMoeTest"/>: model_type qwen3_moe, router and expert tensors.</summary>
+public sealed class MoeChatSnapshotFixture() : ChatSnapshotFixture("Qwen3-ChatMoeTest", nameof(Qwen3ChatMoeTest), f => Qwen3ChatMoeTest.Create(f));
+
 [CollectionDefinition(Name)]
 public sealed class ChatSnapshotCollection : ICollectionFixture<ChatSnapshotFixture>
 {
     public const string Name = "ChatSnapshot";
+}
+
+[CollectionDefinition(Name)]
+public sealed class MoeChatSnapshotCollection : ICollectionFixture<MoeChatSnapshotFixture>
+{
+    public const string Name = "MoeChatSnapshot";
 }
