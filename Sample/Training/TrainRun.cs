@@ -67,6 +67,7 @@ internal static class TrainRun
 
         void Evaluate()
         {
+            if (model is IMoeModel moe && trainer.Step > 0) progress.Info(ExpertLoadText(moe, trainer.Step));
             var clock = Stopwatch.StartNew();
             lastValidation = trainer.EvaluateValidation();
             lastEvaluated = trainer.Step;
@@ -150,5 +151,23 @@ internal static class TrainRun
         string path = Path.Combine(folder, "summary.json"), temp = path + ".tmp";
         File.WriteAllText(temp, JsonSerializer.Serialize(summary, JsonOptions));
         File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>
+    /// Per-expert load of every sparse layer in the last training batch: the share of routed (token, slot) pairs
+    /// each expert received (uniform routing gives 100% / Experts each; the aux loss pushes towards it).
+    /// </summary>
+    internal static string ExpertLoadText(IMoeModel moe, long step)
+    {
+        var text = new System.Text.StringBuilder($"expert load at step {step} (share of routed tokens per expert):");
+        for (int layer = 0; layer < moe.Config.Layers; layer++)
+        {
+            if (!moe.IsSparseLayer(layer)) continue;
+            var load = moe.ExpertLoad(layer);
+            double total = Math.Max(1, load.Sum());
+            text.Append($"\n  layer {layer}: ").AppendJoin(" ", load.Select(n => $"{100 * n / total,4:F0}%"));
+        }
+        text.Append($"\n  aux loss {moe.AuxLoss:F4} (perfectly uniform routing gives ExpertsPerToken = {moe.Config.ExpertsPerToken})");
+        return text.ToString();
     }
 }
