@@ -14,21 +14,21 @@ namespace Qwen3Gen.Tokenization;
 /// points → byte-level BPE. No BOS/EOS is added. See docs/tokenizer.md.
 /// </summary>
 /// <remarks>
-/// BPE runs in Microsoft.ML.Tokenizers' <see cref="TiktokenTokenizer"/> over a tiktoken-format
-/// table built from vocab.json (rank = id; equivalent to merges.txt ranks because merge i creates
-/// id 256 + i, checked at load). Its merge loop is quadratic in the pre-token length, so text with
-/// a run of more than <see cref="MaxTiktokenRun"/> same-kind characters goes through a path that
-/// sends pre-tokens longer than <see cref="MaxTiktokenPiece"/> to <see cref="Qwen3Bpe"/> (exact,
-/// O(n log n)). A vocabulary that is not merge-ordered uses <see cref="Qwen3Bpe"/> throughout.
+/// Encode cuts the added tokens, NFC-normalises each piece between them (one vectorised scan when
+/// it is already stable, e.g. all of Latin-1), splits it with <see cref="Qwen3Split"/> and looks each
+/// pre-token up in a bounded, thread-safe pre-token → ids cache. A miss runs BPE in
+/// Microsoft.ML.Tokenizers' <see cref="TiktokenTokenizer"/> over a tiktoken-format table built from
+/// vocab.json (rank = id; equivalent to merges.txt ranks because merge i creates id 256 + i, checked
+/// at load). Its merge loop is quadratic in the pre-token length, so pre-tokens longer than
+/// <see cref="MaxTiktokenPiece"/> go to <see cref="Qwen3Bpe"/> (exact, O(n log n)), as does
+/// everything when the vocabulary is not merge-ordered.
 /// </remarks>
 public sealed class Qwen3Tokenizer : ITokenizer
 {
-    /// <summary>Longest run of whitespace or of non-whitespace characters sent to Tiktoken as a whole.
-    /// Every pre-token lies within at most two such runs plus one character, so Tiktoken never sees a
-    /// pre-token longer than 2 * 128 + 1 characters.</summary>
+    /// <summary>Half of <see cref="MaxTiktokenPiece"/> (kept for callers; no longer used to route text).</summary>
     public const int MaxTiktokenRun = 128;
 
-    /// <summary>Pre-tokens longer than this (in UTF-16 chars) go to <see cref="Qwen3Bpe"/> on the long-run path.</summary>
+    /// <summary>Pre-tokens longer than this (in UTF-16 chars) go to <see cref="Qwen3Bpe"/>, not Tiktoken.</summary>
     public const int MaxTiktokenPiece = 2 * MaxTiktokenRun + 1;
 
     readonly TiktokenTokenizer? _tiktoken;
