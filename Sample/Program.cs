@@ -6,6 +6,7 @@ using Qwen3Gen.Sample.Commands;
 var root = new RootCommand("Qwen3Gen: Qwen3 models compiled to specialised C#. With no command: the default demo.");
 root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());
+root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(ChatCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());

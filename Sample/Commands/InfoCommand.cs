@@ -1,21 +1,72 @@
 using System.CommandLine;
+using System.Globalization;
 
 namespace Qwen3Gen.Sample.Commands;
 
-/// <summary>`qwen3gen info [MODEL]`: the compiled definitions, or one definition's summary and a forward pass.</summary>
+/// <summary>`qwen3gen info [MODEL]`: the compiled definitions, or one definition's summary.</summary>
 internal static class InfoCommand
 {
     public static Command Create()
     {
         var model = new Argument<string?>("model") { Description = "A definition name (see the list); none lists them all.", Arity = ArgumentArity.ZeroOrOne };
-        var command = new Command("info", "List the compiled model definitions, or summarise one and run a forward pass.") { model };
+        var command = new Command("info", "List the compiled model definitions, or summarise one (parameters, shapes, memory).") { model };
         command.SetAction(parse => Run(parse.GetValue(model)));
         return command;
     }
 
     public static int Run(string? name)
     {
-        Console.WriteLine($"Qwen3Gen: {name ?? "(all)"}");
+        if (name is null) return List();
+        ModelDefinition definition;
+        try { definition = Catalog.Find(name); }
+        catch (ArgumentException e) { Console.Error.WriteLine($"info: {e.Message}"); return 2; }
+
+        var c = definition.Config;
+        var (parameters, vectors) = Count(c);
+        Console.WriteLine($"{definition.Name}: {(c.IsMoe ? "Qwen3-MoE" : "Qwen3 dense")}, {parameters:N0} parameters ({Short(parameters)})");
+        Console.WriteLine($"  layers {c.Layers}, hidden {c.Hidden}, heads {c.Heads} query / {c.KvHeads} KV of {c.HeadDim}, " +
+                          (c.IsMoe ? $"{c.Experts} experts ({c.ExpertsPerToken} per token) of FFN {c.ExpertFfn}" : $"FFN {c.Ffn}"));
+        Console.WriteLine($"  vocabulary {c.Vocab:N0}, {(c.TieEmbeddings ? "tied" : "separate")} LM head, RoPE θ {c.RopeTheta.ToString(CultureInfo.InvariantCulture)}, " +
+                          $"max positions {c.MaxPositions:N0}, RMSNorm ε {c.RmsNormEps.ToString(CultureInfo.InvariantCulture)}");
+        Console.WriteLine($"  weights: {Bytes(parameters * 4)} in F32, {Bytes((parameters - vectors) * 2 + vectors * 4)} in BF16 (norm vectors stay F32)");
+        Console.WriteLine($"  KV cache: {Bytes(2L * c.Layers * c.KvHeads * c.HeadDim * 4)} per position (F32)");
         return 0;
     }
+
+    private static int List()
+    {
+        const string format = "{0,-18} {1,-9} {2,6} {3,6} {4,8} {5,8} {6,10} {7,11} {8,11}";
+        Console.WriteLine(format, "Definition", "Kind", "Layers", "Hidden", "Heads/KV", "Vocab", "Parameters", "F32", "BF16");
+        foreach (var d in Catalog.All)
+        {
+            var c = d.Config;
+            var (p, v) = Count(c);
+            Console.WriteLine(format, d.Name, c.IsMoe ? $"MoE {c.Experts}/{c.ExpertsPerToken}" : "dense", c.Layers, c.Hidden,
+                              $"{c.Heads}/{c.KvHeads}", c.Vocab, Short(p), Bytes(p * 4), Bytes((p - v) * 2 + v * 4));
+        }
+        Console.WriteLine("`qwen3gen info MODEL` for one; `qwen3gen train --model MODEL` to train it.");
+        return 0;
+    }
+
+    /// <summary>
+    /// Parameters from the hyper-parameters (the generated layout holds the same tensors): embedding V·H; per layer
+    /// q, k, v, o projections H·(Hq + 2·Hkv + Hq)·D, q/k norms 2·D, two RMSNorms 2·H, and the MLP (dense 3·H·F;
+    /// MoE router E·H + E·3·H·F_e, dense 3·H·F on mlp-only layers); final norm H; an untied LM head V·H.
+    /// Returns the total and the part in 1-D vectors (norm weights).
+    /// </summary>
+    internal static (long Total, long Vectors) Count(ModelConfig c)
+    {
+        long h = c.Hidden, d = c.HeadDim;
+        long attention = h * (2L * c.Heads + 2L * c.KvHeads) * d;
+        long vectors = c.Layers * (2 * d + 2 * h) + h;
+        long mlp = 0;
+        for (int layer = 0; layer < c.Layers; layer++)
+            mlp += c.IsSparse(layer) ? c.Experts * h + 3L * c.Experts * h * c.ExpertFfn : 3L * h * c.Ffn;
+        long total = (long)c.Vocab * h * (c.TieEmbeddings ? 1 : 2) + c.Layers * attention + mlp + vectors;
+        return (total, vectors);
+    }
+
+    private static string Short(long n) => n >= 1_000_000_000 ? $"{n / 1e9:F2}B" : n >= 1_000_000 ? $"{n / 1e6:F1}M" : $"{n / 1e3:F0}K";
+
+    private static string Bytes(long b) => b >= 1L << 30 ? $"{b / (double)(1L << 30):F2} GiB" : b >= 1 << 20 ? $"{b / (double)(1 << 20):F1} MiB" : $"{b / 1024.0:F0} KiB";
 }

@@ -4,5 +4,6 @@ using BenchmarkDotNet.Running;
 if (args is ["matmul-quick", ..]) { Qwen3Gen.Benchmarks.MatMulQuick.Run(args); return; }
 if (args is ["step-quick", ..]) { Qwen3Gen.Benchmarks.StepQuick.Run(args); return; }
 if (args is ["moe-quick", ..]) { Qwen3Gen.Benchmarks.MoeQuick.Run(args); return; }
+if (args is ["tokenizer-quick", ..]) { Qwen3Gen.Benchmarks.TokenizerQuick.Run(args); return; }
 if (args is ["gen-size", ..]) { Qwen3Gen.Benchmarks.GeneratorBenchmarks.Report(args); return; }
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

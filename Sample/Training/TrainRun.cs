@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Qwen3Gen.Inference;
+using Qwen3Gen.Sampling;
+using Qwen3Gen.Threading;
+using Qwen3Gen.Tokenization;
+using Qwen3Gen.Training;
+
+namespace Qwen3Gen.Sample.Training;
+
+/// <summary>
+/// One `qwen3gen train` run, without the console: build the model, start from random weights or a checkpoint, step the
+/// <see cref="Trainer"/> to the target step, evaluate on the whole validation split and sample text every EvalInterval steps,
+/// checkpoint every CheckpointInterval steps, and on cancellation finish the current step, save and stop.
+/// </summary>
+internal static class TrainRun
+{
+    /// <summary>The prompt of the evaluation samples: a newline, as nanoGPT's sample.py starts.</summary>
+    public const string SamplePrompt = "\n";
+
+    /// <summary>nanoGPT's sample.py settings: temperature 0.8, top-k 200.</summary>
+    public static SamplingOptions SampleSampling(ulong seed) => new() { Temperature = 0.8f, TopK = 200, Seed = seed };
+
+    public static TrainSummary Execute(TrainSettings settings, ITrainingProgress progress, CancellationToken stop)
+    {
+        settings.Validate();
+        var wall = Stopwatch.StartNew();
+        Workers.Threads = settings.Threads;
+        var definition = Catalog.Find(settings.Model);
+        var tokenizer = Corpus.Tokenizer(settings.Tokenizer);
+        if (definition.Config.Vocab < tokenizer.VocabSize)
+            throw new ArgumentException($"--tokenizer {settings.Tokenizer} has {tokenizer.VocabSize} ids but {definition.Name} has a vocabulary of {definition.Config.Vocab}; " +
+                                        (settings.Tokenizer == "qwen3" ? "use a full-vocabulary model such as Qwen3FullVocab." : "pick a larger model."));
+        var options = settings.Training;
+        if (options.Context > definition.Config.MaxPositions)
+            throw new ArgumentException($"--context ({options.Context}) exceeds {definition.Name}'s max_position_embeddings ({definition.Config.MaxPositions}).");
+
+        string? existing = TrainingCheckpoint.Find(settings.Out);
+        if (settings.Resume && existing is null)
+            throw new ArgumentException($"--resume: no checkpoint in '{settings.Out}' (expected {Path.Combine(settings.Out, TrainingCheckpoint.FolderName)}); run without --resume to start afresh.");
+        if (!settings.Resume && !settings.Overwrite && existing is not null)
+            throw new ArgumentException($"'{settings.Out}' already holds a checkpoint ({existing}): pass --resume to continue it, --overwrite to start afresh, or another --out.");
+
+        var data = Corpus.Load(settings.Data, tokenizer);
+        using var model = definition.Create(WeightFormat.F32);
+        using var trainer = new Trainer(model, data, options);
+        long parameters = model.Weights.Count;
+        if (settings.Resume)
+        {
+            trainer.Load(settings.Out);
+            progress.Info($"Resumed {definition.Name} from {existing} at step {trainer.Step}.");
+        }
+        else InitialWeights.Normal(model, options.Seed, settings.InitStd, settings.ScaledResidualInit);
+        long resumedFrom = trainer.Step;
+        progress.Info($"{definition.Name}: {parameters:N0} parameters; {settings.Tokenizer} tokens: {data.Train.Length:N0} train, {data.Validation.Length:N0} validation; " +
+                      $"batch {options.Batch} × context {options.Context} × accumulation {options.GradientAccumulation}; {settings.Threads} thread(s).");
+
+        using var session = model.CreateSession(options.Context);
+        var generation = new TextGeneration(session, new Sampler(definition.Config.Vocab, SampleSampling(options.Seed)), tokenizer);
+        int[] prompt = tokenizer.Encode(SamplePrompt);
+
+        float lastTrain = float.NaN, lastValidation = float.NaN;
+        long lastEvaluated = -1, lastSaved = resumedFrom, tokens = 0;
+        double trainingMs = 0;
+        bool interrupted = false;
+
+        void Evaluate()
+        {
+            if (model is IMoeModel moe && trainer.Step > 0) progress.Info(ExpertLoadText(moe, trainer.Step));
+            var clock = Stopwatch.StartNew();
+            lastValidation = trainer.EvaluateValidation();
+            lastEvaluated = trainer.Step;
+            string sample = settings.SampleChars > 0 ? SampleText(generation, prompt, settings.SampleChars, options.Seed + (ulong)trainer.Step) : "";
+            progress.Evaluated(trainer.Step, lastValidation, clock.Elapsed, sample);
+        }
+
+        void Save()
+        {
+            trainer.Save(settings.Out);
+            lastSaved = trainer.Step;
+            progress.Saved(trainer.Step, Path.Combine(settings.Out, TrainingCheckpoint.FolderName));
+        }
+
+        progress.Begin(trainer.Step, options.Steps);
+        while (trainer.Step < options.Steps)
+        {
+            if (stop.IsCancellationRequested) { interrupted = true; break; }
+            var result = trainer.TrainStep();
+            if (!float.IsFinite(result.Loss))
+                throw new InvalidOperationException($"The loss became {result.Loss} at step {result.Step}: lower --lr or raise --warmup.");
+            trainingMs += result.Milliseconds;
+            tokens += result.Tokens;
+            lastTrain = result.Loss;
+            progress.Step(result, tokens / (trainingMs / 1000), TimeSpan.FromMilliseconds(trainingMs));
+            if (trainer.Step == options.Steps) break;
+            if (settings.EvalInterval > 0 && trainer.Step % settings.EvalInterval == 0) Evaluate();
+            if (settings.CheckpointInterval > 0 && trainer.Step % settings.CheckpointInterval == 0) Save();
+        }
+
+        if (!interrupted)
+        {
+            if (lastEvaluated != trainer.Step) Evaluate();
+        }
+        if (lastSaved != trainer.Step || !Directory.Exists(Path.Combine(settings.Out, TrainingCheckpoint.FolderName))) Save();
+
+        long stepsRun = trainer.Step - resumedFrom;
+        var summary = new TrainSummary
+        {
+            Model = definition.Name,
+            Parameters = parameters,
+            Tokenizer = settings.Tokenizer,
+            Threads = settings.Threads,
+            ResumedFrom = resumedFrom,
+            Steps = trainer.Step,
+            Interrupted = interrupted,
+            FinalTrainLoss = lastTrain,
+            FinalValidationLoss = lastEvaluated == trainer.Step ? lastValidation : float.NaN,
+            Seconds = wall.Elapsed.TotalSeconds,
+            TrainingSeconds = trainingMs / 1000,
+            MillisecondsPerStep = stepsRun > 0 ? trainingMs / stepsRun : 0,
+            TokensPerSecond = trainingMs > 0 ? tokens / (trainingMs / 1000) : 0,
+            Options = options,
+            Output = Path.GetFullPath(settings.Out),
+        };
+        WriteSummary(settings.Out, summary);
+        return summary;
+    }
+
+    /// <summary>About <paramref name="chars"/> characters of text after <paramref name="prompt"/>, sampled nanoGPT-style with a sliding window.</summary>
+    public static string SampleText(TextGeneration generation, int[] prompt, int chars, ulong seed)
+    {
+        generation.Sampler.Reseed(seed);
+        var text = new StringBuilder(chars + 16);
+        // A token is at least one character except for pieces of multi-byte characters: 4 × chars tokens always suffice.
+        generation.Start(prompt, new GenerationOptions { MaxNewTokens = 4 * chars, SlidingWindow = true });
+        while (text.Length < chars && generation.Next()) text.Append(generation.Piece);
+        if (text.Length > chars) text.Length = char.IsHighSurrogate(text[chars - 1]) ? chars - 1 : chars;
+        return text.ToString();
+    }
+
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    private static void WriteSummary(string folder, TrainSummary summary)
+    {
+        Directory.CreateDirectory(folder);
+        string path = Path.Combine(folder, "summary.json"), temp = path + ".tmp";
+        File.WriteAllText(temp, JsonSerializer.Serialize(summary, JsonOptions));
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>
+    /// Per-expert load of every sparse layer in the last training batch: the share of routed (token, slot) pairs
+    /// each expert received (uniform routing gives 100% / Experts each; the aux loss pushes towards it).
+    /// </summary>
+    internal static string ExpertLoadText(IMoeModel moe, long step)
+    {
+        var text = new System.Text.StringBuilder($"expert load at step {step} (share of routed tokens per expert):");
+        for (int layer = 0; layer < moe.Config.Layers; layer++)
+        {
+            if (!moe.IsSparseLayer(layer)) continue;
+            var load = moe.ExpertLoad(layer);
+            double total = Math.Max(1, load.Sum());
+            text.Append($"\n  layer {layer}: ").AppendJoin(" ", load.Select(n => $"{100 * n / total,4:F0}%"));
+        }
+        text.Append($"\n  aux loss {moe.AuxLoss:F4} (perfectly uniform routing gives ExpertsPerToken = {moe.Config.ExpertsPerToken})");
+        return text.ToString();
+    }
+}

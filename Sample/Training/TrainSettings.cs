@@ -1,0 +1,65 @@
+using Qwen3Gen.Training;
+
+namespace Qwen3Gen.Sample.Training;
+
+/// <summary>Everything `qwen3gen train` was asked to do: the optimisation recipe plus the run's housekeeping.</summary>
+internal sealed record TrainSettings
+{
+    /// <summary>A definition name from <see cref="ModelCatalog"/> (case-insensitive).</summary>
+    public string Model { get; init; } = "Qwen3Shakespeare";
+
+    public TrainingOptions Training { get; init; } = new();
+
+    /// <summary>Kernel threads (<see cref="Threading.Workers.Threads"/>).</summary>
+    public int Threads { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Steps between validation-loss evaluations (0: only at the end).</summary>
+    public int EvalInterval { get; init; } = 250;
+
+    /// <summary>Steps between checkpoints (0: only at the end).</summary>
+    public int CheckpointInterval { get; init; } = 500;
+
+    /// <summary>Steps between plain progress lines when the output is not a terminal.</summary>
+    public int LogInterval { get; init; } = 100;
+
+    /// <summary>Run folder: checkpoint/ and summary.json go here.</summary>
+    public string Out { get; init; } = "";
+
+    /// <summary>Continue from Out/checkpoint.</summary>
+    public bool Resume { get; init; }
+
+    /// <summary>Start afresh even if Out already holds a checkpoint (it is replaced at the first save).</summary>
+    public bool Overwrite { get; init; }
+
+    /// <summary>UTF-8 text to train on; null: the bundled tinyshakespeare.</summary>
+    public string? Data { get; init; }
+
+    /// <summary>"byte" (ids = UTF-8 bytes, vocabulary 256) or "qwen3" (the bundled Qwen3 tokenizer).</summary>
+    public string Tokenizer { get; init; } = "byte";
+
+    /// <summary>Characters of sample text generated at each evaluation (0: none).</summary>
+    public int SampleChars { get; init; } = 200;
+
+    /// <summary>Standard deviation of the initial matrices (Hugging Face's initializer_range).</summary>
+    public float InitStd { get; init; } = 0.02f;
+
+    /// <summary>GPT-2's residual scaling: o_proj and down_proj start with std / sqrt(2 · layers).</summary>
+    public bool ScaledResidualInit { get; init; }
+
+    /// <summary>Throws an <see cref="ArgumentException"/> naming the first bad setting.</summary>
+    public void Validate()
+    {
+        Training.Validate();
+        if (Training.DecaySteps == 0 && Training.Steps < Training.WarmupSteps)
+            throw new ArgumentException($"--steps ({Training.Steps}) must be at least --warmup ({Training.WarmupSteps}): lower --warmup for a short run.");
+        if (Threads < 1) throw new ArgumentException($"--threads ({Threads}) must be at least 1.");
+        if (EvalInterval < 0) throw new ArgumentException($"--eval-interval ({EvalInterval}) must be >= 0 (0 = only at the end).");
+        if (CheckpointInterval < 0) throw new ArgumentException($"--checkpoint-interval ({CheckpointInterval}) must be >= 0 (0 = only at the end).");
+        if (LogInterval < 1) throw new ArgumentException($"--log-interval ({LogInterval}) must be at least 1.");
+        if (SampleChars < 0) throw new ArgumentException($"--samples ({SampleChars}) must be >= 0.");
+        if (string.IsNullOrWhiteSpace(Out)) throw new ArgumentException("--out must name a folder.");
+        if (Tokenizer is not ("byte" or "qwen3")) throw new ArgumentException($"--tokenizer '{Tokenizer}' is not one of: byte, qwen3.");
+        if (Resume && Overwrite) throw new ArgumentException("--resume and --overwrite contradict each other.");
+        if (!(InitStd > 0) || float.IsInfinity(InitStd)) throw new ArgumentException($"--init-std ({InitStd}) must be a positive number.");
+    }
+}
