@@ -38,7 +38,7 @@ public sealed record ChatReply
     /// <summary>Every sampled id, the stop id included when one ended the reply.</summary>
     public required int[] GeneratedIds { get; init; }
 
-    public required ChatStopReason Stop { get; init; }
+    public required StopReason Stop { get; init; }
 
     /// <summary>Tokens of the rendered prompt.</summary>
     public required int PromptTokens { get; init; }
