@@ -102,20 +102,7 @@ public sealed class ChatEngine : IDisposable
         while (_generation.Next(cancellationToken)) { }
         var stats = _generation.Stats;
         if (stats.StopReason == StopReason.Cancelled) throw new OperationCanceledException(cancellationToken);
-
-        return new ChatReply
-        {
-            Thinking = text.Thinking,
-            Answer = text.Answer,
-            GeneratedIds = _generation.Generated.ToArray(),
-            Stop = stats.StopReason,
-            PromptTokens = stats.PromptTokens,
-            ReusedTokens = stats.ReusedPromptTokens,
-            PrefilledTokens = stats.PrefilledTokens,
-            PrefillTime = stats.PrefillTime,
-            DecodeSteps = stats.DecodeSteps,
-            DecodeTime = stats.DecodeTime,
-        };
+        return new ChatReply { Thinking = text.Thinking, Answer = text.Answer, GeneratedIds = _generation.Generated.ToArray(), Stats = stats };
     }
 
     /// <summary>Feeds the generated ids to the text stream and hands each finished chunk to the caller.</summary>

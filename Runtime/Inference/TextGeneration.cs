@@ -24,6 +24,9 @@ namespace Qwen3Gen.Inference;
 ///   empties it and prefills the last <see cref="GenerationOptions.WindowKeep"/> tokens, as nanoGPT crops to its block size.</item>
 /// </list>
 /// The pieces of one run concatenate to the tokenizer's Decode of the generated ids (without a stop id), cut before a stop string.
+/// A chat (<see cref="ChatEngine"/>) runs the same loop with an <see cref="ITokenSink"/> that takes the ids in place of the
+/// decoder (its <see cref="ChatTextStream"/> separates thinking from the answer and applies the stop strings) and
+/// <see cref="GenerationOptions.OnlyTokenizerIds"/>, so the model's padding rows are never sampled.
 /// Per token nothing is allocated with the byte-level tokenizer (the Qwen3 streaming decoder returns one string per token).
 /// The session is this object's for the duration: it remembers which tokens are cached, so <see cref="Start"/> with
 /// reusePrefix = true (a chat's next turn) prefills only what differs from the cached tokens. Not thread-safe.

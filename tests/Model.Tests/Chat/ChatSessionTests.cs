@@ -72,7 +72,7 @@ public class ChatSessionTests(ChatSnapshotFixture fx, ITestOutputHelper output)
     [Fact]
     public void StopsAtAStopId()
     {
-        // Make the first greedy token a stop id: the reply is empty and ends with EndOfSequence.
+        // Make the first greedy token a stop id: the reply is empty and ends with StopToken.
         using var probe = new ChatEngine(fx.Loaded.Model, fx.Tokenizer, stopIds: [], contextLength: 64);
         var prompt = fx.Tokenizer.Encode("Hello");
         int first = probe.Generate(prompt, Greedy with { MaxNewTokens = 1 }, false).GeneratedIds[0];
