@@ -19,6 +19,9 @@ internal sealed class Qwen3Bpe
 
     public int MergeCount => _merges.Count;
 
+    /// <summary>The token of one byte (a one-byte pre-token never merges).</summary>
+    public int ByteId(int b) => _byteIds[b];
+
     /// <summary>Hashes a (left, right) key well: long's own hash is left ^ right, which sends every
     /// (x, x) pair to bucket 0 and made a 200k-letter pre-token take seconds.</summary>
     internal sealed class PairComparer : IEqualityComparer<long>

@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Buffers.Text;
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.ML.Tokenizers;
 using Qwen3Gen.Tokenization.Unicode;
@@ -12,21 +14,21 @@ namespace Qwen3Gen.Tokenization;
 /// points → byte-level BPE. No BOS/EOS is added. See docs/tokenizer.md.
 /// </summary>
 /// <remarks>
-/// BPE runs in Microsoft.ML.Tokenizers' <see cref="TiktokenTokenizer"/> over a tiktoken-format
-/// table built from vocab.json (rank = id; equivalent to merges.txt ranks because merge i creates
-/// id 256 + i, checked at load). Its merge loop is quadratic in the pre-token length, so text with
-/// a run of more than <see cref="MaxTiktokenRun"/> same-kind characters goes through a path that
-/// sends pre-tokens longer than <see cref="MaxTiktokenPiece"/> to <see cref="Qwen3Bpe"/> (exact,
-/// O(n log n)). A vocabulary that is not merge-ordered uses <see cref="Qwen3Bpe"/> throughout.
+/// Encode cuts the added tokens, NFC-normalises each piece between them (one vectorised scan when
+/// it is already stable, e.g. all of Latin-1), splits it with <see cref="Qwen3Split"/> and looks each
+/// pre-token up in a bounded, thread-safe pre-token → ids cache. A miss runs BPE in
+/// Microsoft.ML.Tokenizers' <see cref="TiktokenTokenizer"/> over a tiktoken-format table built from
+/// vocab.json (rank = id; equivalent to merges.txt ranks because merge i creates id 256 + i, checked
+/// at load). Its merge loop is quadratic in the pre-token length, so pre-tokens longer than
+/// <see cref="MaxTiktokenPiece"/> go to <see cref="Qwen3Bpe"/> (exact, O(n log n)), as does
+/// everything when the vocabulary is not merge-ordered.
 /// </remarks>
 public sealed class Qwen3Tokenizer : ITokenizer
 {
-    /// <summary>Longest run of whitespace or of non-whitespace characters sent to Tiktoken as a whole.
-    /// Every pre-token lies within at most two such runs plus one character, so Tiktoken never sees a
-    /// pre-token longer than 2 * 128 + 1 characters.</summary>
+    /// <summary>Half of <see cref="MaxTiktokenPiece"/> (kept for callers; no longer used to route text).</summary>
     public const int MaxTiktokenRun = 128;
 
-    /// <summary>Pre-tokens longer than this (in UTF-16 chars) go to <see cref="Qwen3Bpe"/> on the long-run path.</summary>
+    /// <summary>Pre-tokens longer than this (in UTF-16 chars) go to <see cref="Qwen3Bpe"/>, not Tiktoken.</summary>
     public const int MaxTiktokenPiece = 2 * MaxTiktokenRun + 1;
 
     readonly TiktokenTokenizer? _tiktoken;
@@ -72,6 +74,7 @@ public sealed class Qwen3Tokenizer : ITokenizer
             mergeOrdered &= merged == 256 + i;
         }
         _bpe = new Qwen3Bpe(byteIds, mergeTable);
+        _cacheBySpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
 
         _addedIds = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var a in added)
@@ -176,90 +179,91 @@ public sealed class Qwen3Tokenizer : ITokenizer
 
     // ---- encoding ----
 
+    /// <summary>Pre-tokens up to this many chars are cached (ids per pre-token string).</summary>
+    const int MaxCachedPreToken = 48;
+
+    /// <summary>Cache entries at most (~10-20 MB when full); later new pre-tokens are encoded uncached.</summary>
+    const int MaxCacheEntries = 1 << 17;
+
+    // Pre-token (after NFC) -> its ids. Concurrent because Bundled is shared across threads; looked
+    // up by span so a hit allocates nothing. Filled from the same BPE as a miss, so it cannot change ids.
+    readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
+    readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheBySpan;
+    int _cacheCount;
+
     /// <summary>Token ids of <paramref name="text"/>; added tokens in the text are recognised. No BOS/EOS.</summary>
     public int[] Encode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
         if (text.Length == 0) return [];
-        var ids = new List<int>(text.Length / 3 + 4);
-        if (_tiktoken is not null && !HasLongRun(text))
-        {
-            // Added tokens are cut out here, not left to Tiktoken: it keeps its special tokens in its
-            // LRU cache, and once 8192 other pre-tokens have evicted them it BPE-encodes
-            // "<|im_end|>" as plain text (Microsoft.ML.Tokenizers 2.0.1).
-            int pos = 0;
-            while (pos < text.Length)
-            {
-                int at = _added.Find(text, pos, out int length, out int addedId);
-                if (at < 0 && pos == 0) return ToArray(_tiktoken.EncodeToIds(text));
-                int pieceEnd = at < 0 ? text.Length : at;
-                if (pieceEnd > pos) ids.AddRange(_tiktoken.EncodeToIds(text.AsSpan(pos, pieceEnd - pos)));
-                if (at < 0) break;
-                ids.Add(addedId);
-                pos = at + length;
-            }
-            return ids.ToArray();
-        }
-        EncodeLong(text, ids);
-        return ids.ToArray();
-    }
-
-    static int[] ToArray(IReadOnlyList<int> ids) => ids is List<int> list ? list.ToArray() : ids.ToArray();
-
-    /// <summary>Number of tokens <see cref="Encode"/> would return.</summary>
-    public int CountTokens(string text) => Encode(text).Length;
-
-    // True if some run of whitespace, or of non-whitespace, is longer than MaxTiktokenRun chars.
-    static bool HasLongRun(string text)
-    {
-        int run = 0;
-        bool prevSpace = false;
-        foreach (char c in text)
-        {
-            bool space = c < 128 ? c is ' ' or (>= '\t' and <= '\r') : char.IsWhiteSpace(c);
-            run = space == prevSpace ? run + 1 : 1;
-            prevSpace = space;
-            if (run > MaxTiktokenRun) return true;
-        }
-        return false;
-    }
-
-    // The same pipeline step by step: added tokens, NFC per piece, pre-tokens; long pre-tokens go to
-    // Qwen3Bpe, runs of short ones to Tiktoken (cutting at pre-token boundaries does not change them).
-    void EncodeLong(string text, List<int> ids)
-    {
+        // About 3.7 chars per token on English prose; List grows if not.
+        var ids = new List<int>(text.Length / 3 + 16);
+        // Added tokens are cut out here, not left to Tiktoken: it keeps its special tokens in its
+        // LRU cache, and once 8192 other pre-tokens have evicted them it BPE-encodes
+        // "<|im_end|>" as plain text (Microsoft.ML.Tokenizers 2.0.1).
         int pos = 0;
         while (pos < text.Length)
         {
             int at = _added.Find(text, pos, out int length, out int addedId);
             int pieceEnd = at < 0 ? text.Length : at;
-            if (pieceEnd > pos) EncodePiece(Nfc.Normalize(text.AsSpan(pos, pieceEnd - pos)), ids);
+            if (pieceEnd > pos) EncodePiece(text.AsSpan(pos, pieceEnd - pos), ids);
             if (at < 0) break;
             ids.Add(addedId);
             pos = at + length;
         }
+        return ids.ToArray();
     }
 
-    void EncodePiece(string piece, List<int> ids)
+    /// <summary>Number of tokens <see cref="Encode"/> would return.</summary>
+    public int CountTokens(string text) => Encode(text).Length;
+
+    // One piece between added tokens: NFC (skipped after one vectorised scan when the piece is
+    // already NFC-stable, e.g. all of Latin-1), Qwen's split, then each pre-token's ids.
+    void EncodePiece(ReadOnlySpan<char> piece, List<int> ids)
     {
-        int group = 0, i = 0;
+        if (!Nfc.IsNormalizedFast(piece)) piece = Nfc.Normalize(piece);
         byte[]? buffer = null;
-        while (i < piece.Length)
+        for (int i = 0; i < piece.Length;)
         {
             int end = Qwen3Split.Next(piece, i);
-            if (_tiktoken is null || end - i > MaxTiktokenPiece)
-            {
-                if (i > group) ids.AddRange(_tiktoken!.EncodeToIds(piece.AsSpan(group, i - group), considerPreTokenization: true, considerNormalization: false));
-                var span = piece.AsSpan(i, end - i);
-                int max = Encoding.UTF8.GetMaxByteCount(span.Length);
-                if (buffer is null || buffer.Length < max) buffer = new byte[max];
-                int n = Encoding.UTF8.GetBytes(span, buffer);
-                _bpe.Encode(buffer.AsSpan(0, n), ids);
-                group = end;
-            }
+            var preToken = piece[i..end];
+            char c = preToken[0];
+            if (preToken.Length == 1 && c < 128) ids.Add(_bpe.ByteId(c));            // one byte: its own token
+            else if (preToken.Length <= MaxCachedPreToken) AddCached(preToken, ids);
+            else EncodePreToken(preToken, ids, ref buffer);
             i = end;
         }
-        if (piece.Length > group) ids.AddRange(_tiktoken!.EncodeToIds(piece.AsSpan(group), considerPreTokenization: true, considerNormalization: false));
+    }
+
+    void AddCached(ReadOnlySpan<char> preToken, List<int> ids)
+    {
+        if (!_cacheBySpan.TryGetValue(preToken, out int[]? cached))
+        {
+            int start = ids.Count;
+            byte[]? buffer = null;
+            EncodePreToken(preToken, ids, ref buffer);
+            if (_cacheCount >= MaxCacheEntries) return;
+            cached = CollectionsMarshal.AsSpan(ids)[start..].ToArray();
+            if (_cacheBySpan.TryAdd(preToken, cached)) Interlocked.Increment(ref _cacheCount);
+            return;
+        }
+        if (cached.Length == 1) ids.Add(cached[0]);
+        else ids.AddRange(cached);
+    }
+
+    // BPE of one pre-token: Tiktoken up to MaxTiktokenPiece chars (its merge loop is quadratic),
+    // Qwen3Bpe beyond that or when the vocabulary is not merge-ordered.
+    void EncodePreToken(ReadOnlySpan<char> preToken, List<int> ids, ref byte[]? buffer)
+    {
+        if (_tiktoken is not null && preToken.Length <= MaxTiktokenPiece)
+        {
+            ids.AddRange(_tiktoken.EncodeToIds(preToken, considerPreTokenization: false, considerNormalization: false));
+            return;
+        }
+        int max = Encoding.UTF8.GetMaxByteCount(preToken.Length);
+        if (buffer is null || buffer.Length < max) buffer = new byte[max];
+        int n = Encoding.UTF8.GetBytes(preToken, buffer);
+        _bpe.Encode(buffer.AsSpan(0, n), ids);
     }
 
     /// <summary>BPE of one pre-token with <see cref="Qwen3Bpe"/> (Hugging Face's merge semantics), for cross-checks.</summary>

@@ -5,7 +5,7 @@ namespace Qwen3Gen.Benchmarks;
 
 /// <summary>
 /// Encode throughput of the Qwen3 tokenizer on the bundled tinyshakespeare, one thread, best of N (Stopwatch):
-/// dotnet run -c Release --project tests/Benchmarks -- tokenizer-quick [reps]
+/// dotnet run -c Release --project tests/Benchmarks -- tokenizer-quick [reps] [bpe]   (bpe: own-BPE-only route)
 /// </summary>
 public static class TokenizerQuick
 {
@@ -14,7 +14,7 @@ public static class TokenizerQuick
         int reps = args.Length > 1 ? int.Parse(args[1]) : 10;
         string path = Path.Combine(RepoRoot(), "data", "tinyshakespeare.txt");
         string text = File.ReadAllText(path);
-        var tokenizer = Qwen3Tokenizer.Bundled;
+        var tokenizer = args.Length > 2 && args[2] == "bpe" ? Qwen3Tokenizer.LoadBundled(useTiktoken: false) : Qwen3Tokenizer.Bundled;
         int count = tokenizer.Encode(text).Length;                 // warm-up (JIT, caches)
         double best = double.MaxValue;
         var times = new List<double>();

@@ -60,7 +60,9 @@ internal static class Nfc
     // Index of the first char that starts an unsafe code point, or -1.
     static int FirstUnsafe(ReadOnlySpan<char> s)
     {
-        for (int i = 0; i < s.Length; i++)
+        int start = s.IndexOfAnyExceptInRange('\0', '\u02FF');        // vectorised skip of the always-safe prefix
+        if (start < 0) return -1;
+        for (int i = start; i < s.Length; i++)
         {
             char c = s[i];
             if (c < 0x300) continue;                                    // all of Latin-1 and more is safe

@@ -153,6 +153,28 @@ public sealed class Qwen3TokenizerTests(ITestOutputHelper output)
         Assert.Contains("pre-tokenizer regex", ns.Message);
     }
 
+    [Fact]
+    public void Encode_FromManyThreadsOnAFreshInstance_MatchesSerialEncodeOfAnotherInstance()
+    {
+        // Encode caches ids per pre-token in a shared dictionary; threads filling it at once
+        // must each still get the ids a cold, single-threaded instance gives.
+        string[] lines = File.ReadAllLines(TokenizerTestData.ShakespearePath()).Take(4000).ToArray();
+        var serial = Qwen3Tokenizer.LoadBundled();
+        int[][] expected = lines.Select(serial.Encode).ToArray();
+        var shared = Qwen3Tokenizer.LoadBundled();
+        var actual = new int[lines.Length][];
+        Parallel.For(0, 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, t =>
+        {
+            for (int i = 0; i < lines.Length; i++)                            // every thread encodes every line
+            {
+                int[] ids = shared.Encode(lines[(i + t * 997) % lines.Length]);
+                if (t == 0) actual[i] = ids;
+                else Assert.Equal(expected[(i + t * 997) % lines.Length], ids);
+            }
+        });
+        for (int i = 0; i < lines.Length; i++) Assert.Equal(expected[i], actual[i]);
+    }
+
     // Inputs that make naive BPE or regex engines blow up. Times are printed, never asserted.
     [Fact]
     public void AdversarialInputs_FinishAndRoundTrip()
