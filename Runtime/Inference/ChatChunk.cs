@@ -15,19 +15,3 @@ public enum ChatChunkKind
 
 /// <summary>One streamed piece of a reply: complete characters only, never half of one.</summary>
 public readonly record struct ChatChunk(ChatChunkKind Kind, string Text);
-
-/// <summary>Why generation ended.</summary>
-public enum ChatStopReason
-{
-    /// <summary>The model produced a stop id (&lt;|im_end|&gt;, &lt;|endoftext|&gt; or generation_config's eos_token_id).</summary>
-    EndOfSequence,
-
-    /// <summary>The max-new-tokens limit was reached.</summary>
-    MaxTokens,
-
-    /// <summary>A user stop string appeared in the text (it is cut from the reply).</summary>
-    StopString,
-
-    /// <summary>The KV cache is full: the session's context length was reached.</summary>
-    ContextFull,
-}

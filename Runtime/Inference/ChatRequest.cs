@@ -38,26 +38,30 @@ public sealed record ChatReply
     /// <summary>Every sampled id, the stop id included when one ended the reply.</summary>
     public required int[] GeneratedIds { get; init; }
 
-    public required ChatStopReason Stop { get; init; }
+    /// <summary>Counts and timings of the run (<see cref="TextGeneration.Stats"/>).</summary>
+    public required GenerationStats Stats { get; init; }
+
+    public StopReason Stop => Stats.StopReason;
 
     /// <summary>Tokens of the rendered prompt.</summary>
-    public required int PromptTokens { get; init; }
+    public int PromptTokens => Stats.PromptTokens;
 
     /// <summary>Prompt tokens whose keys and values were already in the cache (the common prefix with the previous call).</summary>
-    public required int ReusedTokens { get; init; }
+    public int ReusedTokens => Stats.ReusedPromptTokens;
 
     /// <summary>Prompt tokens run through the model (PromptTokens − ReusedTokens, at least 1).</summary>
-    public required int PrefilledTokens { get; init; }
+    public int PrefilledTokens => Stats.PrefilledTokens;
 
-    public required TimeSpan PrefillTime { get; init; }
+    public TimeSpan PrefillTime => Stats.PrefillTime;
 
     /// <summary>Single-token decode steps run (each produces the logits of the next token).</summary>
-    public required int DecodeSteps { get; init; }
+    public int DecodeSteps => Stats.DecodeSteps;
 
     /// <summary>Time of the decode steps and every sampling call.</summary>
-    public required TimeSpan DecodeTime { get; init; }
+    public TimeSpan DecodeTime => Stats.DecodeTime;
 
-    public double PrefillTokensPerSecond => PrefilledTokens / Math.Max(PrefillTime.TotalSeconds, 1e-9);
+    public double PrefillTokensPerSecond => Stats.PrefillTokensPerSecond;
 
+    /// <summary>Decode steps (not sampled tokens) per second of decode time.</summary>
     public double DecodeTokensPerSecond => DecodeSteps / Math.Max(DecodeTime.TotalSeconds, 1e-9);
 }

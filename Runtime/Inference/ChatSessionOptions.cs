@@ -32,7 +32,7 @@ public sealed record ChatSessionOptions
 
     /// <summary>
     /// Tokens kept free for the reply when deciding whether the history fits; default min(MaxNewTokens, ContextLength / 4).
-    /// A reply that outgrows the room left stops with <see cref="ChatStopReason.ContextFull"/>.
+    /// A reply that outgrows the room left stops with <see cref="StopReason.ContextFull"/>.
     /// </summary>
     public int? ReplyReserve { get; init; }
 

@@ -110,12 +110,7 @@ public sealed class ChatTextStream
 
         _pending.Append(text);
         string pending = _pending.ToString();
-        int cut = -1;
-        foreach (var stop in _stops)
-        {
-            int at = pending.IndexOf(stop, StringComparison.Ordinal);
-            if (at >= 0 && (cut < 0 || at < cut)) cut = at;
-        }
+        int cut = StopStringMatch.First(pending, _stops);
         if (cut >= 0)
         {
             Add(pending[..cut], output);
@@ -123,11 +118,7 @@ public sealed class ChatTextStream
             Stopped = true;
             return;
         }
-        // Hold back the longest tail that is the beginning of some stop string.
-        int keep = 0;
-        foreach (var stop in _stops)
-            for (int k = Math.Min(stop.Length - 1, pending.Length); k > keep; k--)
-                if (pending.AsSpan(pending.Length - k).SequenceEqual(stop.AsSpan(0, k))) { keep = k; break; }
+        int keep = StopStringMatch.HeldBack(pending, _stops);
         Add(pending[..^keep], output);
         _pending.Remove(0, pending.Length - keep);
     }

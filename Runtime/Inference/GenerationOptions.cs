@@ -33,6 +33,12 @@ public sealed record GenerationOptions
     /// <summary>Qwen3 tokenizer only: leave special tokens (&lt;|im_end|&gt; ...) out of the text.</summary>
     public bool SkipSpecialTokens { get; init; }
 
+    /// <summary>
+    /// Sample only ids the tokenizer knows (below its <see cref="Tokenization.ITokenizer.VocabSize"/>): the logits of the model's
+    /// padding rows past it are set to −∞.
+    /// </summary>
+    public bool OnlyTokenizerIds { get; init; }
+
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid field and its value.</summary>
     public void Validate()
     {

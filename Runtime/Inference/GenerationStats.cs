@@ -33,6 +33,9 @@ public readonly record struct GenerationStats(
     /// <summary>Prompt tokens run through the model (the prompt minus the prefix reused from the cache, minus a crop).</summary>
     public int PrefilledTokens { get; init; }
 
+    /// <summary>Tokens fed back through the model after the prompt (one-token decodes and slides): the last sampled one is not.</summary>
+    public int DecodeSteps { get; init; }
+
     /// <summary>Prefilled tokens per second of prefill time.</summary>
     public double PrefillTokensPerSecond => PrefillTime.Ticks > 0 ? PrefilledTokens / PrefillTime.TotalSeconds : 0;
 

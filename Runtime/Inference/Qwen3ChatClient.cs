@@ -266,9 +266,9 @@ public sealed class Qwen3ChatClient : IChatClient
         return result;
     }
 
-    private static ChatFinishReason FinishReason(ChatStopReason stop) => stop switch
+    private static ChatFinishReason FinishReason(StopReason stop) => stop switch
     {
-        ChatStopReason.EndOfSequence or ChatStopReason.StopString => ChatFinishReason.Stop,
+        StopReason.StopToken or StopReason.StopString => ChatFinishReason.Stop,
         _ => ChatFinishReason.Length,
     };
 

@@ -24,6 +24,9 @@ namespace Qwen3Gen.Inference;
 ///   empties it and prefills the last <see cref="GenerationOptions.WindowKeep"/> tokens, as nanoGPT crops to its block size.</item>
 /// </list>
 /// The pieces of one run concatenate to the tokenizer's Decode of the generated ids (without a stop id), cut before a stop string.
+/// A chat (<see cref="ChatEngine"/>) runs the same loop with an <see cref="ITokenSink"/> that takes the ids in place of the
+/// decoder (its <see cref="ChatTextStream"/> separates thinking from the answer and applies the stop strings) and
+/// <see cref="GenerationOptions.OnlyTokenizerIds"/>, so the model's padding rows are never sampled.
 /// Per token nothing is allocated with the byte-level tokenizer (the Qwen3 streaming decoder returns one string per token).
 /// The session is this object's for the duration: it remembers which tokens are cached, so <see cref="Start"/> with
 /// reusePrefix = true (a chat's next turn) prefills only what differs from the cached tokens. Not thread-safe.
@@ -50,7 +53,8 @@ public sealed class TextGeneration
     private bool _started, _done;
     private StopReason _reason;
     private readonly Stopwatch _clock = new();
-    private int _promptTokens, _reused, _prefilled, _slides;
+    private ITokenSink? _sink;                 // when set, takes the ids in place of _decoder and the stop strings
+    private int _promptTokens, _reused, _prefilled, _slides, _decodeSteps;
     private TimeSpan _prefillTime, _decodeTime;
 
     public TextGeneration(IInferenceSession session, Sampler sampler, ITokenizer tokenizer)
@@ -86,14 +90,16 @@ public sealed class TextGeneration
 
     /// <summary>Counts and timings of the current run (decode time so far while it goes on).</summary>
     public GenerationStats Stats => new(_promptTokens, _reused, _generatedCount, _prefillTime,
-        _done ? _decodeTime : _clock.Elapsed, _slides, _reason) { PrefilledTokens = _prefilled };
+        _done ? _decodeTime : _clock.Elapsed, _slides, _reason) { PrefilledTokens = _prefilled, DecodeSteps = _decodeSteps };
 
     /// <summary>
     /// Begins a run: prefills <paramref name="prompt"/> (at least one token) and gets the logits of its last position.
     /// reusePrefix = false empties the cache first; true keeps the longest cached prefix shared with the prompt
     /// (at most prompt length − 1, since the last prompt position must be run to get its logits).
+    /// A <paramref name="sink"/> takes every sampled id that is not a stop id in place of the decoder and the stop strings:
+    /// <see cref="Next"/> then hands out no <see cref="Piece"/> and returns false once, when the run is over.
     /// </summary>
-    public void Start(ReadOnlySpan<int> prompt, GenerationOptions options, bool reusePrefix = false)
+    public void Start(ReadOnlySpan<int> prompt, GenerationOptions options, bool reusePrefix = false, ITokenSink? sink = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -126,6 +132,8 @@ public sealed class TextGeneration
         _reason = StopReason.None;
         _done = false;
         _slides = 0;
+        _decodeSteps = 0;
+        _sink = sink;
         _decodeTime = TimeSpan.Zero;
 
         int reuse = 0;
@@ -180,19 +188,24 @@ public sealed class TextGeneration
             _generated[_generatedCount++] = id;
             if (Array.IndexOf(_stopIds, id) >= 0) { _reason = StopReason.StopToken; continue; }
             _pendingToken = id;
+            if (_sink is not null)
+            {
+                if (!_sink.Push(id)) _reason = StopReason.StopString;
+                continue;
+            }
 
             _decoder!.Push(id, _text);
             int ready = _text.Length;
             if (_stopStrings.Length > 0)
             {
-                int cut = FirstStop(_text.Span);
+                int cut = StopStringMatch.First(_text.Span, _stopStrings);
                 if (cut >= 0)
                 {
                     _text.Truncate(cut);
                     _reason = StopReason.StopString;
                     continue;
                 }
-                ready -= HeldBack(_text.Span);
+                ready -= StopStringMatch.HeldBack(_text.Span, _stopStrings);
             }
             if (ready > 0)
             {
@@ -228,6 +241,13 @@ public sealed class TextGeneration
         while (Next(cancellationToken)) yield return Piece.ToString();
     }
 
+    /// <summary>Forgets the cache: the next <see cref="Start"/> prefills its whole prompt.</summary>
+    public void ClearCache()
+    {
+        _contextLength = 0;
+        _session.Rewind(0);
+    }
+
     // Puts token id at the next position: Decode, or when the cache is full and the window slides, rewind to 0 and
     // prefill the last WindowKeep − 1 cached tokens followed by id. False when the cache is full and sliding is off.
     private bool Feed(int id)
@@ -236,6 +256,7 @@ public sealed class TextGeneration
         {
             _context[_contextLength++] = id;
             TakeLogits(_session.Decode(id));
+            _decodeSteps++;
             return true;
         }
         if (!_options.SlidingWindow) return false;
@@ -246,6 +267,7 @@ public sealed class TextGeneration
         _session.Rewind(0);
         TakeLogits(_session.Prefill(_context.AsSpan(0, keep)));
         _slides++;
+        _decodeSteps++;
         return true;
     }
 
@@ -258,6 +280,10 @@ public sealed class TextGeneration
             _logits = new float[logits.Length];
         }
         logits.CopyTo(_logits);
+        // Ids past the tokenizer's vocabulary are the embedding's padding rows (151,669..151,935 for Qwen3): they have no
+        // text and a trained model never picks them; masked, an untrained one cannot either.
+        if (_options.OnlyTokenizerIds && _tokenizer.VocabSize < _logits.Length)
+            _logits.AsSpan(_tokenizer.VocabSize).Fill(float.NegativeInfinity);
     }
 
     // The run is over: flush the decoder (unless a stop string already cut the text), cut at a stop string the flush may
@@ -268,38 +294,20 @@ public sealed class TextGeneration
         {
             _done = true;
             _decodeTime = _clock.Elapsed;
+            if (_sink is not null)
+            {
+                if (_reason != StopReason.StopString) _sink.Finish();
+                return false;
+            }
             if (_reason != StopReason.StopString)
             {
                 _decoder!.Flush(_text);
-                int cut = _stopStrings.Length > 0 ? FirstStop(_text.Span) : -1;
+                int cut = _stopStrings.Length > 0 ? StopStringMatch.First(_text.Span, _stopStrings) : -1;
                 if (cut >= 0) { _text.Truncate(cut); _reason = StopReason.StopString; }
             }
             _pieceLength = _text.Length;
             if (_pieceLength > 0) return true;
         }
         return false;
-    }
-
-    // Earliest index in text where a stop string starts, or -1. The text never holds a stop string's start that was
-    // handed out already (HeldBack keeps it), so searching only the unreturned text finds every match.
-    private int FirstStop(ReadOnlySpan<char> text)
-    {
-        int first = -1;
-        foreach (var stop in _stopStrings)
-        {
-            int at = text.IndexOf(stop.AsSpan(), StringComparison.Ordinal);
-            if (at >= 0 && (first < 0 || at < first)) first = at;
-        }
-        return first;
-    }
-
-    // Length of the longest suffix of text that is a proper prefix of some stop string: it may still become one.
-    private int HeldBack(ReadOnlySpan<char> text)
-    {
-        int held = 0;
-        foreach (var stop in _stopStrings)
-            for (int k = Math.Min(stop.Length - 1, text.Length); k > held; k--)
-                if (text.EndsWith(stop.AsSpan(0, k), StringComparison.Ordinal)) { held = k; break; }
-        return held;
     }
 }

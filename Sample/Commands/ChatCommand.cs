@@ -106,8 +106,8 @@ internal static class ChatCommand
                         var turn = session.Send(line, writer.Write, cancel.Start());
                         writer.End();
                         if (s.Stats) error.WriteLine(GenerateCommand.Stats(turn.Reply));
-                        else if (turn.Reply.Stop is ChatStopReason.MaxTokens or ChatStopReason.ContextFull)
-                            error.WriteLine($"[reply cut: {(turn.Reply.Stop == ChatStopReason.MaxTokens ? "max tokens" : "context full")}]");
+                        else if (turn.Reply.Stop is StopReason.MaxTokens or StopReason.ContextFull)
+                            error.WriteLine($"[reply cut: {(turn.Reply.Stop == StopReason.MaxTokens ? "max tokens" : "context full")}]");
                     }
                     catch (OperationCanceledException)
                     {

@@ -106,9 +106,9 @@ internal static class GenerateCommand
         var c = CultureInfo.InvariantCulture;
         string stop = r.Stop switch
         {
-            ChatStopReason.EndOfSequence => "end of sequence",
-            ChatStopReason.MaxTokens => "max tokens",
-            ChatStopReason.StopString => "stop string",
+            StopReason.StopToken => "end of sequence",
+            StopReason.MaxTokens => "max tokens",
+            StopReason.StopString => "stop string",
             _ => "context full",
         };
         string reused = r.ReusedTokens > 0 ? string.Format(c, ", {0} reused", r.ReusedTokens) : "";

@@ -36,7 +36,7 @@ public class ChatSessionTests(ChatSnapshotFixture fx, ITestOutputHelper output)
         var reply = engine.Generate(prompt, Greedy with { MaxNewTokens = 20 }, separateThinking: false, streamed.Add);
 
         output.WriteLine($"ids: {string.Join(' ', reply.GeneratedIds)}");
-        Assert.Equal(ChatStopReason.MaxTokens, reply.Stop);
+        Assert.Equal(StopReason.MaxTokens, reply.Stop);
         Assert.Equal(20, reply.GeneratedIds.Length);
         Assert.All(reply.GeneratedIds, id => Assert.InRange(id, 0, fx.Tokenizer.VocabSize - 1));   // padding rows never sampled
         string decoded = fx.Tokenizer.Decode(reply.GeneratedIds, skipSpecialTokens: true);
@@ -72,14 +72,14 @@ public class ChatSessionTests(ChatSnapshotFixture fx, ITestOutputHelper output)
     [Fact]
     public void StopsAtAStopId()
     {
-        // Make the first greedy token a stop id: the reply is empty and ends with EndOfSequence.
+        // Make the first greedy token a stop id: the reply is empty and ends with StopToken.
         using var probe = new ChatEngine(fx.Loaded.Model, fx.Tokenizer, stopIds: [], contextLength: 64);
         var prompt = fx.Tokenizer.Encode("Hello");
         int first = probe.Generate(prompt, Greedy with { MaxNewTokens = 1 }, false).GeneratedIds[0];
 
         using var engine = new ChatEngine(fx.Loaded.Model, fx.Tokenizer, stopIds: [first], contextLength: 64);
         var reply = engine.Generate(prompt, Greedy, false);
-        Assert.Equal(ChatStopReason.EndOfSequence, reply.Stop);
+        Assert.Equal(StopReason.StopToken, reply.Stop);
         Assert.Equal([first], reply.GeneratedIds);
         Assert.Equal("", reply.Answer);
     }
@@ -90,7 +90,7 @@ public class ChatSessionTests(ChatSnapshotFixture fx, ITestOutputHelper output)
         using var engine = new ChatEngine(fx.Loaded.Model, fx.Tokenizer, stopIds: [], contextLength: 16);
         var prompt = fx.Tokenizer.Encode("one two three four five six");
         var reply = engine.Generate(prompt, Greedy with { MaxNewTokens = 100 }, false);
-        Assert.Equal(ChatStopReason.ContextFull, reply.Stop);
+        Assert.Equal(StopReason.ContextFull, reply.Stop);
         Assert.Equal(16 - prompt.Length + 1, reply.GeneratedIds.Length);   // 16 cached positions, then one more sampled
     }
 

@@ -27,7 +27,7 @@ public class Qwen3ChatClientTests(ChatSnapshotFixture fx)
         Assert.Equal(turn.Answer, response.Text);
         Assert.Equal(turn.Reply.PromptTokens, response.Usage!.InputTokenCount);
         Assert.Equal(turn.Reply.GeneratedIds.Length, response.Usage.OutputTokenCount);
-        Assert.Equal(turn.Reply.Stop == ChatStopReason.MaxTokens ? ChatFinishReason.Length : ChatFinishReason.Stop, response.FinishReason);
+        Assert.Equal(turn.Reply.Stop == StopReason.MaxTokens ? ChatFinishReason.Length : ChatFinishReason.Stop, response.FinishReason);
         Assert.Equal(fx.DefinitionName, response.ModelId);
     }
 
