@@ -236,14 +236,11 @@ internal static class PassEmitter
                 MatMul.Forward(a.VRaw, a.Ln1, m + Layout.VProj(l), rows, Hidden, KvDim);        // v = x · Wvᵀ
                 RmsNormForward(a.Q, a.QRstd, a.QRaw, v + Layout.QNorm(l), rows * Heads, HeadDim);  // QK-norm per head, before RoPE
                 RopeForward(a.Q, rows, seqLen, Heads, past, cos, sin);
-                for (int b = 0; b < batch; b++)
+                Workers.ForRows(rows, 3L * KvDim, new KvCacheWriteJob                           // k: QK-norm + RoPE into the cache, v copied
                 {
-                    long slot = ((long)b * capacity + past) * KvDim;                             // cache rows of positions past .. past + seqLen - 1
-                    long row = (long)b * seqLen;
-                    RmsNormForward(a.KCache + slot, a.KRstd + row * KvHeads, a.KRaw + row * KvDim, v + Layout.KNorm(l), seqLen * KvHeads, HeadDim);
-                    RopeForward(a.KCache + slot, seqLen, seqLen, KvHeads, past, cos, sin);
-                    RowOps.Copy(a.VCache + slot, a.VRaw + row * KvDim, (long)seqLen * KvDim);
-                }
+                    KCache = a.KCache, VCache = a.VCache, KRstd = a.KRstd, KRaw = a.KRaw, VRaw = a.VRaw, NormWeight = v + Layout.KNorm(l),
+                    Cos = cos, Sin = sin, SeqLen = seqLen, Past = past, Capacity = capacity,
+                });
                 Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
                 {
                     Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen, Past = past, Capacity = capacity,

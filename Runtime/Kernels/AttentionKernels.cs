@@ -76,6 +76,55 @@ public static unsafe class AttentionKernels
     }
 
     /// <summary>
+    /// scores[s] = scale · Σ_d q[d] · k[(first + s) · rowStride + d] for s &lt; n, read straight from the key rows (no
+    /// transposed copy). For a tile with one or a few query rows the copy, HeadDim scattered stores per key, costs more
+    /// than the scores it would speed up. Each score is 16-lane partial sums over d then one horizontal sum, so it may
+    /// differ from <see cref="Scores"/> in the last bits; it is a fixed sequence of operations per key all the same.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    public static void ScoresDirect(float* scores, float* q, float* k, int rowStride, int first, int n, int headDim, float scale)
+    {
+        float* k0 = k + (long)first * rowStride;
+        if (Vector512.IsHardwareAccelerated && headDim % 16 == 0)
+        {
+            int s = 0;
+            for (; s + 4 <= n; s += 4)                      // four keys: four independent FMA chains
+            {
+                float* r0 = k0 + (long)s * rowStride, r1 = r0 + rowStride, r2 = r1 + rowStride, r3 = r2 + rowStride;
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (int d = 0; d < headDim; d += 16)
+                {
+                    var qd = Vector512.Load(q + d);
+                    a0 = Vector512.FusedMultiplyAdd(qd, Vector512.Load(r0 + d), a0);
+                    a1 = Vector512.FusedMultiplyAdd(qd, Vector512.Load(r1 + d), a1);
+                    a2 = Vector512.FusedMultiplyAdd(qd, Vector512.Load(r2 + d), a2);
+                    a3 = Vector512.FusedMultiplyAdd(qd, Vector512.Load(r3 + d), a3);
+                }
+                scores[s] = Vector512.Sum(a0) * scale;
+                scores[s + 1] = Vector512.Sum(a1) * scale;
+                scores[s + 2] = Vector512.Sum(a2) * scale;
+                scores[s + 3] = Vector512.Sum(a3) * scale;
+            }
+            for (; s < n; s++)
+            {
+                float* r0 = k0 + (long)s * rowStride;
+                var a0 = Vector512<float>.Zero;
+                for (int d = 0; d < headDim; d += 16)
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.Load(q + d), Vector512.Load(r0 + d), a0);
+                scores[s] = Vector512.Sum(a0) * scale;
+            }
+            return;
+        }
+        for (int s = 0; s < n; s++)
+        {
+            float* r0 = k0 + (long)s * rowStride;
+            float a = 0f;
+            for (int d = 0; d < headDim; d++) a = MathF.FusedMultiplyAdd(q[d], r0[d], a);
+            scores[s] = a * scale;
+        }
+    }
+
+    /// <summary>
     /// acc[d] += Σ_{j &lt; n} p[j] · v[j · rowStride + d]: the probability-weighted sum of n value rows, the
     /// accumulators held in registers for 32 floats of the row at a time (even and odd keys summed apart, then added).
     /// </summary>
