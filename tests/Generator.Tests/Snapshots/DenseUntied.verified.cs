@@ -154,14 +154,11 @@ public unsafe partial class DenseUntied
         MatMul.Forward(a.VRaw, a.Ln1, m + Layout.VProj(l), rows, Hidden, KvDim);        // v = x · Wvᵀ
         RmsNormForward(a.Q, a.QRstd, a.QRaw, v + Layout.QNorm(l), rows * Heads, HeadDim);  // QK-norm per head, before RoPE
         RopeForward(a.Q, rows, seqLen, Heads, past, cos, sin);
-        for (int b = 0; b < batch; b++)
+        Workers.ForRows(rows, 3L * KvDim, new KvCacheWriteJob                           // k: QK-norm + RoPE into the cache, v copied
         {
-            long slot = ((long)b * capacity + past) * KvDim;                             // cache rows of positions past .. past + seqLen - 1
-            long row = (long)b * seqLen;
-            RmsNormForward(a.KCache + slot, a.KRstd + row * KvHeads, a.KRaw + row * KvDim, v + Layout.KNorm(l), seqLen * KvHeads, HeadDim);
-            RopeForward(a.KCache + slot, seqLen, seqLen, KvHeads, past, cos, sin);
-            RowOps.Copy(a.VCache + slot, a.VRaw + row * KvDim, (long)seqLen * KvDim);
-        }
+            KCache = a.KCache, VCache = a.VCache, KRstd = a.KRstd, KRaw = a.KRaw, VRaw = a.VRaw, NormWeight = v + Layout.KNorm(l),
+            Cos = cos, Sin = sin, SeqLen = seqLen, Past = past, Capacity = capacity,
+        });
         Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
         {
             Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen, Past = past, Capacity = capacity,
@@ -420,6 +417,29 @@ public unsafe partial class DenseUntied
         Workers.ForRows(rows, (long)heads * HeadDim,
                         new RopeJob { X = x, Cos = cos, Sin = sin, Heads = heads, SeqLen = seqLen, FirstPosition = firstPosition });
 
+    // Cache write for rows (b, t) of a forward call, in one job instead of two small calls per sequence:
+    //   KCache[b, past + t] = RoPE(RMSNorm_k(KRaw[b, t]))  per K/V head,   VCache[b, past + t] = VRaw[b, t]
+    // Each row runs exactly the steps of RmsNormJob and RopeJob on its own K/V heads, so the result is the same.
+    private struct KvCacheWriteJob : IParallelJob
+    {
+        public float* KCache, VCache, KRstd, KRaw, VRaw, NormWeight, Cos, Sin;
+        public int SeqLen, Past, Capacity;
+
+        public void Execute(int start, int end)
+        {
+            for (int r = start; r < end; r++)
+            {
+                int b = r / SeqLen, t = r % SeqLen;
+                long slot = ((long)b * Capacity + Past + t) * KvDim;
+                new RmsNormJob { Y = KCache + slot, Rstd = KRstd + (long)r * KvHeads, X = KRaw + (long)r * KvDim, W = NormWeight, N = HeadDim }
+                    .Execute(0, KvHeads);
+                new RopeJob { X = KCache + slot - (long)t * KvDim, Cos = Cos, Sin = Sin, Heads = KvHeads, SeqLen = SeqLen, FirstPosition = Past }
+                    .Execute(t, t + 1);                                                  // row t of sequence b: position past + t
+                RowOps.Copy(VCache + slot, VRaw + (long)r * KvDim, KvDim);
+            }
+        }
+    }
+
     // The rotation's transpose:  dx[j] = dy[j]·c + dy[j + D/2]·s     dx[j + D/2] = dy[j + D/2]·c − dy[j]·s
     private static void RopeBackward(float* dx, int rows, int seqLen, int heads, int firstPosition, float* cos, float* sin) =>
         Workers.ForRows(rows, (long)heads * HeadDim,
@@ -433,8 +453,13 @@ public unsafe partial class DenseUntied
     // One work item is (b, K/V head, tile of QueryTile positions): it copies the keys its rows can see into kᵀ[d, s]
     // once, and every row of the tile and every query head of the group reuses that copy, so a score needs no
     // horizontal sum: scores[s..s+16) = Σ_d q[d] · kᵀ[d, s..s+16) (AttentionKernels, 16 keys per FMA).
+    // A tile with few query rows (a decode step has one) does not pay for that copy (HeadDim scattered stores per
+    // key against Group · rows dot products per key), so when rows · Group ≤ DirectQueries it reads the key rows
+    // straight from the cache instead (AttentionKernels.ScoresDirect). The choice depends only on the shapes, never
+    // on the thread count, so results stay the same on any number of threads.
     private const int KeyBlock = 64;
     private const int QueryTile = 16;
+    private const int DirectQueries = 8;
 
     private struct AttentionForwardJob : IParallelJob
     {
@@ -456,9 +481,14 @@ public unsafe partial class DenseUntied
                 int keys = Past + t1;                               // the tile's last row sees positions 0 .. past + t1 − 1
                 float* k0 = K + (long)b * Capacity * KvDim + kv * HeadDim;
                 float* v0 = V + (long)b * Capacity * KvDim + kv * HeadDim;
+                bool direct = (t1 - t0) * Group <= DirectQueries;       // too few queries to amortise kᵀ
                 int stride = AttentionKernels.Padded(keys);
-                float* kt = AttentionKernels.Scratch(HeadDim * stride);
-                AttentionKernels.Transpose(kt, k0, keys, KvDim, HeadDim);          // kᵀ[d, s] = k_s[d]
+                float* kt = null;
+                if (!direct)
+                {
+                    kt = AttentionKernels.Scratch(HeadDim * stride);
+                    AttentionKernels.Transpose(kt, k0, keys, KvDim, HeadDim);      // kᵀ[d, s] = k_s[d]
+                }
                 for (int h = kv * Group; h < (kv + 1) * Group; h++)     // the query heads that share this K/V head
                     for (int t = t0; t < t1; t++)
                     {
@@ -470,7 +500,8 @@ public unsafe partial class DenseUntied
                         for (int s0 = 0; s0 < n; s0 += KeyBlock)
                         {
                             int nb = Math.Min(KeyBlock, n - s0);
-                            AttentionKernels.Scores(scores, q, kt, stride, s0, nb, HeadDim, AttentionScale);  // q · k_s · scale
+                            if (direct) AttentionKernels.ScoresDirect(scores, q, k0, KvDim, s0, nb, HeadDim, AttentionScale);  // q · k_s · scale
+                            else AttentionKernels.Scores(scores, q, kt, stride, s0, nb, HeadDim, AttentionScale);
                             float mNew = MathF.Max(m, AttentionKernels.Max(scores, nb));
                             float correction = MathF.Exp(m - mNew);     // rescale what was summed under the old max
                             l = l * correction + AttentionKernels.ExpSum(scores, nb, mNew);  // p_s = exp(score_s − m), l += Σ p_s
