@@ -56,6 +56,22 @@ public sealed unsafe class MatMulWorkload : IDisposable
         return TrainingStepWorkload.Summarise(times, allocated, []);
     }
 
+    /// <summary>Best-of-n GB/s of a plain sequential read of the F32 weights (TensorPrimitives.Sum): the bandwidth available right now.</summary>
+    public double ReadBandwidth(int n)
+    {
+        double best = double.MaxValue;
+        var span = new ReadOnlySpan<float>(_w.Pointer, checked((int)_w.Length));
+        float sink = 0;
+        for (int i = 0; i < n; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            sink += System.Numerics.Tensors.TensorPrimitives.Sum(span);
+            best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        }
+        GC.KeepAlive(sink);
+        return _w.Length * 4.0 / best / 1e9;
+    }
+
     private static NativeBuffer<float> Fill(NativeBuffer<float> b, Random random)
     {
         for (long i = 0; i < b.Length; i++) b.Pointer[i] = (float)(random.NextDouble() - 0.5);

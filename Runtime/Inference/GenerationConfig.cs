@@ -74,13 +74,9 @@ public sealed record GenerationConfig
     /// </summary>
     public static GenerationConfig FromJson(string json, string source = FileName, int[]? fallbackEos = null, int vocab = int.MaxValue)
     {
-        JsonDocument document;
-        try { document = JsonDocument.Parse(json); }
-        catch (JsonException e) { throw new InvalidDataException($"{source} is not valid JSON: {e.Message}", e); }
-        using (document)
+        using (var document = JsonFiles.ParseObject(json, source))
         {
             var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{source}: expected a JSON object.");
             var config = new GenerationConfig
             {
                 EosTokenIds = ReadIds(root, "eos_token_id", source) ?? fallbackEos ?? [],

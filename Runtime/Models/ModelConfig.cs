@@ -124,13 +124,9 @@ public sealed record ModelConfig
     /// <summary>Reads a Hugging Face config.json (model_type qwen3 or qwen3_moe).</summary>
     public static ModelConfig FromHuggingFaceJson(string json, string source = "config.json")
     {
-        JsonDocument document;
-        try { document = JsonDocument.Parse(json); }
-        catch (JsonException e) { throw new InvalidDataException($"{source} is not valid JSON: {e.Message}", e); }
-        using (document)
+        using (var document = JsonFiles.ParseObject(json, source))
         {
             var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{source}: expected a JSON object.");
             string modelType = root.TryGetProperty("model_type", out var mt) && mt.ValueKind == JsonValueKind.String ? mt.GetString()! : "";
             if (modelType != "qwen3" && modelType != "qwen3_moe")
                 throw new InvalidDataException($"{source}: model_type is '{modelType}', expected 'qwen3' or 'qwen3_moe'.");

@@ -1,3 +1,4 @@
+using Qwen3Gen.Diagnostics;
 using System.Diagnostics;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Columns;
@@ -78,25 +79,16 @@ public unsafe class MatMulBenchmarks
     }
 }
 
-/// <summary>Buffers for one shape, filled with small random values once (fresh pages are slow: touch once, reuse).</summary>
-public sealed unsafe class MatMulCase : IDisposable
+/// <summary>One shape's buffers: the runtime's <see cref="MatMulWorkload"/> (shared with `bench`), plus the plain-read bandwidth probe.</summary>
+public sealed class MatMulCase : IDisposable
 {
     public readonly int Rows, In, Out;
-    private readonly NativeBuffer<float> _x, _w, _y, _dy, _dx, _dw;
-    private readonly NativeBuffer<BF16> _wb;
+    private readonly MatMulWorkload _work;
 
     public MatMulCase(int rows, int inDim, int outDim)
     {
         Rows = rows; In = inDim; Out = outDim;
-        var random = new Random(1234);
-        _x = Fill(new NativeBuffer<float>((long)rows * inDim), random);
-        _w = Fill(new NativeBuffer<float>((long)outDim * inDim), random);
-        _wb = new NativeBuffer<BF16>((long)outDim * inDim);
-        for (long i = 0; i < _w.Length; i++) _wb.Pointer[i] = BF16.FromSingle(_w.Pointer[i]);
-        _y = new NativeBuffer<float>((long)rows * outDim); _y.Clear();
-        _dy = Fill(new NativeBuffer<float>((long)rows * outDim), random);
-        _dx = new NativeBuffer<float>((long)rows * inDim); _dx.Clear();
-        _dw = new NativeBuffer<float>((long)outDim * inDim); _dw.Clear();
+        _work = new MatMulWorkload(rows, inDim, outDim);
     }
 
     public static (int Rows, int In, int Out) Parse(string shape)
@@ -105,43 +97,12 @@ public sealed unsafe class MatMulCase : IDisposable
         return (int.Parse(p[0]), int.Parse(p[1]), int.Parse(p[2]));
     }
 
-    private static NativeBuffer<float> Fill(NativeBuffer<float> b, Random random)
-    {
-        for (long i = 0; i < b.Length; i++) b.Pointer[i] = (float)(random.NextDouble() - 0.5);
-        return b;
-    }
+    public void Run(MatMulBenchmarks.Op op) => _work.Run((MatMulOp)(int)op);   // same order: Forward, ForwardBF16, BackwardInput, BackwardWeight
 
-    public void Run(MatMulBenchmarks.Op op)
-    {
-        switch (op)
-        {
-            case MatMulBenchmarks.Op.Forward: MatMul.Forward(_y.Pointer, _x.Pointer, _w.Pointer, Rows, In, Out); break;
-            case MatMulBenchmarks.Op.ForwardBF16: MatMul.Forward(_y.Pointer, _x.Pointer, _wb.Pointer, Rows, In, Out); break;
-            case MatMulBenchmarks.Op.BackwardInput: MatMul.BackwardInput(_dx.Pointer, _dy.Pointer, _w.Pointer, Rows, In, Out); break;
-            default: MatMul.BackwardWeight(_dw.Pointer, _dy.Pointer, _x.Pointer, Rows, In, Out); break;
-        }
-    }
+    /// <summary>Best-of-n GB/s of a plain sequential read of the F32 weights: the bandwidth available right now.</summary>
+    public double ReadBandwidth(int n) => _work.ReadBandwidth(n);
 
-    /// <summary>Best-of-n GB/s of a plain sequential read of the F32 weights (TensorPrimitives.Sum): the bandwidth available right now.</summary>
-    public double ReadBandwidth(int n)
-    {
-        double best = double.MaxValue;
-        var span = new ReadOnlySpan<float>(_w.Pointer, checked((int)_w.Length));
-        float sink = 0;
-        for (int i = 0; i < n; i++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            sink += System.Numerics.Tensors.TensorPrimitives.Sum(span);
-            best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalSeconds);
-        }
-        GC.KeepAlive(sink);
-        return _w.Length * 4.0 / best / 1e9;
-    }
-
-    public void Dispose()
-    {
-        _x.Dispose(); _w.Dispose(); _wb.Dispose(); _y.Dispose(); _dy.Dispose(); _dx.Dispose(); _dw.Dispose();
-    }
+    public void Dispose() => _work.Dispose();
 }
 
 /// <summary>
