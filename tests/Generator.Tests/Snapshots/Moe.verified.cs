@@ -127,7 +127,7 @@ public unsafe partial class Moe
             };
             long p = r * ExpertsPerToken;
             b.RouterLogits = a.Floats(r * Experts); b.Probs = a.Floats(r * Experts);
-            b.Selected = a.Ints(p); b.RouteWeight = a.Floats(p); b.Counts = a.Ints(Experts); b.Starts = a.Ints(Experts + 1);
+            b.Selected = a.Ints(p); b.RouteWeight = a.Floats(p); b.Starts = a.Ints(Experts + 1);
             b.PackedRow = a.Ints(p); b.PackedPos = a.Ints(p);
             b.Xe = a.Floats(p * Hidden); b.Ye = a.Floats(p * Hidden);
             b.Ge = a.Floats(p * ExpertFfn); b.Ue = a.Floats(p * ExpertFfn); b.Ae = a.Floats(p * ExpertFfn);
