@@ -55,7 +55,7 @@ internal static class TrainCommand
                 Training = new TrainingOptions
                 {
                     Steps = parse.GetValue(steps), Batch = parse.GetValue(batch), Context = parse.GetValue(context),
-                    LearningRate = parse.GetValue(lr), MinLearningRate = parse.GetValue(minLr), WarmupSteps = parse.GetValue(warmup),
+                    LearningRate = parse.GetValue(lr), MinLearningRate = parse.GetValue(minLr), WarmupSteps = WarmupFor(parse, warmup, parse.GetValue(steps), d.WarmupSteps),
                     GradientAccumulation = parse.GetValue(accumulation), WeightDecay = parse.GetValue(weightDecay),
                     Beta2 = parse.GetValue(beta2), GradientClip = parse.GetValue(clip), Seed = parse.GetValue(seed),
                 },
@@ -144,4 +144,8 @@ internal static class TrainCommand
     }
 
     private static string Quote(string value) => value.Contains(' ') || value.Length == 0 ? $"\"{value}\"" : value;
+
+    /// <summary>--warmup as given; when not given, the default (100) but at most a tenth of a short run's steps.</summary>
+    private static int WarmupFor(ParseResult parse, Option<int> warmup, int steps, int defaultWarmup) =>
+        parse.GetResult(warmup) is { Implicit: false } ? parse.GetValue(warmup) : Math.Min(defaultWarmup, steps / 10);
 }
