@@ -23,6 +23,13 @@ public sealed record LoadedModel(
     /// <summary>How the matrices are held in memory.</summary>
     public WeightFormat Format => Model.Weights.Format;
 
+    /// <summary>The GGUF file the model came from (kept open: its metadata holds the tokenizer), or null for a snapshot directory.</summary>
+    public GgufFile? Gguf { get; init; }
+
+    /// <summary>The tokenizer: from the GGUF metadata for a .gguf file, else from the directory's tokenizer files.</summary>
+    public Tokenization.Qwen3Tokenizer LoadTokenizer() =>
+        Gguf is not null ? Tokenization.Qwen3Tokenizer.FromGguf(Gguf.Metadata) : Tokenization.Qwen3Tokenizer.Load(RequireTokenizerFiles().Directory);
+
     /// <summary>The tokenizer files of the directory (paths only; nothing is read).</summary>
     public TokenizerFiles TokenizerFiles => new(Directory);
 
@@ -31,11 +38,15 @@ public sealed record LoadedModel(
     /// <summary>Throws <see cref="FileNotFoundException"/> naming each missing tokenizer file.</summary>
     public TokenizerFiles RequireTokenizerFiles() => TokenizerFiles.Require();
 
-    public void Dispose() => Model.Dispose();
+    public void Dispose()
+    {
+        Model.Dispose();
+        Gguf?.Dispose();
+    }
 
     /// <summary>"Qwen3_0_6B (BF16, 1.19 GB) from DIR" and the loader's report.</summary>
     public override string ToString() =>
-        $"{Definition.Name} ({Format}, {Model.Weights.Bytes / 1e9:0.00} GB of weights) from {Directory}\n{Report}";
+        $"{Definition.Name} ({Format}, {Model.Weights.Bytes / 1e9:0.00} GB of weights) from {Gguf?.Path ?? Directory}\n{Report}";
 }
 
 /// <summary>
@@ -58,6 +69,8 @@ public static class ModelDirectory
     /// <exception cref="InsufficientMemoryException">The weights in the chosen format need more than the memory available (<see cref="MemoryBudget"/>).</exception>
     public static LoadedModel Load(string directory, WeightFormat? format = null)
     {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        if (GgufFile.IsGgufPath(directory) && !System.IO.Directory.Exists(directory)) return LoadGguf(directory, format);
         string dir = CheckDirectory(directory);
         var config = ReadConfig(dir);
         var definition = FindDefinition(config, dir);
@@ -89,6 +102,50 @@ public static class ModelDirectory
                 model.Dispose();
                 throw;
             }
+        }
+    }
+
+    /// <summary>
+    /// Loads a GGUF file (<c>qwen3</c> or <c>qwen3moe</c>): its metadata → the compiled definition with equal
+    /// hyper-parameters (<see cref="GgufConfig"/>), GGUF tensor names → HF keys (<see cref="GgufNames"/>), each
+    /// tensor dequantised exactly into F32 weights (default) or rounded to BF16. The tokenizer comes from the file's
+    /// metadata (<see cref="LoadedModel.LoadTokenizer"/>).
+    /// </summary>
+    public static LoadedModel LoadGguf(string path, WeightFormat? format = null)
+    {
+        var file = GgufFile.Open(path);
+        try
+        {
+            var config = GgufConfig.Read(file);
+            RegisterLoadedDefinitions();
+            var definition = ModelCatalog.Match(config) ?? throw new InvalidDataException(NoMatchMessage(config, file.Path));
+            var chosen = format ?? WeightFormat.F32;
+            if (MemoryBudget.Shortfall(definition.Name, definition.Config, chosen, MemoryBudget.AvailableBytes()) is string shortfall)
+                throw new InsufficientMemoryException($"'{file.Path}': {shortfall}");
+            var model = definition.Create(chosen);
+            try
+            {
+                var report = GgufLoader.Load(model.Tensors, model.Weights, file);
+                return new LoadedModel(model, definition, config, Path.GetDirectoryName(file.Path)!, report, GenerationConfig.DefaultFor(config.Vocab))
+                {
+                    Gguf = file,
+                };
+            }
+            catch (InvalidDataException e)
+            {
+                model.Dispose();
+                throw new InvalidDataException($"'{file.Path}' (definition {definition.Name}): {e.Message}", e);
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
         }
     }
 
@@ -188,7 +245,8 @@ public static class ModelDirectory
     /// <summary>The error for a config.json that no compiled definition matches.</summary>
     public static string NoMatchMessage(ModelConfig config, string? directory)
     {
-        string where = directory is null ? "config.json" : $"'{Path.Combine(directory, HuggingFaceConfig.FileName)}'";
+        bool gguf = directory is not null && GgufFile.IsGgufPath(directory);
+        string where = directory is null ? "config.json" : gguf ? $"'{directory}' (its GGUF metadata)" : $"'{Path.Combine(directory, HuggingFaceConfig.FileName)}'";
         var sb = new StringBuilder();
         sb.Append($"{where} matches no compiled model definition ({config}).");
         var (closest, differences) = ModelCatalog.Closest(config);
@@ -199,10 +257,13 @@ public static class ModelDirectory
             sb.Append($"\nClosest: {closest.Name}, which differs in {differences.Count} field{(differences.Count == 1 ? "" : "s")} ({closest.Name} vs config.json):");
             foreach (var d in differences) sb.Append("\n  ").Append(d);
         }
-        string className = ClassNameFor(directory);
-        string source = directory is null ? "config.json" : Path.Combine(directory, HuggingFaceConfig.FileName);
+        string className = ClassNameFor(gguf ? Path.GetFileNameWithoutExtension(directory) : directory);
+        string source = directory is null || gguf ? "config.json" : Path.Combine(directory, HuggingFaceConfig.FileName);
         string projectPath = $"Configs/{className}/config.json";
-        sb.Append($"\nTo add one, copy {source} into your project as {projectPath} and declare a partial class that reads it at build time:");
+        if (gguf) sb.Append($"\nTo add one, write this config.json into your project as {projectPath}:\n  ")
+                    .Append(config.ToHuggingFaceJson().Replace("\n", "\n  ", StringComparison.Ordinal))
+                    .Append("\nand declare a partial class that reads it at build time:");
+        else sb.Append($"\nTo add one, copy {source} into your project as {projectPath} and declare a partial class that reads it at build time:");
         sb.Append($"\n  [Qwen3Model(Config = \"{projectPath}\")]\n  public partial class {className};");
         sb.Append("\nwith <AdditionalFiles Include=\"Configs/**/config.json\" /> in the .csproj; or write the values inline:");
         sb.Append("\n  ").Append(HuggingFaceConfig.AttributeText(config).Replace("\n", "\n  ", StringComparison.Ordinal));

@@ -130,6 +130,17 @@ public sealed class Qwen3Tokenizer : ITokenizer
         return new Qwen3Tokenizer(f.Vocab, f.Merges, f.Added, f.EosToken, useTiktoken);
     }
 
+    /// <summary>
+    /// Builds the tokenizer from a GGUF file's metadata (<c>tokenizer.ggml.*</c>, see <see cref="GgufTokenizer"/>):
+    /// the same ids as the Hugging Face tokenizer the file was converted from.
+    /// </summary>
+    public static Qwen3Tokenizer FromGguf(Checkpoints.GgufMetadata metadata, bool useTiktoken = true)
+    {
+        var f = GgufTokenizer.Read(metadata);
+        try { return new Qwen3Tokenizer(f.Vocab, f.Merges, f.Added, f.EosToken, useTiktoken); }
+        catch (InvalidDataException e) { throw new InvalidDataException($"'{metadata.File}': tokenizer.ggml.*: {e.Message}", e); }
+    }
+
     // A ".tiktoken" file: "base64(token bytes) rank" per line, rank = id.
     static MemoryStream TiktokenTable(byte[][] tokenBytes, int count)
     {

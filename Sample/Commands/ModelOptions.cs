@@ -41,7 +41,7 @@ internal sealed record ModelSettings
 /// <summary>The command-line options behind <see cref="ModelSettings"/>, added to a command and read back.</summary>
 internal sealed class ModelOptions
 {
-    public readonly Option<string> Model = new("--model", "-m") { Description = "Hugging Face snapshot directory: config.json, model*.safetensors, tokenizer files.", Required = true };
+    public readonly Option<string> Model = new("--model", "-m") { Description = "Hugging Face snapshot directory (config.json, model*.safetensors, tokenizer files) or a .gguf file.", Required = true };
     public readonly Option<bool> Bf16 = new("--bf16") { Description = "Keep matrices in BF16 (default when the checkpoint is BF16)." };
     public readonly Option<bool> F32 = new("--f32") { Description = "Widen every weight to float32 (twice the memory)." };
     public readonly Option<int?> Threads = new("--threads") { Description = "Threads for the kernels (default: all cores)." };
@@ -105,9 +105,10 @@ internal static class ModelLoading
         {
             if (s.Threads is int threads) Workers.Threads = threads;
             RegisterDefinitions();
-            ModelDirectory.Tokenizer(s.ModelDir).Require();
+            bool gguf = Checkpoints.GgufFile.IsGgufPath(s.ModelDir) && !Directory.Exists(s.ModelDir);
+            if (!gguf) ModelDirectory.Tokenizer(s.ModelDir).Require();
             var loaded = ModelDirectory.Load(s.ModelDir, s.Format);
-            try { return (loaded, Qwen3Tokenizer.Load(loaded.Directory)); }
+            try { return (loaded, loaded.LoadTokenizer()); }
             catch
             {
                 loaded.Dispose();

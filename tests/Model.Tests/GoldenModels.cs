@@ -34,3 +34,7 @@ public partial class DenseOdd;
 /// <summary>dense-long: T = 130 spans three attention key blocks; 4 query heads share one KV head.</summary>
 [Qwen3Model(Config = "Fixtures/golden/dense-long/config.json")]
 public partial class DenseLong;
+
+/// <summary>dense-q (tests/Fixtures/golden-gguf): the GGUF fixtures' shape, as small as 256-element K-quant super-blocks allow.</summary>
+[Qwen3Model(Config = "Fixtures/golden-gguf/dense-q/config.json")]
+public partial class DenseQ;

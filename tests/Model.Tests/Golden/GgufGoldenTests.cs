@@ -1,0 +1,79 @@
+using Qwen3Gen.Checkpoints;
+using Qwen3Gen.Inference;
+using Xunit.Abstractions;
+
+namespace Qwen3Gen.Model.Tests;
+
+/// <summary>
+/// GGUF files loaded through <see cref="ModelDirectory.Load"/> (metadata → definition, GGUF names → HF keys,
+/// tokenizer from the metadata) against the float64 outputs of tests/Fixtures/golden-gguf/dense-q.
+/// </summary>
+public class GgufGoldenTests(ITestOutputHelper output)
+{
+    public static TheoryData<string> Types => new() { "f32", "q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k" };
+
+    internal static string CaseFile(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", "golden-gguf", "dense-q", name);
+
+    [Theory, MemberData(nameof(Types))]
+    public void Float32Engine_MatchesGolden(string type)
+    {
+        using var loaded = ModelDirectory.Load(CaseFile($"model-{type}.gguf"), WeightFormat.F32);
+        Assert.Equal(nameof(DenseQ), loaded.Definition.Name);
+        Assert.NotNull(loaded.Gguf);
+        var expected = new FixtureFile(CaseFile($"expected-{type}.safetensors"));
+        var (ids, batch, seqLen) = DenseGoldenTests.Inputs(expected);
+        float loss = loaded.Model.Forward(ids, CausalLm.ShiftedTargets(ids, batch, seqLen), batch, seqLen);
+        Compare.Close(output, "loss", expected.F32("loss"), [loss], Tolerances.GgufLoss);
+        Compare.Close(output, "logits", expected.F32("logits"), loaded.Model.Logits, Tolerances.GgufLogits);
+        Assert.Equal(expected.I64("greedy.ids").Select(x => (int)x).ToArray(), Greedy(loaded.Model, expected));
+    }
+
+    /// <summary>input_ids[0, :5] and 8 greedy tokens, with the KV-cached session.</summary>
+    internal static int[] Greedy(IQwen3Model model, FixtureFile expected)
+    {
+        var ids = expected.I64("input_ids").Select(x => (int)x).ToList();
+        var result = ids.Take(5).ToList();
+        using var session = model.CreateSession(capacity: 16);
+        var logits = session.Prefill(result.ToArray());
+        for (int step = 0; step < 8; step++)
+        {
+            int next = 0;
+            for (int v = 1; v < logits.Length; v++)
+                if (logits[v] > logits[next]) next = v;
+            result.Add(next);
+            if (step < 7) logits = session.Decode(next);
+        }
+        return result.ToArray();
+    }
+
+    [Fact]
+    public void Tokenizer_ComesFromTheMetadata()
+    {
+        using var loaded = ModelDirectory.Load(CaseFile("model-q4_k_m.gguf"));
+        var tokenizer = loaded.LoadTokenizer();
+        Assert.Equal(266, tokenizer.ImEndId);
+        Assert.Equal([265], tokenizer.Encode("<|im_start|>"));
+        Assert.Equal(WeightFormat.F32, loaded.Format);
+        Assert.Contains("12 Q4_K", loaded.Report.ToString());
+    }
+
+    [Fact]
+    public void NoMatchingDefinition_NamesTheClosestAndTheAttribute()
+    {
+        using var dir = new TempDirectory();
+        // The fixture with one more layer in its metadata: 3 instead of 2.
+        var bytes = File.ReadAllBytes(CaseFile("model-q8_0.gguf"));
+        var key = System.Text.Encoding.UTF8.GetBytes("qwen3.block_count");
+        int at = bytes.AsSpan().IndexOf(key) + key.Length + 4;   // key, then u32 value type, then the value
+        Assert.Equal(2u, BitConverter.ToUInt32(bytes, at));
+        BitConverter.TryWriteBytes(bytes.AsSpan(at), 3u);
+        string path = dir["Qwen3-Odd.gguf"];
+        File.WriteAllBytes(path, bytes);
+        var ex = Assert.Throws<InvalidDataException>(() => ModelDirectory.Load(path));
+        Assert.Contains("Qwen3-Odd.gguf", ex.Message);
+        Assert.Contains("Closest: DenseQ", ex.Message);
+        Assert.Contains("Layers: 2 vs 3", ex.Message);
+        Assert.Contains("[Qwen3Model(", ex.Message);
+        Assert.Contains("public partial class Qwen3_Odd", ex.Message);
+    }
+}
