@@ -26,9 +26,9 @@ public sealed record LoadedModel(
     /// <summary>The GGUF file the model came from (kept open: its metadata holds the tokenizer), or null for a snapshot directory.</summary>
     public GgufFile? Gguf { get; init; }
 
-    /// <summary>The tokenizer: from the GGUF metadata for a .gguf file, else from the directory's tokenizer files.</summary>
-    public Tokenization.Qwen3Tokenizer LoadTokenizer() =>
-        Gguf is not null ? Tokenization.Qwen3Tokenizer.FromGguf(Gguf.Metadata) : Tokenization.Qwen3Tokenizer.Load(RequireTokenizerFiles().Directory);
+    /// <summary>The tokenizer: from the GGUF metadata for a .gguf file, else the directory's own (<see cref="Tokenization.TokenizerFolder.Load"/>).</summary>
+    public Tokenization.ITokenizer LoadTokenizer() =>
+        Gguf is not null ? Tokenization.Qwen3Tokenizer.FromGguf(Gguf.Metadata) : Tokenization.TokenizerFolder.Load(Directory);
 
     /// <summary>The tokenizer files of the directory (paths only; nothing is read).</summary>
     public TokenizerFiles TokenizerFiles => new(Directory);

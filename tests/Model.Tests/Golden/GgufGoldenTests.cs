@@ -50,7 +50,7 @@ public class GgufGoldenTests(ITestOutputHelper output)
     public void Tokenizer_ComesFromTheMetadata()
     {
         using var loaded = ModelDirectory.Load(CaseFile("model-q4_k_m.gguf"));
-        var tokenizer = loaded.LoadTokenizer();
+        var tokenizer = Assert.IsType<Tokenization.Qwen3Tokenizer>(loaded.LoadTokenizer());
         Assert.Equal(266, tokenizer.ImEndId);
         Assert.Equal([265], tokenizer.Encode("<|im_start|>"));
         Assert.Equal(WeightFormat.F32, loaded.Format);
