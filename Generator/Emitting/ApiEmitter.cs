@@ -13,7 +13,7 @@ internal static class ApiEmitter
             private NativeBuffer<float>? _gradients;
             private State? _state;
 
-            /// <summary>A model over existing weights (F32 for training; F32 or BF16 for inference).</summary>
+            /// <summary>A model over existing weights (F32 for training; F32, BF16 or Quantized for inference).</summary>
             public {{c}}(Weights weights)
             {
                 if (weights.Count != Layout.Count || weights.VectorStart != Layout.VectorStart)
@@ -25,7 +25,9 @@ internal static class ApiEmitter
             public static {{c}} Create(WeightFormat format = WeightFormat.F32) => new(Weights.Create(format, Layout.Count, Layout.VectorStart));
 
             [System.Runtime.CompilerServices.ModuleInitializer]
-            internal static void Register() => ModelCatalog.Register(new ModelDefinition(nameof({{c}}), Definition, static format => Create(format)));
+            internal static void Register() =>
+                ModelCatalog.Register(new ModelDefinition(nameof({{c}}), Definition, static format => Create(format),
+                                                         static weights => new {{c}}(weights), TensorTable, Layout.Count, Layout.VectorStart));
 
             public string Name => nameof({{c}});
             public ModelConfig Config => Definition;
@@ -73,7 +75,7 @@ internal static class ApiEmitter
                 if (state.HasTargets) targets.CopyTo(new Span<int>(state.Targets, targets.Length));
                 state.Batch = batch;
                 state.SeqLen = seqLen;
-                return _weights.Format == WeightFormat.BF16 ? ForwardPass<BF16>(state) : ForwardPass<float>(state);
+                return ForwardPass(state);
             }
 
             public void Backward()

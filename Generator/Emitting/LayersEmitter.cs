@@ -23,11 +23,8 @@ internal static class LayersEmitter
         // ================================ Embedding ================================
         // h[r, :] = E[id[r], :]          E = model.embed_tokens.weight [Vocab, Hidden]
 
-        private static void EmbeddingForward<TW>(float* h, TW* embed, int* ids, int rows) where TW : unmanaged
-        {
-            for (int r = 0; r < rows; r++)
-                RowOps.Load(h + (long)r * Hidden, embed + (long)ids[r] * Hidden, Hidden);
-        }
+        private static void EmbeddingForward(float* h, WeightMatrix embed, int* ids, int rows) =>
+            MatrixRows.Gather(h, embed, ids, rows, Hidden);          // row id[r] of E in its stored format, widened
 
         // dE[id[r], :] += dh[r, :]       rows in order, so repeated ids accumulate in a fixed order
         private static void EmbeddingBackward(float* dEmbed, float* dh, int* ids, int rows)
@@ -472,9 +469,9 @@ internal static class LayersEmitter
         // Only selected experts run: the routed (row, slot) pairs are packed by expert, in row order, and each
         // expert multiplies its own block of rows. No shared expert, no capacity limit, no jitter, no router bias.
 
-        private static void MoeForward<TW>(ref LayerBuffers a, TW* m, int l, int rows) where TW : unmanaged
+        private static void MoeForward(ref LayerBuffers a, Weights m, int l, int rows)
         {
-            MatMul.Forward(a.RouterLogits, a.Ln2, m + Layout.Router(l), rows, Hidden, Experts);     // [R, Experts]
+            MatMul.Forward(a.RouterLogits, a.Ln2, m.Matrix(Layout.Router(l)), rows, Hidden, Experts);     // [R, Experts]
             Route(ref a, rows);
             Pack(ref a, rows);
             for (int e = 0; e < Experts; e++)
@@ -483,10 +480,10 @@ internal static class LayersEmitter
                 if (n == 0) continue;                                                               // an idle expert costs nothing
                 long p0 = a.Starts[e];
                 float* x = a.Xe + p0 * Hidden, ge = a.Ge + p0 * ExpertFfn, ue = a.Ue + p0 * ExpertFfn, ae = a.Ae + p0 * ExpertFfn;
-                MatMul.Forward(ge, x, m + Layout.ExpertGateProj(l, e), n, Hidden, ExpertFfn);       // gate_e = x · Wgᵀ
-                MatMul.Forward(ue, x, m + Layout.ExpertUpProj(l, e), n, Hidden, ExpertFfn);         // up_e   = x · Wuᵀ
+                MatMul.Forward(ge, x, m.Matrix(Layout.ExpertGateProj(l, e)), n, Hidden, ExpertFfn);       // gate_e = x · Wgᵀ
+                MatMul.Forward(ue, x, m.Matrix(Layout.ExpertUpProj(l, e)), n, Hidden, ExpertFfn);         // up_e   = x · Wuᵀ
                 SwiGluForward(ae, ge, ue, (long)n * ExpertFfn);                                      // act_e  = silu(gate_e) ⊙ up_e
-                MatMul.Forward(a.Ye + p0 * Hidden, ae, m + Layout.ExpertDownProj(l, e), n, ExpertFfn, Hidden);
+                MatMul.Forward(a.Ye + p0 * Hidden, ae, m.Matrix(Layout.ExpertDownProj(l, e)), n, ExpertFfn, Hidden);
             }
             for (int r = 0; r < rows; r++)                                                          // out[r] = Σ_slot w · y
             {

@@ -52,8 +52,7 @@ internal static class SessionEmitter
                         s.Batch = 1;
                         s.SeqLen = n;
                         s.HasTargets = false;
-                        if (_model._weights.Format == WeightFormat.BF16) _model.ForwardPass<BF16>(s, Position, lastOnly: true);
-                        else _model.ForwardPass<float>(s, Position, lastOnly: true);
+                        _model.ForwardPass(s, Position, lastOnly: true);
                         Position += n;
                     }
                     return new ReadOnlySpan<float>(s.Logits, Vocab);
@@ -169,11 +168,7 @@ internal static class SessionEmitter
                     _position[sequence] = position;
                 }
 
-                private void Run(State s)
-                {
-                    if (_model._weights.Format == WeightFormat.BF16) _model.ForwardPass<BF16>(s, lastOnly: true, perSequence: true);
-                    else _model.ForwardPass<float>(s, lastOnly: true, perSequence: true);
-                }
+                private void Run(State s) => _model.ForwardPass(s, lastOnly: true, perSequence: true);
 
                 private int CheckSlot(int sequence) => (uint)sequence < (uint)_position.Length ? sequence
                     : throw new ArgumentOutOfRangeException(nameof(sequence), sequence, $"Sequence slots are 0..{_position.Length - 1}.");

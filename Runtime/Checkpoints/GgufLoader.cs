@@ -45,6 +45,72 @@ public static unsafe class GgufLoader
     }
 
     /// <summary>
+    /// <see cref="WeightFormat.Quantized"/> weights over <paramref name="file"/>: every matrix a handle on its blocks in
+    /// the mapping (stacked experts: the expert's rows), in its stored type, not copied; F16 matrices are widened to
+    /// float32 copies (the kernels multiply F32, BF16 and the GGML block types); the 1-D vectors are dequantised into
+    /// the weights. The file is disposed with the weights.
+    /// </summary>
+    public static (Weights Weights, LoadReport Report) LoadMapped(IReadOnlyList<TensorSpec> tensors, long count, long vectorStart, GgufFile file)
+    {
+        var sources = Resolve(tensors, file);
+        var matrices = new Dictionary<long, WeightMatrix>();
+        var owned = new List<IDisposable>();
+        var types = new Dictionary<GgmlType, int>();
+        long mappedBytes = 0;
+        try
+        {
+            var vectors = new List<(TensorSpec Spec, int Index)>();
+            for (int i = 0; i < tensors.Count; i++)
+            {
+                var spec = tensors[i];
+                var (info, first, elements) = sources[i];
+                types[info.Type] = types.GetValueOrDefault(info.Type) + 1;
+                if (spec.Offset >= vectorStart)
+                {
+                    vectors.Add((spec, i));
+                    continue;
+                }
+                byte* data = file.Data(info) + first / info.RowLength * info.RowBytes;
+                if (Quantization.MatrixRows.FromGgml(info.Type) is MatrixFormat format)
+                {
+                    matrices[spec.Offset] = new WeightMatrix(data, format);
+                    mappedBytes += elements / info.RowLength * info.RowBytes;
+                }
+                else
+                {
+                    var copy = new NativeBuffer<float>(elements);
+                    owned.Add(copy);
+                    Dequantize.Row(info.Type, data, copy.Pointer, elements);
+                    matrices[spec.Offset] = WeightMatrix.F32(copy.Pointer);
+                    mappedBytes += elements * 4;
+                }
+            }
+            owned.Add(file);
+            var weights = Weights.CreateMapped(count, vectorStart, matrices, mappedBytes, new Owned(owned));
+            foreach (var (spec, i) in vectors)
+            {
+                var (info, first, elements) = sources[i];
+                Dequantize.Row(info.Type, file.Data(info) + first / info.RowLength * info.RowBytes, weights.Vectors + spec.Offset, elements);
+            }
+            return (weights, Report(tensors, file, types));
+        }
+        catch
+        {
+            foreach (var o in owned) if (!ReferenceEquals(o, file)) o.Dispose();
+            throw;
+        }
+    }
+
+    private sealed class Owned(List<IDisposable> items) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var item in items) item.Dispose();
+            items.Clear();
+        }
+    }
+
+    /// <summary>
     /// For every model tensor: the GGUF tensor holding it and the element range (a whole expert of a stacked
     /// tensor, else everything). Throws one <see cref="InvalidDataException"/> listing every missing or mismatched tensor.
     /// </summary>

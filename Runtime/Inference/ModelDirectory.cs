@@ -119,17 +119,29 @@ public static class ModelDirectory
             var config = GgufConfig.Read(file);
             RegisterLoadedDefinitions();
             var definition = ModelCatalog.Match(config) ?? throw new InvalidDataException(NoMatchMessage(config, file.Path));
-            var chosen = format ?? WeightFormat.F32;
+            var chosen = format ?? WeightFormat.Quantized;
+            var generation = GenerationConfig.DefaultFor(config.Vocab);
+            string dir = Path.GetDirectoryName(file.Path)!;
+            if (chosen == WeightFormat.Quantized)
+            {
+                // The matrices stay in the mapped file; the definition wraps weights that own it.
+                if (definition.FromWeights is not { } factory || definition.TensorTable is not { } tensors)
+                    throw new NotSupportedException($"Definition {definition.Name} was compiled without a weights factory; rebuild it with this Qwen3Gen.");
+                var (weights, report) = GgufLoader.LoadMapped(tensors, definition.ParameterCount, definition.VectorStart, file);
+                try { return new LoadedModel(factory(weights), definition, config, dir, report, generation) { Gguf = file }; }
+                catch
+                {
+                    weights.Dispose();
+                    throw;
+                }
+            }
             if (MemoryBudget.Shortfall(definition.Name, definition.Config, chosen, MemoryBudget.AvailableBytes()) is string shortfall)
                 throw new InsufficientMemoryException($"'{file.Path}': {shortfall}");
             var model = definition.Create(chosen);
             try
             {
                 var report = GgufLoader.Load(model.Tensors, model.Weights, file);
-                return new LoadedModel(model, definition, config, Path.GetDirectoryName(file.Path)!, report, GenerationConfig.DefaultFor(config.Vocab))
-                {
-                    Gguf = file,
-                };
+                return new LoadedModel(model, definition, config, dir, report, generation) { Gguf = file };
             }
             catch (InvalidDataException e)
             {

@@ -21,6 +21,20 @@ public static unsafe class MatMul
     /// </summary>
     public const int MatVecMaxRows = 16;
 
+    /// <summary>
+    /// y[r, o] = Σ_i x[r, i] · w[o, i] for a weight handle in any <see cref="MatrixFormat"/>: the one dispatch on the
+    /// format per product (F32 and BF16: the float kernels below; GGML blocks: <see cref="Quantization.QuantMatMul"/>).
+    /// </summary>
+    public static void Forward(float* y, float* x, WeightMatrix w, int rows, int inDim, int outDim)
+    {
+        switch (w.Format)
+        {
+            case MatrixFormat.F32: Forward(y, x, (float*)w.Data, rows, inDim, outDim); break;
+            case MatrixFormat.BF16: Forward(y, x, (BF16*)w.Data, rows, inDim, outDim); break;
+            default: Quantization.QuantMatMul.Forward(y, x, w, rows, inDim, outDim); break;
+        }
+    }
+
     /// <summary>y[r, o] = Σ_i x[r, i] · w[o, i].   x: [rows, inDim], w: [outDim, inDim] (F32 or BF16), y: [rows, outDim] (overwritten).</summary>
     public static void Forward<TW>(float* y, float* x, TW* w, int rows, int inDim, int outDim) where TW : unmanaged
     {

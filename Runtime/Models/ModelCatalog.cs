@@ -1,7 +1,14 @@
 namespace Qwen3Gen;
 
-/// <summary>A compiled definition: its name, hyper-parameters and a factory (registered by the generated code).</summary>
-public sealed record ModelDefinition(string Name, ModelConfig Config, Func<WeightFormat, IQwen3Model> Create);
+/// <summary>
+/// A compiled definition: its name, hyper-parameters and factories (registered by the generated code): <see cref="Create"/>
+/// allocates zeroed weights of a format; <see cref="FromWeights"/> wraps existing weights (e.g. mapped from a GGUF file),
+/// built from the layout (<see cref="TensorTable"/>, <see cref="ParameterCount"/>, <see cref="VectorStart"/>) without
+/// allocating a model first.
+/// </summary>
+public sealed record ModelDefinition(string Name, ModelConfig Config, Func<WeightFormat, IQwen3Model> Create,
+                                     Func<Weights, IQwen3Model>? FromWeights = null, IReadOnlyList<TensorSpec>? TensorTable = null,
+                                     long ParameterCount = 0, long VectorStart = 0);
 
 /// <summary>
 /// Every generated model registers itself here from a module initializer, so tools can list the compiled

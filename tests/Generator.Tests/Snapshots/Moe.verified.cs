@@ -6,6 +6,7 @@ using System;
 using System.Collections.Generic;
 using System.Numerics.Tensors;
 using Qwen3Gen;
+using Qwen3Gen.Quantization;
 using Qwen3Gen.Threading;
 
 namespace Demo;
@@ -145,38 +146,39 @@ public unsafe partial class Moe
     // h = embed_tokens[ids]
     // for each layer:  h = h + Attention(RMSNorm(h));  h = h + MLP(RMSNorm(h))
     // logits = RMSNorm(h) · W_lmᵀ;  loss = mean cross-entropy of logits[b, t] vs targets[b, t]
-    // TW is the matrices' storage type (float or BF16); vectors and activations are always float.
+    // m.Matrix(offset) is a matrix's handle (data + storage format: F32, BF16 or GGML blocks); MatMul dispatches on the
+    // format once per product. Vectors (norm weights) and activations are always float.
 
     /// <summary>
     /// The forward pass over s.Batch × s.SeqLen tokens at positions past .. past + SeqLen − 1 (past > 0 continues a
     /// KV-cached sequence). lastOnly: logits of each row's last position only (decoding), [Batch, Vocab].
     /// perSequence: the caller has set s.Slot and s.Past for each sequence (a batched decode step); past is ignored.
     /// </summary>
-    private float ForwardPass<TW>(State s, int past = 0, bool lastOnly = false, bool perSequence = false) where TW : unmanaged
+    private float ForwardPass(State s, int past = 0, bool lastOnly = false, bool perSequence = false)
     {
         int batch = s.Batch, seqLen = s.SeqLen, rows = s.Rows;
         int capacity = s.Training ? seqLen : s.Capacity;                   // training: the cache is exactly this call's keys
         if (!perSequence)
             for (int b = 0; b < batch; b++) { s.Slot[b] = b; s.Past[b] = past; }
-        TW* m = _weights.Matrix<TW>();
+        Weights m = _weights;
         float* v = _weights.Vectors;
         s.BackwardDone = false;
-        EmbeddingForward(s.Layer[0].Input, m + Layout.Embed, s.Tokens, rows);
+        EmbeddingForward(s.Layer[0].Input, m.Matrix(Layout.Embed), s.Tokens, rows);
         for (int l = 0; l < Layers; l++)
             DecoderLayerForward(ref s.Layer[l], m, v, l, batch, seqLen, s.Slot, s.Past, capacity, s.RopeCos, s.RopeSin);
         RmsNormForward(s.FinalNorm, s.RstdF, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, rows, Hidden);
         if (lastOnly && seqLen == 1)                                            // decode step: every row is a last position
         {
-            MatMul.Forward(s.Logits, s.FinalNorm, m + Layout.LmHead, batch, Hidden, Vocab);
+            MatMul.Forward(s.Logits, s.FinalNorm, m.Matrix(Layout.LmHead), batch, Hidden, Vocab);
             return float.NaN;
         }
         if (lastOnly)
         {
             for (int b = 0; b < batch; b++)                                     // logits of the last position of each row
-                MatMul.Forward(s.Logits + (long)b * Vocab, s.FinalNorm + ((long)b * seqLen + seqLen - 1) * Hidden, m + Layout.LmHead, 1, Hidden, Vocab);
+                MatMul.Forward(s.Logits + (long)b * Vocab, s.FinalNorm + ((long)b * seqLen + seqLen - 1) * Hidden, m.Matrix(Layout.LmHead), 1, Hidden, Vocab);
             return float.NaN;
         }
-        MatMul.Forward(s.Logits, s.FinalNorm, m + Layout.LmHead, rows, Hidden, Vocab);     // logits = h · W_lmᵀ   [R, Vocab]
+        MatMul.Forward(s.Logits, s.FinalNorm, m.Matrix(Layout.LmHead), rows, Hidden, Vocab);     // logits = h · W_lmᵀ   [R, Vocab]
         s.CrossEntropy = s.HasTargets ? CrossEntropyForward(s.RowLoss, s.LogitLse, s.Logits, s.Targets, rows) : float.NaN;
         s.AuxLoss = s.Training ? AuxLossForward(s) : float.NaN;
         // total loss = cross-entropy + router_aux_loss_coef · aux (only when output_router_logits, as HF)
@@ -187,15 +189,15 @@ public unsafe partial class Moe
     /// One decoder layer over rows (b, t) at positions past[b] + t. Keys and values enter cache slot slot[b] at those
     /// positions, and each query attends to that slot's positions 0 .. past[b] + t (causal).
     /// </summary>
-    private static void DecoderLayerForward<TW>(ref LayerBuffers a, TW* m, float* v, int l, int batch, int seqLen, int* slot, int* past,
-                                                int capacity, float* cos, float* sin) where TW : unmanaged
+    private static void DecoderLayerForward(ref LayerBuffers a, Weights m, float* v, int l, int batch, int seqLen, int* slot, int* past,
+                                            int capacity, float* cos, float* sin)
     {
         int rows = batch * seqLen;
         // ---- attention block: Mid = Input + o_proj(Attention(RMSNorm(Input))) ----
         RmsNormForward(a.Ln1, a.Rstd1, a.Input, v + Layout.InputNorm(l), rows, Hidden);
-        MatMul.Forward(a.QRaw, a.Ln1, m + Layout.QProj(l), rows, Hidden, QDim);         // q = x · Wqᵀ   [R, Heads·HeadDim]
-        MatMul.Forward(a.KRaw, a.Ln1, m + Layout.KProj(l), rows, Hidden, KvDim);        // k = x · Wkᵀ   [R, KvHeads·HeadDim]
-        MatMul.Forward(a.VRaw, a.Ln1, m + Layout.VProj(l), rows, Hidden, KvDim);        // v = x · Wvᵀ
+        MatMul.Forward(a.QRaw, a.Ln1, m.Matrix(Layout.QProj(l)), rows, Hidden, QDim);         // q = x · Wqᵀ   [R, Heads·HeadDim]
+        MatMul.Forward(a.KRaw, a.Ln1, m.Matrix(Layout.KProj(l)), rows, Hidden, KvDim);        // k = x · Wkᵀ   [R, KvHeads·HeadDim]
+        MatMul.Forward(a.VRaw, a.Ln1, m.Matrix(Layout.VProj(l)), rows, Hidden, KvDim);        // v = x · Wvᵀ
         RmsNormForward(a.Q, a.QRstd, a.QRaw, v + Layout.QNorm(l), rows * Heads, HeadDim);  // QK-norm per head, before RoPE
         RopeForward(a.Q, rows, seqLen, Heads, past, cos, sin);
         Workers.ForRows(rows, 3L * KvDim, new KvCacheWriteJob                           // k: QK-norm + RoPE into the cache, v copied
@@ -207,7 +209,7 @@ public unsafe partial class Moe
         {
             Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
         });
-        MatMul.Forward(a.Mid, a.Attn, m + Layout.OProj(l), rows, QDim, Hidden);         // o = attn · Woᵀ
+        MatMul.Forward(a.Mid, a.Attn, m.Matrix(Layout.OProj(l)), rows, QDim, Hidden);         // o = attn · Woᵀ
 
         // ---- MLP block: Output = Mid + MLP(RMSNorm(Mid)) ----
         AddRmsNormForward(a.Ln2, a.Rstd2, a.Mid, a.Input, v + Layout.PostAttentionNorm(l), rows, Hidden);  // Mid = Input + o, then its norm
@@ -217,10 +219,10 @@ public unsafe partial class Moe
             ResidualAdd(a.Output, a.Mid, rows, Hidden);                                  // Output = Mid + moe
             return;
         }
-        MatMul.Forward(a.Gate, a.Ln2, m + Layout.GateProj(l), rows, Hidden, Ffn);       // gate = x · Wgᵀ   [R, Ffn]
-        MatMul.Forward(a.Up, a.Ln2, m + Layout.UpProj(l), rows, Hidden, Ffn);           // up   = x · Wuᵀ
+        MatMul.Forward(a.Gate, a.Ln2, m.Matrix(Layout.GateProj(l)), rows, Hidden, Ffn);       // gate = x · Wgᵀ   [R, Ffn]
+        MatMul.Forward(a.Up, a.Ln2, m.Matrix(Layout.UpProj(l)), rows, Hidden, Ffn);           // up   = x · Wuᵀ
         SwiGluForward(a.Act, a.Gate, a.Up, (long)rows * Ffn);                            // act  = silu(gate) ⊙ up
-        MatMul.Forward(a.Output, a.Act, m + Layout.DownProj(l), rows, Ffn, Hidden);     // down = act · Wdᵀ
+        MatMul.Forward(a.Output, a.Act, m.Matrix(Layout.DownProj(l)), rows, Ffn, Hidden);     // down = act · Wdᵀ
         ResidualAdd(a.Output, a.Mid, rows, Hidden);                                      // Output = Mid + down
     }
 
@@ -303,6 +305,7 @@ using System;
 using System.Collections.Generic;
 using System.Numerics.Tensors;
 using Qwen3Gen;
+using Qwen3Gen.Quantization;
 using Qwen3Gen.Threading;
 
 namespace Demo;
@@ -312,11 +315,8 @@ public unsafe partial class Moe
     // ================================ Embedding ================================
     // h[r, :] = E[id[r], :]          E = model.embed_tokens.weight [Vocab, Hidden]
 
-    private static void EmbeddingForward<TW>(float* h, TW* embed, int* ids, int rows) where TW : unmanaged
-    {
-        for (int r = 0; r < rows; r++)
-            RowOps.Load(h + (long)r * Hidden, embed + (long)ids[r] * Hidden, Hidden);
-    }
+    private static void EmbeddingForward(float* h, WeightMatrix embed, int* ids, int rows) =>
+        MatrixRows.Gather(h, embed, ids, rows, Hidden);          // row id[r] of E in its stored format, widened
 
     // dE[id[r], :] += dh[r, :]       rows in order, so repeated ids accumulate in a fixed order
     private static void EmbeddingBackward(float* dEmbed, float* dh, int* ids, int rows)
@@ -743,9 +743,9 @@ public unsafe partial class Moe
     // Only selected experts run: the routed (row, slot) pairs are packed by expert, in row order, and each
     // expert multiplies its own block of rows. No shared expert, no capacity limit, no jitter, no router bias.
 
-    private static void MoeForward<TW>(ref LayerBuffers a, TW* m, int l, int rows) where TW : unmanaged
+    private static void MoeForward(ref LayerBuffers a, Weights m, int l, int rows)
     {
-        MatMul.Forward(a.RouterLogits, a.Ln2, m + Layout.Router(l), rows, Hidden, Experts);     // [R, Experts]
+        MatMul.Forward(a.RouterLogits, a.Ln2, m.Matrix(Layout.Router(l)), rows, Hidden, Experts);     // [R, Experts]
         Route(ref a, rows);
         Pack(ref a, rows);
         for (int e = 0; e < Experts; e++)
@@ -754,10 +754,10 @@ public unsafe partial class Moe
             if (n == 0) continue;                                                               // an idle expert costs nothing
             long p0 = a.Starts[e];
             float* x = a.Xe + p0 * Hidden, ge = a.Ge + p0 * ExpertFfn, ue = a.Ue + p0 * ExpertFfn, ae = a.Ae + p0 * ExpertFfn;
-            MatMul.Forward(ge, x, m + Layout.ExpertGateProj(l, e), n, Hidden, ExpertFfn);       // gate_e = x · Wgᵀ
-            MatMul.Forward(ue, x, m + Layout.ExpertUpProj(l, e), n, Hidden, ExpertFfn);         // up_e   = x · Wuᵀ
+            MatMul.Forward(ge, x, m.Matrix(Layout.ExpertGateProj(l, e)), n, Hidden, ExpertFfn);       // gate_e = x · Wgᵀ
+            MatMul.Forward(ue, x, m.Matrix(Layout.ExpertUpProj(l, e)), n, Hidden, ExpertFfn);         // up_e   = x · Wuᵀ
             SwiGluForward(ae, ge, ue, (long)n * ExpertFfn);                                      // act_e  = silu(gate_e) ⊙ up_e
-            MatMul.Forward(a.Ye + p0 * Hidden, ae, m + Layout.ExpertDownProj(l, e), n, ExpertFfn, Hidden);
+            MatMul.Forward(a.Ye + p0 * Hidden, ae, m.Matrix(Layout.ExpertDownProj(l, e)), n, ExpertFfn, Hidden);
         }
         for (int r = 0; r < rows; r++)                                                          // out[r] = Σ_slot w · y
         {
@@ -921,6 +921,7 @@ using System;
 using System.Collections.Generic;
 using System.Numerics.Tensors;
 using Qwen3Gen;
+using Qwen3Gen.Quantization;
 using Qwen3Gen.Threading;
 
 namespace Demo;
@@ -970,8 +971,7 @@ public unsafe partial class Moe
                 s.Batch = 1;
                 s.SeqLen = n;
                 s.HasTargets = false;
-                if (_model._weights.Format == WeightFormat.BF16) _model.ForwardPass<BF16>(s, Position, lastOnly: true);
-                else _model.ForwardPass<float>(s, Position, lastOnly: true);
+                _model.ForwardPass(s, Position, lastOnly: true);
                 Position += n;
             }
             return new ReadOnlySpan<float>(s.Logits, Vocab);
@@ -1087,11 +1087,7 @@ public unsafe partial class Moe
             _position[sequence] = position;
         }
 
-        private void Run(State s)
-        {
-            if (_model._weights.Format == WeightFormat.BF16) _model.ForwardPass<BF16>(s, lastOnly: true, perSequence: true);
-            else _model.ForwardPass<float>(s, lastOnly: true, perSequence: true);
-        }
+        private void Run(State s) => _model.ForwardPass(s, lastOnly: true, perSequence: true);
 
         private int CheckSlot(int sequence) => (uint)sequence < (uint)_position.Length ? sequence
             : throw new ArgumentOutOfRangeException(nameof(sequence), sequence, $"Sequence slots are 0..{_position.Length - 1}.");
@@ -1115,6 +1111,7 @@ using System;
 using System.Collections.Generic;
 using System.Numerics.Tensors;
 using Qwen3Gen;
+using Qwen3Gen.Quantization;
 using Qwen3Gen.Threading;
 
 namespace Demo;
@@ -1252,7 +1249,7 @@ public unsafe partial class Moe : IMoeModel
     private NativeBuffer<float>? _gradients;
     private State? _state;
 
-    /// <summary>A model over existing weights (F32 for training; F32 or BF16 for inference).</summary>
+    /// <summary>A model over existing weights (F32 for training; F32, BF16 or Quantized for inference).</summary>
     public Moe(Weights weights)
     {
         if (weights.Count != Layout.Count || weights.VectorStart != Layout.VectorStart)
@@ -1264,7 +1261,9 @@ public unsafe partial class Moe : IMoeModel
     public static Moe Create(WeightFormat format = WeightFormat.F32) => new(Weights.Create(format, Layout.Count, Layout.VectorStart));
 
     [System.Runtime.CompilerServices.ModuleInitializer]
-    internal static void Register() => ModelCatalog.Register(new ModelDefinition(nameof(Moe), Definition, static format => Create(format)));
+    internal static void Register() =>
+        ModelCatalog.Register(new ModelDefinition(nameof(Moe), Definition, static format => Create(format),
+                                                 static weights => new Moe(weights), TensorTable, Layout.Count, Layout.VectorStart));
 
     public string Name => nameof(Moe);
     public ModelConfig Config => Definition;
@@ -1312,7 +1311,7 @@ public unsafe partial class Moe : IMoeModel
         if (state.HasTargets) targets.CopyTo(new Span<int>(state.Targets, targets.Length));
         state.Batch = batch;
         state.SeqLen = seqLen;
-        return _weights.Format == WeightFormat.BF16 ? ForwardPass<BF16>(state) : ForwardPass<float>(state);
+        return ForwardPass(state);
     }
 
     public void Backward()

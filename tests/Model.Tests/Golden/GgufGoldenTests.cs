@@ -28,6 +28,65 @@ public class GgufGoldenTests(ITestOutputHelper output)
         Assert.Equal(expected.I64("greedy.ids").Select(x => (int)x).ToArray(), Greedy(loaded.Model, expected));
     }
 
+    /// <summary>
+    /// The default load keeps the matrices in their stored blocks (memory-mapped) and multiplies them with int8
+    /// activations: NMSE of all logits ≤ 5e-4 against the float64 truth, loss within 2e-3, greedy ids identical.
+    /// </summary>
+    [Theory, MemberData(nameof(Types))]
+    public void Int8Engine_OnStoredBlocks_MatchesGolden(string type)
+    {
+        using var loaded = ModelDirectory.Load(CaseFile($"model-{type}.gguf"));
+        Assert.Equal(WeightFormat.Quantized, loaded.Format);
+        var expected = new FixtureFile(CaseFile($"expected-{type}.safetensors"));
+        var (ids, batch, seqLen) = DenseGoldenTests.Inputs(expected);
+        float loss = loaded.Model.Forward(ids, CausalLm.ShiftedTargets(ids, batch, seqLen), batch, seqLen);
+        var want = expected.F32("logits");
+        var got = loaded.Model.Logits;
+        double err = 0, norm = 0;
+        for (int i = 0; i < want.Length; i++)
+        {
+            err += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
+            norm += (double)want[i] * want[i];
+        }
+        double nmse = err / norm;
+        output.WriteLine($"{type}: NMSE {nmse:E2} (limit {Tolerances.GgufInt8Nmse:E0}), loss error {Math.Abs(loss - expected.F32("loss")[0]):E2}");
+        Assert.True(nmse <= Tolerances.GgufInt8Nmse, $"{type}: NMSE {nmse:E3} > {Tolerances.GgufInt8Nmse}");
+        Assert.True(Math.Abs(loss - expected.F32("loss")[0]) <= Tolerances.GgufInt8Loss, $"{type}: loss {loss} vs {expected.F32("loss")[0]}");
+        Assert.Equal(expected.I64("greedy.ids").Select(x => (int)x).ToArray(), Greedy(loaded.Model, expected));
+    }
+
+    /// <summary>The quantised kernels split outputs, never a sum: logits bit-identical on 1, 2 and 3 threads.</summary>
+    [Fact]
+    public void Int8Engine_IsBitIdenticalForAnyThreadCount()
+    {
+        int saved = Threading.Workers.Threads;
+        try
+        {
+            float[]? first = null;
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                Threading.Workers.Threads = threads;
+                foreach (var type in new[] { "q4_k_m", "q4_0" })
+                {
+                    using var loaded = ModelDirectory.Load(CaseFile($"model-{type}.gguf"));
+                    var expected = new FixtureFile(CaseFile($"expected-{type}.safetensors"));
+                    var (ids, batch, seqLen) = DenseGoldenTests.Inputs(expected);
+                    loaded.Model.Forward(ids, CausalLm.ShiftedTargets(ids, batch, seqLen), batch, seqLen);
+                    var logits = loaded.Model.Logits.ToArray();
+                    if (type == "q4_k_m")
+                    {
+                        if (first is null) first = logits;
+                        else Assert.True(first.AsSpan().SequenceEqual(logits), $"{threads} threads: logits differ from 1 thread");
+                    }
+                }
+            }
+        }
+        finally
+        {
+            Threading.Workers.Threads = saved;
+        }
+    }
+
     /// <summary>input_ids[0, :5] and 8 greedy tokens, with the KV-cached session.</summary>
     internal static int[] Greedy(IQwen3Model model, FixtureFile expected)
     {
@@ -53,7 +112,7 @@ public class GgufGoldenTests(ITestOutputHelper output)
         var tokenizer = Assert.IsType<Tokenization.Qwen3Tokenizer>(loaded.LoadTokenizer());
         Assert.Equal(266, tokenizer.ImEndId);
         Assert.Equal([265], tokenizer.Encode("<|im_start|>"));
-        Assert.Equal(WeightFormat.F32, loaded.Format);
+        Assert.Equal(WeightFormat.Quantized, loaded.Format);
         Assert.Contains("12 Q4_K", loaded.Report.ToString());
     }
 
