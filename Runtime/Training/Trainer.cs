@@ -77,6 +77,9 @@ public sealed unsafe class Trainer : IDisposable
     /// <summary>The ranks this trainer runs on.</summary>
     public ICommunicator Communicator => _comm;
 
+    /// <summary>Tokenizer files and generation_config.json written into every checkpoint (null: weights, config and state only).</summary>
+    public ModelFiles? Files { get; set; }
+
     /// <summary>The gradient buckets, in the order their reductions start.</summary>
     public IReadOnlyList<GradientBucket> Buckets => _reducer.Buckets;
 
@@ -208,7 +211,7 @@ public sealed unsafe class Trainer : IDisposable
             _sharded?.GatherTo(gathered, root: 0);
             if (_comm.Rank == 0)
             {
-                try { TrainingCheckpoint.Save(directory, _model, _optimizer ?? gathered!, _sampler, Options); }
+                try { TrainingCheckpoint.Save(directory, _model, _optimizer ?? gathered!, _sampler, Options, Files); }
                 catch (Exception e) when (_comm.Size > 1) { error = e; }
             }
         }
