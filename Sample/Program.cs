@@ -10,5 +10,6 @@ root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(ChatCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(QuantizeCommand.Create());
 root.SetAction(parse => DefaultCommand.Run(parse));
 return root.Parse(args).Invoke();
