@@ -16,22 +16,36 @@ public readonly record struct StepResult(long Step, float Loss, double LearningR
 public sealed unsafe class Trainer : IDisposable
 {
     private readonly IQwen3Model _model;
-    private readonly TextDataset _data;
-    private readonly WindowSampler _sampler;
+    private readonly TextDataset? _data;
+    private readonly ConversationDataset? _conversations;
+    private readonly IBatchSampler _sampler;
     private readonly AdamW _optimizer;
     private readonly LearningRateSchedule _schedule;
     private readonly int[] _inputs, _targets;
 
+    /// <summary>Trains on random windows of a text (every next token is a target).</summary>
     public Trainer(IQwen3Model model, TextDataset data, TrainingOptions options)
+        : this(model, options, data.VocabularyNeeded, new WindowSampler(data.Train, options.Batch, options.Context, options.Seed))
+    {
+        _data = data;
+    }
+
+    /// <summary>Trains on whole conversations, one per batch row, with the loss on the assistant's tokens only.</summary>
+    public Trainer(IQwen3Model model, ConversationDataset data, TrainingOptions options)
+        : this(model, options, data.VocabularyNeeded, new ConversationSampler(data.Train, options.Batch, options.Context, options.Seed))
+    {
+        _conversations = data;
+    }
+
+    private Trainer(IQwen3Model model, TrainingOptions options, int vocabularyNeeded, IBatchSampler sampler)
     {
         options.Validate();
         if (model.Weights.Format != WeightFormat.F32) throw new ArgumentException("Training needs F32 weights.", nameof(model));
-        if (data.VocabularyNeeded > model.Config.Vocab)
-            throw new ArgumentException($"The data has token ids up to {data.VocabularyNeeded - 1}, beyond the model's vocabulary of {model.Config.Vocab}.", nameof(data));
+        if (vocabularyNeeded > model.Config.Vocab)
+            throw new ArgumentException($"The data has token ids up to {vocabularyNeeded - 1}, beyond the model's vocabulary of {model.Config.Vocab}.", nameof(model));
         _model = model;
-        _data = data;
         Options = options;
-        _sampler = new WindowSampler(data.Train, options.Batch, options.Context, options.Seed);
+        _sampler = sampler;
         _optimizer = new AdamW(model.Tensors, new AdamWOptions
         {
             LearningRate = options.LearningRate, Beta1 = options.Beta1, Beta2 = options.Beta2,
@@ -79,7 +93,23 @@ public sealed unsafe class Trainer : IDisposable
     }
 
     /// <summary>Mean cross-entropy over every target of the validation split (consecutive windows, token-weighted).</summary>
-    public float EvaluateValidation() => Evaluate(_data.Validation);
+    public float EvaluateValidation() => _data is not null ? Evaluate(_data.Validation) : EvaluateExamples(_conversations!.Validation);
+
+    /// <summary>Mean cross-entropy over every trained (assistant) target of <paramref name="examples"/>, token-weighted.</summary>
+    public float EvaluateExamples(IReadOnlyList<TrainingExample> examples)
+    {
+        int batches = (examples.Count + Options.Batch - 1) / Options.Batch;
+        double sum = 0;
+        long count = 0;
+        for (int i = 0; i < batches; i++)
+        {
+            int real = ConversationSampler.FillInOrder(examples, i, Options.Batch, _inputs, _targets);
+            if (real == 0) continue;
+            sum += (double)_model.Forward(_inputs, _targets, Options.Batch, Options.Context) * real;
+            count += real;
+        }
+        return count > 0 ? (float)(sum / count) : float.NaN;
+    }
 
     /// <summary>Mean cross-entropy over every target of <paramref name="tokens"/>.</summary>
     public float Evaluate(ReadOnlyMemory<int> tokens)

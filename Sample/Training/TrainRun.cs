@@ -27,14 +27,20 @@ internal static class TrainRun
         settings.Validate();
         var wall = Stopwatch.StartNew();
         Workers.Threads = settings.Threads;
-        var definition = Catalog.Find(settings.Model);
-        var tokenizer = Corpus.Tokenizer(settings.Tokenizer);
+        var start = StartingPoint.For(settings);
+        var definition = start.Definition;
+        var tokenizer = start.Tokenizer;
         if (definition.Config.Vocab < tokenizer.VocabSize)
-            throw new ArgumentException($"--tokenizer {settings.Tokenizer} has {tokenizer.VocabSize} ids but {definition.Name} has a vocabulary of {definition.Config.Vocab}; " +
-                                        (settings.Tokenizer == "qwen3" ? "use a full-vocabulary model such as Qwen3FullVocab." : "pick a larger model."));
+            throw new ArgumentException($"--tokenizer {start.TokenizerName} has {tokenizer.VocabSize} ids but {definition.Name} has a vocabulary of {definition.Config.Vocab}; " +
+                                        (start.TokenizerName == "qwen3" ? "use a full-vocabulary model such as Qwen3FullVocab." : "pick a larger model."));
         var options = settings.Training;
         if (options.Context > definition.Config.MaxPositions)
             throw new ArgumentException($"--context ({options.Context}) exceeds {definition.Name}'s max_position_embeddings ({definition.Config.MaxPositions}).");
+
+        // Refuse before allocating: weights, gradients, AdamW moments, activations and logits, from the hyper-parameters.
+        var memory = TrainingMemory.For(definition.Config, options.Batch, options.Context);
+        if (memory.Shortfall($"Training {definition.Name} (batch {options.Batch} × context {options.Context})", settings.AvailableBytes ?? MemoryBudget.AvailableBytes()) is string shortfall)
+            throw new InsufficientMemoryException(shortfall);
 
         string? existing = TrainingCheckpoint.Find(settings.Out);
         if (settings.Resume && existing is null)
@@ -42,19 +48,25 @@ internal static class TrainRun
         if (!settings.Resume && !settings.Overwrite && existing is not null)
             throw new ArgumentException($"'{settings.Out}' already holds a checkpoint ({existing}): pass --resume to continue it, --overwrite to start afresh, or another --out.");
 
-        var data = Corpus.Load(settings.Data, tokenizer);
+        var data = Corpus.Load(settings.Data, tokenizer, options.Context);
         using var model = definition.Create(WeightFormat.F32);
-        using var trainer = new Trainer(model, data, options);
-        trainer.Files = settings.Tokenizer == "qwen3" ? ModelFiles.BundledQwen3 : ModelFiles.ByteLevel;
+        using var trainer = data.Text is not null ? new Trainer(model, data.Text, options) : new Trainer(model, data.Conversations!, options);
+        trainer.Files = start.Files;
         long parameters = model.Weights.Count;
         if (settings.Resume)
         {
             trainer.Load(settings.Out);
             progress.Info($"Resumed {definition.Name} from {existing} at step {trainer.Step}.");
         }
+        else if (start.Weights is not null)
+        {
+            var report = start.LoadInto(model);
+            progress.Info($"Initialised {definition.Name} from {start.Weights}: {report.Loaded} tensors.");
+        }
         else InitialWeights.Normal(model, options.Seed, settings.InitStd, settings.ScaledResidualInit);
         long resumedFrom = trainer.Step;
-        progress.Info($"{definition.Name}: {parameters:N0} parameters; {settings.Tokenizer} tokens: {data.Train.Length:N0} train, {data.Validation.Length:N0} validation; " +
+        progress.Info($"Memory: {definition.Name} with batch {options.Batch} × context {options.Context} {memory.Describe()}.");
+        progress.Info($"{definition.Name}: {parameters:N0} parameters; {start.TokenizerName} tokens: {data.Description}; " +
                       $"batch {options.Batch} × context {options.Context} × accumulation {options.GradientAccumulation}; {settings.Threads} thread(s).");
 
         using var session = model.CreateSession(options.Context);
@@ -110,7 +122,7 @@ internal static class TrainRun
         {
             Model = definition.Name,
             Parameters = parameters,
-            Tokenizer = settings.Tokenizer,
+            Tokenizer = start.TokenizerName,
             Threads = settings.Threads,
             ResumedFrom = resumedFrom,
             Steps = trainer.Step,
