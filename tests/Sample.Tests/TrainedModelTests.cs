@@ -107,7 +107,7 @@ public sealed class TrainedModelTests : IDisposable
         Assert.Equal(0, ExportCommand.Run(checkpoint, exported, "f32", "5GB", exportOut, new StringWriter()));
         Assert.Contains("model.safetensors", exportOut.ToString());
         Assert.Equal(["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"],
-                     Directory.GetFiles(exported).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray());
+                     Directory.GetFiles(exported).Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToArray());
         using (var a = SafeTensorsFile.Open(Path.Combine(checkpoint, "model.safetensors")))
         using (var b = SafeTensorsFile.Open(Path.Combine(exported, "model.safetensors")))
         {

@@ -37,8 +37,8 @@ public sealed class ExportTests(ITestOutputHelper output)
             foreach (var file in Directory.GetFiles(exported)) File.Copy(file, Path.Combine(write, Path.GetFileName(file)), overwrite: true);
         }
 
-        var expectedFiles = Directory.GetFiles(FixtureDir).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
-        var actualFiles = Directory.GetFiles(exported).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
+        var expectedFiles = Directory.GetFiles(FixtureDir).Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToArray();
+        var actualFiles = Directory.GetFiles(exported).Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToArray();
         Assert.Equal(expectedFiles, actualFiles);
         Assert.Contains("model.safetensors.index.json", actualFiles);
         foreach (var name in expectedFiles)
