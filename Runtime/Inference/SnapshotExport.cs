@@ -21,12 +21,19 @@ public static class SnapshotExport
     public const long DefaultMaxShardBytes = 5_000_000_000;
 
     /// <summary>Loads <paramref name="source"/> and exports it to <paramref name="output"/> (which must hold no safetensors yet).</summary>
-    public static ExportReport Export(string source, string output, SafeTensorsDType dtype = SafeTensorsDType.F32, long maxShardBytes = DefaultMaxShardBytes)
+    /// <param name="adapter">A PEFT LoRA adapter folder merged into the weights first (W + (alpha / r)·B·A, in F32), or null.</param>
+    public static ExportReport Export(string source, string output, SafeTensorsDType dtype = SafeTensorsDType.F32, long maxShardBytes = DefaultMaxShardBytes,
+                                      string? adapter = null)
     {
         CheckArguments(output, dtype, maxShardBytes);
         // BF16 checkpoints stay BF16 (a BF16 export is then a copy, an F32 one exact widening); F32 ones round once when written as BF16.
-        using var loaded = ModelDirectory.Load(source);
+        using var loaded = ModelDirectory.Load(source, adapter is null ? null : WeightFormat.F32);
         ModelDirectory.Tokenizer(loaded.Directory).Require();
+        if (adapter is not null)
+        {
+            using var lora = Training.Lora.LoraAdapter.Load(loaded.Model, adapter);
+            lora.Merge(loaded.Model);
+        }
         return Export(loaded.Model, output, loaded.Generation, loaded.Directory, dtype, maxShardBytes);
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
 using Qwen3Gen.Optim;
+using Qwen3Gen.Training.Lora;
 
 namespace Qwen3Gen.Training;
 
@@ -22,22 +23,24 @@ public sealed unsafe class Trainer : IDisposable
     private readonly AdamW _optimizer;
     private readonly LearningRateSchedule _schedule;
     private readonly int[] _inputs, _targets;
+    private readonly LoraAdapter? _lora;
 
     /// <summary>Trains on random windows of a text (every next token is a target).</summary>
-    public Trainer(IQwen3Model model, TextDataset data, TrainingOptions options)
-        : this(model, options, data.VocabularyNeeded, new WindowSampler(data.Train, options.Batch, options.Context, options.Seed))
+    public Trainer(IQwen3Model model, TextDataset data, TrainingOptions options, LoraAdapter? lora = null)
+        : this(model, options, data.VocabularyNeeded, new WindowSampler(data.Train, options.Batch, options.Context, options.Seed), lora)
     {
         _data = data;
     }
 
     /// <summary>Trains on whole conversations, one per batch row, with the loss on the assistant's tokens only.</summary>
-    public Trainer(IQwen3Model model, ConversationDataset data, TrainingOptions options)
-        : this(model, options, data.VocabularyNeeded, new ConversationSampler(data.Train, options.Batch, options.Context, options.Seed))
+    public Trainer(IQwen3Model model, ConversationDataset data, TrainingOptions options, LoraAdapter? lora = null)
+        : this(model, options, data.VocabularyNeeded, new ConversationSampler(data.Train, options.Batch, options.Context, options.Seed), lora)
     {
         _conversations = data;
     }
 
-    private Trainer(IQwen3Model model, TrainingOptions options, int vocabularyNeeded, IBatchSampler sampler)
+    /// <param name="lora">When given, only these adapters train (the optimizer steps them; the model's weights are the frozen base plus their merged update).</param>
+    private Trainer(IQwen3Model model, TrainingOptions options, int vocabularyNeeded, IBatchSampler sampler, LoraAdapter? lora)
     {
         options.Validate();
         if (model.Weights.Format != WeightFormat.F32) throw new ArgumentException("Training needs F32 weights.", nameof(model));
@@ -46,7 +49,9 @@ public sealed unsafe class Trainer : IDisposable
         _model = model;
         Options = options;
         _sampler = sampler;
-        _optimizer = new AdamW(model.Tensors, new AdamWOptions
+        _lora = lora;
+        lora?.Merge(model);
+        _optimizer = new AdamW(lora?.Tensors ?? model.Tensors, new AdamWOptions
         {
             LearningRate = options.LearningRate, Beta1 = options.Beta1, Beta2 = options.Beta2,
             Epsilon = options.Epsilon, WeightDecay = options.WeightDecay,
@@ -61,6 +66,9 @@ public sealed unsafe class Trainer : IDisposable
     public TrainingOptions Options { get; }
 
     public IQwen3Model Model => _model;
+
+    /// <summary>The LoRA adapters being trained, or null for a full fine-tune.</summary>
+    public LoraAdapter? Lora => _lora;
 
     /// <summary>Tokenizer files and generation_config.json written into every checkpoint (null: weights, config and state only).</summary>
     public ModelFiles? Files { get; set; }
@@ -82,13 +90,20 @@ public sealed unsafe class Trainer : IDisposable
             _model.Backward();
         }
         var gradients = _model.Gradients;
+        if (_lora is not null)
+        {
+            _lora.ZeroGradients();
+            _lora.ProjectGradients(gradients);                                     // ∂L/∂A, ∂L/∂B from ∂L/∂W' (chain rule)
+            gradients = _lora.Gradients;
+        }
         if (accumulation > 1) Scale(gradients, 1f / accumulation);               // mean over micro-batches = the big batch's mean
         double norm = Options.GradientClip > 0
             ? GradientClipping.ClipGlobalNorm(gradients, Options.GradientClip)
             : GradientClipping.GlobalNorm(gradients);
         double lr = _schedule.At(_optimizer.StepCount);
         _optimizer.LearningRate = lr;
-        _optimizer.Step(_model.Weights.Data, gradients);
+        _optimizer.Step(_lora?.Parameters ?? _model.Weights.Data, gradients);
+        _lora?.Merge(_model);                                                      // the weights the next forward, evaluation or save sees
         return new StepResult(Step, (float)(lossSum / accumulation), lr, norm, Options.Batch * Options.Context * accumulation, clock.Elapsed.TotalMilliseconds);
     }
 

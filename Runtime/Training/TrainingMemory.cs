@@ -12,7 +12,7 @@ namespace Qwen3Gen.Training;
 ///   output), plus the embedding output, the final norm and the logits (Vocab per row), plus the backward's scratch shared
 ///   by all layers (2·H + 3·Q + 3·KV + 3·F per row). Q = heads · head_dim, KV = kv_heads · head_dim, F = intermediate size;
 ///   a sparse (MoE) layer counts ExpertsPerToken · ExpertFfn as its F (an estimate: routing buffers are left out);</item>
-/// <item>with LoRA (<see cref="Lora(long)"/>) the frozen base needs no gradients or moments: those are for the adapter's parameters only.</item>
+/// <item>with LoRA (<see cref="Lora(long, long)"/>) AdamW's moments are the adapters' only.</item>
 /// </list>
 /// </summary>
 public sealed record TrainingMemory(long Parameters, long Weights, long Gradients, long OptimizerMoments, long Activations, long Logits)
@@ -37,9 +37,13 @@ public sealed record TrainingMemory(long Parameters, long Weights, long Gradient
         return new TrainingMemory(p, 4 * p, 4 * p, 8 * p, 4 * rows * perRow + 8 * rows, 4 * rows * c.Vocab);
     }
 
-    /// <summary>The same run training only <paramref name="adapterParameters"/> LoRA parameters on a frozen F32 base.</summary>
-    public TrainingMemory Lora(long adapterParameters) =>
-        this with { Weights = Weights + 4 * adapterParameters, Gradients = 4 * adapterParameters, OptimizerMoments = 8 * adapterParameters };
+    /// <summary>
+    /// The same run training <paramref name="adapterParameters"/> LoRA parameters (<see cref="Lora.LoraAdapter"/>): the
+    /// weights gain the adapters and a float32 copy of the <paramref name="targetParameters"/> base weights they adapt,
+    /// the model's full gradient stays (the generated backward writes it) plus the adapters', and AdamW's moments are the adapters' only.
+    /// </summary>
+    public TrainingMemory Lora(long adapterParameters, long targetParameters) =>
+        this with { Weights = Weights + 4 * (adapterParameters + targetParameters), Gradients = Gradients + 4 * adapterParameters, OptimizerMoments = 8 * adapterParameters };
 
     /// <summary>"needs 10.3 GB: weights 2.4 GB, gradients 2.4 GB, AdamW moments 4.8 GB, activations 0.6 GB, logits 0.1 GB".</summary>
     public string Describe() => string.Format(CultureInfo.InvariantCulture,

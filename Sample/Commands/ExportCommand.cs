@@ -19,13 +19,15 @@ internal static class ExportCommand
         var dtype = new Option<string>("--dtype") { Description = "Weight type of the files: f32 (exact) or bf16 (half the size, rounded to nearest even).", DefaultValueFactory = _ => "f32" };
         dtype.AcceptOnlyFromAmong("f32", "bf16");
         var shard = new Option<string>("--max-shard-size") { Description = "Largest weight file, e.g. 5GB, 500MB or a byte count; bigger models are sharded.", DefaultValueFactory = _ => "5GB" };
+        var adapter = new Option<string?>("--merge-adapter") { Description = "A LoRA adapter folder (PEFT format) to merge into the weights before writing." };
         var command = new Command("export", "Write a model folder (e.g. a training checkpoint) as a Hugging Face snapshot without optimizer state.")
-            { model, output, dtype, shard };
-        command.SetAction(parse => Run(parse.GetValue(model)!, parse.GetValue(output)!, parse.GetValue(dtype)!, parse.GetValue(shard)!, Console.Out, Console.Error));
+            { model, output, dtype, shard, adapter };
+        command.SetAction(parse => Run(parse.GetValue(model)!, parse.GetValue(output)!, parse.GetValue(dtype)!, parse.GetValue(shard)!, Console.Out, Console.Error,
+                                       parse.GetValue(adapter)));
         return command;
     }
 
-    public static int Run(string model, string output, string dtype, string maxShardSize, TextWriter stdout, TextWriter error)
+    public static int Run(string model, string output, string dtype, string maxShardSize, TextWriter stdout, TextWriter error, string? mergeAdapter = null)
     {
         try
         {
@@ -37,7 +39,7 @@ internal static class ExportCommand
             };
             long maxShard = ParseSize(maxShardSize);
             ModelLoading.RegisterDefinitions();
-            var report = SnapshotExport.Export(model, output, type, maxShard);
+            var report = SnapshotExport.Export(model, output, type, maxShard, mergeAdapter);
             stdout.WriteLine($"Exported {report.Definition} to {report.Directory}: {string.Join(", ", report.WeightFiles)} " +
                              $"({report.WeightBytes / 1e6:0.0} MB of {dtype.ToUpperInvariant()} weights), config.json, generation_config.json, tokenizer files.");
             return 0;

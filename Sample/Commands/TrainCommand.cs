@@ -42,10 +42,14 @@ internal static class TrainCommand
         var initStd = new Option<float>("--init-std") { Description = "Standard deviation of the initial matrices.", DefaultValueFactory = _ => 0.02f };
         var scaledInit = new Option<bool>("--scaled-residual-init") { Description = "GPT-2 init: o_proj and down_proj start with std / sqrt(2 · layers)." };
 
+        var loraRank = new Option<int>("--lora-rank") { Description = "Train LoRA adapters of this rank on the --init-from model instead of all its weights (0: full fine-tune)." };
+        var loraAlpha = new Option<double?>("--lora-alpha") { Description = "LoRA alpha: the update is (alpha / rank)·B·A (default 2 × rank)." };
+        var loraTargets = new Option<string>("--lora-targets") { Description = "Projections to adapt, comma-separated (PEFT target_modules).", DefaultValueFactory = _ => string.Join(",", Qwen3Gen.Training.Lora.LoraConfig.AllProjections) };
         var command = new Command("train", "Train a model definition on a text corpus (default: Qwen3Shakespeare on tinyshakespeare, nanoGPT's CPU recipe).")
         {
             model, initFrom, steps, batch, context, lr, minLr, warmup, accumulation, weightDecay, beta2, clip, seed, threads,
             evalInterval, checkpointInterval, logInterval, output, resume, overwrite, data, tokenizer, samples, initStd, scaledInit,
+            loraRank, loraAlpha, loraTargets,
         };
         command.SetAction(parse =>
         {
@@ -74,6 +78,13 @@ internal static class TrainCommand
                 SampleChars = parse.GetValue(samples),
                 InitStd = parse.GetValue(initStd),
                 ScaledResidualInit = parse.GetValue(scaledInit),
+                Lora = parse.GetValue(loraRank) is int rank and not 0
+                    ? new Qwen3Gen.Training.Lora.LoraConfig
+                    {
+                        Rank = rank, Alpha = parse.GetValue(loraAlpha) ?? 2.0 * rank,
+                        TargetModules = parse.GetValue(loraTargets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                    }
+                    : null,
             };
             var resumeArgs = parse.Tokens.Select(t => t.Value).Where(v => v is not ("--overwrite" or "--resume" or "train")).Select(Quote);
             return Run(settings, "qwen3gen train " + string.Join(' ', resumeArgs) + " --resume");

@@ -6,6 +6,7 @@ using Qwen3Gen.Sampling;
 using Qwen3Gen.Threading;
 using Qwen3Gen.Tokenization;
 using Qwen3Gen.Training;
+using Qwen3Gen.Training.Lora;
 
 namespace Qwen3Gen.Sample.Training;
 
@@ -39,6 +40,13 @@ internal static class TrainRun
 
         // Refuse before allocating: weights, gradients, AdamW moments, activations and logits, from the hyper-parameters.
         var memory = TrainingMemory.For(definition.Config, options.Batch, options.Context);
+        if (settings.Lora is not null)
+        {
+            if (start.Weights is null) throw new ArgumentException("LoRA (--lora-rank) adapts a trained model: give --init-from with its snapshot or checkpoint.");
+            settings.Lora.Validate();
+            var (adapterCount, targetCount) = LoraAdapter.Size(definition.Config, settings.Lora);
+            memory = memory.Lora(adapterCount, targetCount);
+        }
         if (memory.Shortfall($"Training {definition.Name} (batch {options.Batch} × context {options.Context})", settings.AvailableBytes ?? MemoryBudget.AvailableBytes()) is string shortfall)
             throw new InsufficientMemoryException(shortfall);
 
@@ -50,15 +58,24 @@ internal static class TrainRun
 
         var data = Corpus.Load(settings.Data, tokenizer, options.Context);
         using var model = definition.Create(WeightFormat.F32);
-        using var trainer = data.Text is not null ? new Trainer(model, data.Text, options) : new Trainer(model, data.Conversations!, options);
-        trainer.Files = start.Files;
+        LoraAdapter? lora = null;
+        if (settings.Lora is not null)
+        {
+            var report = start.LoadInto(model);                                   // the frozen base
+            lora = settings.Resume ? LoraAdapter.Load(model, existing!) : LoraAdapter.Create(model, settings.Lora with { BaseModel = start.Weights }, options.Seed);
+            progress.Info($"LoRA r {lora.Config.Rank}, alpha {lora.Config.Alpha} on {string.Join(", ", lora.Config.TargetModules)}: {lora.Count:N0} trainable parameters; " +
+                          $"base {definition.Name} from {start.Weights} ({report.Loaded} tensors) frozen.");
+        }
+        using var adapter = lora;
+        using var trainer = data.Text is not null ? new Trainer(model, data.Text, options, lora) : new Trainer(model, data.Conversations!, options, lora);
+        trainer.Files = lora is null ? start.Files : start.Files.WithAdapter(lora);
         long parameters = model.Weights.Count;
         if (settings.Resume)
         {
             trainer.Load(settings.Out);
             progress.Info($"Resumed {definition.Name} from {existing} at step {trainer.Step}.");
         }
-        else if (start.Weights is not null)
+        else if (start.Weights is not null && lora is null)
         {
             var report = start.LoadInto(model);
             progress.Info($"Initialised {definition.Name} from {start.Weights}: {report.Loaded} tensors.");

@@ -52,6 +52,9 @@ internal sealed record TrainSettings
     /// <summary>GPT-2's residual scaling: o_proj and down_proj start with std / sqrt(2 · layers).</summary>
     public bool ScaledResidualInit { get; init; }
 
+    /// <summary>LoRA adapters to train on the --init-from model (its weights frozen); null: a full fine-tune.</summary>
+    public Qwen3Gen.Training.Lora.LoraConfig? Lora { get; init; }
+
     /// <summary>Memory the run may take, in bytes; null: what the machine has free (<see cref="MemoryBudget.AvailableBytes"/>).</summary>
     public long? AvailableBytes { get; init; }
 
