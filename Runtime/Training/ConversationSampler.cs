@@ -37,6 +37,11 @@ public sealed class ConversationSampler : IBatchSampler
         set => _rng.State = value;
     }
 
+    public void Skip(int batches)
+    {
+        for (long i = (long)batches * Batch; i > 0; i--) _rng.NextInt(_examples.Count);
+    }
+
     public void Next(Span<int> inputs, Span<int> targets)
     {
         int T = Context;

@@ -13,4 +13,7 @@ public interface IBatchSampler
 
     /// <summary>Fills the next [batch, context] inputs and targets (target −100 = no loss at that position).</summary>
     void Next(Span<int> inputs, Span<int> targets);
+
+    /// <summary>Draws <paramref name="batches"/> batches without reading them (another rank's share of a data-parallel step).</summary>
+    void Skip(int batches);
 }

@@ -129,7 +129,7 @@ public class LoraTests(ITestOutputHelper output)
         var options = new TrainingOptions { Steps = 4, Batch = 2, Context = 16, WarmupSteps = 0, LearningRate = 1e-2, Seed = 3 };
         using var temp = new TempDirectory("lora");
         using (var lora = LoraAdapter.Create(model, Config, seed: 4))
-        using (var trainer = new Trainer(model, data, options, lora))
+        using (var trainer = new Trainer(model, data, options, lora: lora))
         {
             for (int i = 0; i < 4; i++) Assert.True(float.IsFinite(trainer.TrainStep().Loss));
             lora.Save(temp.Dir);
@@ -190,7 +190,7 @@ public class LoraTests(ITestOutputHelper output)
             long start = NativeMemoryStats.AllocatedOnThisThread;
             using var model = TrainTiny.Create();
             using var adapter = LoraAdapter.Create(model, config, seed: 1);
-            using var trainer = new Trainer(model, data, options, adapter);
+            using var trainer = new Trainer(model, data, options, lora: adapter);
             trainer.TrainStep();
             lora = NativeMemoryStats.AllocatedOnThisThread - start;
         }
