@@ -99,6 +99,30 @@ public sealed class TrainedModelTests : IDisposable
                                         new StringReader("hi\n"), new StringWriter(), chatError, terminal: false));
         Assert.Contains("byte-level", chatError.ToString());
         Assert.Equal(0, InfoCommand.Run(checkpoint));
+
+        // export: a snapshot without the optimizer state, whose weights are the checkpoint's bit for bit (F32) and
+        // from which generate continues the same way.
+        string exported = Path.Combine(_root, "exported");
+        var exportOut = new StringWriter();
+        Assert.Equal(0, ExportCommand.Run(checkpoint, exported, "f32", "5GB", exportOut, new StringWriter()));
+        Assert.Contains("model.safetensors", exportOut.ToString());
+        Assert.Equal(["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"],
+                     Directory.GetFiles(exported).Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToArray());
+        using (var a = SafeTensorsFile.Open(Path.Combine(checkpoint, "model.safetensors")))
+        using (var b = SafeTensorsFile.Open(Path.Combine(exported, "model.safetensors")))
+        {
+            Assert.Equal(a.Tensors.Keys.Order(), b.Tensors.Keys.Order());
+            foreach (var name in a.Tensors.Keys) Assert.True(a.GetBytes(name).SequenceEqual(b.GetBytes(name)), name);
+        }
+        var again = new StringWriter();
+        Assert.Equal(0, GenerateCommand.Run(settings with { Model = settings.Model with { ModelDir = exported } }, again, new StringWriter(), terminal: false));
+        Assert.Equal(output.ToString(), again.ToString());
+        var refused = new StringWriter();
+        Assert.Equal(1, ExportCommand.Run(checkpoint, exported, "f32", "5GB", new StringWriter(), refused));   // never over an existing snapshot
+        Assert.Contains("already holds", refused.ToString());
+        Assert.Equal(1, ExportCommand.Run(checkpoint, Path.Combine(_root, "x"), "f32", "lots", new StringWriter(), new StringWriter()));
+        Assert.Equal(500_000_000, ExportCommand.ParseSize("500MB"));
+        Assert.Equal(5_000_000_000, ExportCommand.ParseSize("5GB"));
         Assert.Equal(0, BenchCommand.RunGenerate("ignored", "f32", "1", 4, 2, 1, new StringWriter(), new StringWriter(), checkpoint));
     }
 
@@ -124,11 +148,127 @@ public sealed class TrainedModelTests : IDisposable
         Assert.Contains("prompt ", error.ToString());
     }
 
+    [Fact]
+    public void InitFrom_ABf16Snapshot_StartsFromItsWeights_WithItsOwnTokenizer()
+    {
+        string snapshot = Path.Combine(_root, "snapshot"), tokenizer = Path.Combine(_root, "tok");
+        TokenizerFolder.WriteByteLevel(tokenizer);
+        using (var source = Qwen3Tiny.Create(WeightFormat.F32))
+        {
+            WeightInit.Normal(source, seed: 7);
+            WeightInit.SaveHuggingFaceSnapshot(source, snapshot, SafeTensorsDType.BF16, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
+        }
+        // One step at lr 1e-9 without weight decay moves no weight by more than ~1e-9: the result is the snapshot's weights.
+        string output = Path.Combine(_root, "finetune");
+        var settings = new TrainSettings
+        {
+            InitFrom = snapshot, Data = _data, Out = output, Threads = 1, EvalInterval = 0, SampleChars = 0,
+            Training = new TrainingOptions { Steps = 1, Batch = 2, Context = 16, WarmupSteps = 0, LearningRate = 1e-9, MinLearningRate = 1e-9, WeightDecay = 0 },
+        };
+        var summary = TrainRun.Execute(settings, new Silent(), CancellationToken.None);
+        Assert.Equal("Qwen3Tiny", summary.Model);
+        Assert.Equal("byte", summary.Tokenizer);
+        string checkpoint = Path.Combine(output, TrainingCheckpoint.FolderName);
+        Assert.True(TokenizerFolder.IsByteLevel(checkpoint));
+        using var start = SafeTensorsFile.Open(Path.Combine(snapshot, "model.safetensors"));
+        using var end = SafeTensorsFile.Open(Path.Combine(checkpoint, "model.safetensors"));
+        foreach (var (name, info) in start.Tensors)
+        {
+            var a = new float[info.ElementCount];
+            var b = new float[info.ElementCount];
+            start.ReadF32(name, 0, a);
+            end.ReadF32(name, 0, b);
+            for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - b[i]) < 1e-6f, $"{name}[{i}]: {b[i]} after the step, {a[i]} in the snapshot");
+        }
+        var wrong = Assert.Throws<ArgumentException>(() => TrainRun.Execute(settings with { Model = "Qwen3Shakespeare", Overwrite = true }, new Silent(), CancellationToken.None));
+        Assert.Contains("Qwen3Tiny", wrong.Message);
+        var qwen3 = Assert.Throws<ArgumentException>(() => TrainRun.Execute(settings with { Tokenizer = "qwen3", Overwrite = true }, new Silent(), CancellationToken.None));
+        Assert.Contains("byte tokenizer", qwen3.Message);
+    }
+
+    [Fact]
+    public void ChatJsonLines_TrainWithTheQwen3Tokenizer_AndValidateOnHeldOutConversations()
+    {
+        string chat = Path.Combine(_root, "chat.jsonl");
+        File.WriteAllLines(chat, Enumerable.Range(0, 12).Select(i =>
+            $$"""{"messages": [{"role": "user", "content": "What is {{i}} plus {{i}}?"}, {"role": "assistant", "content": "{{i}} plus {{i}} is {{2 * i}}."}]}"""));
+        var settings = new TrainSettings
+        {
+            Model = "Qwen3FullVocab", Tokenizer = "qwen3", Data = chat, Out = Path.Combine(_root, "sft"), Threads = 1, EvalInterval = 0, SampleChars = 0,
+            Training = new TrainingOptions { Steps = 2, Batch = 2, Context = 48, WarmupSteps = 0, LearningRate = 1e-3 },
+        };
+        var info = new List<string>();
+        var summary = TrainRun.Execute(settings, new Silent(info), CancellationToken.None);
+        Assert.Contains(info, line => line.Contains("12 conversations (10 train, 2 validation"));
+        Assert.True(float.IsFinite(summary.FinalValidationLoss) && summary.FinalValidationLoss > 0, $"validation loss {summary.FinalValidationLoss}");
+        var bytes = Assert.Throws<ArgumentException>(() => TrainRun.Execute(settings with { Model = "Qwen3Tiny", Tokenizer = "byte", Overwrite = true }, new Silent(), CancellationToken.None));
+        Assert.Contains("chat conversations", bytes.Message);
+    }
+
+    [Fact]
+    public void LoraRun_ResumesExactly_AndItsAdapter_GeneratesAsTheMergedExport()
+    {
+        string snapshot = Path.Combine(_root, "base"), tokenizer = Path.Combine(_root, "tok");
+        TokenizerFolder.WriteByteLevel(tokenizer);
+        using (var source = Qwen3Tiny.Create(WeightFormat.F32))
+        {
+            WeightInit.Normal(source, seed: 9);
+            WeightInit.SaveHuggingFaceSnapshot(source, snapshot, SafeTensorsDType.F32, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
+        }
+        TrainSettings Settings(string output) => new()
+        {
+            InitFrom = snapshot, Data = _data, Out = output, Threads = 1, EvalInterval = 0, SampleChars = 0, CheckpointInterval = 0,
+            Lora = new Qwen3Gen.Training.Lora.LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj", "down_proj"] },
+            Training = new TrainingOptions { Steps = 4, Batch = 2, Context = 16, WarmupSteps = 0, LearningRate = 1e-2 },
+        };
+        string straight = Path.Combine(_root, "lora-straight"), resumed = Path.Combine(_root, "lora-resumed");
+        TrainRun.Execute(Settings(straight), new Silent(), CancellationToken.None);
+        using (var stop = new CancellationTokenSource())
+        {
+            var first = TrainRun.Execute(Settings(resumed), new StopAfter(2, stop), stop.Token);
+            Assert.True(first.Interrupted);
+        }
+        TrainRun.Execute(Settings(resumed) with { Resume = true }, new Silent(), CancellationToken.None);
+        string a = Path.Combine(straight, "checkpoint"), b = Path.Combine(resumed, "checkpoint");
+        foreach (var file in new[] { "adapter_model.safetensors", "model.safetensors", "trainer.safetensors" })
+            Assert.Equal(File.ReadAllBytes(Path.Combine(a, file)), File.ReadAllBytes(Path.Combine(b, file)));
+
+        // generate with the base + --adapter, and from the merged export: the same greedy text.
+        var viaAdapter = new StringWriter();
+        var settings = new GenerateCommand.Settings
+        {
+            Prompt = "KING:",
+            Model = new ModelSettings { ModelDir = snapshot, Adapter = a, MaxTokens = 16, Temperature = 0, Threads = 1 },
+        };
+        Assert.Equal(0, GenerateCommand.Run(settings, viaAdapter, new StringWriter(), terminal: false));
+        string merged = Path.Combine(_root, "merged");
+        Assert.Equal(0, ExportCommand.Run(snapshot, merged, "f32", "5GB", new StringWriter(), new StringWriter(), mergeAdapter: a));
+        var viaExport = new StringWriter();
+        Assert.Equal(0, GenerateCommand.Run(settings with { Model = settings.Model with { ModelDir = merged, Adapter = null } }, viaExport, new StringWriter(), terminal: false));
+        Assert.Equal(viaAdapter.ToString(), viaExport.ToString());
+        using (var baseFile = SafeTensorsFile.Open(Path.Combine(snapshot, "model.safetensors")))
+        using (var mergedFile = SafeTensorsFile.Open(Path.Combine(merged, "model.safetensors")))
+        {
+            const string adapted = "model.layers.0.self_attn.q_proj.weight", frozen = "model.layers.0.self_attn.k_proj.weight";
+            Assert.False(baseFile.GetBytes(adapted).SequenceEqual(mergedFile.GetBytes(adapted)));   // the adapter changed q_proj
+            Assert.True(baseFile.GetBytes(frozen).SequenceEqual(mergedFile.GetBytes(frozen)));      // and not k_proj (not a target)
+        }
+    }
+
     private static int ArgMax(ReadOnlySpan<float> logits) => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits);
 
-    private sealed class Silent : ITrainingProgress
+    private sealed class StopAfter(long step, CancellationTokenSource stop) : ITrainingProgress
     {
         public void Info(string text) { }
+        public void Begin(long firstStep, long totalSteps) { }
+        public void Step(StepResult result, double tokensPerSecond, TimeSpan trainingTime) { if (result.Step == step) stop.Cancel(); }
+        public void Evaluated(long s, float validationLoss, TimeSpan evaluationTime, string sample) { }
+        public void Saved(long s, string folder) { }
+    }
+
+    private sealed class Silent(List<string>? info = null) : ITrainingProgress
+    {
+        public void Info(string text) => info?.Add(text);
         public void Begin(long firstStep, long totalSteps) { }
         public void Step(StepResult step, double tokensPerSecond, TimeSpan trainingTime) { }
         public void Evaluated(long step, float validationLoss, TimeSpan evaluationTime, string sample) { }
