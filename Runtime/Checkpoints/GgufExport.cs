@@ -44,10 +44,12 @@ public static unsafe class GgufExport
 
     /// <summary>
     /// Writes <paramref name="model"/>'s weights to <paramref name="path"/>. The tokenizer: the <c>tokenizer.*</c> keys of
-    /// <paramref name="tokenizerFrom"/> when the source is a GGUF file, else the Qwen3 tokenizer files of
-    /// <paramref name="tokenizerDirectory"/> (null: the bundled Qwen3 tokenizer).
+    /// <paramref name="tokenizerFrom"/> when the source is a GGUF file, the byte-level tokenizer when
+    /// <paramref name="byteLevel"/>, else the Qwen3 tokenizer files of <paramref name="tokenizerDirectory"/> (null: the
+    /// bundled Qwen3 tokenizer).
     /// </summary>
-    public static void Write(IQwen3Model model, GgufRecipe recipe, string path, string? tokenizerDirectory, string name, GgufMetadata? tokenizerFrom = null)
+    public static void Write(IQwen3Model model, GgufRecipe recipe, string path, string? tokenizerDirectory, string name,
+                             GgufMetadata? tokenizerFrom = null, bool byteLevel = false)
     {
         var c = model.Config;
         string arch = c.IsMoe ? "qwen3moe" : "qwen3";
@@ -76,6 +78,7 @@ public static unsafe class GgufExport
             foreach (var key in tokenizerFrom.Keys.Where(k => k.StartsWith("tokenizer.", StringComparison.Ordinal)))
                 w.Add(key, tokenizerFrom[key]);
         }
+        else if (byteLevel) Tokenization.GgufTokenizer.WriteByteLevel(w, c.Vocab);
         else Tokenization.GgufTokenizer.Write(w, tokenizerDirectory, c.Vocab);
         w.Add("general.quantization_version", 2u);
         w.Add("general.file_type", (uint)FileType(recipe));

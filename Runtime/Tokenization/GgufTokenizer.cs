@@ -69,6 +69,29 @@ public static class GgufTokenizer
         Write(writer, files, vocabSize, ChatTemplateOf(directory));
     }
 
+    /// <summary>
+    /// The byte-level tokenizer (id = byte value, the models trained with <c>--tokenizer byte</c>) in the same form: a
+    /// "gpt2" BPE whose 256 tokens are the byte alphabet in byte order with no merges, so every byte is its own token
+    /// whatever the split; ids past 255 (if the embedding has more rows) are unused "[PAD&lt;id&gt;]" tokens.
+    /// </summary>
+    public static void WriteByteLevel(GgufWriter writer, int vocabSize)
+    {
+        if (vocabSize < 256) throw new ArgumentOutOfRangeException(nameof(vocabSize), vocabSize, "A byte-level vocabulary needs 256 ids.");
+        var tokens = new string[vocabSize];
+        var types = new int[vocabSize];
+        for (int id = 0; id < vocabSize; id++)
+        {
+            tokens[id] = id < 256 ? ByteLevel.ByteToChar[id].ToString() : $"[PAD{id}]";
+            types[id] = id < 256 ? Normal : Unused;
+        }
+        writer.Add("tokenizer.ggml.model", "gpt2");
+        writer.Add("tokenizer.ggml.pre", "qwen2");
+        writer.Add("tokenizer.ggml.tokens", tokens);
+        writer.Add("tokenizer.ggml.token_type", types);
+        writer.Add("tokenizer.ggml.merges", Array.Empty<string>());
+        writer.Add("tokenizer.ggml.add_bos_token", false);
+    }
+
     /// <summary>tokenizer_config.json's chat_template (bundled when <paramref name="directory"/> is null), or null.</summary>
     internal static string? ChatTemplateOf(string? directory)
     {

@@ -46,15 +46,10 @@ internal static class QuantizeCommand
         {
             ModelLoading.RegisterDefinitions();
             using var loaded = ModelDirectory.Load(modelPath, WeightFormat.F32);
-            string? tokenizerDir = null;
-            if (loaded.Gguf is null)
-            {
-                if (Tokenization.TokenizerFolder.IsByteLevel(loaded.Directory))
-                    throw new NotSupportedException($"'{modelPath}' is a byte-level model; quantize writes the Qwen3 tokenizer (train with --tokenizer qwen3).");
-                tokenizerDir = loaded.TokenizerFiles.Complete ? loaded.Directory : null;
-            }
+            bool byteLevel = loaded.Gguf is null && Tokenization.TokenizerFolder.IsByteLevel(loaded.Directory);
+            string? tokenizerDir = loaded.Gguf is null && !byteLevel && loaded.TokenizerFiles.Complete ? loaded.Directory : null;
             string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(modelPath));
-            GgufExport.Write(loaded.Model, recipe.Value, outPath, tokenizerDir, name, loaded.Gguf?.Metadata);
+            GgufExport.Write(loaded.Model, recipe.Value, outPath, tokenizerDir, name, loaded.Gguf?.Metadata, byteLevel);
             stdout.WriteLine($"Wrote {Path.GetFullPath(outPath)} ({new FileInfo(outPath).Length / 1e6:0.0} MB, {type.ToUpperInvariant()}) from {loaded.Definition.Name}.");
             return 0;
         }
