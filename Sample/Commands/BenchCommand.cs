@@ -1,3 +1,4 @@
+using Qwen3Gen.Checkpoints;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -16,7 +17,7 @@ internal static class BenchCommand
     public static Command Create()
     {
         var definition = new Option<string>("--definition") { Description = "Compiled definition to measure, dense or MoE (e.g. Qwen3ShakespeareMoe); refused when its weights exceed the available memory.", DefaultValueFactory = _ => "Qwen3_0_6B" };
-        var formats = new Option<string>("--formats") { Description = "Weight formats, comma-separated (bf16, f32).", DefaultValueFactory = _ => "bf16,f32" };
+        var formats = new Option<string>("--formats") { Description = "Weight formats, comma-separated: bf16, f32, and the quantised q8_0, q4_0 (random weights quantised in memory, no file).", DefaultValueFactory = _ => "bf16,f32" };
         var threads = new Option<string>("--threads") { Description = "Thread counts, comma-separated.", DefaultValueFactory = _ => "1,2" };
         var prompt = new Option<int>("--prompt-tokens") { Description = "Prompt length for the prefill measurement.", DefaultValueFactory = _ => 128 };
         var decode = new Option<int>("--decode-tokens") { Description = "Greedy decode steps measured.", DefaultValueFactory = _ => 32 };
@@ -75,18 +76,21 @@ internal static class BenchCommand
             error.WriteLine($"bench: error: no compiled definition '{name}'. Known: {string.Join(", ", ModelCatalog.All.Select(d => d.Name))}.");
             return 1;
         }
-        WeightFormat[] fmts;
+        string[] fmts;
         int[] threadCounts;
         try
         {
-            fmts = formatList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(f => Enum.Parse<WeightFormat>(f, ignoreCase: true)).ToArray();
+            fmts = formatList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(f => f.ToLowerInvariant()).ToArray();
+            foreach (var f in fmts)
+                if (f is not ("bf16" or "f32" or "q8_0" or "q4_0")) throw new ArgumentException($"unknown format '{f}'");
+            if (modelDir is not null && fmts.Any(f => f.StartsWith('q')))
+                throw new ArgumentException("q8_0 / q4_0 rows quantise random weights; with --model give bf16 or f32 (a .gguf file runs in its stored format with generate)");
             threadCounts = threadList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToArray();
         }
         catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
         {
-            error.WriteLine($"bench: error: {e.Message} (formats: bf16,f32; threads: e.g. 1,2)");
+            error.WriteLine($"bench: error: {e.Message} (formats: bf16,f32,q8_0,q4_0; threads: e.g. 1,2)");
             return 1;
         }
         if (promptTokens < 1 || decodeTokens < 1 || repeat < 1 || threadCounts.Any(t => t < 1))
@@ -97,7 +101,7 @@ internal static class BenchCommand
 
         // Every format is checked before anything is allocated (Qwen3_30B_A3B in BF16 is 61 GB of weights).
         long available = MemoryBudget.AvailableBytes();
-        foreach (var format in fmts)
+        foreach (var format in fmts.Where(f => !f.StartsWith('q')).Select(f => Enum.Parse<WeightFormat>(f, ignoreCase: true)))
             if (MemoryBudget.Shortfall(definition.Name, definition.Config, format, available) is string shortfall)
             {
                 error.WriteLine($"bench: error: {shortfall}");
@@ -119,10 +123,12 @@ internal static class BenchCommand
             {
                 long t0 = Stopwatch.GetTimestamp();
                 Workers.Threads = Environment.ProcessorCount;
-                using var loaded = modelDir is null ? null : ModelDirectory.Load(modelDir, format);
-                using var random = modelDir is null ? definition.Create(format) : null;
+                GgmlType? quant = format switch { "q8_0" => GgmlType.Q8_0, "q4_0" => GgmlType.Q4_0, _ => null };
+                using var loaded = modelDir is null ? null : ModelDirectory.Load(modelDir, Enum.Parse<WeightFormat>(format, ignoreCase: true));
+                using var random = modelDir is not null ? null
+                    : quant is GgmlType q ? QuantizedRandom(definition, q, seed: 1) : definition.Create(Enum.Parse<WeightFormat>(format, ignoreCase: true));
                 var model = loaded?.Model ?? random!;
-                if (random is not null) FastRandom(random, seed: 1);
+                if (random is not null && quant is null) FastRandom(random, seed: 1);
                 double init = Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 int context = Math.Min(cfg.MaxPositions, promptTokens + decodeTokens + 1);
                 using var session = model.CreateSession(context);
@@ -154,6 +160,9 @@ internal static class BenchCommand
                     using var process = Process.GetCurrentProcess();
                     output.WriteLine(string.Format(c, "| {0} | {1} | {2:0.0} | {3:0.0} | {4:0.00} | {5:0.00} | {6:0.00} | {7:0.00} |",
                         format, threads, init, bestPrefill, bestDecode, model.Weights.Bytes / 1e9, process.WorkingSet64 / 1e9, process.PeakWorkingSet64 / 1e9));
+                    // One machine-readable line per row (for side-by-side scripts): weight bytes × decode tok/s = weight GB/s read.
+                    output.WriteLine(string.Format(c, "BENCH definition={0} format={1} threads={2} prompt={3} prefill_tok_s={4:0.00} decode_tok_s={5:0.000} weights_gb={6:0.000} weight_gb_s={7:0.00} peak_gb={8:0.000}",
+                        definition.Name, format, threads, promptTokens, bestPrefill, bestDecode, model.Weights.Bytes / 1e9, model.Weights.Bytes / 1e9 * bestDecode, process.PeakWorkingSet64 / 1e9));
                     output.Flush();
                 }
             }
@@ -161,6 +170,62 @@ internal static class BenchCommand
         finally { Workers.Threads = savedThreads; }
         output.WriteLine("peak = the process's peak working set so far (formats run in the order given: put the smaller first).");
         return 0;
+    }
+
+    /// <summary>
+    /// A model of <paramref name="definition"/> with random matrices quantised to <paramref name="type"/> in memory (no
+    /// file, no float32 copy of the model): each matrix is drawn chunk by chunk as <see cref="FastRandom"/> draws it and
+    /// quantised with GGML's reference quantiser into its own block buffer; norms are 1.
+    /// </summary>
+    public static unsafe IQwen3Model QuantizedRandom(ModelDefinition definition, GgmlType type, ulong seed)
+    {
+        if (definition.FromWeights is not { } factory || definition.TensorTable is not { } tensors)
+            throw new NotSupportedException($"{definition.Name} has no weights factory.");
+        var matrices = new Dictionary<long, WeightMatrix>();
+        var buffers = new List<NativeBuffer<byte>>();
+        long bytes = 0;
+        var format = Quantization.MatrixRows.FromGgml(type)!.Value;
+        const float Scale = 0.02f * 1.7320508f;
+        foreach (var t in tensors.Where(t => t.Offset < definition.VectorStart))
+        {
+            if (matrices.ContainsKey(t.Offset)) continue;
+            long size = t.Length / 32 * GgmlTypes.BlockBytes(type);
+            var buffer = new NativeBuffer<byte>(size);
+            buffers.Add(buffer);
+            const int Chunk = 1 << 16;
+            Parallel.For(0, (int)((t.Length + Chunk - 1) / Chunk), () => new float[Chunk], (i, _, values) =>
+            {
+                long start = (long)i * Chunk;
+                int n = (int)Math.Min(Chunk, t.Length - start);
+                ulong x = seed * 0x9E3779B97F4A7C15UL ^ (ulong)(t.Offset + start) * 0xBF58476D1CE4E5B9UL | 1;
+                for (int j = 0; j < n; j++)
+                {
+                    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                    values[j] = Scale * ((x >> 40) * (2f / (1 << 24)) - 1f);
+                }
+                fixed (float* v = values) Quantization.Quantize.Row(type, v, buffer.Pointer + start / 32 * GgmlTypes.BlockBytes(type), n);
+                return values;
+            }, _ => { });
+            matrices[t.Offset] = new WeightMatrix(buffer.Pointer, format);
+            bytes += size;
+        }
+        var weights = Weights.CreateMapped(definition.ParameterCount, definition.VectorStart, matrices, bytes, new Buffers(buffers));
+        var model = factory(weights);
+        foreach (var t in tensors.Where(t => t.Offset >= definition.VectorStart))
+        {
+            var ones = new float[t.Length];
+            Array.Fill(ones, 1f);
+            weights.Set(t, ones);
+        }
+        return model;
+    }
+
+    private sealed class Buffers(List<NativeBuffer<byte>> items) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var b in items) b.Dispose();
+        }
     }
 
     /// <summary>
