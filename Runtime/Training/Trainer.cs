@@ -106,6 +106,9 @@ public sealed unsafe class Trainer : IDisposable
     /// <summary>Saves weights, optimizer and sampler state (see <see cref="TrainingCheckpoint"/>).</summary>
     public void Save(string directory) => TrainingCheckpoint.Save(directory, _model, _optimizer, _sampler, Options);
 
+    /// <summary><see cref="Save(string)"/> through <paramref name="fileSystem"/> (tests inject failures there).</summary>
+    public void Save(string directory, CheckpointFileSystem fileSystem) => TrainingCheckpoint.Save(directory, _model, _optimizer, _sampler, Options, fileSystem);
+
     /// <summary>Restores a checkpoint written by <see cref="Save"/> for this model and these options.</summary>
     public void Load(string directory) => TrainingCheckpoint.Load(directory, _model, _optimizer, _sampler, Options);
 

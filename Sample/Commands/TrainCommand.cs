@@ -59,6 +59,7 @@ internal static class TrainCommand
                     GradientAccumulation = parse.GetValue(accumulation), WeightDecay = parse.GetValue(weightDecay),
                     Beta2 = parse.GetValue(beta2), GradientClip = parse.GetValue(clip), Seed = parse.GetValue(seed),
                 },
+                WarmupGiven = parse.GetResult(warmup) is { Implicit: false },
                 Threads = parse.GetValue(threads),
                 EvalInterval = parse.GetValue(evalInterval),
                 CheckpointInterval = parse.GetValue(checkpointInterval),
@@ -113,7 +114,8 @@ internal static class TrainCommand
             Report(summary, resumeCommand);
             return 0;
         }
-        catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidDataException or IOException or InvalidOperationException)
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidDataException or IOException or InvalidOperationException
+                                       or UnauthorizedAccessException or NotSupportedException)
         {
             Console.Error.WriteLine($"train: {e.Message}");
             return 2;

@@ -36,11 +36,25 @@ internal static class TrainRun
         if (options.Context > definition.Config.MaxPositions)
             throw new ArgumentException($"--context ({options.Context}) exceeds {definition.Name}'s max_position_embeddings ({definition.Config.MaxPositions}).");
 
+        // One process per run folder: a second one would interleave its checkpoints with ours. Then what interrupted
+        // saves left behind (stray temp folders, each a full model + optimizer state) is removed.
+        using var runLock = RunFolderLock.Acquire(settings.Out);
+        foreach (var stray in TrainingCheckpoint.CleanStrays(settings.Out))
+            progress.Info($"Removed {stray}, left by an interrupted save.");
+
         string? existing = TrainingCheckpoint.Find(settings.Out);
         if (settings.Resume && existing is null)
-            throw new ArgumentException($"--resume: no checkpoint in '{settings.Out}' (expected {Path.Combine(settings.Out, TrainingCheckpoint.FolderName)}); run without --resume to start afresh.");
+            throw new ArgumentException($"--resume: no checkpoint in '{settings.Out}' (expected a complete {Path.Combine(settings.Out, TrainingCheckpoint.FolderName)}); run without --resume to start afresh.");
         if (!settings.Resume && !settings.Overwrite && existing is not null)
             throw new ArgumentException($"'{settings.Out}' already holds a checkpoint ({existing}): pass --resume to continue it, --overwrite to start afresh, or another --out.");
+        if (settings.Resume)
+        {
+            var (savedStep, savedOptions) = TrainingCheckpoint.ReadInfo(existing!);
+            if (options.Steps <= savedStep)
+                throw new ArgumentException($"--steps ({options.Steps}) must exceed the checkpoint's step ({savedStep}) in {existing}: --steps is the total to reach, counting the steps already done.");
+            // An implicit warmup depends on --steps; the run keeps the one it started with, so extending it works.
+            if (!settings.WarmupGiven) options = options with { WarmupSteps = savedOptions.WarmupSteps };
+        }
 
         var data = Corpus.Load(settings.Data, tokenizer);
         using var model = definition.Create(WeightFormat.F32);
