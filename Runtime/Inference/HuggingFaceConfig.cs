@@ -30,7 +30,7 @@ public static class HuggingFaceConfig
             throw new InvalidDataException($"{source}: '{key}' is {ModelConfig.Describe(flag)}; expected false or null (Python would read it as true: {why}).");
         }
         if (root.TryGetProperty("hidden_act", out var act) && act.ValueKind != JsonValueKind.Null && (act.ValueKind != JsonValueKind.String || act.GetString() != "silu"))
-            throw new NotSupportedException($"{source}: hidden_act is {ModelConfig.Describe(act)}; Qwen3's SwiGLU MLP uses \"silu\".");
+            throw new NotSupportedException($"{source}: hidden_act is {(act.ValueKind == JsonValueKind.String ? $"'{act.GetString()}'" : ModelConfig.Describe(act))}; Qwen3's SwiGLU MLP uses 'silu'.");
         if (root.TryGetProperty("layer_types", out var layerTypes) && layerTypes.ValueKind == JsonValueKind.Array)
             foreach (var type in layerTypes.EnumerateArray())
                 if (type.ValueKind != JsonValueKind.String || type.GetString() != "full_attention")

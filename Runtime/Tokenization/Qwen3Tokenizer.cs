@@ -274,6 +274,12 @@ public sealed class Qwen3Tokenizer : ITokenizer
     /// <summary>Text of <paramref name="ids"/>; invalid UTF-8 becomes U+FFFD as in Hugging Face.</summary>
     public string Decode(ReadOnlySpan<int> ids) => Decode(ids, skipSpecialTokens: false);
 
+    /// <summary>True when <paramref name="id"/> is the id of a token (ids in the gaps of the vocabulary have none).</summary>
+    public bool HasToken(int id) => (uint)id < (uint)VocabSize && _tokenBytes[id] is not null;
+
+    /// <summary>How many ids have a token.</summary>
+    public int TokenCount => _tokenBytes.Count(t => t is not null);
+
     /// <summary>
     /// Text of <paramref name="ids"/>. <paramref name="skipSpecialTokens"/> drops only the special
     /// added tokens (&lt;|im_end|&gt; ...), keeping &lt;think&gt;, &lt;tool_call&gt; and the like, as

@@ -16,29 +16,29 @@ internal static class TrainCommand
     {
         var d = new TrainingOptions();
         var model = new Option<string>("--model") { Description = "Definition to train (see `qwen3gen info`).", DefaultValueFactory = _ => "Qwen3Shakespeare" };
-        var steps = new Option<int>("--steps") { Description = "Optimizer steps to reach (with --resume: the total, counting the steps already done).", DefaultValueFactory = _ => d.Steps };
-        var batch = new Option<int>("--batch") { Description = "Windows per micro-batch.", DefaultValueFactory = _ => d.Batch };
-        var context = new Option<int>("--context") { Description = "Tokens per window (block size).", DefaultValueFactory = _ => d.Context };
-        var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => d.LearningRate };
-        var minLr = new Option<double>("--min-lr") { Description = "Learning rate at the end of the cosine decay.", DefaultValueFactory = _ => d.MinLearningRate };
-        var warmup = new Option<int>("--warmup") { Description = "Linear warmup steps.", DefaultValueFactory = _ => d.WarmupSteps };
-        var accumulation = new Option<int>("--accumulation") { Description = "Micro-batches per optimizer step.", DefaultValueFactory = _ => d.GradientAccumulation };
-        var weightDecay = new Option<double>("--weight-decay") { Description = "AdamW decoupled weight decay (matrices only).", DefaultValueFactory = _ => d.WeightDecay };
-        var beta2 = new Option<double>("--beta2") { Description = "AdamW β2.", DefaultValueFactory = _ => d.Beta2 };
-        var clip = new Option<double>("--clip") { Description = "Global gradient-norm clip (0: off).", DefaultValueFactory = _ => d.GradientClip };
+        var steps = new Option<int>("--steps") { Description = "Optimizer steps to reach (with --resume: the total, counting the steps already done).", DefaultValueFactory = _ => d.Steps }.AtLeast(1);
+        var batch = new Option<int>("--batch") { Description = "Windows per micro-batch.", DefaultValueFactory = _ => d.Batch }.AtLeast(1);
+        var context = new Option<int>("--context") { Description = "Tokens per window (block size).", DefaultValueFactory = _ => d.Context }.AtLeast(2);
+        var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => d.LearningRate }.InRange(0, double.MaxValue, includeMin: false);
+        var minLr = new Option<double>("--min-lr") { Description = "Learning rate at the end of the cosine decay.", DefaultValueFactory = _ => d.MinLearningRate }.AtLeast(0);
+        var warmup = new Option<int>("--warmup") { Description = "Linear warmup steps.", DefaultValueFactory = _ => d.WarmupSteps }.AtLeast(0);
+        var accumulation = new Option<int>("--accumulation") { Description = "Micro-batches per optimizer step.", DefaultValueFactory = _ => d.GradientAccumulation }.AtLeast(1);
+        var weightDecay = new Option<double>("--weight-decay") { Description = "AdamW decoupled weight decay (matrices only).", DefaultValueFactory = _ => d.WeightDecay }.AtLeast(0);
+        var beta2 = new Option<double>("--beta2") { Description = "AdamW β2.", DefaultValueFactory = _ => d.Beta2 }.InRange(0, 1, includeMax: false);
+        var clip = new Option<double>("--clip") { Description = "Global gradient-norm clip (0: off).", DefaultValueFactory = _ => d.GradientClip }.AtLeast(0);
         var seed = new Option<ulong>("--seed") { Description = "Seed of the initial weights and of the training windows.", DefaultValueFactory = _ => d.Seed };
-        var threads = new Option<int>("--threads") { Description = "Kernel threads (default: all cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var evalInterval = new Option<int>("--eval-interval") { Description = "Steps between validation-loss evaluations and samples (0: only at the end).", DefaultValueFactory = _ => 250 };
-        var checkpointInterval = new Option<int>("--checkpoint-interval") { Description = "Steps between checkpoints (0: only at the end).", DefaultValueFactory = _ => 500 };
-        var logInterval = new Option<int>("--log-interval") { Description = "Steps between progress lines when the output is not a terminal.", DefaultValueFactory = _ => 100 };
+        var threads = new Option<int>("--threads") { Description = "Kernel threads (default: all cores).", DefaultValueFactory = _ => Environment.ProcessorCount }.AtLeast(1);
+        var evalInterval = new Option<int>("--eval-interval") { Description = "Steps between validation-loss evaluations and samples (0: only at the end).", DefaultValueFactory = _ => 250 }.AtLeast(0);
+        var checkpointInterval = new Option<int>("--checkpoint-interval") { Description = "Steps between checkpoints (0: only at the end).", DefaultValueFactory = _ => 500 }.AtLeast(0);
+        var logInterval = new Option<int>("--log-interval") { Description = "Steps between progress lines when the output is not a terminal.", DefaultValueFactory = _ => 100 }.AtLeast(1);
         var output = new Option<string?>("--out") { Description = "Run folder for checkpoint/ and summary.json (default: runs/<model>)." };
         var resume = new Option<bool>("--resume") { Description = "Continue from <out>/checkpoint (same options; --steps may grow)." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Start afresh even though <out> holds a checkpoint." };
         var data = new Option<string?>("--data") { Description = "UTF-8 text file to train on (default: the bundled tinyshakespeare)." };
         var tokenizer = new Option<string>("--tokenizer") { Description = "byte (vocabulary 256) or qwen3 (needs a model with the full Qwen3 vocabulary, e.g. Qwen3FullVocab).", DefaultValueFactory = _ => "byte" };
         tokenizer.AcceptOnlyFromAmong("byte", "qwen3");
-        var samples = new Option<int>("--samples") { Description = "Characters of text generated at each evaluation (0: none).", DefaultValueFactory = _ => 200 };
-        var initStd = new Option<float>("--init-std") { Description = "Standard deviation of the initial matrices.", DefaultValueFactory = _ => 0.02f };
+        var samples = new Option<int>("--samples") { Description = "Characters of text generated at each evaluation (0: none).", DefaultValueFactory = _ => 200 }.AtLeast(0);
+        var initStd = new Option<float>("--init-std") { Description = "Standard deviation of the initial matrices.", DefaultValueFactory = _ => 0.02f }.InRange(0, float.MaxValue, includeMin: false);
         var scaledInit = new Option<bool>("--scaled-residual-init") { Description = "GPT-2 init: o_proj and down_proj start with std / sqrt(2 · layers)." };
 
         var command = new Command("train", "Train a model definition on a text corpus (default: Qwen3Shakespeare on tinyshakespeare, nanoGPT's CPU recipe).")
