@@ -64,7 +64,7 @@ internal static class Qwen3TokenizerFiles
         if (configAdded is null)
             throw new FileNotFoundException($"'{directory}' has vocab.json + merges.txt but no tokenizer_config.json (needed for the added tokens).", configPath);
         using var vocab = ParseJson(vocabPath);
-        using var m = ModelFiles.OpenRead(mergesPath, "merges file");
+        using var m = RegularFiles.OpenRead(mergesPath, "merges file");
         return new Files(VocabFrom(vocab.RootElement, vocabPath), ReadMerges(m, mergesPath), configAdded, eos);
     }
 
@@ -84,7 +84,7 @@ internal static class Qwen3TokenizerFiles
     /// <summary>A tokenizer JSON file (regular files only); a syntax error or invalid UTF-8 is an InvalidDataException naming the file.</summary>
     static JsonDocument ParseJson(string path)
     {
-        byte[] bytes = ModelFiles.ReadAllBytes(path, "tokenizer file");
+        byte[] bytes = RegularFiles.ReadAllBytes(path, "tokenizer file");
         try { return JsonDocument.Parse(bytes); }
         catch (JsonException e) { throw new InvalidDataException($"'{path}' is not valid JSON: {e.Message}", e); }
     }

@@ -23,6 +23,13 @@ public class CheckpointFileSystem
         stream.Flush(flushToDisk: true);
     }
 
+    /// <summary>Flushes a file written by other code to the disk (fsync).</summary>
+    public virtual void SyncFile(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+        stream.Flush(flushToDisk: true);
+    }
+
     /// <summary>
     /// fsync on a folder: makes the names created, renamed or removed in it durable (a file's own fsync does not).
     /// POSIX only; Windows has no such call and NTFS journals renames itself.

@@ -10,6 +10,8 @@ namespace Qwen3Gen.Training;
 ///   model.safetensors    the weights under Hugging Face names (F32): loadable by any safetensors reader and by ModelDirectory
 ///   config.json          the Hugging Face config of the definition
 ///   trainer.safetensors  AdamW's m and v (flat, the model's layout), with the step, the sampler state and the options as metadata
+///   tokenizer files, generation_config.json  when the save is given <see cref="ModelFiles"/>: the folder is then a model
+///                        that generate / chat / export load like a Hugging Face snapshot
 /// A save writes a fresh temporary folder, fsyncs it and swaps it in by renames (<see cref="CheckpointFolders"/> gives
 /// the protocol and the argument): a crash at any instant leaves checkpoint/ or checkpoint.old/ complete, and
 /// <see cref="Find"/> picks the newest complete one.
@@ -20,7 +22,7 @@ public static unsafe class TrainingCheckpoint
     private const string Format = "qwen3gen-trainer-1";
 
     public static void Save(string outputDirectory, IQwen3Model model, AdamW optimizer, WindowSampler sampler, TrainingOptions options,
-        CheckpointFileSystem? fileSystem = null)
+        ModelFiles? files = null, CheckpointFileSystem? fileSystem = null)
     {
         var fs = fileSystem ?? CheckpointFileSystem.Real;
         string step = optimizer.StepCount.ToString(CultureInfo.InvariantCulture);
@@ -31,6 +33,13 @@ public static unsafe class TrainingCheckpoint
                 new Dictionary<string, string> { ["format"] = "pt", ["qwen3gen.step"] = step, ["qwen3gen.model"] = model.Name });
             fs.WriteFile(Path.Combine(folder, "model.safetensors"), weights.WriteTo);
             fs.WriteFile(Path.Combine(folder, "config.json"), stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(model.Config.ToHuggingFaceJson())));
+            if (files is not null)
+            {
+                // ModelFiles writes with plain file calls; each file it adds is then flushed to the disk like ours.
+                var before = Directory.GetFiles(folder).ToHashSet(StringComparer.Ordinal);
+                files.WriteTo(folder);
+                foreach (var file in Directory.GetFiles(folder).Where(f => !before.Contains(f)).Order(StringComparer.Ordinal)) fs.SyncFile(file);
+            }
 
             var writer = new SafeTensorsWriter(new Dictionary<string, string>
             {
@@ -70,7 +79,7 @@ public static unsafe class TrainingCheckpoint
             if (!weights.Metadata.TryGetValue("qwen3gen.step", out var weightStep) || weightStep != Meta("step"))
                 throw new InvalidDataException($"{folder}: model.safetensors is from step {weightStep ?? "?"} but trainer.safetensors from step {step}.");
         string configPath = Path.Combine(folder, "config.json");
-        ModelConfig.FromHuggingFaceJson(ModelFiles.ReadAllText(configPath), configPath);
+        ModelConfig.FromHuggingFaceJson(RegularFiles.ReadAllText(configPath), configPath);
         return (step, options);
     }
 
@@ -93,7 +102,7 @@ public static unsafe class TrainingCheckpoint
         string folder = Find(outputDirectory) ?? throw new FileNotFoundException($"No complete training checkpoint in '{outputDirectory}' (expected {FolderName}/ with model.safetensors, config.json and trainer.safetensors).");
         var (step, saved) = ReadInfo(folder);
         string configPath = Path.Combine(folder, "config.json");
-        var config = ModelConfig.FromHuggingFaceJson(ModelFiles.ReadAllText(configPath), configPath);
+        var config = ModelConfig.FromHuggingFaceJson(RegularFiles.ReadAllText(configPath), configPath);
         var differences = model.Config.Differences(config);
         if (differences.Count > 0)
             throw new InvalidDataException($"The checkpoint in '{folder}' is for other hyper-parameters than {model.Name} (definition vs checkpoint): {string.Join("; ", differences)}.");

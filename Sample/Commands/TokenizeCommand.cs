@@ -65,7 +65,7 @@ internal static class TokenizeCommand
         string input;
         if (file is not null)
         {
-            try { input = ModelFiles.ReadAllText(file.FullName, "--file"); }
+            try { input = RegularFiles.ReadAllText(file.FullName, "--file"); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 Console.Error.WriteLine($"tokenize: error: {e.Message}");

@@ -8,7 +8,7 @@ namespace Qwen3Gen;
 /// would be read without end: each is refused before it is opened, with the path named. The file type comes from
 /// statx(2), whose struct has one layout on every Linux architecture; elsewhere only folders are told apart.
 /// </summary>
-public static unsafe class ModelFiles
+public static unsafe class RegularFiles
 {
     /// <summary>
     /// Throws <see cref="FileNotFoundException"/> if <paramref name="path"/> does not exist and <see cref="IOException"/>
