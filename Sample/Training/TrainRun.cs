@@ -56,15 +56,19 @@ internal static class TrainRun
         if (settings.Resume)
         {
             // Rank 0 reads the checkpoint's step and warmup; the other ranks receive them (a sum where they add 0).
-            Span<double> saved = [0, 0];
-            if (root) (saved[0], saved[1]) = TrainingCheckpoint.ReadInfo(existing!) is var (s, o) ? (s, o.WarmupSteps) : default;
-            if (comm.Size > 1) comm.AllReduceSum(saved);
-            long savedStep = (long)saved[0];
-            var savedOptions = options with { WarmupSteps = (int)saved[1] };
+            Span<double> checkpoint = [0, 0];
+            if (root)
+            {
+                var info = TrainingCheckpoint.ReadInfo(existing!);
+                checkpoint[0] = info.Step;
+                checkpoint[1] = info.Options.WarmupSteps;
+            }
+            if (comm.Size > 1) comm.AllReduceSum(checkpoint);
+            long savedStep = (long)checkpoint[0];
             if (options.Steps <= savedStep)
                 throw new ArgumentException($"--steps ({options.Steps}) must exceed the checkpoint's step ({savedStep}) in {existing}: --steps is the total to reach, counting the steps already done.");
             // An implicit warmup depends on --steps; the run keeps the one it started with, so extending it works.
-            if (!settings.WarmupGiven) options = options with { WarmupSteps = savedOptions.WarmupSteps };
+            if (!settings.WarmupGiven) options = options with { WarmupSteps = (int)checkpoint[1] };
         }
 
         var data = Corpus.Load(settings.Data, tokenizer);
