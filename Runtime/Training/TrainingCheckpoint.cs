@@ -21,7 +21,7 @@ public static unsafe class TrainingCheckpoint
     public const string FolderName = "checkpoint";
     private const string Format = "qwen3gen-trainer-1";
 
-    public static void Save(string outputDirectory, IQwen3Model model, AdamW optimizer, WindowSampler sampler, TrainingOptions options,
+    public static void Save(string outputDirectory, IQwen3Model model, AdamW optimizer, IBatchSampler sampler, TrainingOptions options,
         ModelFiles? files = null, CheckpointFileSystem? fileSystem = null)
     {
         var fs = fileSystem ?? CheckpointFileSystem.Real;
@@ -97,7 +97,7 @@ public static unsafe class TrainingCheckpoint
         }
     }
 
-    public static void Load(string outputDirectory, IQwen3Model model, AdamW optimizer, WindowSampler sampler, TrainingOptions options)
+    public static void Load(string outputDirectory, IQwen3Model model, AdamW optimizer, IBatchSampler sampler, TrainingOptions options)
     {
         string folder = Find(outputDirectory) ?? throw new FileNotFoundException($"No complete training checkpoint in '{outputDirectory}' (expected {FolderName}/ with model.safetensors, config.json and trainer.safetensors).");
         var (step, saved) = ReadInfo(folder);
