@@ -65,7 +65,7 @@ internal static class Qwen3TokenizerFiles
             throw new FileNotFoundException($"'{directory}' has vocab.json + merges.txt but no tokenizer_config.json (needed for the added tokens).", configPath);
         using var vocab = ParseJson(vocabPath);
         using var m = RegularFiles.OpenRead(mergesPath, "merges file");
-        return new Files(VocabFrom(vocab.RootElement, vocabPath), ReadMerges(m, mergesPath), configAdded, eos);
+        return new Files(Structured(vocabPath, () => VocabFrom(vocab.RootElement, vocabPath)), ReadMerges(m, mergesPath), configAdded, eos);
     }
 
     /// <summary>
@@ -95,15 +95,18 @@ internal static class Qwen3TokenizerFiles
         return VocabFrom(doc.RootElement, what);
     }
 
+    /// <summary>Token ids must stay below this (Qwen3 uses 151,669; the decoding table is one entry per id).</summary>
+    public const int MaxTokenId = 1 << 24;
+
     static Dictionary<string, int> VocabFrom(JsonElement obj, string what)
     {
         if (obj.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{what}: the vocabulary must be a JSON object of token -> id.");
         var vocab = new Dictionary<string, int>(160_000, StringComparer.Ordinal);
         foreach (var p in obj.EnumerateObject())
         {
-            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int id) || id < 0)
-                throw new InvalidDataException($"{what}: token '{p.Name}' has id {p.Value}, expected a non-negative integer.");
-            vocab[p.Name] = id;
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int id) || id < 0 || id >= MaxTokenId)
+                throw new InvalidDataException($"{what}: token '{p.Name}' has id {p.Value}, expected an integer in [0, {MaxTokenId}).");
+            if (!vocab.TryAdd(p.Name, id)) throw new InvalidDataException($"{what}: token '{p.Name}' appears twice.");
         }
         return vocab;
     }
@@ -132,7 +135,7 @@ internal static class Qwen3TokenizerFiles
         if (root.TryGetProperty("added_tokens_decoder", out var dec) && dec.ValueKind == JsonValueKind.Object)
             foreach (var p in dec.EnumerateObject())
             {
-                if (!int.TryParse(p.Name, out int id) || id < 0)
+                if (!int.TryParse(p.Name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int id) || id >= MaxTokenId)
                     throw new InvalidDataException($"{what}: added_tokens_decoder key '{p.Name}' is not a token id.");
                 string content = p.Value.GetProperty("content").GetString()
                                  ?? throw new InvalidDataException($"{what}: added token {id} has no content.");
@@ -181,7 +184,9 @@ internal static class Qwen3TokenizerFiles
                 bool special = t.TryGetProperty("special", out var s) && s.ValueKind == JsonValueKind.True;
                 if (t.TryGetProperty("normalized", out var norm) && norm.ValueKind == JsonValueKind.True && !special)
                     throw new NotSupportedException($"{what}: added token '{t.GetProperty("content").GetString()}' has normalized=true, which is not supported.");
-                added.Add(new AddedToken(t.GetProperty("content").GetString()!, t.GetProperty("id").GetInt32(), special));
+                int addedId = t.GetProperty("id").GetInt32();
+                if (addedId < 0 || addedId >= MaxTokenId) throw new InvalidDataException($"{what}: added token id {addedId} is outside [0, {MaxTokenId}).");
+                added.Add(new AddedToken(t.GetProperty("content").GetString()!, addedId, special));
             }
         return new Files(vocab, merges, added, null);
     }

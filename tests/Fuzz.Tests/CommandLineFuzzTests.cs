@@ -53,7 +53,7 @@ public class CommandLineFuzzTests(Xunit.Abstractions.ITestOutputHelper output)
             // Where the command would do real work, it gets a model that does not exist (train: a definition name).
             if (command == "train") args.AddRange(["--model", "NoSuchDefinition", "--out", Path.Combine(folder, "run")]);
             if (command == "generate") args.AddRange(["--model", Path.Combine(folder, "no-model")]);
-            File.WriteAllLines(Path.Combine(folder, "args.txt"), args);
+            File.WriteAllLines(Path.Combine(folder, "args.txt"), args, new System.Text.UTF8Encoding(false, throwOnInvalidBytes: false));
 
             var stdout = new StringWriter();
             var stderr = new StringWriter();

@@ -53,6 +53,16 @@ public static class Mutate
     /// <summary>A JSON-aware mutation of <paramref name="json"/> (an object), written out as text.</summary>
     public static string Json(Random r, string json)
     {
+        try { return JsonCore(r, json); }
+        catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException or InvalidOperationException)
+        {
+            // Already damaged beyond what JsonNode handles (a member twice, a lone surrogate): damage the text further.
+            return Encoding.UTF8.GetString(Bytes(r, Encoding.UTF8.GetBytes(json)));
+        }
+    }
+
+    private static string JsonCore(Random r, string json)
+    {
         var root = JsonNode.Parse(json)!.AsObject();
         var containers = new List<JsonNode>();
         Collect(root, containers);
