@@ -159,7 +159,7 @@ internal static class BenchCommand
                     }
                     using var process = Process.GetCurrentProcess();
                     output.WriteLine(string.Format(c, "| {0} | {1} | {2:0.0} | {3:0.0} | {4:0.00} | {5:0.00} | {6:0.00} | {7:0.00} |",
-                        format, threads, init, bestPrefill, bestDecode, model.Weights.Bytes / 1e9, process.WorkingSet64 / 1e9, process.PeakWorkingSet64 / 1e9));
+                        format.ToUpperInvariant(), threads, init, bestPrefill, bestDecode, model.Weights.Bytes / 1e9, process.WorkingSet64 / 1e9, process.PeakWorkingSet64 / 1e9));
                     // One machine-readable line per row (for side-by-side scripts): weight bytes × decode tok/s = weight GB/s read.
                     output.WriteLine(string.Format(c, "BENCH definition={0} format={1} threads={2} prompt={3} prefill_tok_s={4:0.00} decode_tok_s={5:0.000} weights_gb={6:0.000} weight_gb_s={7:0.00} peak_gb={8:0.000}",
                         definition.Name, format, threads, promptTokens, bestPrefill, bestDecode, model.Weights.Bytes / 1e9, model.Weights.Bytes / 1e9 * bestDecode, process.PeakWorkingSet64 / 1e9));
