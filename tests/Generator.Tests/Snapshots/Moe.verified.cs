@@ -257,7 +257,7 @@ public unsafe partial class Moe
             // Gradient checkpointing: the shared buffers hold the last layer's activations; refill them for layer l
             // by running its forward again from its kept input (the same operations, so the same bits).
             if (s.Recompute && l < Layers - 1)
-                DecoderLayerForward(ref s.Layer[l], m, v, l, batch, seqLen, s.Slot, s.Past, seqLen, s.RopeCos, s.RopeSin);
+                DecoderLayerForward(ref s.Layer[l], _weights, v, l, batch, seqLen, s.Slot, s.Past, seqLen, s.RopeCos, s.RopeSin);
             DecoderLayerBackward(ref s.Layer[l], s, m, v, g, l, batch, seqLen);
             hook?.LayerDone(l);                                                         // layer l's parameters are final
         }
