@@ -95,7 +95,8 @@ internal static class PassEmitter
 
                 /// <param name="capacity">KV-cache positions per sequence (training: maxSeqLen).</param>
                 /// <param name="logitRows">Rows of logits kept (a decoding session needs only the last position).</param>
-                public State(int maxBatch, int maxSeqLen, bool training, int capacity = 0, int logitRows = 0)
+                /// <param name="rope">RoPE scaling of the cos/sin tables.</param>
+                public State(int maxBatch, int maxSeqLen, bool training, RopeScaling rope, int capacity = 0, int logitRows = 0)
                 {
                     MaxBatch = maxBatch; MaxSeqLen = maxSeqLen; Training = training;
                     Capacity = training ? maxSeqLen : Math.Max(capacity, maxSeqLen);
@@ -103,7 +104,7 @@ internal static class PassEmitter
                     var a = _arena;
                     Tokens = a.Ints(r); Targets = a.Ints(r);
                     RopeCos = a.Floats((long)Capacity * (HeadDim / 2)); RopeSin = a.Floats((long)Capacity * (HeadDim / 2));
-                    Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta);
+                    Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta, rope);
                     LayerBuffers shared = default;
                     float* residual = a.Floats(r * Hidden);
                     for (int l = 0; l < Layers; l++)

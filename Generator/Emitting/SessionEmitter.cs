@@ -11,8 +11,8 @@ internal static class SessionEmitter
         w.Block($$"""
             public IInferenceSession CreateSession(int capacity, int chunk = 128)
             {
-                if (capacity <= 0 || capacity > MaxPositions)
-                    throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{MaxPositions} (max_position_embeddings).");
+                if (capacity <= 0 || capacity > PositionLimit)
+                    throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
                 if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk), chunk, "The prefill chunk must be positive.");
                 return new Session(this, capacity, Math.Min(chunk, capacity));
             }
@@ -29,7 +29,7 @@ internal static class SessionEmitter
                 public Session({{c}} model, int capacity, int chunk)
                 {
                     _model = model;
-                    _state = new State(maxBatch: 1, maxSeqLen: chunk, training: false, capacity: capacity, logitRows: 1);
+                    _state = new State(maxBatch: 1, maxSeqLen: chunk, training: false, rope: model._ropeScaling, capacity: capacity, logitRows: 1);
                     Capacity = capacity;
                 }
 

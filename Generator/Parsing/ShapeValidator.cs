@@ -68,6 +68,9 @@ internal static class ShapeValidator
         if (double.IsNaN(d.RouterAuxLossCoef) || double.IsInfinity(d.RouterAuxLossCoef) || d.RouterAuxLossCoef < 0)
             Report(Descriptors.NotFiniteOrOutOfRange, At(Fields.RouterAuxLossCoef), N(Fields.RouterAuxLossCoef), d.RouterAuxLossCoef, "at least 0");
 
+        // RoPE scaling (spec §2.3.1): checked and resolved in one place.
+        var rope = RopeValidator.Validate(d, (descriptor, at, args) => Report(descriptor, at, args), whole);
+
         // Mixture of experts (spec §2.5).
         if (d.Experts < 0) Report(Descriptors.NegativeExperts, At(Fields.Experts), N(Fields.Experts), d.Experts);
         if (d.Experts == 0 && !d.FromConfig)
@@ -95,7 +98,7 @@ internal static class ShapeValidator
             MaxPositions: d.MaxPositions, Experts: d.Experts, ExpertsPerToken: d.ExpertsPerToken, ExpertFfn: d.ExpertFfn,
             NormTopKProb: d.NormTopKProb, DecoderSparseStep: d.DecoderSparseStep,
             MlpOnlyLayers: new EquatableArray<int>(mlpOnly), RouterAuxLossCoef: d.RouterAuxLossCoef,
-            OutputRouterLogits: d.OutputRouterLogits);
+            OutputRouterLogits: d.OutputRouterLogits, Rope: rope);
 
         // The dense MLP size matters only when some layer is dense: a MoE model whose layers are all sparse
         // never uses intermediate_size (Qwen3-30B-A3B keeps an unused 6144 there). With step s != 1, layer 0

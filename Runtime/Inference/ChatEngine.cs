@@ -30,9 +30,9 @@ public sealed class ChatEngine : IDisposable
         int vocab = model.Config.Vocab;
         if (tokenizer.VocabSize > vocab)
             throw new ArgumentException($"The tokenizer has {tokenizer.VocabSize} ids but the model's vocabulary is {vocab}: they do not belong together.", nameof(tokenizer));
-        if (contextLength < 2 || contextLength > model.Config.MaxPositions)
+        if (contextLength < 2 || contextLength > model.PositionLimit)
             throw new ArgumentOutOfRangeException(nameof(contextLength), contextLength,
-                $"The context length must be in 2..{model.Config.MaxPositions} (max_position_embeddings of {model.Name}).");
+                $"The context length must be in 2..{model.PositionLimit} (max_position_embeddings of {model.Name}, RoPE scaling {model.RopeScaling}).");
         Model = model;
         Tokenizer = tokenizer;
         _stopIds = (stopIds ?? tokenizer.EosIds).Distinct().ToArray();

@@ -15,7 +15,8 @@ public static class HuggingFaceConfig
 
     /// <summary>
     /// Throws <see cref="NotSupportedException"/> for settings a generated model does not implement: sliding-window
-    /// attention, RoPE scaling other than "default", an activation other than SiLU, attention biases.
+    /// attention, an activation other than SiLU, attention biases (RoPE scaling types other than default, linear and
+    /// yarn are refused by <see cref="RopeScalingJson"/>).
     /// Published Qwen3 configs pass (spec §5, §8).
     /// </summary>
     public static void CheckSupported(string json, string source = FileName)
@@ -29,14 +30,6 @@ public static class HuggingFaceConfig
             throw new NotSupportedException($"{source}: hidden_act is '{act.GetString()}'; Qwen3's SwiGLU MLP uses 'silu'.");
         if (root.TryGetProperty("attention_bias", out var bias) && bias.ValueKind == JsonValueKind.True)
             throw new NotSupportedException($"{source}: attention_bias is true; the generated attention has no biases (no published Qwen3 has them).");
-        foreach (var name in (string[])["rope_scaling", "rope_parameters"])
-        {
-            if (!root.TryGetProperty(name, out var rope) || rope.ValueKind != JsonValueKind.Object) continue;
-            string type = rope.TryGetProperty("rope_type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()!
-                        : rope.TryGetProperty("type", out var t2) && t2.ValueKind == JsonValueKind.String ? t2.GetString()! : "default";
-            if (type != "default")
-                throw new NotSupportedException($"{source}: {name}.rope_type is '{type}'; only the default RoPE (no scaling) is implemented.");
-        }
     }
 
     /// <summary>

@@ -19,6 +19,15 @@ public interface IQwen3Model : IDisposable
     /// <summary>d(loss)/d(parameter) in the same flat layout as the F32 weights (allocated on first Backward).</summary>
     NativeBuffer<float> Gradients { get; }
 
+    /// <summary>
+    /// RoPE scaling (default, linear, YaRN) of the work buffers and sessions made from now on; the definition's unless set
+    /// (a model directory sets its config.json's). Setting it drops the current work buffers.
+    /// </summary>
+    RopeScaling RopeScaling { get; set; }
+
+    /// <summary>The longest sequence or session capacity: max_position_embeddings, or more with RoPE scaling.</summary>
+    int PositionLimit { get; }
+
     /// <summary>Allocates the work buffers for batches of up to <paramref name="batch"/> × <paramref name="seqLen"/> tokens, once.</summary>
     void Reserve(int batch, int seqLen, bool training);
 
@@ -40,7 +49,7 @@ public interface IQwen3Model : IDisposable
 
     /// <summary>
     /// A KV-cached decoding session for one sequence of up to <paramref name="capacity"/> positions
-    /// (at most max_position_embeddings); prompts are prefilled in chunks of up to <paramref name="chunk"/> tokens.
+    /// (at most <see cref="PositionLimit"/>); prompts are prefilled in chunks of up to <paramref name="chunk"/> tokens.
     /// </summary>
     IInferenceSession CreateSession(int capacity, int chunk = 128);
 }

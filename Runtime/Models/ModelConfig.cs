@@ -30,6 +30,15 @@ public sealed record ModelConfig
     public double RouterAuxLossCoef { get; init; } = 0.001; // router_aux_loss_coef
     public bool OutputRouterLogits { get; init; }   // output_router_logits
 
+    /// <summary>
+    /// rope_scaling / rope_parameters (default, linear or YaRN). Not among <see cref="Fields"/>: the RoPE tables are
+    /// built at run time, so a compiled definition runs any scaling (<see cref="IQwen3Model.RopeScaling"/>).
+    /// </summary>
+    public RopeScaling RopeScaling { get; init; } = RopeScaling.None;
+
+    /// <summary>The longest context: max_position_embeddings, or more with RoPE scaling (<see cref="RopeScaling.PositionLimit"/>).</summary>
+    public int PositionLimit => RopeScaling.PositionLimit(MaxPositions);
+
     public bool IsMoe => Experts > 0;
 
     /// <summary>HF rule: layer i is sparse iff not in mlp_only_layers, E > 0 and (i+1) % decoder_sparse_step == 0.</summary>
@@ -97,7 +106,7 @@ public sealed record ModelConfig
             ["initializer_range"] = 0.02,
             ["rms_norm_eps"] = RmsNormEps,
             ["rope_theta"] = RopeTheta,
-            ["rope_scaling"] = null,
+            ["rope_scaling"] = RopeScaling.ToJsonObject(),
             ["tie_word_embeddings"] = TieEmbeddings,
             ["attention_bias"] = false,
             ["attention_dropout"] = 0.0,
@@ -146,6 +155,8 @@ public sealed record ModelConfig
             if (root.TryGetProperty("rope_parameters", out var rp) && rp.ValueKind == JsonValueKind.Object)
                 theta = Dbl(rp, "rope_theta", theta);
             bool moe = modelType == "qwen3_moe";
+            int maxPositions = Int("max_position_embeddings", 40960);
+            var ropeScaling = RopeScalingJson.Read(root, maxPositions, source);
             int[] mlpOnly = [];
             if (root.TryGetProperty("mlp_only_layers", out var mol) && mol.ValueKind == JsonValueKind.Array)
                 mlpOnly = mol.EnumerateArray().Select(e => e.GetInt32()).ToArray();
@@ -161,7 +172,8 @@ public sealed record ModelConfig
                 RopeTheta = theta,
                 RmsNormEps = Dbl(root, "rms_norm_eps", 1e-6),
                 TieEmbeddings = Bool("tie_word_embeddings", false),
-                MaxPositions = Int("max_position_embeddings", 40960),
+                MaxPositions = maxPositions,
+                RopeScaling = ropeScaling,
                 Experts = moe ? Int("num_experts") : 0,
                 ExpertsPerToken = moe ? Int("num_experts_per_tok") : 0,
                 ExpertFfn = moe ? Int("moe_intermediate_size") : 0,

@@ -129,5 +129,5 @@ internal static class ModelLoading
     public static void Fail(string command, Exception e, TextWriter err) => err.WriteLine($"{command}: error: {e.Message}");
 
     /// <summary>Context length: what was asked, else min(<paramref name="fallback"/>, max_position_embeddings).</summary>
-    public static int ContextLength(ModelSettings s, LoadedModel m, int fallback) => s.Context ?? Math.Min(fallback, m.Config.MaxPositions);
+    public static int ContextLength(ModelSettings s, LoadedModel m, int fallback) => s.Context ?? Math.Min(fallback, m.Config.PositionLimit);
 }

@@ -58,7 +58,8 @@ public unsafe partial class DenseUntied
 
         /// <param name="capacity">KV-cache positions per sequence (training: maxSeqLen).</param>
         /// <param name="logitRows">Rows of logits kept (a decoding session needs only the last position).</param>
-        public State(int maxBatch, int maxSeqLen, bool training, int capacity = 0, int logitRows = 0)
+        /// <param name="rope">RoPE scaling of the cos/sin tables.</param>
+        public State(int maxBatch, int maxSeqLen, bool training, RopeScaling rope, int capacity = 0, int logitRows = 0)
         {
             MaxBatch = maxBatch; MaxSeqLen = maxSeqLen; Training = training;
             Capacity = training ? maxSeqLen : Math.Max(capacity, maxSeqLen);
@@ -66,7 +67,7 @@ public unsafe partial class DenseUntied
             var a = _arena;
             Tokens = a.Ints(r); Targets = a.Ints(r);
             RopeCos = a.Floats((long)Capacity * (HeadDim / 2)); RopeSin = a.Floats((long)Capacity * (HeadDim / 2));
-            Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta);
+            Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta, rope);
             LayerBuffers shared = default;
             float* residual = a.Floats(r * Hidden);
             for (int l = 0; l < Layers; l++)
@@ -694,8 +695,8 @@ public unsafe partial class DenseUntied
 {
     public IInferenceSession CreateSession(int capacity, int chunk = 128)
     {
-        if (capacity <= 0 || capacity > MaxPositions)
-            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{MaxPositions} (max_position_embeddings).");
+        if (capacity <= 0 || capacity > PositionLimit)
+            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
         if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk), chunk, "The prefill chunk must be positive.");
         return new Session(this, capacity, Math.Min(chunk, capacity));
     }
@@ -712,7 +713,7 @@ public unsafe partial class DenseUntied
         public Session(DenseUntied model, int capacity, int chunk)
         {
             _model = model;
-            _state = new State(maxBatch: 1, maxSeqLen: chunk, training: false, capacity: capacity, logitRows: 1);
+            _state = new State(maxBatch: 1, maxSeqLen: chunk, training: false, rope: model._ropeScaling, capacity: capacity, logitRows: 1);
             Capacity = capacity;
         }
 
@@ -872,6 +873,27 @@ public unsafe partial class DenseUntied : IQwen3Model
     private readonly Weights _weights;
     private NativeBuffer<float>? _gradients;
     private State? _state;
+    private RopeScaling _ropeScaling = Definition.RopeScaling;
+
+    /// <summary>
+    /// The RoPE scaling of work buffers and sessions made from now on (default: the definition's; a model directory
+    /// sets its config.json's). Setting it drops the current work buffers; existing sessions keep their tables.
+    /// </summary>
+    public RopeScaling RopeScaling
+    {
+        get => _ropeScaling;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            if (value.Problem() is string problem) throw new ArgumentException($"RoPE scaling {value}: {problem}.", nameof(value));
+            _ropeScaling = value;
+            _state?.Dispose();
+            _state = null;
+        }
+    }
+
+    /// <summary>The longest sequence or session: max_position_embeddings, or factor × original with RoPE scaling.</summary>
+    public int PositionLimit => _ropeScaling.PositionLimit(MaxPositions);
 
     /// <summary>A model over existing weights (F32 for training; F32 or BF16 for inference).</summary>
     public DenseUntied(Weights weights)
@@ -901,19 +923,19 @@ public unsafe partial class DenseUntied : IQwen3Model
     public void Reserve(int batch, int seqLen, bool training)
     {
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be positive.");
-        if (seqLen <= 0 || seqLen > MaxPositions)
-            throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"seqLen must be in 1..{MaxPositions} (max_position_embeddings).");
+        if (seqLen <= 0 || seqLen > PositionLimit)
+            throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"seqLen must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
         if (_state is { } s && s.MaxBatch >= batch && s.MaxSeqLen >= seqLen && (s.Training || !training)) return;
         _state?.Dispose();
-        _state = new State(batch, seqLen, training);
+        _state = new State(batch, seqLen, training, _ropeScaling);
     }
 
     public float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batch, int seqLen)
     {
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be positive.");
         if (seqLen <= 0) throw new ArgumentException("The input is empty: seqLen must be at least 1.", nameof(seqLen));
-        if (seqLen > MaxPositions)
-            throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"The context of {seqLen} tokens exceeds max_position_embeddings ({MaxPositions}).");
+        if (seqLen > PositionLimit)
+            throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"The context of {seqLen} tokens exceeds the model's {PositionLimit} positions (max_position_embeddings, RoPE scaling {_ropeScaling}).");
         if (inputs.Length != batch * seqLen)
             throw new ArgumentException($"{inputs.Length} input ids do not match batch {batch} × seqLen {seqLen}.", nameof(inputs));
         if (targets.Length != 0 && targets.Length != inputs.Length)
