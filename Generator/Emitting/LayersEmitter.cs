@@ -146,13 +146,14 @@ internal static class LayersEmitter
         // ================================ RoPE ================================
         // Half-split rotation (rotate_half), frequency j for dims j and j + D/2, c = cos[pos, j], s = sin[pos, j]:
         //   x'[j] = x[j]·c − x[j + D/2]·s          x'[j + D/2] = x[j + D/2]·c + x[j]·s
-        // x: [rows, heads, HeadDim] in place, rows = sequences of seqLen; row r is at position firstPosition + r % seqLen.
+        // x: [rows, heads, HeadDim] in place, rows = sequences of seqLen; row r is at position past[r / seqLen] + r % seqLen.
         // Rows are independent, so threads split them.
 
         private struct RopeJob : IParallelJob
         {
             public float* X, Cos, Sin;
-            public int Heads, SeqLen, FirstPosition;
+            public int* Past;                                                         // first position of each sequence
+            public int Heads, SeqLen;
             public bool Transposed;                                                   // backward: the rotation's transpose
 
             public void Execute(int start, int end)
@@ -160,7 +161,7 @@ internal static class LayersEmitter
                 const int half = HeadDim / 2;
                 for (int r = start; r < end; r++)
                 {
-                    long position = FirstPosition + r % SeqLen;
+                    long position = Past[r / SeqLen] + r % SeqLen;
                     float* c = Cos + position * half, s = Sin + position * half;
                     for (int h = 0; h < Heads; h++)
                     {
@@ -184,43 +185,44 @@ internal static class LayersEmitter
             }
         }
 
-        private static void RopeForward(float* x, int rows, int seqLen, int heads, int firstPosition, float* cos, float* sin) =>
+        private static void RopeForward(float* x, int rows, int seqLen, int heads, int* past, float* cos, float* sin) =>
             Workers.ForRows(rows, (long)heads * HeadDim,
-                            new RopeJob { X = x, Cos = cos, Sin = sin, Heads = heads, SeqLen = seqLen, FirstPosition = firstPosition });
+                            new RopeJob { X = x, Cos = cos, Sin = sin, Heads = heads, SeqLen = seqLen, Past = past });
 
         // Cache write for rows (b, t) of a forward call, in one job instead of two small calls per sequence:
-        //   KCache[b, past + t] = RoPE(RMSNorm_k(KRaw[b, t]))  per K/V head,   VCache[b, past + t] = VRaw[b, t]
+        //   KCache[slot[b], past[b] + t] = RoPE(RMSNorm_k(KRaw[b, t]))  per K/V head,   VCache[slot[b], past[b] + t] = VRaw[b, t]
         // Each row runs exactly the steps of RmsNormJob and RopeJob on its own K/V heads, so the result is the same.
         private struct KvCacheWriteJob : IParallelJob
         {
             public float* KCache, VCache, KRstd, KRaw, VRaw, NormWeight, Cos, Sin;
-            public int SeqLen, Past, Capacity;
+            public int* Slot, Past;
+            public int SeqLen, Capacity;
 
             public void Execute(int start, int end)
             {
                 for (int r = start; r < end; r++)
                 {
                     int b = r / SeqLen, t = r % SeqLen;
-                    long slot = ((long)b * Capacity + Past + t) * KvDim;
+                    long slot = ((long)Slot[b] * Capacity + Past[b] + t) * KvDim;
                     new RmsNormJob { Y = KCache + slot, Rstd = KRstd + (long)r * KvHeads, X = KRaw + (long)r * KvDim, W = NormWeight, N = HeadDim }
                         .Execute(0, KvHeads);
-                    new RopeJob { X = KCache + slot - (long)t * KvDim, Cos = Cos, Sin = Sin, Heads = KvHeads, SeqLen = SeqLen, FirstPosition = Past }
-                        .Execute(t, t + 1);                                                  // row t of sequence b: position past + t
+                    new RopeJob { X = KCache + slot - (long)t * KvDim, Cos = Cos, Sin = Sin, Heads = KvHeads, SeqLen = SeqLen, Past = Past + b }
+                        .Execute(t, t + 1);                                                  // row t of sequence b: position past[b] + t
                     RowOps.Copy(VCache + slot, VRaw + (long)r * KvDim, KvDim);
                 }
             }
         }
 
         // The rotation's transpose:  dx[j] = dy[j]·c + dy[j + D/2]·s     dx[j + D/2] = dy[j + D/2]·c − dy[j]·s
-        private static void RopeBackward(float* dx, int rows, int seqLen, int heads, int firstPosition, float* cos, float* sin) =>
+        private static void RopeBackward(float* dx, int rows, int seqLen, int heads, int* past, float* cos, float* sin) =>
             Workers.ForRows(rows, (long)heads * HeadDim,
-                            new RopeJob { X = dx, Cos = cos, Sin = sin, Heads = heads, SeqLen = seqLen, FirstPosition = firstPosition, Transposed = true });
+                            new RopeJob { X = dx, Cos = cos, Sin = sin, Heads = heads, SeqLen = seqLen, Past = past, Transposed = true });
 
         """;
 
     private const string Attention = """
         // ================================ Causal GQA attention ================================
-        // For query head h at row (b, t), position p = past + t, with K/V head g = h / Group:
+        // For query head h at row (b, t), position p = past[b] + t, with K/V head g = h / Group (keys of cache slot slot[b]):
         //   o = Σ_{s ≤ p} softmax_s(q · k_s · scale) v_s
         // computed flash-style: keys in blocks of KeyBlock with an online softmax (running max m and sum l),
         // so memory grows with T, not T². lse = m + log l is kept for the backward pass.
@@ -238,7 +240,8 @@ internal static class LayersEmitter
         private struct AttentionForwardJob : IParallelJob
         {
             public float* Out, Lse, Q, K, V;
-            public int SeqLen, Past, Capacity;
+            public int* Slot, Past;
+            public int SeqLen, Capacity;
 
             /// <summary>Work items of a call: batch · KvHeads · ⌈SeqLen / QueryTile⌉.</summary>
             public static int Items(int batch, int seqLen) => batch * KvHeads * ((seqLen + QueryTile - 1) / QueryTile);
@@ -252,9 +255,10 @@ internal static class LayersEmitter
                 {
                     int b = i / (KvHeads * tiles), kv = i / tiles % KvHeads, tile = i % tiles;
                     int t0 = tile * QueryTile, t1 = Math.Min(SeqLen, t0 + QueryTile);
-                    int keys = Past + t1;                               // the tile's last row sees positions 0 .. past + t1 − 1
-                    float* k0 = K + (long)b * Capacity * KvDim + kv * HeadDim;
-                    float* v0 = V + (long)b * Capacity * KvDim + kv * HeadDim;
+                    int past = Past[b];
+                    int keys = past + t1;                               // the tile's last row sees positions 0 .. past + t1 − 1
+                    float* k0 = K + (long)Slot[b] * Capacity * KvDim + kv * HeadDim;
+                    float* v0 = V + (long)Slot[b] * Capacity * KvDim + kv * HeadDim;
                     bool direct = (t1 - t0) * Group <= DirectQueries;       // too few queries to amortise kᵀ
                     int stride = AttentionKernels.Padded(keys);
                     float* kt = null;
@@ -267,7 +271,7 @@ internal static class LayersEmitter
                         for (int t = t0; t < t1; t++)
                         {
                             long row = (long)b * SeqLen + t;
-                            int n = Past + t + 1;                           // causal: positions 0 .. past + t
+                            int n = past + t + 1;                           // causal: positions 0 .. past + t
                             float* q = Q + row * QDim + h * HeadDim;
                             float m = float.NegativeInfinity, l = 0f;
                             new Span<float>(acc, HeadDim).Clear();

@@ -74,6 +74,9 @@ internal static class PassEmitter
                 public readonly LayerBuffers[] Layer = new LayerBuffers[Layers];
                 public readonly float* FinalNorm, RstdF, Logits, LogitLse, RowLoss, RopeCos, RopeSin;
                 public readonly int* Tokens, Targets;
+                // Per sequence b of a call: its cache slot and its first position (a batched decode step mixes sequences
+                // at different positions; a plain call has Slot[b] = b and Past[b] = past).
+                public readonly int* Slot, Past;
                 // gradient scratch (training only), reused by every layer
                 public readonly float* DResid, DLn, DAttn, DQ, DK, DV, DQRaw, DKRaw, DGate, DUp, DAct;
             """);
@@ -103,6 +106,7 @@ internal static class PassEmitter
                     long r = (long)maxBatch * maxSeqLen, cache = (long)maxBatch * Capacity;
                     var a = _arena;
                     Tokens = a.Ints(r); Targets = a.Ints(r);
+                    Slot = a.Ints(maxBatch); Past = a.Ints(maxBatch);
                     RopeCos = a.Floats((long)Capacity * (HeadDim / 2)); RopeSin = a.Floats((long)Capacity * (HeadDim / 2));
                     Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta, rope);
                     LayerBuffers shared = default;
@@ -187,18 +191,26 @@ internal static class PassEmitter
             /// <summary>
             /// The forward pass over s.Batch × s.SeqLen tokens at positions past .. past + SeqLen − 1 (past > 0 continues a
             /// KV-cached sequence). lastOnly: logits of each row's last position only (decoding), [Batch, Vocab].
+            /// perSequence: the caller has set s.Slot and s.Past for each sequence (a batched decode step); past is ignored.
             /// </summary>
-            private float ForwardPass<TW>(State s, int past = 0, bool lastOnly = false) where TW : unmanaged
+            private float ForwardPass<TW>(State s, int past = 0, bool lastOnly = false, bool perSequence = false) where TW : unmanaged
             {
                 int batch = s.Batch, seqLen = s.SeqLen, rows = s.Rows;
                 int capacity = s.Training ? seqLen : s.Capacity;                   // training: the cache is exactly this call's keys
+                if (!perSequence)
+                    for (int b = 0; b < batch; b++) { s.Slot[b] = b; s.Past[b] = past; }
                 TW* m = _weights.Matrix<TW>();
                 float* v = _weights.Vectors;
                 s.BackwardDone = false;
                 EmbeddingForward(s.Layer[0].Input, m + Layout.Embed, s.Tokens, rows);
                 for (int l = 0; l < Layers; l++)
-                    DecoderLayerForward(ref s.Layer[l], m, v, l, batch, seqLen, past, capacity, s.RopeCos, s.RopeSin);
+                    DecoderLayerForward(ref s.Layer[l], m, v, l, batch, seqLen, s.Slot, s.Past, capacity, s.RopeCos, s.RopeSin);
                 RmsNormForward(s.FinalNorm, s.RstdF, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, rows, Hidden);
+                if (lastOnly && seqLen == 1)                                            // decode step: every row is a last position
+                {
+                    MatMul.Forward(s.Logits, s.FinalNorm, m + Layout.LmHead, batch, Hidden, Vocab);
+                    return float.NaN;
+                }
                 if (lastOnly)
                 {
                     for (int b = 0; b < batch; b++)                                     // logits of the last position of each row
@@ -223,11 +235,11 @@ internal static class PassEmitter
         w.Block("""
 
             /// <summary>
-            /// One decoder layer over rows (b, t) at positions past + t. Keys and values enter the cache at those
-            /// positions, and each query attends to cache positions 0 .. past + t (causal).
+            /// One decoder layer over rows (b, t) at positions past[b] + t. Keys and values enter cache slot slot[b] at those
+            /// positions, and each query attends to that slot's positions 0 .. past[b] + t (causal).
             /// </summary>
-            private static void DecoderLayerForward<TW>(ref LayerBuffers a, TW* m, float* v, int l, int batch, int seqLen, int past, int capacity,
-                                                        float* cos, float* sin) where TW : unmanaged
+            private static void DecoderLayerForward<TW>(ref LayerBuffers a, TW* m, float* v, int l, int batch, int seqLen, int* slot, int* past,
+                                                        int capacity, float* cos, float* sin) where TW : unmanaged
             {
                 int rows = batch * seqLen;
                 // ---- attention block: Mid = Input + o_proj(Attention(RMSNorm(Input))) ----
@@ -240,11 +252,11 @@ internal static class PassEmitter
                 Workers.ForRows(rows, 3L * KvDim, new KvCacheWriteJob                           // k: QK-norm + RoPE into the cache, v copied
                 {
                     KCache = a.KCache, VCache = a.VCache, KRstd = a.KRstd, KRaw = a.KRaw, VRaw = a.VRaw, NormWeight = v + Layout.KNorm(l),
-                    Cos = cos, Sin = sin, SeqLen = seqLen, Past = past, Capacity = capacity,
+                    Cos = cos, Sin = sin, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
                 });
                 Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
                 {
-                    Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen, Past = past, Capacity = capacity,
+                    Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
                 });
                 MatMul.Forward(a.Mid, a.Attn, m + Layout.OProj(l), rows, QDim, Hidden);         // o = attn · Woᵀ
 
@@ -337,8 +349,8 @@ internal static class PassEmitter
                 {
                     DQ = s.DQ, DK = s.DK, DV = s.DV, DOut = s.DAttn, Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen,
                 });
-                RopeBackward(s.DQ, rows, seqLen, Heads, 0, s.RopeCos, s.RopeSin);
-                RopeBackward(s.DK, rows, seqLen, KvHeads, 0, s.RopeCos, s.RopeSin);
+                RopeBackward(s.DQ, rows, seqLen, Heads, s.Past, s.RopeCos, s.RopeSin);         // training: Past[b] = 0
+                RopeBackward(s.DK, rows, seqLen, KvHeads, s.Past, s.RopeCos, s.RopeSin);
                 RowOps.Clear(s.DQRaw, (long)rows * QDim);
                 RowOps.Clear(s.DKRaw, (long)rows * KvDim);
                 RmsNormBackward(s.DQRaw, g + Layout.QNorm(l), s.DQ, a.QRaw, v + Layout.QNorm(l), a.QRstd, rows * Heads, HeadDim);

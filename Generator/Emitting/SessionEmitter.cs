@@ -77,6 +77,117 @@ internal static class SessionEmitter
                 public void Dispose() => _state.Dispose();
             }
 
+            public IBatchSession CreateBatchSession(int sequences, int capacity, int chunk = 64)
+            {
+                if (sequences <= 0) throw new ArgumentOutOfRangeException(nameof(sequences), sequences, "A batch session needs at least one sequence slot.");
+                if (capacity <= 0 || capacity > MaxPositions)
+                    throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{MaxPositions} (max_position_embeddings).");
+                if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk), chunk, "The prefill chunk must be positive.");
+                return new BatchSession(this, sequences, capacity, Math.Min(chunk, capacity));
+            }
+
+            /// <summary>
+            /// Several sequences, each in its own cache slot at its own position. Prefill runs one slot's prompt in chunks;
+            /// a decode step runs one token of each listed slot as the rows of one forward pass (row b uses slot Slot[b] at
+            /// position Past[b]), so every weight matrix is read once for all of them.
+            /// </summary>
+            private sealed class BatchSession : IBatchSession
+            {
+                private readonly {{c}} _model;
+                private readonly State _state;
+                private readonly int[] _position;
+
+                public BatchSession({{c}} model, int sequences, int capacity, int chunk)
+                {
+                    _model = model;
+                    _state = new State(maxBatch: sequences, maxSeqLen: chunk, training: false, capacity: capacity, logitRows: sequences);
+                    _position = new int[sequences];
+                    Capacity = capacity;
+                }
+
+                public int Sequences => _position.Length;
+                public int Capacity { get; }
+                public int Chunk => _state.MaxSeqLen;
+
+                public int Position(int sequence) => _position[CheckSlot(sequence)];
+
+                public ReadOnlySpan<float> Prefill(int sequence, ReadOnlySpan<int> tokens)
+                {
+                    CheckSlot(sequence);
+                    if (tokens.Length == 0) throw new ArgumentException("The prompt is empty: give at least one token.", nameof(tokens));
+                    if (_position[sequence] + tokens.Length > Capacity)
+                        throw new InvalidOperationException($"The context is full: {_position[sequence]} cached + {tokens.Length} new tokens exceed the slot's {Capacity} positions.");
+                    CheckIds(tokens);
+                    var s = _state;
+                    for (int start = 0; start < tokens.Length; start += s.MaxSeqLen)
+                    {
+                        int n = Math.Min(s.MaxSeqLen, tokens.Length - start);
+                        tokens.Slice(start, n).CopyTo(new Span<int>(s.Tokens, n));
+                        s.Batch = 1;
+                        s.SeqLen = n;
+                        s.HasTargets = false;
+                        s.Slot[0] = sequence;
+                        s.Past[0] = _position[sequence];
+                        Run(s);
+                        _position[sequence] += n;
+                    }
+                    return new ReadOnlySpan<float>(s.Logits, Vocab);
+                }
+
+                public ReadOnlySpan<float> Decode(ReadOnlySpan<int> sequences, ReadOnlySpan<int> tokens)
+                {
+                    int n = sequences.Length;
+                    if (n == 0 || n > Math.Min(Sequences, MatMul.MatVecMaxRows))
+                        throw new ArgumentException($"A decode step takes 1..{Math.Min(Sequences, MatMul.MatVecMaxRows)} sequences, got {n}.", nameof(sequences));
+                    if (tokens.Length != n) throw new ArgumentException($"{tokens.Length} tokens for {n} sequences.", nameof(tokens));
+                    CheckIds(tokens);
+                    var s = _state;
+                    for (int b = 0; b < n; b++)
+                    {
+                        int q = CheckSlot(sequences[b]);
+                        for (int e = 0; e < b; e++)
+                            if (sequences[e] == q) throw new ArgumentException($"Sequence {q} is listed twice in one decode step.", nameof(sequences));
+                        if (_position[q] >= Capacity)
+                            throw new InvalidOperationException($"The context of sequence {q} is full: {_position[q]} of {Capacity} positions.");
+                        s.Slot[b] = q;
+                        s.Past[b] = _position[q];
+                        s.Tokens[b] = tokens[b];
+                    }
+                    s.Batch = n;
+                    s.SeqLen = 1;
+                    s.HasTargets = false;
+                    Run(s);
+                    for (int b = 0; b < n; b++) _position[sequences[b]]++;
+                    return new ReadOnlySpan<float>(s.Logits, n * Vocab);
+                }
+
+                public void Rewind(int sequence, int position)
+                {
+                    CheckSlot(sequence);
+                    if (position < 0 || position > _position[sequence])
+                        throw new ArgumentOutOfRangeException(nameof(position), position, $"Can rewind sequence {sequence} only to 0..{_position[sequence]}.");
+                    _position[sequence] = position;
+                }
+
+                private void Run(State s)
+                {
+                    if (_model._weights.Format == WeightFormat.BF16) _model.ForwardPass<BF16>(s, lastOnly: true, perSequence: true);
+                    else _model.ForwardPass<float>(s, lastOnly: true, perSequence: true);
+                }
+
+                private int CheckSlot(int sequence) => (uint)sequence < (uint)_position.Length ? sequence
+                    : throw new ArgumentOutOfRangeException(nameof(sequence), sequence, $"Sequence slots are 0..{_position.Length - 1}.");
+
+                private static void CheckIds(ReadOnlySpan<int> tokens)
+                {
+                    for (int i = 0; i < tokens.Length; i++)
+                        if ((uint)tokens[i] >= Vocab)
+                            throw new ArgumentOutOfRangeException(nameof(tokens), tokens[i], $"Token id {tokens[i]} at index {i} is outside the vocabulary [0, {Vocab}).");
+                }
+
+                public void Dispose() => _state.Dispose();
+            }
+
             """);
     }
 }

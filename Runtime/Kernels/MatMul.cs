@@ -14,8 +14,12 @@ namespace Qwen3Gen;
 /// </summary>
 public static unsafe class MatMul
 {
-    /// <summary>Forward products with at most this many rows stream W as dot products instead of packing it.</summary>
-    public const int MatVecMaxRows = 4;
+    /// <summary>
+    /// Forward products with at most this many rows stream W as dot products instead of packing it: a decode step of up
+    /// to 16 sequences reads each weight once, and every row's result is the same whichever rows share the call
+    /// (continuous batching relies on it: a sequence's tokens do not depend on its batch).
+    /// </summary>
+    public const int MatVecMaxRows = 16;
 
     /// <summary>y[r, o] = Σ_i x[r, i] · w[o, i].   x: [rows, inDim], w: [outDim, inDim] (F32 or BF16), y: [rows, outDim] (overwritten).</summary>
     public static void Forward<TW>(float* y, float* x, TW* w, int rows, int inDim, int outDim) where TW : unmanaged

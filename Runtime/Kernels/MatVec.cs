@@ -10,7 +10,9 @@ namespace Qwen3Gen;
 /// so W is streamed once in its stored layout (F32, or BF16 widened in registers: bits &lt;&lt; 16) with no copy.
 /// Memory-bound: four weight rows are read side by side (8 accumulators in flight) to keep the loads busy.
 /// Every output runs the same procedure (two vector accumulators over k in steps of 2 vectors, one more vector
-/// if left, a fixed lane sum, then the scalar tail), whichever outputs share a tile or a thread.
+/// if left, a fixed lane sum, then the scalar tail), whichever outputs share a tile or a thread, and whichever rows
+/// share the call. Several rows (a batched decode step) go two at a time through <see cref="Dot4x2"/>: each weight
+/// vector is loaded and widened once for both rows, so the product of 16 rows costs far less than 16 single rows.
 /// </summary>
 internal static unsafe class MatVec
 {
@@ -38,8 +40,13 @@ internal static unsafe class MatVec
         {
             int o = o0;
             for (; o + 4 <= o1; o += 4)
-                for (int r = 0; r < Rows; r++)
+            {
+                int r = 0;
+                for (; r + 2 <= Rows; r += 2)                                   // the quad of W stays in L1 across row pairs
+                    Dot4x2<S, TV, TW>(Y + (long)r * Out + o, Out, X + (long)r * In, W + (long)o * In, In, prefetch: r == 0);
+                if (r < Rows)
                     Dot4<S, TV, TW>(Y + (long)r * Out + o, X + (long)r * In, W + (long)o * In, In);
+            }
             for (; o < o1; o++)
                 for (int r = 0; r < Rows; r++)
                     Y[(long)r * Out + o] = Dot1<S, TV, TW>(X + (long)r * In, W + (long)o * In, In);
@@ -69,6 +76,65 @@ internal static unsafe class MatVec
         float sum = S.Sum(S.Add(a0, a1));
         for (; i < n; i++) sum += x[i] * ScalarW(w + i);
         return sum;
+    }
+
+    /// <summary>
+    /// <see cref="Dot4"/> for two rows of x at once (x and x + n; outputs y and y + ldy): the same operations per
+    /// (row, output) in the same order, so each result is bit-identical to the single-row one; W is loaded once.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot4x2<S, TV, TW>(float* y, int ldy, float* x, TW* w, int n, bool prefetch) where S : struct, ISimd<TV> where TV : unmanaged where TW : unmanaged
+    {
+        int vw = S.Width, i = 0;
+        float* z = x + n;
+        TW* w0 = w, w1 = w + n, w2 = w1 + n, w3 = w2 + n;
+        TV a00 = S.Zero, a01 = S.Zero, a10 = S.Zero, a11 = S.Zero, a20 = S.Zero, a21 = S.Zero, a30 = S.Zero, a31 = S.Zero;
+        TV b00 = S.Zero, b01 = S.Zero, b10 = S.Zero, b11 = S.Zero, b20 = S.Zero, b21 = S.Zero, b30 = S.Zero, b31 = S.Zero;
+        byte* next = (byte*)(w + 4L * n);
+        long rowBytes = (long)n * sizeof(TW);
+        prefetch &= Sse.IsSupported;
+        for (; i + 2 * vw <= n; i += 2 * vw)
+        {
+            if (prefetch)
+            {
+                byte* p = next + (long)i * sizeof(TW);
+                Sse.Prefetch0(p); Sse.Prefetch0(p + rowBytes); Sse.Prefetch0(p + 2 * rowBytes); Sse.Prefetch0(p + 3 * rowBytes);
+                if (2 * vw * sizeof(TW) > 64)
+                {
+                    Sse.Prefetch0(p + 64); Sse.Prefetch0(p + rowBytes + 64); Sse.Prefetch0(p + 2 * rowBytes + 64); Sse.Prefetch0(p + 3 * rowBytes + 64);
+                }
+            }
+            TV xa = S.Load(x + i), xb = S.Load(x + i + vw), za = S.Load(z + i), zb = S.Load(z + i + vw);
+            TV wa = LoadW<S, TV, TW>(w0 + i), wb = LoadW<S, TV, TW>(w0 + i + vw);
+            a00 = S.Fma(xa, wa, a00); a01 = S.Fma(xb, wb, a01); b00 = S.Fma(za, wa, b00); b01 = S.Fma(zb, wb, b01);
+            wa = LoadW<S, TV, TW>(w1 + i); wb = LoadW<S, TV, TW>(w1 + i + vw);
+            a10 = S.Fma(xa, wa, a10); a11 = S.Fma(xb, wb, a11); b10 = S.Fma(za, wa, b10); b11 = S.Fma(zb, wb, b11);
+            wa = LoadW<S, TV, TW>(w2 + i); wb = LoadW<S, TV, TW>(w2 + i + vw);
+            a20 = S.Fma(xa, wa, a20); a21 = S.Fma(xb, wb, a21); b20 = S.Fma(za, wa, b20); b21 = S.Fma(zb, wb, b21);
+            wa = LoadW<S, TV, TW>(w3 + i); wb = LoadW<S, TV, TW>(w3 + i + vw);
+            a30 = S.Fma(xa, wa, a30); a31 = S.Fma(xb, wb, a31); b30 = S.Fma(za, wa, b30); b31 = S.Fma(zb, wb, b31);
+        }
+        if (i + vw <= n)
+        {
+            TV xa = S.Load(x + i), za = S.Load(z + i), wa;
+            wa = LoadW<S, TV, TW>(w0 + i); a00 = S.Fma(xa, wa, a00); b00 = S.Fma(za, wa, b00);
+            wa = LoadW<S, TV, TW>(w1 + i); a10 = S.Fma(xa, wa, a10); b10 = S.Fma(za, wa, b10);
+            wa = LoadW<S, TV, TW>(w2 + i); a20 = S.Fma(xa, wa, a20); b20 = S.Fma(za, wa, b20);
+            wa = LoadW<S, TV, TW>(w3 + i); a30 = S.Fma(xa, wa, a30); b30 = S.Fma(za, wa, b30);
+            i += vw;
+        }
+        float s0 = S.Sum(S.Add(a00, a01)), s1 = S.Sum(S.Add(a10, a11)), s2 = S.Sum(S.Add(a20, a21)), s3 = S.Sum(S.Add(a30, a31));
+        float t0 = S.Sum(S.Add(b00, b01)), t1 = S.Sum(S.Add(b10, b11)), t2 = S.Sum(S.Add(b20, b21)), t3 = S.Sum(S.Add(b30, b31));
+        for (; i < n; i++)
+        {
+            float xi = x[i], zi = z[i];
+            float v0 = ScalarW(w0 + i), v1 = ScalarW(w1 + i), v2 = ScalarW(w2 + i), v3 = ScalarW(w3 + i);
+            s0 += xi * v0; s1 += xi * v1; s2 += xi * v2; s3 += xi * v3;
+            t0 += zi * v0; t1 += zi * v1; t2 += zi * v2; t3 += zi * v3;
+        }
+        y[0] = s0; y[1] = s1; y[2] = s2; y[3] = s3;
+        float* u = y + ldy;
+        u[0] = t0; u[1] = t1; u[2] = t2; u[3] = t3;
     }
 
     /// <summary>y[0..4) = four dot products of x with consecutive rows of w (row length n): <see cref="Dot1"/> four times, interleaved.</summary>

@@ -52,6 +52,12 @@ public interface IQwen3Model : IDisposable
     /// (at most <see cref="PositionLimit"/>); prompts are prefilled in chunks of up to <paramref name="chunk"/> tokens.
     /// </summary>
     IInferenceSession CreateSession(int capacity, int chunk = 128);
+
+    /// <summary>
+    /// A session of <paramref name="sequences"/> KV-cache slots of <paramref name="capacity"/> positions each, decoded
+    /// together one token per slot per step (continuous batching); prompts are prefilled in chunks of <paramref name="chunk"/>.
+    /// </summary>
+    IBatchSession CreateBatchSession(int sequences, int capacity, int chunk = 64);
 }
 
 /// <summary>Helpers for the Hugging Face causal-LM loss convention.</summary>

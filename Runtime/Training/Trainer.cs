@@ -48,6 +48,9 @@ public sealed unsafe class Trainer : IDisposable
 
     public IQwen3Model Model => _model;
 
+    /// <summary>Tokenizer files and generation_config.json written into every checkpoint (null: weights, config and state only).</summary>
+    public ModelFiles? Files { get; set; }
+
     /// <summary>Optimizer steps completed.</summary>
     public long Step => _optimizer.StepCount;
 
@@ -104,7 +107,7 @@ public sealed unsafe class Trainer : IDisposable
     }
 
     /// <summary>Saves weights, optimizer and sampler state (see <see cref="TrainingCheckpoint"/>).</summary>
-    public void Save(string directory) => TrainingCheckpoint.Save(directory, _model, _optimizer, _sampler, Options);
+    public void Save(string directory) => TrainingCheckpoint.Save(directory, _model, _optimizer, _sampler, Options, Files);
 
     /// <summary>Restores a checkpoint written by <see cref="Save"/> for this model and these options.</summary>
     public void Load(string directory) => TrainingCheckpoint.Load(directory, _model, _optimizer, _sampler, Options);

@@ -10,6 +10,8 @@ namespace Qwen3Gen.Training;
 ///   model.safetensors    the weights under Hugging Face names (F32): loadable by any safetensors reader and by ModelDirectory
 ///   config.json          the Hugging Face config of the definition
 ///   trainer.safetensors  AdamW's m and v (flat, the model's layout), with the step, the sampler state and the options as metadata
+///   tokenizer files, generation_config.json  when the save is given <see cref="ModelFiles"/>: the folder is then a model
+///                        that generate / chat / export load like a Hugging Face snapshot
 /// A save writes a fresh temporary folder and then swaps it in (old → checkpoint.old, new → checkpoint, delete old):
 /// an interrupted save leaves either the previous checkpoint or the new one complete, never a mix.
 /// </summary>
@@ -18,7 +20,8 @@ public static unsafe class TrainingCheckpoint
     public const string FolderName = "checkpoint";
     private const string Format = "qwen3gen-trainer-1";
 
-    public static void Save(string outputDirectory, IQwen3Model model, AdamW optimizer, WindowSampler sampler, TrainingOptions options)
+    public static void Save(string outputDirectory, IQwen3Model model, AdamW optimizer, WindowSampler sampler, TrainingOptions options,
+                            ModelFiles? files = null)
     {
         Directory.CreateDirectory(outputDirectory);
         string final = Path.Combine(outputDirectory, FolderName), old = final + ".old";
@@ -30,6 +33,7 @@ public static unsafe class TrainingCheckpoint
             CheckpointSaver.Save(model.Tensors, model.Weights, Path.Combine(temp, "model.safetensors"),
                 new Dictionary<string, string> { ["format"] = "pt", ["qwen3gen.step"] = step, ["qwen3gen.model"] = model.Name });
             File.WriteAllText(Path.Combine(temp, "config.json"), model.Config.ToHuggingFaceJson());
+            files?.WriteTo(temp);
 
             var state = sampler.State;
             var writer = new SafeTensorsWriter(new Dictionary<string, string>

@@ -21,10 +21,12 @@ internal static class BenchCommand
         var prompt = new Option<int>("--prompt-tokens") { Description = "Prompt length for the prefill measurement.", DefaultValueFactory = _ => 128 };
         var decode = new Option<int>("--decode-tokens") { Description = "Greedy decode steps measured.", DefaultValueFactory = _ => 32 };
         var repeat = new Option<int>("--repeat") { Description = "Runs per setting; the best is reported.", DefaultValueFactory = _ => 2 };
+        var modelDir = new Option<string?>("--model") { Description = "A model folder (Hugging Face snapshot or training checkpoint) to measure with its own weights, instead of --definition with random ones." };
         var generate = new Command("generate", "Prefill and decode tokens/s with random weights (F32 / BF16, 1 / 2 threads), and memory.")
-            { definition, formats, threads, prompt, decode, repeat };
+            { definition, formats, threads, prompt, decode, repeat, modelDir };
         generate.SetAction(parse => RunGenerate(parse.GetValue(definition)!, parse.GetValue(formats)!, parse.GetValue(threads)!,
-                                                parse.GetValue(prompt), parse.GetValue(decode), parse.GetValue(repeat), Console.Out, Console.Error));
+                                                parse.GetValue(prompt), parse.GetValue(decode), parse.GetValue(repeat), Console.Out, Console.Error,
+                                                parse.GetValue(modelDir)));
         var quick = new Option<bool>("--quick") { Description = "Small shapes and fewer repetitions only (under a minute)." };
         var tableThreads = new Option<string>("--threads") { Description = "Thread counts, comma-separated.", DefaultValueFactory = _ => "1,2" };
         var bench = new Command("bench", "The performance table (matmul, training step, prefill/decode vs PyTorch and llama.cpp); `bench generate`: any definition's tokens/s.")
@@ -55,9 +57,18 @@ internal static class BenchCommand
     }
 
     public static int RunGenerate(string name, string formatList, string threadList, int promptTokens, int decodeTokens, int repeat,
-                                  TextWriter output, TextWriter error)
+                                  TextWriter output, TextWriter error, string? modelDir = null)
     {
         ModelLoading.RegisterDefinitions();
+        if (modelDir is not null)
+        {
+            try { name = ModelDirectory.FindDefinition(ModelDirectory.ReadConfig(modelDir), Path.GetFullPath(modelDir)).Name; }
+            catch (Exception e) when (ModelLoading.IsUserError(e))
+            {
+                error.WriteLine($"bench: error: {e.Message}");
+                return 1;
+            }
+        }
         var definition = ModelCatalog.Find(name);
         if (definition is null)
         {
@@ -95,9 +106,10 @@ internal static class BenchCommand
 
         var c = CultureInfo.InvariantCulture;
         var cfg = definition.Config;
-        output.WriteLine(string.Format(c, "bench generate: {0} ({1}), prompt {2} tokens, {3} decode steps, best of {4}; {5} cores, {6}, .NET {7}, {8:yyyy-MM-dd}",
+        output.WriteLine(string.Format(c, "bench generate: {0}{9} ({1}), prompt {2} tokens, {3} decode steps, best of {4}; {5} cores, {6}, .NET {7}, {8:yyyy-MM-dd}",
             definition.Name, cfg, promptTokens, decodeTokens, repeat, Environment.ProcessorCount,
-            System.Runtime.InteropServices.RuntimeInformation.OSDescription, Environment.Version, DateTime.UtcNow));
+            System.Runtime.InteropServices.RuntimeInformation.OSDescription, Environment.Version, DateTime.UtcNow,
+            modelDir is null ? " with random weights" : $" from {Path.GetFullPath(modelDir)}"));
         output.WriteLine("| format | threads | init s | prefill tok/s | decode tok/s | weights GB | working set GB | peak GB |");
         output.WriteLine("|---|---|---|---|---|---|---|---|");
         int savedThreads = Workers.Threads;
@@ -106,9 +118,11 @@ internal static class BenchCommand
             foreach (var format in fmts)
             {
                 long t0 = Stopwatch.GetTimestamp();
-                using var model = definition.Create(format);
                 Workers.Threads = Environment.ProcessorCount;
-                FastRandom(model, seed: 1);
+                using var loaded = modelDir is null ? null : ModelDirectory.Load(modelDir, format);
+                using var random = modelDir is null ? definition.Create(format) : null;
+                var model = loaded?.Model ?? random!;
+                if (random is not null) FastRandom(random, seed: 1);
                 double init = Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 int context = Math.Min(cfg.MaxPositions, promptTokens + decodeTokens + 1);
                 using var session = model.CreateSession(context);

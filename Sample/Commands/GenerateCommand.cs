@@ -54,11 +54,16 @@ internal static class GenerateCommand
 
     public static int Run(Settings s, TextWriter output, TextWriter error, bool terminal)
     {
-        if (ModelLoading.Load("generate", s.Model, error) is not var (loaded, tokenizer)) return 1;
+        if (ModelLoading.LoadAny("generate", s.Model, error) is not var (loaded, anyTokenizer)) return 1;
         using (loaded)
         {
             try
             {
+                if (anyTokenizer is not Qwen3Tokenizer tokenizer)
+                {
+                    if (s.Chat) throw new ArgumentException($"--chat needs a model with the Qwen3 tokenizer; '{s.Model.ModelDir}' is byte-level (trained with --tokenizer byte).");
+                    return RunPlain(s, loaded, anyTokenizer, output, error);
+                }
                 int maxTokens = s.Model.MaxTokens ?? DefaultMaxTokens;
                 int[] prompt;
                 SamplingOptions defaults;
@@ -93,6 +98,27 @@ internal static class GenerateCommand
                 return 1;
             }
         }
+    }
+
+    /// <summary>
+    /// A model whose tokenizer is not Qwen3's (a byte-level model from `train`): the continuation streamed by
+    /// <see cref="TextGeneration"/> with generation_config.json's sampling and stop ids.
+    /// </summary>
+    private static int RunPlain(Settings s, LoadedModel loaded, ITokenizer tokenizer, TextWriter output, TextWriter error)
+    {
+        int maxTokens = s.Model.MaxTokens ?? DefaultMaxTokens;
+        int[] prompt = tokenizer.Encode(s.Prompt);
+        if (prompt.Length == 0) throw new ArgumentException("The prompt encodes to no tokens: give some text.");
+        var sampling = s.Model.Sampling(FromGenerationConfig(loaded.Generation));
+        int context = ModelLoading.ContextLength(s.Model, loaded, prompt.Length + maxTokens);
+        using var session = loaded.Model.CreateSession(context);
+        var generation = new TextGeneration(session, new Sampler(loaded.Config.Vocab, sampling), tokenizer);
+        var options = new GenerationOptions { MaxNewTokens = maxTokens, StopTokenIds = [.. loaded.Generation.EosTokenIds, .. tokenizer.EosIds], OnlyTokenizerIds = true };
+        var stats = generation.Generate(prompt, options, output);
+        output.WriteLine();
+        error.WriteLine(string.Format(CultureInfo.InvariantCulture, "prompt {0} tokens (prefill {1:0.0} tok/s), generated {2} tokens (decode {3:0.0} tok/s), stop: {4}",
+            stats.PromptTokens, stats.PrefillTokensPerSecond, stats.GeneratedTokens, stats.DecodeTokensPerSecond, stats.StopReason));
+        return 0;
     }
 
     /// <summary>generation_config.json's sampling: greedy unless do_sample.</summary>

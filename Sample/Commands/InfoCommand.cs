@@ -8,7 +8,7 @@ internal static class InfoCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string?>("model") { Description = "A definition name (see the list); none lists them all.", Arity = ArgumentArity.ZeroOrOne };
+        var model = new Argument<string?>("model") { Description = "A definition name (see the list) or a model folder (snapshot, training checkpoint); none lists them all.", Arity = ArgumentArity.ZeroOrOne };
         var command = new Command("info", "List the compiled model definitions, or summarise one (parameters, shapes, memory).") { model };
         command.SetAction(parse => Run(parse.GetValue(model)));
         return command;
@@ -18,8 +18,17 @@ internal static class InfoCommand
     {
         if (name is null) return List();
         ModelDefinition definition;
-        try { definition = Catalog.Find(name); }
-        catch (ArgumentException e) { Console.Error.WriteLine($"info: {e.Message}"); return 2; }
+        string? folder = Directory.Exists(name) ? Path.GetFullPath(name) : null;
+        try
+        {
+            if (folder is null) definition = Catalog.Find(name);
+            else
+            {
+                ModelLoading.RegisterDefinitions();
+                definition = Inference.ModelDirectory.FindDefinition(Inference.ModelDirectory.ReadConfig(folder), folder);
+            }
+        }
+        catch (Exception e) when (ModelLoading.IsUserError(e)) { Console.Error.WriteLine($"info: {e.Message}"); return 2; }
 
         var c = definition.Config;
         var (parameters, vectors) = Count(c);
@@ -30,7 +39,25 @@ internal static class InfoCommand
                           $"max positions {c.MaxPositions:N0}, RMSNorm ε {c.RmsNormEps.ToString(CultureInfo.InvariantCulture)}");
         Console.WriteLine($"  weights: {Bytes(parameters * 4)} in F32, {Bytes((parameters - vectors) * 2 + vectors * 4)} in BF16 (norm vectors stay F32)");
         Console.WriteLine($"  KV cache: {Bytes(2L * c.Layers * c.KvHeads * c.HeadDim * 4)} per position (F32)");
+        if (folder is not null) DescribeFolder(folder);
         return 0;
+    }
+
+    /// <summary>What a model folder holds besides its definition: tokenizer, weight files, training step.</summary>
+    private static void DescribeFolder(string folder)
+    {
+        var tokenizer = Inference.ModelDirectory.Tokenizer(folder);
+        string kind = Tokenization.TokenizerFolder.IsByteLevel(folder) ? "byte-level (id = byte)"
+            : tokenizer.Complete ? "Qwen3 tokenizer files" : "incomplete: missing " + string.Join(" and ", tokenizer.Missing());
+        Console.WriteLine($"  folder {folder}: tokenizer {kind}; generation_config.json {(File.Exists(Path.Combine(folder, Inference.GenerationConfig.FileName)) ? "present" : "absent (defaults)")}");
+        var weights = Directory.GetFiles(folder, "*.safetensors").Select(Path.GetFileName).Where(n => n != "trainer.safetensors").Order(StringComparer.Ordinal).ToArray();
+        Console.WriteLine($"  weights: {string.Join(", ", weights)} ({Bytes(weights.Sum(n => new FileInfo(Path.Combine(folder, n!)).Length))})");
+        string trainer = Path.Combine(folder, "trainer.safetensors");
+        if (File.Exists(trainer))
+        {
+            using var file = Checkpoints.SafeTensorsFile.Open(trainer);
+            Console.WriteLine($"  training checkpoint at step {(file.Metadata.TryGetValue("step", out var step) ? step : "?")} (optimizer state in trainer.safetensors; `qwen3gen export` writes a snapshot without it)");
+        }
     }
 
     private static int List()

@@ -99,7 +99,19 @@ internal static class ModelLoading
         ModelDirectory.RegisterLoadedDefinitions();
     }
 
+    /// <summary>A model with the Qwen3 tokenizer (chat); a byte-level model (trained with --tokenizer byte) is refused by name.</summary>
     public static (LoadedModel Model, Qwen3Tokenizer Tokenizer)? Load(string command, ModelSettings s, TextWriter err)
+    {
+        if (LoadAny(command, s, err) is not var (loaded, tokenizer)) return null;
+        if (tokenizer is Qwen3Tokenizer qwen3) return (loaded, qwen3);
+        loaded.Dispose();
+        err.WriteLine($"{command}: error: '{s.ModelDir}' is a byte-level model (trained with --tokenizer byte): {command} needs the Qwen3 tokenizer " +
+                      "and its chat template; use `generate` for plain text, or train with --tokenizer qwen3.");
+        return null;
+    }
+
+    /// <summary>A model and its own tokenizer: the byte-level one when the folder carries the marker, else its Qwen3 tokenizer files.</summary>
+    public static (LoadedModel Model, ITokenizer Tokenizer)? LoadAny(string command, ModelSettings s, TextWriter err)
     {
         try
         {
@@ -107,7 +119,7 @@ internal static class ModelLoading
             RegisterDefinitions();
             ModelDirectory.Tokenizer(s.ModelDir).Require();
             var loaded = ModelDirectory.Load(s.ModelDir, s.Format);
-            try { return (loaded, Qwen3Tokenizer.Load(loaded.Directory)); }
+            try { return (loaded, TokenizerFolder.Load(loaded.Directory)); }
             catch
             {
                 loaded.Dispose();

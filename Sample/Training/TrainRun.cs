@@ -45,6 +45,7 @@ internal static class TrainRun
         var data = Corpus.Load(settings.Data, tokenizer);
         using var model = definition.Create(WeightFormat.F32);
         using var trainer = new Trainer(model, data, options);
+        trainer.Files = settings.Tokenizer == "qwen3" ? ModelFiles.BundledQwen3 : ModelFiles.ByteLevel;
         long parameters = model.Weights.Count;
         if (settings.Resume)
         {

@@ -60,6 +60,9 @@ public unsafe partial class Moe
         public readonly LayerBuffers[] Layer = new LayerBuffers[Layers];
         public readonly float* FinalNorm, RstdF, Logits, LogitLse, RowLoss, RopeCos, RopeSin;
         public readonly int* Tokens, Targets;
+        // Per sequence b of a call: its cache slot and its first position (a batched decode step mixes sequences
+        // at different positions; a plain call has Slot[b] = b and Past[b] = past).
+        public readonly int* Slot, Past;
         // gradient scratch (training only), reused by every layer
         public readonly float* DResid, DLn, DAttn, DQ, DK, DV, DQRaw, DKRaw, DGate, DUp, DAct;
         public readonly float* DYe, DAe, DGe, DUe, DXe, DRouteWeight, DProbs;
@@ -84,6 +87,7 @@ public unsafe partial class Moe
             long r = (long)maxBatch * maxSeqLen, cache = (long)maxBatch * Capacity;
             var a = _arena;
             Tokens = a.Ints(r); Targets = a.Ints(r);
+            Slot = a.Ints(maxBatch); Past = a.Ints(maxBatch);
             RopeCos = a.Floats((long)Capacity * (HeadDim / 2)); RopeSin = a.Floats((long)Capacity * (HeadDim / 2));
             Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta, rope);
             LayerBuffers shared = default;
@@ -147,18 +151,26 @@ public unsafe partial class Moe
     /// <summary>
     /// The forward pass over s.Batch × s.SeqLen tokens at positions past .. past + SeqLen − 1 (past > 0 continues a
     /// KV-cached sequence). lastOnly: logits of each row's last position only (decoding), [Batch, Vocab].
+    /// perSequence: the caller has set s.Slot and s.Past for each sequence (a batched decode step); past is ignored.
     /// </summary>
-    private float ForwardPass<TW>(State s, int past = 0, bool lastOnly = false) where TW : unmanaged
+    private float ForwardPass<TW>(State s, int past = 0, bool lastOnly = false, bool perSequence = false) where TW : unmanaged
     {
         int batch = s.Batch, seqLen = s.SeqLen, rows = s.Rows;
         int capacity = s.Training ? seqLen : s.Capacity;                   // training: the cache is exactly this call's keys
+        if (!perSequence)
+            for (int b = 0; b < batch; b++) { s.Slot[b] = b; s.Past[b] = past; }
         TW* m = _weights.Matrix<TW>();
         float* v = _weights.Vectors;
         s.BackwardDone = false;
         EmbeddingForward(s.Layer[0].Input, m + Layout.Embed, s.Tokens, rows);
         for (int l = 0; l < Layers; l++)
-            DecoderLayerForward(ref s.Layer[l], m, v, l, batch, seqLen, past, capacity, s.RopeCos, s.RopeSin);
+            DecoderLayerForward(ref s.Layer[l], m, v, l, batch, seqLen, s.Slot, s.Past, capacity, s.RopeCos, s.RopeSin);
         RmsNormForward(s.FinalNorm, s.RstdF, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, rows, Hidden);
+        if (lastOnly && seqLen == 1)                                            // decode step: every row is a last position
+        {
+            MatMul.Forward(s.Logits, s.FinalNorm, m + Layout.LmHead, batch, Hidden, Vocab);
+            return float.NaN;
+        }
         if (lastOnly)
         {
             for (int b = 0; b < batch; b++)                                     // logits of the last position of each row
@@ -173,11 +185,11 @@ public unsafe partial class Moe
     }
 
     /// <summary>
-    /// One decoder layer over rows (b, t) at positions past + t. Keys and values enter the cache at those
-    /// positions, and each query attends to cache positions 0 .. past + t (causal).
+    /// One decoder layer over rows (b, t) at positions past[b] + t. Keys and values enter cache slot slot[b] at those
+    /// positions, and each query attends to that slot's positions 0 .. past[b] + t (causal).
     /// </summary>
-    private static void DecoderLayerForward<TW>(ref LayerBuffers a, TW* m, float* v, int l, int batch, int seqLen, int past, int capacity,
-                                                float* cos, float* sin) where TW : unmanaged
+    private static void DecoderLayerForward<TW>(ref LayerBuffers a, TW* m, float* v, int l, int batch, int seqLen, int* slot, int* past,
+                                                int capacity, float* cos, float* sin) where TW : unmanaged
     {
         int rows = batch * seqLen;
         // ---- attention block: Mid = Input + o_proj(Attention(RMSNorm(Input))) ----
@@ -190,11 +202,11 @@ public unsafe partial class Moe
         Workers.ForRows(rows, 3L * KvDim, new KvCacheWriteJob                           // k: QK-norm + RoPE into the cache, v copied
         {
             KCache = a.KCache, VCache = a.VCache, KRstd = a.KRstd, KRaw = a.KRaw, VRaw = a.VRaw, NormWeight = v + Layout.KNorm(l),
-            Cos = cos, Sin = sin, SeqLen = seqLen, Past = past, Capacity = capacity,
+            Cos = cos, Sin = sin, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
         });
         Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
         {
-            Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen, Past = past, Capacity = capacity,
+            Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
         });
         MatMul.Forward(a.Mid, a.Attn, m + Layout.OProj(l), rows, QDim, Hidden);         // o = attn · Woᵀ
 
@@ -266,8 +278,8 @@ public unsafe partial class Moe
         {
             DQ = s.DQ, DK = s.DK, DV = s.DV, DOut = s.DAttn, Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen,
         });
-        RopeBackward(s.DQ, rows, seqLen, Heads, 0, s.RopeCos, s.RopeSin);
-        RopeBackward(s.DK, rows, seqLen, KvHeads, 0, s.RopeCos, s.RopeSin);
+        RopeBackward(s.DQ, rows, seqLen, Heads, s.Past, s.RopeCos, s.RopeSin);         // training: Past[b] = 0
+        RopeBackward(s.DK, rows, seqLen, KvHeads, s.Past, s.RopeCos, s.RopeSin);
         RowOps.Clear(s.DQRaw, (long)rows * QDim);
         RowOps.Clear(s.DKRaw, (long)rows * KvDim);
         RmsNormBackward(s.DQRaw, g + Layout.QNorm(l), s.DQ, a.QRaw, v + Layout.QNorm(l), a.QRstd, rows * Heads, HeadDim);
@@ -418,13 +430,14 @@ public unsafe partial class Moe
     // ================================ RoPE ================================
     // Half-split rotation (rotate_half), frequency j for dims j and j + D/2, c = cos[pos, j], s = sin[pos, j]:
     //   x'[j] = x[j]·c − x[j + D/2]·s          x'[j + D/2] = x[j + D/2]·c + x[j]·s
-    // x: [rows, heads, HeadDim] in place, rows = sequences of seqLen; row r is at position firstPosition + r % seqLen.
+    // x: [rows, heads, HeadDim] in place, rows = sequences of seqLen; row r is at position past[r / seqLen] + r % seqLen.
     // Rows are independent, so threads split them.
 
     private struct RopeJob : IParallelJob
     {
         public float* X, Cos, Sin;
-        public int Heads, SeqLen, FirstPosition;
+        public int* Past;                                                         // first position of each sequence
+        public int Heads, SeqLen;
         public bool Transposed;                                                   // backward: the rotation's transpose
 
         public void Execute(int start, int end)
@@ -432,7 +445,7 @@ public unsafe partial class Moe
             const int half = HeadDim / 2;
             for (int r = start; r < end; r++)
             {
-                long position = FirstPosition + r % SeqLen;
+                long position = Past[r / SeqLen] + r % SeqLen;
                 float* c = Cos + position * half, s = Sin + position * half;
                 for (int h = 0; h < Heads; h++)
                 {
@@ -456,40 +469,41 @@ public unsafe partial class Moe
         }
     }
 
-    private static void RopeForward(float* x, int rows, int seqLen, int heads, int firstPosition, float* cos, float* sin) =>
+    private static void RopeForward(float* x, int rows, int seqLen, int heads, int* past, float* cos, float* sin) =>
         Workers.ForRows(rows, (long)heads * HeadDim,
-                        new RopeJob { X = x, Cos = cos, Sin = sin, Heads = heads, SeqLen = seqLen, FirstPosition = firstPosition });
+                        new RopeJob { X = x, Cos = cos, Sin = sin, Heads = heads, SeqLen = seqLen, Past = past });
 
     // Cache write for rows (b, t) of a forward call, in one job instead of two small calls per sequence:
-    //   KCache[b, past + t] = RoPE(RMSNorm_k(KRaw[b, t]))  per K/V head,   VCache[b, past + t] = VRaw[b, t]
+    //   KCache[slot[b], past[b] + t] = RoPE(RMSNorm_k(KRaw[b, t]))  per K/V head,   VCache[slot[b], past[b] + t] = VRaw[b, t]
     // Each row runs exactly the steps of RmsNormJob and RopeJob on its own K/V heads, so the result is the same.
     private struct KvCacheWriteJob : IParallelJob
     {
         public float* KCache, VCache, KRstd, KRaw, VRaw, NormWeight, Cos, Sin;
-        public int SeqLen, Past, Capacity;
+        public int* Slot, Past;
+        public int SeqLen, Capacity;
 
         public void Execute(int start, int end)
         {
             for (int r = start; r < end; r++)
             {
                 int b = r / SeqLen, t = r % SeqLen;
-                long slot = ((long)b * Capacity + Past + t) * KvDim;
+                long slot = ((long)Slot[b] * Capacity + Past[b] + t) * KvDim;
                 new RmsNormJob { Y = KCache + slot, Rstd = KRstd + (long)r * KvHeads, X = KRaw + (long)r * KvDim, W = NormWeight, N = HeadDim }
                     .Execute(0, KvHeads);
-                new RopeJob { X = KCache + slot - (long)t * KvDim, Cos = Cos, Sin = Sin, Heads = KvHeads, SeqLen = SeqLen, FirstPosition = Past }
-                    .Execute(t, t + 1);                                                  // row t of sequence b: position past + t
+                new RopeJob { X = KCache + slot - (long)t * KvDim, Cos = Cos, Sin = Sin, Heads = KvHeads, SeqLen = SeqLen, Past = Past + b }
+                    .Execute(t, t + 1);                                                  // row t of sequence b: position past[b] + t
                 RowOps.Copy(VCache + slot, VRaw + (long)r * KvDim, KvDim);
             }
         }
     }
 
     // The rotation's transpose:  dx[j] = dy[j]·c + dy[j + D/2]·s     dx[j + D/2] = dy[j + D/2]·c − dy[j]·s
-    private static void RopeBackward(float* dx, int rows, int seqLen, int heads, int firstPosition, float* cos, float* sin) =>
+    private static void RopeBackward(float* dx, int rows, int seqLen, int heads, int* past, float* cos, float* sin) =>
         Workers.ForRows(rows, (long)heads * HeadDim,
-                        new RopeJob { X = dx, Cos = cos, Sin = sin, Heads = heads, SeqLen = seqLen, FirstPosition = firstPosition, Transposed = true });
+                        new RopeJob { X = dx, Cos = cos, Sin = sin, Heads = heads, SeqLen = seqLen, Past = past, Transposed = true });
 
     // ================================ Causal GQA attention ================================
-    // For query head h at row (b, t), position p = past + t, with K/V head g = h / Group:
+    // For query head h at row (b, t), position p = past[b] + t, with K/V head g = h / Group (keys of cache slot slot[b]):
     //   o = Σ_{s ≤ p} softmax_s(q · k_s · scale) v_s
     // computed flash-style: keys in blocks of KeyBlock with an online softmax (running max m and sum l),
     // so memory grows with T, not T². lse = m + log l is kept for the backward pass.
@@ -507,7 +521,8 @@ public unsafe partial class Moe
     private struct AttentionForwardJob : IParallelJob
     {
         public float* Out, Lse, Q, K, V;
-        public int SeqLen, Past, Capacity;
+        public int* Slot, Past;
+        public int SeqLen, Capacity;
 
         /// <summary>Work items of a call: batch · KvHeads · ⌈SeqLen / QueryTile⌉.</summary>
         public static int Items(int batch, int seqLen) => batch * KvHeads * ((seqLen + QueryTile - 1) / QueryTile);
@@ -521,9 +536,10 @@ public unsafe partial class Moe
             {
                 int b = i / (KvHeads * tiles), kv = i / tiles % KvHeads, tile = i % tiles;
                 int t0 = tile * QueryTile, t1 = Math.Min(SeqLen, t0 + QueryTile);
-                int keys = Past + t1;                               // the tile's last row sees positions 0 .. past + t1 − 1
-                float* k0 = K + (long)b * Capacity * KvDim + kv * HeadDim;
-                float* v0 = V + (long)b * Capacity * KvDim + kv * HeadDim;
+                int past = Past[b];
+                int keys = past + t1;                               // the tile's last row sees positions 0 .. past + t1 − 1
+                float* k0 = K + (long)Slot[b] * Capacity * KvDim + kv * HeadDim;
+                float* v0 = V + (long)Slot[b] * Capacity * KvDim + kv * HeadDim;
                 bool direct = (t1 - t0) * Group <= DirectQueries;       // too few queries to amortise kᵀ
                 int stride = AttentionKernels.Padded(keys);
                 float* kt = null;
@@ -536,7 +552,7 @@ public unsafe partial class Moe
                     for (int t = t0; t < t1; t++)
                     {
                         long row = (long)b * SeqLen + t;
-                        int n = Past + t + 1;                           // causal: positions 0 .. past + t
+                        int n = past + t + 1;                           // causal: positions 0 .. past + t
                         float* q = Q + row * QDim + h * HeadDim;
                         float m = float.NegativeInfinity, l = 0f;
                         new Span<float>(acc, HeadDim).Clear();
@@ -975,6 +991,117 @@ public unsafe partial class Moe
             if (position < 0 || position > Position)
                 throw new ArgumentOutOfRangeException(nameof(position), position, $"Can rewind only to 0..{Position}.");
             Position = position;
+        }
+
+        public void Dispose() => _state.Dispose();
+    }
+
+    public IBatchSession CreateBatchSession(int sequences, int capacity, int chunk = 64)
+    {
+        if (sequences <= 0) throw new ArgumentOutOfRangeException(nameof(sequences), sequences, "A batch session needs at least one sequence slot.");
+        if (capacity <= 0 || capacity > MaxPositions)
+            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{MaxPositions} (max_position_embeddings).");
+        if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk), chunk, "The prefill chunk must be positive.");
+        return new BatchSession(this, sequences, capacity, Math.Min(chunk, capacity));
+    }
+
+    /// <summary>
+    /// Several sequences, each in its own cache slot at its own position. Prefill runs one slot's prompt in chunks;
+    /// a decode step runs one token of each listed slot as the rows of one forward pass (row b uses slot Slot[b] at
+    /// position Past[b]), so every weight matrix is read once for all of them.
+    /// </summary>
+    private sealed class BatchSession : IBatchSession
+    {
+        private readonly Moe _model;
+        private readonly State _state;
+        private readonly int[] _position;
+
+        public BatchSession(Moe model, int sequences, int capacity, int chunk)
+        {
+            _model = model;
+            _state = new State(maxBatch: sequences, maxSeqLen: chunk, training: false, capacity: capacity, logitRows: sequences);
+            _position = new int[sequences];
+            Capacity = capacity;
+        }
+
+        public int Sequences => _position.Length;
+        public int Capacity { get; }
+        public int Chunk => _state.MaxSeqLen;
+
+        public int Position(int sequence) => _position[CheckSlot(sequence)];
+
+        public ReadOnlySpan<float> Prefill(int sequence, ReadOnlySpan<int> tokens)
+        {
+            CheckSlot(sequence);
+            if (tokens.Length == 0) throw new ArgumentException("The prompt is empty: give at least one token.", nameof(tokens));
+            if (_position[sequence] + tokens.Length > Capacity)
+                throw new InvalidOperationException($"The context is full: {_position[sequence]} cached + {tokens.Length} new tokens exceed the slot's {Capacity} positions.");
+            CheckIds(tokens);
+            var s = _state;
+            for (int start = 0; start < tokens.Length; start += s.MaxSeqLen)
+            {
+                int n = Math.Min(s.MaxSeqLen, tokens.Length - start);
+                tokens.Slice(start, n).CopyTo(new Span<int>(s.Tokens, n));
+                s.Batch = 1;
+                s.SeqLen = n;
+                s.HasTargets = false;
+                s.Slot[0] = sequence;
+                s.Past[0] = _position[sequence];
+                Run(s);
+                _position[sequence] += n;
+            }
+            return new ReadOnlySpan<float>(s.Logits, Vocab);
+        }
+
+        public ReadOnlySpan<float> Decode(ReadOnlySpan<int> sequences, ReadOnlySpan<int> tokens)
+        {
+            int n = sequences.Length;
+            if (n == 0 || n > Math.Min(Sequences, MatMul.MatVecMaxRows))
+                throw new ArgumentException($"A decode step takes 1..{Math.Min(Sequences, MatMul.MatVecMaxRows)} sequences, got {n}.", nameof(sequences));
+            if (tokens.Length != n) throw new ArgumentException($"{tokens.Length} tokens for {n} sequences.", nameof(tokens));
+            CheckIds(tokens);
+            var s = _state;
+            for (int b = 0; b < n; b++)
+            {
+                int q = CheckSlot(sequences[b]);
+                for (int e = 0; e < b; e++)
+                    if (sequences[e] == q) throw new ArgumentException($"Sequence {q} is listed twice in one decode step.", nameof(sequences));
+                if (_position[q] >= Capacity)
+                    throw new InvalidOperationException($"The context of sequence {q} is full: {_position[q]} of {Capacity} positions.");
+                s.Slot[b] = q;
+                s.Past[b] = _position[q];
+                s.Tokens[b] = tokens[b];
+            }
+            s.Batch = n;
+            s.SeqLen = 1;
+            s.HasTargets = false;
+            Run(s);
+            for (int b = 0; b < n; b++) _position[sequences[b]]++;
+            return new ReadOnlySpan<float>(s.Logits, n * Vocab);
+        }
+
+        public void Rewind(int sequence, int position)
+        {
+            CheckSlot(sequence);
+            if (position < 0 || position > _position[sequence])
+                throw new ArgumentOutOfRangeException(nameof(position), position, $"Can rewind sequence {sequence} only to 0..{_position[sequence]}.");
+            _position[sequence] = position;
+        }
+
+        private void Run(State s)
+        {
+            if (_model._weights.Format == WeightFormat.BF16) _model.ForwardPass<BF16>(s, lastOnly: true, perSequence: true);
+            else _model.ForwardPass<float>(s, lastOnly: true, perSequence: true);
+        }
+
+        private int CheckSlot(int sequence) => (uint)sequence < (uint)_position.Length ? sequence
+            : throw new ArgumentOutOfRangeException(nameof(sequence), sequence, $"Sequence slots are 0..{_position.Length - 1}.");
+
+        private static void CheckIds(ReadOnlySpan<int> tokens)
+        {
+            for (int i = 0; i < tokens.Length; i++)
+                if ((uint)tokens[i] >= Vocab)
+                    throw new ArgumentOutOfRangeException(nameof(tokens), tokens[i], $"Token id {tokens[i]} at index {i} is outside the vocabulary [0, {Vocab}).");
         }
 
         public void Dispose() => _state.Dispose();

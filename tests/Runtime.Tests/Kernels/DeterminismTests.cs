@@ -44,14 +44,46 @@ public unsafe class DeterminismTests
     [Fact]
     public void Forward_RowResult_DoesNotDependOnRowGrouping()
     {
-        const int rows = 23, inDim = 70, outDim = 45;
+        const int rows = 47, inDim = 70, outDim = 45;
         using var t = new Matrices(rows, inDim, outDim, seed: 3);
         MatMul.Forward(t.Y.Pointer, t.X.Pointer, t.W.Pointer, rows, inDim, outDim);
         var all = t.Y.ToArray();
-        // Rows 11..(11+9) alone (9 > MatVecMaxRows, so the same packed path, but with other tiles and tails).
-        using var y = new NativeBuffer<float>(9 * outDim);
-        MatMul.Forward(y.Pointer, t.X.Pointer + 11 * inDim, t.W.Pointer, 9, inDim, outDim);
-        for (int i = 0; i < 9 * outDim; i++)
+        // Rows 11..(11+19) alone (19 > MatVecMaxRows, so the same packed path, but with other tiles and tails).
+        using var y = new NativeBuffer<float>(19 * outDim);
+        MatMul.Forward(y.Pointer, t.X.Pointer + 11 * inDim, t.W.Pointer, 19, inDim, outDim);
+        for (int i = 0; i < 19 * outDim; i++)
             Assert.Equal(BitConverter.SingleToInt32Bits(all[11 * outDim + i]), BitConverter.SingleToInt32Bits(y.Pointer[i]));
+    }
+
+    /// <summary>
+    /// Up to MatVecMaxRows rows (a batched decode step): each row's result is bit-identical to that row computed alone,
+    /// for F32 and BF16 weights, whatever the number of rows (continuous batching must not change a sequence's tokens).
+    /// </summary>
+    [Theory]
+    [InlineData(1024, 67)]
+    [InlineData(70, 45)]
+    [InlineData(33, 9)]
+    public void Forward_DecodeRows_EachRowEqualsItselfAlone(int inDim, int outDim)
+    {
+        for (int rows = 2; rows <= MatMul.MatVecMaxRows; rows += rows < 8 ? 1 : 4)
+        {
+            using var t = new Matrices(rows, inDim, outDim, seed: rows);
+            using var y = new NativeBuffer<float>(rows * outDim);
+            using var yb = new NativeBuffer<float>(rows * outDim);
+            MatMul.Forward(y.Pointer, t.X.Pointer, t.W.Pointer, rows, inDim, outDim);
+            MatMul.Forward(yb.Pointer, t.X.Pointer, t.WB.Pointer, rows, inDim, outDim);
+            using var one = new NativeBuffer<float>(outDim);
+            for (int r = 0; r < rows; r++)
+            {
+                MatMul.Forward(one.Pointer, t.X.Pointer + (long)r * inDim, t.W.Pointer, 1, inDim, outDim);
+                for (int o = 0; o < outDim; o++)
+                    Assert.True(BitConverter.SingleToInt32Bits(one.Pointer[o]) == BitConverter.SingleToInt32Bits(y.Pointer[(long)r * outDim + o]),
+                                $"F32 rows {rows}, row {r}, output {o}: {y.Pointer[(long)r * outDim + o]:R} != {one.Pointer[o]:R} alone");
+                MatMul.Forward(one.Pointer, t.X.Pointer + (long)r * inDim, t.WB.Pointer, 1, inDim, outDim);
+                for (int o = 0; o < outDim; o++)
+                    Assert.True(BitConverter.SingleToInt32Bits(one.Pointer[o]) == BitConverter.SingleToInt32Bits(yb.Pointer[(long)r * outDim + o]),
+                                $"BF16 rows {rows}, row {r}, output {o}: {yb.Pointer[(long)r * outDim + o]:R} != {one.Pointer[o]:R} alone");
+            }
+        }
     }
 }
