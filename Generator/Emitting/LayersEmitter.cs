@@ -192,9 +192,11 @@ internal static class LayersEmitter
         // Cache write for rows (b, t) of a forward call, in one job instead of two small calls per sequence:
         //   KCache[slot[b], past[b] + t] = RoPE(RMSNorm_k(KRaw[b, t]))  per K/V head,   VCache[slot[b], past[b] + t] = VRaw[b, t]
         // Each row runs exactly the steps of RmsNormJob and RopeJob on its own K/V heads, so the result is the same.
+        // A compact cache (KCache null) gets the row computed in float32 scratch, then encoded (KvCacheKernels.Store).
         private struct KvCacheWriteJob : IParallelJob
         {
             public float* KCache, VCache, KRstd, KRaw, VRaw, NormWeight, Cos, Sin;
+            public KvRows KRows, VRows;
             public int* Slot, Past;
             public int SeqLen, Capacity;
 
@@ -204,11 +206,17 @@ internal static class LayersEmitter
                 {
                     int b = r / SeqLen, t = r % SeqLen;
                     long slot = ((long)Slot[b] * Capacity + Past[b] + t) * KvDim;
-                    new RmsNormJob { Y = KCache + slot, Rstd = KRstd + (long)r * KvHeads, X = KRaw + (long)r * KvDim, W = NormWeight, N = HeadDim }
+                    float* k = KCache != null ? KCache + slot : AttentionKernels.Scratch(KvDim);
+                    new RmsNormJob { Y = k, Rstd = KRstd + (long)r * KvHeads, X = KRaw + (long)r * KvDim, W = NormWeight, N = HeadDim }
                         .Execute(0, KvHeads);
-                    new RopeJob { X = KCache + slot - (long)t * KvDim, Cos = Cos, Sin = Sin, Heads = KvHeads, SeqLen = SeqLen, Past = Past + b }
+                    new RopeJob { X = k - (long)t * KvDim, Cos = Cos, Sin = Sin, Heads = KvHeads, SeqLen = SeqLen, Past = Past + b }
                         .Execute(t, t + 1);                                                  // row t of sequence b: position past[b] + t
-                    RowOps.Copy(VCache + slot, VRaw + (long)r * KvDim, KvDim);
+                    if (KCache != null) RowOps.Copy(VCache + slot, VRaw + (long)r * KvDim, KvDim);
+                    else
+                    {
+                        KvCacheKernels.Store(KRows, slot, k, KvDim);
+                        KvCacheKernels.Store(VRows, slot, VRaw + (long)r * KvDim, KvDim);
+                    }
                 }
             }
         }
@@ -239,7 +247,8 @@ internal static class LayersEmitter
 
         private struct AttentionForwardJob : IParallelJob
         {
-            public float* Out, Lse, Q, K, V;
+            public float* Out, Lse, Q, K, V;                        // K, V null: the cache is compact (KRows, VRows), read as stored
+            public KvRows KRows, VRows;
             public int* Slot, Past;
             public int SeqLen, Capacity;
 
@@ -257,15 +266,17 @@ internal static class LayersEmitter
                     int t0 = tile * QueryTile, t1 = Math.Min(SeqLen, t0 + QueryTile);
                     int past = Past[b];
                     int keys = past + t1;                               // the tile's last row sees positions 0 .. past + t1 − 1
-                    float* k0 = K + (long)Slot[b] * Capacity * KvDim + kv * HeadDim;
-                    float* v0 = V + (long)Slot[b] * Capacity * KvDim + kv * HeadDim;
+                    long e0 = (long)Slot[b] * Capacity * KvDim + kv * HeadDim;   // element of (slot, position 0, head kv, d 0)
+                    bool compact = K == null;
+                    float* k0 = K + e0, v0 = V + e0;
                     bool direct = (t1 - t0) * Group <= DirectQueries;       // too few queries to amortise kᵀ
                     int stride = AttentionKernels.Padded(keys);
                     float* kt = null;
                     if (!direct)
                     {
                         kt = AttentionKernels.Scratch(HeadDim * stride);
-                        AttentionKernels.Transpose(kt, k0, keys, KvDim, HeadDim);      // kᵀ[d, s] = k_s[d]
+                        if (compact) KvCacheKernels.Transpose(kt, KRows, e0, keys, KvDim, HeadDim);
+                        else AttentionKernels.Transpose(kt, k0, keys, KvDim, HeadDim);      // kᵀ[d, s] = k_s[d]
                     }
                     for (int h = kv * Group; h < (kv + 1) * Group; h++)     // the query heads that share this K/V head
                         for (int t = t0; t < t1; t++)
@@ -278,13 +289,15 @@ internal static class LayersEmitter
                             for (int s0 = 0; s0 < n; s0 += KeyBlock)
                             {
                                 int nb = Math.Min(KeyBlock, n - s0);
-                                if (direct) AttentionKernels.ScoresDirect(scores, q, k0, KvDim, s0, nb, HeadDim, AttentionScale);  // q · k_s · scale
-                                else AttentionKernels.Scores(scores, q, kt, stride, s0, nb, HeadDim, AttentionScale);
+                                if (!direct) AttentionKernels.Scores(scores, q, kt, stride, s0, nb, HeadDim, AttentionScale);
+                                else if (compact) KvCacheKernels.ScoresDirect(scores, q, KRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim, AttentionScale);
+                                else AttentionKernels.ScoresDirect(scores, q, k0, KvDim, s0, nb, HeadDim, AttentionScale);  // q · k_s · scale
                                 float mNew = MathF.Max(m, AttentionKernels.Max(scores, nb));
                                 float correction = MathF.Exp(m - mNew);     // rescale what was summed under the old max
                                 l = l * correction + AttentionKernels.ExpSum(scores, nb, mNew);  // p_s = exp(score_s − m), l += Σ p_s
                                 AttentionKernels.Scale(acc, correction, HeadDim);
-                                AttentionKernels.WeightedSum(acc, scores, v0 + (long)s0 * KvDim, KvDim, nb, HeadDim);  // acc += Σ_s p_s v_s
+                                if (compact) KvCacheKernels.WeightedSum(acc, scores, VRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim);
+                                else AttentionKernels.WeightedSum(acc, scores, v0 + (long)s0 * KvDim, KvDim, nb, HeadDim);  // acc += Σ_s p_s v_s
                                 m = mNew;
                             }
                             float* o = Out + row * QDim + h * HeadDim;

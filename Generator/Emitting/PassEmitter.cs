@@ -35,6 +35,7 @@ internal static class PassEmitter
                 public float* Q;        // [R, QDim]     queries after QK-norm and RoPE
                 public float* KCache;   // [batch, capacity, KvDim]  keys after QK-norm and RoPE, by position
                 public float* VCache;   // [batch, capacity, KvDim]  values, by position
+                public KvRows KRows, VRows;  // the same in a compact format (BF16 / F16 / Q8_0 sessions; KCache, VCache then null)
                 public float* Attn;     // [R, QDim]     softmax(q·kᵀ·scale + causal mask)·v, heads concatenated
                 public float* Lse;      // [R, Heads]    log-sum-exp of each attention row (flash-style backward)
                 public float* Mid;      // [R, Hidden]   Input + o_proj(Attn)
@@ -70,6 +71,7 @@ internal static class PassEmitter
             private sealed class State : IDisposable
             {
                 public readonly int MaxBatch, MaxSeqLen, Capacity;
+                public readonly KvCacheFormat CacheFormat;
                 public readonly bool Training;
                 public readonly LayerBuffers[] Layer = new LayerBuffers[Layers];
                 public readonly float* FinalNorm, RstdF, Logits, LogitLse, RowLoss, RopeCos, RopeSin;
@@ -99,9 +101,13 @@ internal static class PassEmitter
                 /// <param name="capacity">KV-cache positions per sequence (training: maxSeqLen).</param>
                 /// <param name="logitRows">Rows of logits kept (a decoding session needs only the last position).</param>
                 /// <param name="rope">RoPE scaling of the cos/sin tables.</param>
-                public State(int maxBatch, int maxSeqLen, bool training, RopeScaling rope, int capacity = 0, int logitRows = 0)
+                /// <param name="cacheFormat">How keys and values are stored (training: F32 only).</param>
+                public State(int maxBatch, int maxSeqLen, bool training, RopeScaling rope, int capacity = 0, int logitRows = 0,
+                             KvCacheFormat cacheFormat = KvCacheFormat.F32)
                 {
                     MaxBatch = maxBatch; MaxSeqLen = maxSeqLen; Training = training;
+                    if (training && cacheFormat != KvCacheFormat.F32) throw new ArgumentException("Training keeps an F32 cache.", nameof(cacheFormat));
+                    CacheFormat = cacheFormat;
                     Capacity = training ? maxSeqLen : Math.Max(capacity, maxSeqLen);
                     long r = (long)maxBatch * maxSeqLen, cache = (long)maxBatch * Capacity;
                     var a = _arena;
@@ -115,8 +121,16 @@ internal static class PassEmitter
                     {
                         if (l == 0 || training) shared = NewLayer(a, r, residual, l);
                         var layer = shared;
-                        layer.KCache = a.Floats(cache * KvDim);         // each layer has its own keys and values
-                        layer.VCache = a.Floats(cache * KvDim);
+                        if (cacheFormat == KvCacheFormat.F32)
+                        {
+                            layer.KCache = a.Floats(cache * KvDim);     // each layer has its own keys and values
+                            layer.VCache = a.Floats(cache * KvDim);
+                        }
+                        else
+                        {
+                            layer.KRows = KvRows.Allocate(a, cacheFormat, cache * KvDim, HeadDim);
+                            layer.VRows = KvRows.Allocate(a, cacheFormat, cache * KvDim, HeadDim);
+                        }
             """);
         if (spec.Shape.IsMoe)
             w.Block("""
@@ -251,12 +265,12 @@ internal static class PassEmitter
                 RopeForward(a.Q, rows, seqLen, Heads, past, cos, sin);
                 Workers.ForRows(rows, 3L * KvDim, new KvCacheWriteJob                           // k: QK-norm + RoPE into the cache, v copied
                 {
-                    KCache = a.KCache, VCache = a.VCache, KRstd = a.KRstd, KRaw = a.KRaw, VRaw = a.VRaw, NormWeight = v + Layout.KNorm(l),
+                    KCache = a.KCache, VCache = a.VCache, KRows = a.KRows, VRows = a.VRows, KRstd = a.KRstd, KRaw = a.KRaw, VRaw = a.VRaw, NormWeight = v + Layout.KNorm(l),
                     Cos = cos, Sin = sin, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
                 });
                 Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
                 {
-                    Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
+                    Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
                 });
                 MatMul.Forward(a.Mid, a.Attn, m + Layout.OProj(l), rows, QDim, Hidden);         // o = attn · Woᵀ
 

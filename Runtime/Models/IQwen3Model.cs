@@ -49,9 +49,10 @@ public interface IQwen3Model : IDisposable
 
     /// <summary>
     /// A KV-cached decoding session for one sequence of up to <paramref name="capacity"/> positions
-    /// (at most <see cref="PositionLimit"/>); prompts are prefilled in chunks of up to <paramref name="chunk"/> tokens.
+    /// (at most <see cref="PositionLimit"/>); prompts are prefilled in chunks of up to <paramref name="chunk"/> tokens;
+    /// <paramref name="cacheFormat"/> stores the keys and values as F32 (exact), BF16, F16 or Q8_0 (docs/long-context.md).
     /// </summary>
-    IInferenceSession CreateSession(int capacity, int chunk = 128);
+    IInferenceSession CreateSession(int capacity, int chunk = 128, KvCacheFormat cacheFormat = KvCacheFormat.F32);
 
     /// <summary>
     /// A session of <paramref name="sequences"/> KV-cache slots of <paramref name="capacity"/> positions each, decoded

@@ -22,6 +22,7 @@ internal sealed record ModelSettings
     public float? RepetitionPenalty { get; init; }
     public float? PresencePenalty { get; init; }
     public ulong? Seed { get; init; }
+    public KvCacheFormat CacheFormat { get; init; }
 
     /// <summary><paramref name="defaults"/> with every option given on the command line applied.</summary>
     public SamplingOptions Sampling(SamplingOptions defaults)
@@ -54,10 +55,11 @@ internal sealed class ModelOptions
     public readonly Option<float?> RepetitionPenalty = new("--repetition-penalty") { Description = "Divide the logits of tokens already in the context (1 = off)." };
     public readonly Option<float?> PresencePenalty = new("--presence-penalty") { Description = "Subtract from the logits of tokens already generated (0 = off)." };
     public readonly Option<ulong?> Seed = new("--seed") { Description = "Seed of the sampler: same seed, same text." };
+    public readonly Option<string?> CacheType = new("--cache-type") { Description = "KV cache storage: f32 (default, exact), bf16, f16 or q8_0 (docs/long-context.md)." };
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Model, Bf16, F32, Threads, MaxTokens, Context, Temperature, TopK, TopP, MinP, RepetitionPenalty, PresencePenalty, Seed })
+        foreach (var o in new Option[] { Model, Bf16, F32, Threads, MaxTokens, Context, Temperature, TopK, TopP, MinP, RepetitionPenalty, PresencePenalty, Seed, CacheType })
             command.Options.Add(o);
     }
 
@@ -75,11 +77,14 @@ internal sealed class ModelOptions
         RepetitionPenalty = parse.GetValue(RepetitionPenalty),
         PresencePenalty = parse.GetValue(PresencePenalty),
         Seed = parse.GetValue(Seed),
+        CacheFormat = parse.GetValue(CacheType) is string cache ? KvCacheFormats.Parse(cache) ?? KvCacheFormat.F32 : KvCacheFormat.F32,
     };
 
-    /// <summary>--bf16 and --f32 together is an error.</summary>
+    /// <summary>--bf16 and --f32 together is an error; so is an unknown --cache-type.</summary>
     public static string? Conflicts(ParseResult parse, ModelOptions o) =>
-        parse.GetValue(o.Bf16) && parse.GetValue(o.F32) ? "give --bf16 or --f32, not both." : null;
+        parse.GetValue(o.Bf16) && parse.GetValue(o.F32) ? "give --bf16 or --f32, not both."
+        : parse.GetValue(o.CacheType) is string cache && KvCacheFormats.Parse(cache) is null ? $"--cache-type '{cache}' is not one of f32, bf16, f16, q8_0."
+        : null;
 }
 
 /// <summary>

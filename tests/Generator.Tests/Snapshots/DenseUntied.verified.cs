@@ -26,6 +26,7 @@ public unsafe partial class DenseUntied
         public float* Q;        // [R, QDim]     queries after QK-norm and RoPE
         public float* KCache;   // [batch, capacity, KvDim]  keys after QK-norm and RoPE, by position
         public float* VCache;   // [batch, capacity, KvDim]  values, by position
+        public KvRows KRows, VRows;  // the same in a compact format (BF16 / F16 / Q8_0 sessions; KCache, VCache then null)
         public float* Attn;     // [R, QDim]     softmax(q·kᵀ·scale + causal mask)·v, heads concatenated
         public float* Lse;      // [R, Heads]    log-sum-exp of each attention row (flash-style backward)
         public float* Mid;      // [R, Hidden]   Input + o_proj(Attn)
@@ -44,6 +45,7 @@ public unsafe partial class DenseUntied
     private sealed class State : IDisposable
     {
         public readonly int MaxBatch, MaxSeqLen, Capacity;
+        public readonly KvCacheFormat CacheFormat;
         public readonly bool Training;
         public readonly LayerBuffers[] Layer = new LayerBuffers[Layers];
         public readonly float* FinalNorm, RstdF, Logits, LogitLse, RowLoss, RopeCos, RopeSin;
@@ -62,9 +64,13 @@ public unsafe partial class DenseUntied
         /// <param name="capacity">KV-cache positions per sequence (training: maxSeqLen).</param>
         /// <param name="logitRows">Rows of logits kept (a decoding session needs only the last position).</param>
         /// <param name="rope">RoPE scaling of the cos/sin tables.</param>
-        public State(int maxBatch, int maxSeqLen, bool training, RopeScaling rope, int capacity = 0, int logitRows = 0)
+        /// <param name="cacheFormat">How keys and values are stored (training: F32 only).</param>
+        public State(int maxBatch, int maxSeqLen, bool training, RopeScaling rope, int capacity = 0, int logitRows = 0,
+                     KvCacheFormat cacheFormat = KvCacheFormat.F32)
         {
             MaxBatch = maxBatch; MaxSeqLen = maxSeqLen; Training = training;
+            if (training && cacheFormat != KvCacheFormat.F32) throw new ArgumentException("Training keeps an F32 cache.", nameof(cacheFormat));
+            CacheFormat = cacheFormat;
             Capacity = training ? maxSeqLen : Math.Max(capacity, maxSeqLen);
             long r = (long)maxBatch * maxSeqLen, cache = (long)maxBatch * Capacity;
             var a = _arena;
@@ -78,8 +84,16 @@ public unsafe partial class DenseUntied
             {
                 if (l == 0 || training) shared = NewLayer(a, r, residual, l);
                 var layer = shared;
-                layer.KCache = a.Floats(cache * KvDim);         // each layer has its own keys and values
-                layer.VCache = a.Floats(cache * KvDim);
+                if (cacheFormat == KvCacheFormat.F32)
+                {
+                    layer.KCache = a.Floats(cache * KvDim);     // each layer has its own keys and values
+                    layer.VCache = a.Floats(cache * KvDim);
+                }
+                else
+                {
+                    layer.KRows = KvRows.Allocate(a, cacheFormat, cache * KvDim, HeadDim);
+                    layer.VRows = KvRows.Allocate(a, cacheFormat, cache * KvDim, HeadDim);
+                }
                 if (training) { residual = a.Floats(r * Hidden); layer.Output = residual; }
                 else layer.Output = layer.Input;                // inference: the residual stream is updated in place
                 Layer[l] = layer;
@@ -169,12 +183,12 @@ public unsafe partial class DenseUntied
         RopeForward(a.Q, rows, seqLen, Heads, past, cos, sin);
         Workers.ForRows(rows, 3L * KvDim, new KvCacheWriteJob                           // k: QK-norm + RoPE into the cache, v copied
         {
-            KCache = a.KCache, VCache = a.VCache, KRstd = a.KRstd, KRaw = a.KRaw, VRaw = a.VRaw, NormWeight = v + Layout.KNorm(l),
+            KCache = a.KCache, VCache = a.VCache, KRows = a.KRows, VRows = a.VRows, KRstd = a.KRstd, KRaw = a.KRaw, VRaw = a.VRaw, NormWeight = v + Layout.KNorm(l),
             Cos = cos, Sin = sin, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
         });
         Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
         {
-            Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
+            Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
         });
         MatMul.Forward(a.Mid, a.Attn, m + Layout.OProj(l), rows, QDim, Hidden);         // o = attn · Woᵀ
 
@@ -434,9 +448,11 @@ public unsafe partial class DenseUntied
     // Cache write for rows (b, t) of a forward call, in one job instead of two small calls per sequence:
     //   KCache[slot[b], past[b] + t] = RoPE(RMSNorm_k(KRaw[b, t]))  per K/V head,   VCache[slot[b], past[b] + t] = VRaw[b, t]
     // Each row runs exactly the steps of RmsNormJob and RopeJob on its own K/V heads, so the result is the same.
+    // A compact cache (KCache null) gets the row computed in float32 scratch, then encoded (KvCacheKernels.Store).
     private struct KvCacheWriteJob : IParallelJob
     {
         public float* KCache, VCache, KRstd, KRaw, VRaw, NormWeight, Cos, Sin;
+        public KvRows KRows, VRows;
         public int* Slot, Past;
         public int SeqLen, Capacity;
 
@@ -446,11 +462,17 @@ public unsafe partial class DenseUntied
             {
                 int b = r / SeqLen, t = r % SeqLen;
                 long slot = ((long)Slot[b] * Capacity + Past[b] + t) * KvDim;
-                new RmsNormJob { Y = KCache + slot, Rstd = KRstd + (long)r * KvHeads, X = KRaw + (long)r * KvDim, W = NormWeight, N = HeadDim }
+                float* k = KCache != null ? KCache + slot : AttentionKernels.Scratch(KvDim);
+                new RmsNormJob { Y = k, Rstd = KRstd + (long)r * KvHeads, X = KRaw + (long)r * KvDim, W = NormWeight, N = HeadDim }
                     .Execute(0, KvHeads);
-                new RopeJob { X = KCache + slot - (long)t * KvDim, Cos = Cos, Sin = Sin, Heads = KvHeads, SeqLen = SeqLen, Past = Past + b }
+                new RopeJob { X = k - (long)t * KvDim, Cos = Cos, Sin = Sin, Heads = KvHeads, SeqLen = SeqLen, Past = Past + b }
                     .Execute(t, t + 1);                                                  // row t of sequence b: position past[b] + t
-                RowOps.Copy(VCache + slot, VRaw + (long)r * KvDim, KvDim);
+                if (KCache != null) RowOps.Copy(VCache + slot, VRaw + (long)r * KvDim, KvDim);
+                else
+                {
+                    KvCacheKernels.Store(KRows, slot, k, KvDim);
+                    KvCacheKernels.Store(VRows, slot, VRaw + (long)r * KvDim, KvDim);
+                }
             }
         }
     }
@@ -478,7 +500,8 @@ public unsafe partial class DenseUntied
 
     private struct AttentionForwardJob : IParallelJob
     {
-        public float* Out, Lse, Q, K, V;
+        public float* Out, Lse, Q, K, V;                        // K, V null: the cache is compact (KRows, VRows), read as stored
+        public KvRows KRows, VRows;
         public int* Slot, Past;
         public int SeqLen, Capacity;
 
@@ -496,15 +519,17 @@ public unsafe partial class DenseUntied
                 int t0 = tile * QueryTile, t1 = Math.Min(SeqLen, t0 + QueryTile);
                 int past = Past[b];
                 int keys = past + t1;                               // the tile's last row sees positions 0 .. past + t1 − 1
-                float* k0 = K + (long)Slot[b] * Capacity * KvDim + kv * HeadDim;
-                float* v0 = V + (long)Slot[b] * Capacity * KvDim + kv * HeadDim;
+                long e0 = (long)Slot[b] * Capacity * KvDim + kv * HeadDim;   // element of (slot, position 0, head kv, d 0)
+                bool compact = K == null;
+                float* k0 = K + e0, v0 = V + e0;
                 bool direct = (t1 - t0) * Group <= DirectQueries;       // too few queries to amortise kᵀ
                 int stride = AttentionKernels.Padded(keys);
                 float* kt = null;
                 if (!direct)
                 {
                     kt = AttentionKernels.Scratch(HeadDim * stride);
-                    AttentionKernels.Transpose(kt, k0, keys, KvDim, HeadDim);      // kᵀ[d, s] = k_s[d]
+                    if (compact) KvCacheKernels.Transpose(kt, KRows, e0, keys, KvDim, HeadDim);
+                    else AttentionKernels.Transpose(kt, k0, keys, KvDim, HeadDim);      // kᵀ[d, s] = k_s[d]
                 }
                 for (int h = kv * Group; h < (kv + 1) * Group; h++)     // the query heads that share this K/V head
                     for (int t = t0; t < t1; t++)
@@ -517,13 +542,15 @@ public unsafe partial class DenseUntied
                         for (int s0 = 0; s0 < n; s0 += KeyBlock)
                         {
                             int nb = Math.Min(KeyBlock, n - s0);
-                            if (direct) AttentionKernels.ScoresDirect(scores, q, k0, KvDim, s0, nb, HeadDim, AttentionScale);  // q · k_s · scale
-                            else AttentionKernels.Scores(scores, q, kt, stride, s0, nb, HeadDim, AttentionScale);
+                            if (!direct) AttentionKernels.Scores(scores, q, kt, stride, s0, nb, HeadDim, AttentionScale);
+                            else if (compact) KvCacheKernels.ScoresDirect(scores, q, KRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim, AttentionScale);
+                            else AttentionKernels.ScoresDirect(scores, q, k0, KvDim, s0, nb, HeadDim, AttentionScale);  // q · k_s · scale
                             float mNew = MathF.Max(m, AttentionKernels.Max(scores, nb));
                             float correction = MathF.Exp(m - mNew);     // rescale what was summed under the old max
                             l = l * correction + AttentionKernels.ExpSum(scores, nb, mNew);  // p_s = exp(score_s − m), l += Σ p_s
                             AttentionKernels.Scale(acc, correction, HeadDim);
-                            AttentionKernels.WeightedSum(acc, scores, v0 + (long)s0 * KvDim, KvDim, nb, HeadDim);  // acc += Σ_s p_s v_s
+                            if (compact) KvCacheKernels.WeightedSum(acc, scores, VRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim);
+                            else AttentionKernels.WeightedSum(acc, scores, v0 + (long)s0 * KvDim, KvDim, nb, HeadDim);  // acc += Σ_s p_s v_s
                             m = mNew;
                         }
                         float* o = Out + row * QDim + h * HeadDim;
@@ -709,12 +736,13 @@ namespace Demo;
 
 public unsafe partial class DenseUntied
 {
-    public IInferenceSession CreateSession(int capacity, int chunk = 128)
+    public IInferenceSession CreateSession(int capacity, int chunk = 128, KvCacheFormat cacheFormat = KvCacheFormat.F32)
     {
+        if (!Enum.IsDefined(cacheFormat)) throw new ArgumentOutOfRangeException(nameof(cacheFormat), cacheFormat, "Unknown KV cache format.");
         if (capacity <= 0 || capacity > PositionLimit)
             throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
         if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk), chunk, "The prefill chunk must be positive.");
-        return new Session(this, capacity, Math.Min(chunk, capacity));
+        return new Session(this, capacity, Math.Min(chunk, capacity), cacheFormat);
     }
 
     /// <summary>
@@ -726,15 +754,17 @@ public unsafe partial class DenseUntied
         private readonly DenseUntied _model;
         private readonly State _state;
 
-        public Session(DenseUntied model, int capacity, int chunk)
+        public Session(DenseUntied model, int capacity, int chunk, KvCacheFormat cacheFormat)
         {
             _model = model;
-            _state = new State(maxBatch: 1, maxSeqLen: chunk, training: false, rope: model._ropeScaling, capacity: capacity, logitRows: 1);
+            _state = new State(maxBatch: 1, maxSeqLen: chunk, training: false, rope: model._ropeScaling, capacity: capacity, logitRows: 1,
+                               cacheFormat: cacheFormat);
             Capacity = capacity;
         }
 
         public int Capacity { get; }
         public int Position { get; private set; }
+        public KvCacheFormat CacheFormat => _state.CacheFormat;
 
         public ReadOnlySpan<float> Prefill(ReadOnlySpan<int> tokens)
         {
@@ -780,8 +810,8 @@ public unsafe partial class DenseUntied
     public IBatchSession CreateBatchSession(int sequences, int capacity, int chunk = 64)
     {
         if (sequences <= 0) throw new ArgumentOutOfRangeException(nameof(sequences), sequences, "A batch session needs at least one sequence slot.");
-        if (capacity <= 0 || capacity > MaxPositions)
-            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{MaxPositions} (max_position_embeddings).");
+        if (capacity <= 0 || capacity > PositionLimit)
+            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
         if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk), chunk, "The prefill chunk must be positive.");
         return new BatchSession(this, sequences, capacity, Math.Min(chunk, capacity));
     }
@@ -800,7 +830,7 @@ public unsafe partial class DenseUntied
         public BatchSession(DenseUntied model, int sequences, int capacity, int chunk)
         {
             _model = model;
-            _state = new State(maxBatch: sequences, maxSeqLen: chunk, training: false, capacity: capacity, logitRows: sequences);
+            _state = new State(maxBatch: sequences, maxSeqLen: chunk, training: false, rope: model._ropeScaling, capacity: capacity, logitRows: sequences);
             _position = new int[sequences];
             Capacity = capacity;
         }
