@@ -9,6 +9,7 @@ root.Subcommands.Add(TokenizeCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(ChatCommand.Create());
+root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.SetAction(parse => DefaultCommand.Run(parse));
 return root.Parse(args).Invoke();

@@ -8,7 +8,7 @@ namespace Qwen3Gen.Training;
 /// Draws come from a seeded <see cref="Rng"/> (B draws per batch); its <see cref="State"/> is the sampler's
 /// whole state, so saving it and restoring it continues the exact same batch sequence.
 /// </summary>
-public sealed class WindowSampler
+public sealed class WindowSampler : IBatchSampler
 {
     private readonly ReadOnlyMemory<int> _tokens;
     private readonly Rng _rng;
@@ -39,6 +39,13 @@ public sealed class WindowSampler
     {
         get => _rng.State;
         set => _rng.State = value;
+    }
+
+    /// <summary>Draws <paramref name="batches"/> batches without reading them (another rank's share of a data-parallel step).</summary>
+    public void Skip(int batches)
+    {
+        int n = _tokens.Length - Context;
+        for (long i = (long)batches * Batch; i > 0; i--) _rng.NextInt(n);
     }
 
     /// <summary>Fills the next batch: <paramref name="inputs"/> and <paramref name="targets"/> are [Batch, Context] row-major.</summary>

@@ -24,6 +24,9 @@ internal sealed record ModelSettings
     public ulong? Seed { get; init; }
     public KvCacheFormat CacheFormat { get; init; }
 
+    /// <summary>A PEFT LoRA adapter folder merged into the weights after loading (F32).</summary>
+    public string? Adapter { get; init; }
+
     /// <summary><paramref name="defaults"/> with every option given on the command line applied.</summary>
     public SamplingOptions Sampling(SamplingOptions defaults)
     {
@@ -55,11 +58,12 @@ internal sealed class ModelOptions
     public readonly Option<float?> RepetitionPenalty = new("--repetition-penalty") { Description = "Divide the logits of tokens already in the context (1 = off)." };
     public readonly Option<float?> PresencePenalty = new("--presence-penalty") { Description = "Subtract from the logits of tokens already generated (0 = off)." };
     public readonly Option<ulong?> Seed = new("--seed") { Description = "Seed of the sampler: same seed, same text." };
+    public readonly Option<string?> Adapter = new("--adapter") { Description = "A LoRA adapter folder (PEFT: adapter_config.json + adapter_model.safetensors) to merge into the model (weights in F32)." };
     public readonly Option<string?> CacheType = new("--cache-type") { Description = "KV cache storage: f32 (default, exact), bf16, f16 or q8_0 (docs/long-context.md)." };
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Model, Bf16, F32, Threads, MaxTokens, Context, Temperature, TopK, TopP, MinP, RepetitionPenalty, PresencePenalty, Seed, CacheType })
+        foreach (var o in new Option[] { Model, Bf16, F32, Threads, MaxTokens, Context, Temperature, TopK, TopP, MinP, RepetitionPenalty, PresencePenalty, Seed, Adapter, CacheType })
             command.Options.Add(o);
     }
 
@@ -77,6 +81,7 @@ internal sealed class ModelOptions
         RepetitionPenalty = parse.GetValue(RepetitionPenalty),
         PresencePenalty = parse.GetValue(PresencePenalty),
         Seed = parse.GetValue(Seed),
+        Adapter = parse.GetValue(Adapter),
         CacheFormat = parse.GetValue(CacheType) is string cache ? KvCacheFormats.Parse(cache) ?? KvCacheFormat.F32 : KvCacheFormat.F32,
     };
 
@@ -123,8 +128,17 @@ internal static class ModelLoading
             if (s.Threads is int threads) Workers.Threads = threads;
             RegisterDefinitions();
             ModelDirectory.Tokenizer(s.ModelDir).Require();
-            var loaded = ModelDirectory.Load(s.ModelDir, s.Format);
-            try { return (loaded, TokenizerFolder.Load(loaded.Directory)); }
+            if (s.Adapter is not null && s.Format == WeightFormat.BF16) throw new ArgumentException("--adapter merges into F32 weights: leave out --bf16.");
+            var loaded = ModelDirectory.Load(s.ModelDir, s.Adapter is null ? s.Format : WeightFormat.F32);
+            try
+            {
+                if (s.Adapter is not null)
+                {
+                    using var adapter = Qwen3Gen.Training.Lora.LoraAdapter.Load(loaded.Model, s.Adapter);
+                    adapter.Merge(loaded.Model);                              // W + (alpha / r)·B·A, as PEFT's merge_and_unload
+                }
+                return (loaded, TokenizerFolder.Load(loaded.Directory));
+            }
             catch
             {
                 loaded.Dispose();
