@@ -309,6 +309,96 @@ internal static class LayersEmitter
             }
         }
 
+        // Flash-decoding: a decode step (one row per sequence) has only batch · KvHeads work items above, too few to keep
+        // the threads busy when the cache is long and the K/V heads few. Its keys are then split into chunks of KeySplit
+        // positions (boundaries fixed by position, never by the thread count); item (b, K/V head, chunk) runs the loop above
+        // over its chunk only and leaves, per query head, its running max m_i, sum l_i and unnormalised acc_i. The merge then
+        // combines the chunks of each (b, h) in chunk order:  m = max_i m_i,  l = Σ_i l_i e^(m_i − m),  o = Σ_i acc_i e^(m_i − m) / l.
+        // With one chunk every factor is e^0 = 1 and o is bit for bit the unsplit result.
+        private const int KeySplit = 1024;
+
+        private struct AttentionSplitJob : IParallelJob
+        {
+            public float* Q, K, V, Partials;                        // Partials [batch, Heads, Splits, HeadDim + 2]: acc, m, l
+            public KvRows KRows, VRows;
+            public int* Slot, Past;
+            public int Capacity, Splits;
+
+            /// <summary>Chunks of the longest sequence of a decode step (1 when every sequence fits one).</summary>
+            public static int Count(int batch, int* past)
+            {
+                int keys = 0;
+                for (int b = 0; b < batch; b++) keys = Math.Max(keys, past[b] + 1);
+                return (keys + KeySplit - 1) / KeySplit;
+            }
+
+            public void Execute(int start, int end)
+            {
+                float* scores = stackalloc float[KeyBlock];
+                for (int i = start; i < end; i++)
+                {
+                    int b = i / (KvHeads * Splits), kv = i / Splits % KvHeads, split = i % Splits;
+                    int n = Past[b] + 1, first = split * KeySplit, last = Math.Min(n, first + KeySplit);
+                    long e0 = (long)Slot[b] * Capacity * KvDim + kv * HeadDim;
+                    bool compact = K == null;
+                    float* k0 = K + e0, v0 = V + e0;
+                    for (int h = kv * Group; h < (kv + 1) * Group; h++)
+                    {
+                        float* part = Partials + (((long)b * Heads + h) * Splits + split) * (HeadDim + 2);
+                        float* acc = part;
+                        float* q = Q + (long)b * QDim + h * HeadDim;
+                        float m = float.NegativeInfinity, l = 0f;
+                        new Span<float>(acc, HeadDim).Clear();
+                        for (int s0 = first; s0 < last; s0 += KeyBlock)
+                        {
+                            int nb = Math.Min(KeyBlock, last - s0);
+                            if (compact) KvCacheKernels.ScoresDirect(scores, q, KRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim, AttentionScale);
+                            else AttentionKernels.ScoresDirect(scores, q, k0, KvDim, s0, nb, HeadDim, AttentionScale);
+                            float mNew = MathF.Max(m, AttentionKernels.Max(scores, nb));
+                            float correction = MathF.Exp(m - mNew);
+                            l = l * correction + AttentionKernels.ExpSum(scores, nb, mNew);
+                            AttentionKernels.Scale(acc, correction, HeadDim);
+                            if (compact) KvCacheKernels.WeightedSum(acc, scores, VRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim);
+                            else AttentionKernels.WeightedSum(acc, scores, v0 + (long)s0 * KvDim, KvDim, nb, HeadDim);
+                            m = mNew;
+                        }
+                        part[HeadDim] = m;                                  // an empty chunk (past this sequence's end): m = −∞, l = 0
+                        part[HeadDim + 1] = l;
+                    }
+                }
+            }
+        }
+
+        private struct AttentionMergeJob : IParallelJob
+        {
+            public float* Out, Lse, Partials;
+            public int Splits;
+
+            public void Execute(int start, int end)
+            {
+                for (int i = start; i < end; i++)                            // i = b · Heads + h
+                {
+                    float* parts = Partials + (long)i * Splits * (HeadDim + 2);
+                    float m = float.NegativeInfinity, l = 0f;
+                    for (int c = 0; c < Splits; c++) m = MathF.Max(m, parts[c * (HeadDim + 2) + HeadDim]);
+                    float* o = Out + (long)i * HeadDim;                          // a decode row's heads are consecutive: row b, head h
+                    new Span<float>(o, HeadDim).Clear();
+                    for (int c = 0; c < Splits; c++)
+                    {
+                        float* part = parts + c * (HeadDim + 2);
+                        float lc = part[HeadDim + 1];
+                        if (lc == 0f) continue;                                  // empty chunk
+                        float factor = MathF.Exp(part[HeadDim] - m);
+                        l += lc * factor;
+                        AttentionKernels.Axpy(o, factor, part, HeadDim);         // o += e^(m_c − m) · acc_c
+                    }
+                    float inv = 1f / l;
+                    for (int d = 0; d < HeadDim; d++) o[d] *= inv;
+                    Lse[i] = m + MathF.Log(l);
+                }
+            }
+        }
+
         // Backward (as FlashAttention-2), recomputing p from lse instead of storing the T×T matrix:
         //   p_s = exp(q·k_s·scale − lse),  D = dO · o,  dp_s = dO · v_s,  ds_s = p_s (dp_s − D)
         //   dq += Σ_s ds_s · scale · k_s     dk_s += ds_s · scale · q     dv_s += p_s · dO

@@ -36,6 +36,7 @@ internal static class PassEmitter
                 public float* KCache;   // [batch, capacity, KvDim]  keys after QK-norm and RoPE, by position
                 public float* VCache;   // [batch, capacity, KvDim]  values, by position
                 public KvRows KRows, VRows;  // the same in a compact format (BF16 / F16 / Q8_0 sessions; KCache, VCache then null)
+                public float* Partials; // [batch, Heads, ⌈capacity / KeySplit⌉, HeadDim + 2]  flash-decoding chunks (inference)
                 public float* Attn;     // [R, QDim]     softmax(q·kᵀ·scale + causal mask)·v, heads concatenated
                 public float* Lse;      // [R, Heads]    log-sum-exp of each attention row (flash-style backward)
                 public float* Mid;      // [R, Hidden]   Input + o_proj(Attn)
@@ -117,10 +118,12 @@ internal static class PassEmitter
                     Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta, rope);
                     LayerBuffers shared = default;
                     float* residual = a.Floats(r * Hidden);
+                    float* partials = training ? null : a.Floats((long)maxBatch * Heads * ((Capacity + KeySplit - 1) / KeySplit) * (HeadDim + 2));
                     for (int l = 0; l < Layers; l++)
                     {
                         if (l == 0 || training) shared = NewLayer(a, r, residual, l);
                         var layer = shared;
+                        layer.Partials = partials;                      // scratch of one attention call, shared by the layers
                         if (cacheFormat == KvCacheFormat.F32)
                         {
                             layer.KCache = a.Floats(cache * KvDim);     // each layer has its own keys and values
@@ -268,10 +271,21 @@ internal static class PassEmitter
                     KCache = a.KCache, VCache = a.VCache, KRows = a.KRows, VRows = a.VRows, KRstd = a.KRstd, KRaw = a.KRaw, VRaw = a.VRaw, NormWeight = v + Layout.KNorm(l),
                     Cos = cos, Sin = sin, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
                 });
-                Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
+                int splits = seqLen == 1 && Group <= DirectQueries && a.Partials != null ? AttentionSplitJob.Count(batch, past) : 1;
+                if (splits > 1)                                                                  // decode over a long cache: flash-decoding
                 {
-                    Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
-                });
+                    Workers.For(batch * KvHeads * splits, new AttentionSplitJob
+                    {
+                        Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, Partials = a.Partials, Slot = slot, Past = past,
+                        Capacity = capacity, Splits = splits,
+                    });
+                    Workers.For(batch * Heads, new AttentionMergeJob { Out = a.Attn, Lse = a.Lse, Partials = a.Partials, Splits = splits });
+                }
+                else
+                    Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
+                    {
+                        Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
+                    });
                 MatMul.Forward(a.Mid, a.Attn, m + Layout.OProj(l), rows, QDim, Hidden);         // o = attn · Woᵀ
 
                 // ---- MLP block: Output = Mid + MLP(RMSNorm(Mid)) ----

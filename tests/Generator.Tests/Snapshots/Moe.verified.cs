@@ -27,6 +27,7 @@ public unsafe partial class Moe
         public float* KCache;   // [batch, capacity, KvDim]  keys after QK-norm and RoPE, by position
         public float* VCache;   // [batch, capacity, KvDim]  values, by position
         public KvRows KRows, VRows;  // the same in a compact format (BF16 / F16 / Q8_0 sessions; KCache, VCache then null)
+        public float* Partials; // [batch, Heads, ⌈capacity / KeySplit⌉, HeadDim + 2]  flash-decoding chunks (inference)
         public float* Attn;     // [R, QDim]     softmax(q·kᵀ·scale + causal mask)·v, heads concatenated
         public float* Lse;      // [R, Heads]    log-sum-exp of each attention row (flash-style backward)
         public float* Mid;      // [R, Hidden]   Input + o_proj(Attn)
@@ -98,10 +99,12 @@ public unsafe partial class Moe
             Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta, rope);
             LayerBuffers shared = default;
             float* residual = a.Floats(r * Hidden);
+            float* partials = training ? null : a.Floats((long)maxBatch * Heads * ((Capacity + KeySplit - 1) / KeySplit) * (HeadDim + 2));
             for (int l = 0; l < Layers; l++)
             {
                 if (l == 0 || training) shared = NewLayer(a, r, residual, l);
                 var layer = shared;
+                layer.Partials = partials;                      // scratch of one attention call, shared by the layers
                 if (cacheFormat == KvCacheFormat.F32)
                 {
                     layer.KCache = a.Floats(cache * KvDim);     // each layer has its own keys and values
@@ -218,10 +221,21 @@ public unsafe partial class Moe
             KCache = a.KCache, VCache = a.VCache, KRows = a.KRows, VRows = a.VRows, KRstd = a.KRstd, KRaw = a.KRaw, VRaw = a.VRaw, NormWeight = v + Layout.KNorm(l),
             Cos = cos, Sin = sin, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
         });
-        Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
+        int splits = seqLen == 1 && Group <= DirectQueries && a.Partials != null ? AttentionSplitJob.Count(batch, past) : 1;
+        if (splits > 1)                                                                  // decode over a long cache: flash-decoding
         {
-            Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
-        });
+            Workers.For(batch * KvHeads * splits, new AttentionSplitJob
+            {
+                Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, Partials = a.Partials, Slot = slot, Past = past,
+                Capacity = capacity, Splits = splits,
+            });
+            Workers.For(batch * Heads, new AttentionMergeJob { Out = a.Attn, Lse = a.Lse, Partials = a.Partials, Splits = splits });
+        }
+        else
+            Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
+            {
+                Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
+            });
         MatMul.Forward(a.Mid, a.Attn, m + Layout.OProj(l), rows, QDim, Hidden);         // o = attn · Woᵀ
 
         // ---- MLP block: Output = Mid + MLP(RMSNorm(Mid)) ----
@@ -606,6 +620,96 @@ public unsafe partial class Moe
                         for (int d = 0; d < HeadDim; d++) o[d] = acc[d] * inv;
                         Lse[row * Heads + h] = m + MathF.Log(l);
                     }
+            }
+        }
+    }
+
+    // Flash-decoding: a decode step (one row per sequence) has only batch · KvHeads work items above, too few to keep
+    // the threads busy when the cache is long and the K/V heads few. Its keys are then split into chunks of KeySplit
+    // positions (boundaries fixed by position, never by the thread count); item (b, K/V head, chunk) runs the loop above
+    // over its chunk only and leaves, per query head, its running max m_i, sum l_i and unnormalised acc_i. The merge then
+    // combines the chunks of each (b, h) in chunk order:  m = max_i m_i,  l = Σ_i l_i e^(m_i − m),  o = Σ_i acc_i e^(m_i − m) / l.
+    // With one chunk every factor is e^0 = 1 and o is bit for bit the unsplit result.
+    private const int KeySplit = 1024;
+
+    private struct AttentionSplitJob : IParallelJob
+    {
+        public float* Q, K, V, Partials;                        // Partials [batch, Heads, Splits, HeadDim + 2]: acc, m, l
+        public KvRows KRows, VRows;
+        public int* Slot, Past;
+        public int Capacity, Splits;
+
+        /// <summary>Chunks of the longest sequence of a decode step (1 when every sequence fits one).</summary>
+        public static int Count(int batch, int* past)
+        {
+            int keys = 0;
+            for (int b = 0; b < batch; b++) keys = Math.Max(keys, past[b] + 1);
+            return (keys + KeySplit - 1) / KeySplit;
+        }
+
+        public void Execute(int start, int end)
+        {
+            float* scores = stackalloc float[KeyBlock];
+            for (int i = start; i < end; i++)
+            {
+                int b = i / (KvHeads * Splits), kv = i / Splits % KvHeads, split = i % Splits;
+                int n = Past[b] + 1, first = split * KeySplit, last = Math.Min(n, first + KeySplit);
+                long e0 = (long)Slot[b] * Capacity * KvDim + kv * HeadDim;
+                bool compact = K == null;
+                float* k0 = K + e0, v0 = V + e0;
+                for (int h = kv * Group; h < (kv + 1) * Group; h++)
+                {
+                    float* part = Partials + (((long)b * Heads + h) * Splits + split) * (HeadDim + 2);
+                    float* acc = part;
+                    float* q = Q + (long)b * QDim + h * HeadDim;
+                    float m = float.NegativeInfinity, l = 0f;
+                    new Span<float>(acc, HeadDim).Clear();
+                    for (int s0 = first; s0 < last; s0 += KeyBlock)
+                    {
+                        int nb = Math.Min(KeyBlock, last - s0);
+                        if (compact) KvCacheKernels.ScoresDirect(scores, q, KRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim, AttentionScale);
+                        else AttentionKernels.ScoresDirect(scores, q, k0, KvDim, s0, nb, HeadDim, AttentionScale);
+                        float mNew = MathF.Max(m, AttentionKernels.Max(scores, nb));
+                        float correction = MathF.Exp(m - mNew);
+                        l = l * correction + AttentionKernels.ExpSum(scores, nb, mNew);
+                        AttentionKernels.Scale(acc, correction, HeadDim);
+                        if (compact) KvCacheKernels.WeightedSum(acc, scores, VRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim);
+                        else AttentionKernels.WeightedSum(acc, scores, v0 + (long)s0 * KvDim, KvDim, nb, HeadDim);
+                        m = mNew;
+                    }
+                    part[HeadDim] = m;                                  // an empty chunk (past this sequence's end): m = −∞, l = 0
+                    part[HeadDim + 1] = l;
+                }
+            }
+        }
+    }
+
+    private struct AttentionMergeJob : IParallelJob
+    {
+        public float* Out, Lse, Partials;
+        public int Splits;
+
+        public void Execute(int start, int end)
+        {
+            for (int i = start; i < end; i++)                            // i = b · Heads + h
+            {
+                float* parts = Partials + (long)i * Splits * (HeadDim + 2);
+                float m = float.NegativeInfinity, l = 0f;
+                for (int c = 0; c < Splits; c++) m = MathF.Max(m, parts[c * (HeadDim + 2) + HeadDim]);
+                float* o = Out + (long)i * HeadDim;                          // a decode row's heads are consecutive: row b, head h
+                new Span<float>(o, HeadDim).Clear();
+                for (int c = 0; c < Splits; c++)
+                {
+                    float* part = parts + c * (HeadDim + 2);
+                    float lc = part[HeadDim + 1];
+                    if (lc == 0f) continue;                                  // empty chunk
+                    float factor = MathF.Exp(part[HeadDim] - m);
+                    l += lc * factor;
+                    AttentionKernels.Axpy(o, factor, part, HeadDim);         // o += e^(m_c − m) · acc_c
+                }
+                float inv = 1f / l;
+                for (int d = 0; d < HeadDim; d++) o[d] *= inv;
+                Lse[i] = m + MathF.Log(l);
             }
         }
     }
