@@ -7,7 +7,7 @@ namespace Qwen3Gen;
 /// Reads config.json's RoPE scaling the way transformers does: <c>rope_scaling</c> (4.x) or <c>rope_parameters</c>
 /// (5.x), <c>rope_type</c> or the older <c>type</c>; "default" (or none) means no scaling; "linear" and "yarn" are
 /// implemented; every other type ("dynamic", "longrope", "llama3", ...) is refused by name. The same rules as the
-/// generator's reader (diagnostics QG0014, QG0022, QG0026–QG0028).
+/// generator's reader (diagnostics QG0014, QG0022, QG0027–QG0029).
 /// </summary>
 public static class RopeScalingJson
 {
