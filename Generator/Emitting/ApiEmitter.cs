@@ -33,6 +33,7 @@ internal static class ApiEmitter
             public Weights Weights => _weights;
             public NativeBuffer<float> Gradients => _gradients ??= new NativeBuffer<float>(Layout.Count);
             public void ZeroGradients() => Gradients.Clear();
+            public IBackwardHook? BackwardHook { get; set; }
 
             /// <summary>The logits of the last Forward: [batch, seqLen, Vocab].</summary>
             public ReadOnlySpan<float> Logits => _state is { } s ? new ReadOnlySpan<float>(s.Logits, s.Rows * Vocab) : default;

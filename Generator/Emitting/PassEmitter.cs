@@ -301,9 +301,15 @@ internal static class PassEmitter
                 MatMul.BackwardWeight(g + Layout.LmHead, s.Logits, s.FinalNorm, rows, Hidden, Vocab);  // dW_lm += dlogitsᵀ · h (tied: into the embedding)
                 RowOps.Clear(s.DResid, (long)rows * Hidden);
                 RmsNormBackward(s.DResid, g + Layout.FinalNorm, s.DLn, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, s.RstdF, rows, Hidden);
+                var hook = BackwardHook;                                                        // data parallelism: reduce each part as it becomes final
+                hook?.HeadDone();                                                               // model.norm (and an untied lm_head) are final
                 for (int l = Layers - 1; l >= 0; l--)
+                {
                     DecoderLayerBackward(ref s.Layer[l], s, m, v, g, l, batch, seqLen);
+                    hook?.LayerDone(l);                                                         // layer l's parameters are final
+                }
                 EmbeddingBackward(g + Layout.Embed, s.DResid, s.Tokens, rows);                  // dE[id] += dh
+                hook?.EmbeddingDone();
             }
 
             /// <summary>On entry s.DResid holds d(loss)/d(Output); on exit d(loss)/d(Input).</summary>

@@ -38,6 +38,9 @@ public interface IQwen3Model : IDisposable
     /// <summary>Sets every gradient to zero.</summary>
     void ZeroGradients();
 
+    /// <summary>Told as parts of the gradient become final during <see cref="Backward"/> (null: nobody).</summary>
+    IBackwardHook? BackwardHook { get; set; }
+
     /// <summary>
     /// A KV-cached decoding session for one sequence of up to <paramref name="capacity"/> positions
     /// (at most max_position_embeddings); prompts are prefilled in chunks of up to <paramref name="chunk"/> tokens.

@@ -1,28 +1,45 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
+using Qwen3Gen.Distributed;
 using Qwen3Gen.Optim;
 
 namespace Qwen3Gen.Training;
 
-/// <summary>The outcome of one optimizer step.</summary>
-public readonly record struct StepResult(long Step, float Loss, double LearningRate, double GradientNorm, int Tokens, double Milliseconds);
+/// <summary>The outcome of one optimizer step. Loss and Tokens are over all ranks; CommunicationMilliseconds is the time this rank waited on other ranks.</summary>
+public readonly record struct StepResult(long Step, float Loss, double LearningRate, double GradientNorm, int Tokens, double Milliseconds, double CommunicationMilliseconds = 0);
 
 /// <summary>
 /// Trains a generated model on a token stream: seeded random windows, forward + generated backward,
 /// gradient accumulation, global-norm clipping, AdamW with warmup + cosine decay. Everything the next step
 /// depends on (weights, AdamW moments and step, sampler state) is in the checkpoint, so a resumed run
 /// continues bit-identically.
+/// <para>
+/// Data parallelism (<see cref="ICommunicator"/> with Size N &gt; 1): one step's global batch is N × GradientAccumulation
+/// micro-batches of Batch windows, drawn in order from the one seeded sampler that every rank runs; rank r computes
+/// micro-batches r·A … r·A + A − 1 and skips the others' draws, so the sampler state stays the same on every rank. Each
+/// rank sums its micro-batches locally, the sums are all-reduced bucket by bucket during the last backward pass
+/// (<see cref="GradientReducer"/>), scaled by 1/(N·A), clipped by the global norm and applied by the same AdamW on every rank
+/// (or its ZeRO-1 slice, <see cref="ShardedAdamW"/>). For N = 2, A = 1 this is bit-identical to one process with
+/// A = 2: both compute (g₀ + g₁) · ½ (docs/distributed.md).
+/// </para>
 /// </summary>
 public sealed unsafe class Trainer : IDisposable
 {
     private readonly IQwen3Model _model;
     private readonly TextDataset _data;
     private readonly WindowSampler _sampler;
-    private readonly AdamW _optimizer;
+    private readonly AdamW? _optimizer;
+    private readonly ShardedAdamW? _sharded;
+    private readonly AdamWOptions _adamOptions;
     private readonly LearningRateSchedule _schedule;
     private readonly int[] _inputs, _targets;
+    private readonly ICommunicator _comm;
+    private readonly GradientReducer _reducer;
+    private readonly NativeBuffer<float>? _accumulated;
 
-    public Trainer(IQwen3Model model, TextDataset data, TrainingOptions options)
+    /// <param name="communicator">The ranks to train with (null: one process).</param>
+    /// <param name="parallel">Overlap and ZeRO-1 settings (null: defaults).</param>
+    public Trainer(IQwen3Model model, TextDataset data, TrainingOptions options, ICommunicator? communicator = null, DataParallelOptions? parallel = null)
     {
         options.Validate();
         if (model.Weights.Format != WeightFormat.F32) throw new ArgumentException("Training needs F32 weights.", nameof(model));
@@ -32,11 +49,18 @@ public sealed unsafe class Trainer : IDisposable
         _data = data;
         Options = options;
         _sampler = new WindowSampler(data.Train, options.Batch, options.Context, options.Seed);
-        _optimizer = new AdamW(model.Tensors, new AdamWOptions
+        _comm = communicator ?? SingleProcessCommunicator.Instance;
+        Parallel = parallel ?? new DataParallelOptions();
+        _adamOptions = new AdamWOptions
         {
             LearningRate = options.LearningRate, Beta1 = options.Beta1, Beta2 = options.Beta2,
             Epsilon = options.Epsilon, WeightDecay = options.WeightDecay,
-        });
+        };
+        if (Parallel.ShardOptimizer) _sharded = new ShardedAdamW(_comm, model.Tensors, _adamOptions);
+        else _optimizer = new AdamW(model.Tensors, _adamOptions);
+        _reducer = new GradientReducer(_comm, model);
+        model.BackwardHook = Parallel.Overlap ? _reducer : null;
+        if (options.GradientAccumulation > 1) _accumulated = new NativeBuffer<float>(model.Gradients.Length);
         _schedule = new LearningRateSchedule(options.LearningRate, options.MinLearningRate, options.WarmupSteps,
             options.DecaySteps > 0 ? options.DecaySteps : options.Steps);
         _inputs = new int[options.Batch * options.Context];
@@ -46,55 +70,122 @@ public sealed unsafe class Trainer : IDisposable
 
     public TrainingOptions Options { get; }
 
+    public DataParallelOptions Parallel { get; }
+
     public IQwen3Model Model => _model;
+
+    /// <summary>The ranks this trainer runs on.</summary>
+    public ICommunicator Communicator => _comm;
 
     /// <summary>Tokenizer files and generation_config.json written into every checkpoint (null: weights, config and state only).</summary>
     public ModelFiles? Files { get; set; }
 
-    /// <summary>Optimizer steps completed.</summary>
-    public long Step => _optimizer.StepCount;
+    /// <summary>The gradient buckets, in the order their reductions start.</summary>
+    public IReadOnlyList<GradientBucket> Buckets => _reducer.Buckets;
 
-    /// <summary>One optimizer step over GradientAccumulation micro-batches; returns the mean micro-batch loss.</summary>
+    /// <summary>Optimizer steps completed.</summary>
+    public long Step => _optimizer?.StepCount ?? _sharded!.StepCount;
+
+    /// <summary>One optimizer step over N ranks × GradientAccumulation micro-batches; returns the mean micro-batch loss over all of them.</summary>
     public StepResult TrainStep()
     {
         var clock = Stopwatch.StartNew();
-        int accumulation = Options.GradientAccumulation;
-        _model.ZeroGradients();
+        int accumulation = Options.GradientAccumulation, ranks = _comm.Size;
+        var gradients = _model.Gradients;
         double lossSum = 0;
+        _sampler.Skip(_comm.Rank * accumulation);                                   // the micro-batches of lower ranks
         for (int micro = 0; micro < accumulation; micro++)
         {
+            bool last = micro == accumulation - 1;
+            _model.ZeroGradients();
             _sampler.Next(_inputs, _targets);
+            if (last) _reducer.Arm(gradients.Pointer, accumulation > 1 ? _accumulated!.Pointer : null);
             lossSum += _model.Forward(_inputs, _targets, Options.Batch, Options.Context);
-            _model.Backward();
+            _model.Backward();                                                      // the last one starts the reductions as parts finish
+            if (last) break;
+            if (micro == 0) Buffer.MemoryCopy(gradients.Pointer, _accumulated!.Pointer, gradients.Length * 4, gradients.Length * 4);
+            else Add(_accumulated!, gradients);                                     // acc ← acc + g, micro-batches in order
         }
-        var gradients = _model.Gradients;
-        if (accumulation > 1) Scale(gradients, 1f / accumulation);               // mean over micro-batches = the big batch's mean
+        _sampler.Skip((ranks - 1 - _comm.Rank) * accumulation);                     // the micro-batches of higher ranks
+        var communication = _reducer.Finish();
+
+        long statsStart = Stopwatch.GetTimestamp();
+        Span<double> loss = [lossSum];
+        _comm.AllReduceSum(loss);
+        communication += Stopwatch.GetElapsedTime(statsStart);
+        int micros = ranks * accumulation;
+        if (micros > 1) Scale(gradients, 1f / micros);                              // mean over micro-batches = the big batch's mean
         double norm = Options.GradientClip > 0
             ? GradientClipping.ClipGlobalNorm(gradients, Options.GradientClip)
             : GradientClipping.GlobalNorm(gradients);
-        double lr = _schedule.At(_optimizer.StepCount);
-        _optimizer.LearningRate = lr;
-        _optimizer.Step(_model.Weights.Data, gradients);
-        return new StepResult(Step, (float)(lossSum / accumulation), lr, norm, Options.Batch * Options.Context * accumulation, clock.Elapsed.TotalMilliseconds);
+        double lr = _schedule.At(Step);
+        if (_optimizer is not null)
+        {
+            _optimizer.LearningRate = lr;
+            _optimizer.Step(_model.Weights.Data, gradients);
+        }
+        else
+        {
+            _sharded!.LearningRate = lr;
+            communication += _sharded.Step(_model.Weights.Data.Pointer, gradients.Pointer);
+        }
+        return new StepResult(Step, (float)(loss[0] / micros), lr, norm, Options.Batch * Options.Context * micros, clock.Elapsed.TotalMilliseconds,
+                              ranks > 1 ? communication.TotalMilliseconds : 0);
+    }
+
+    /// <summary>Whether any rank asks to stop (Ctrl+C, SIGTERM) before the next step: every rank must stop at the same step.</summary>
+    public bool AgreeToStop(bool stopHere)
+    {
+        if (_comm.Size == 1) return stopHere;
+        Span<double> flag = [stopHere ? 1 : 0];
+        _comm.AllReduceSum(flag);
+        return flag[0] > 0;
     }
 
     /// <summary>Mean cross-entropy over every target of the validation split (consecutive windows, token-weighted).</summary>
     public float EvaluateValidation() => Evaluate(_data.Validation);
 
-    /// <summary>Mean cross-entropy over every target of <paramref name="tokens"/>.</summary>
+    /// <summary>Mean cross-entropy over every target of <paramref name="tokens"/>; with several ranks each evaluates every N-th batch.</summary>
     public float Evaluate(ReadOnlyMemory<int> tokens)
     {
         var windows = new SequentialWindows(tokens, Options.Batch, Options.Context);
-        double sum = 0;
-        long count = 0;
-        for (int i = 0; i < windows.Batches; i++)
+        Span<double> total = [0, 0];                                              // Σ loss · targets, Σ targets
+        for (int i = _comm.Rank; i < windows.Batches; i += _comm.Size)
         {
             int real = windows.Fill(i, _inputs, _targets);
             if (real == 0) continue;
-            sum += (double)_model.Forward(_inputs, _targets, Options.Batch, Options.Context) * real;
-            count += real;
+            total[0] += (double)_model.Forward(_inputs, _targets, Options.Batch, Options.Context) * real;
+            total[1] += real;
         }
-        return (float)(sum / count);
+        _comm.AllReduceSum(total);
+        return (float)(total[0] / total[1]);
+    }
+
+    /// <summary>Routed rows per expert of sparse layer <paramref name="layer"/> in the last training micro-batch of every rank, summed.</summary>
+    public long[] ExpertLoad(IMoeModel moe, int layer)
+    {
+        var local = moe.ExpertLoad(layer);
+        var sum = local.Select(n => (double)n).ToArray();
+        _comm.AllReduceSum(sum);
+        return sum.Select(x => (long)x).ToArray();
+    }
+
+    /// <summary>The last micro-batch's aux loss, averaged over the ranks (each rank's is computed over its own micro-batch, as Hugging Face does per forward call).</summary>
+    public float AuxLoss(IMoeModel moe)
+    {
+        Span<double> aux = [moe.AuxLoss];
+        _comm.AllReduceSum(aux);
+        return (float)(aux[0] / _comm.Size);
+    }
+
+    private static void Add(NativeBuffer<float> sum, NativeBuffer<float> addend)
+    {
+        for (long start = 0; start < sum.Length; start += int.MaxValue / 2)
+        {
+            int n = (int)Math.Min(int.MaxValue / 2, sum.Length - start);
+            var span = sum.Slice(start, n);
+            TensorPrimitives.Add(span, addend.Slice(start, n), span);
+        }
     }
 
     private static void Scale(NativeBuffer<float> buffer, float factor)
@@ -106,11 +197,106 @@ public sealed unsafe class Trainer : IDisposable
         }
     }
 
-    /// <summary>Saves weights, optimizer and sampler state (see <see cref="TrainingCheckpoint"/>).</summary>
-    public void Save(string directory) => TrainingCheckpoint.Save(directory, _model, _optimizer, _sampler, Options, Files);
+    /// <summary>
+    /// Saves weights, optimizer and sampler state (see <see cref="TrainingCheckpoint"/>). Every rank calls it; rank 0
+    /// writes (ZeRO-1: after gathering the moments' slices). A failure on rank 0 is raised on every rank.
+    /// </summary>
+    public void Save(string directory)
+    {
+        CheckRanksAgree();
+        Exception? error = null;
+        AdamW? gathered = _sharded is not null && _comm.Rank == 0 ? new AdamW(_model.Tensors, _adamOptions) : null;
+        try
+        {
+            _sharded?.GatherTo(gathered, root: 0);
+            if (_comm.Rank == 0)
+            {
+                try { TrainingCheckpoint.Save(directory, _model, _optimizer ?? gathered!, _sampler, Options, Files); }
+                catch (Exception e) when (_comm.Size > 1) { error = e; }
+            }
+        }
+        finally { gathered?.Dispose(); }
+        AgreeOnRootOutcome(error, $"saving the checkpoint in '{directory}'");
+    }
 
-    /// <summary>Restores a checkpoint written by <see cref="Save"/> for this model and these options.</summary>
-    public void Load(string directory) => TrainingCheckpoint.Load(directory, _model, _optimizer, _sampler, Options);
+    /// <summary>
+    /// Restores a checkpoint written by <see cref="Save"/> for this model and these options. Rank 0 reads it and sends
+    /// weights, moments, step and sampler state to the other ranks, so the ranks need not share a file system; the
+    /// state does not depend on the number of ranks, so a run may resume on another N.
+    /// </summary>
+    public void Load(string directory)
+    {
+        if (_comm.Size == 1 && _optimizer is not null)
+        {
+            TrainingCheckpoint.Load(directory, _model, _optimizer, _sampler, Options);
+            return;
+        }
+        using var full = _optimizer is null ? new AdamW(_model.Tensors, _adamOptions) : null;
+        var target = _optimizer ?? full!;
+        Exception? error = null;
+        if (_comm.Rank == 0)
+        {
+            try { TrainingCheckpoint.Load(directory, _model, target, _sampler, Options); }
+            catch (Exception e) { error = e; }
+        }
+        AgreeOnRootOutcome(error, $"loading the checkpoint in '{directory}'");
+        var weights = _model.Weights.Data;
+        _comm.Broadcast(weights.Pointer, weights.Length * 4, root: 0);
+        _comm.Broadcast(target.M.Pointer, target.M.Length * 4, root: 0);
+        _comm.Broadcast(target.V.Pointer, target.V.Length * 4, root: 0);
+        var rng = _sampler.State;
+        Span<ulong> state = [(ulong)target.StepCount, rng.S0, rng.S1, rng.S2, rng.S3];
+        fixed (ulong* p = state) _comm.Broadcast(p, state.Length * 8, root: 0);
+        target.StepCount = (long)state[0];
+        _sampler.State = new Sampling.RngState(state[1], state[2], state[3], state[4]);
+        _sharded?.LoadFrom(target);
+    }
 
-    public void Dispose() => _optimizer.Dispose();
+    /// <summary>Makes every rank start from rank 0's weights (after a seeded initialisation they are equal already; this guards against any drift).</summary>
+    public void SynchronizeWeights()
+    {
+        if (_comm.Size == 1) return;
+        var weights = _model.Weights.Data;
+        _comm.Broadcast(weights.Pointer, weights.Length * 4, root: 0);
+    }
+
+    /// <summary>
+    /// Throws if the ranks' parameters differ (they must be bit-identical: every rank applies the same update). Each rank
+    /// hashes its weights (FNV-1a over the bits) and the ranks compare the hashes, in three 21-bit parts so the sum of
+    /// doubles is exact: equal on all ranks ⇔ Σ part = Size · part for every part.
+    /// </summary>
+    public void CheckRanksAgree()
+    {
+        if (_comm.Size == 1) return;
+        var weights = _model.Weights.Data;
+        ulong hash = 14695981039346656037;
+        uint* bits = (uint*)weights.Pointer;
+        for (long i = 0; i < weights.Length; i++) hash = (hash ^ bits[i]) * 1099511628211;
+        Span<double> parts = [hash & 0x1FFFFF, (hash >> 21) & 0x1FFFFF, hash >> 42];
+        Span<double> sums = [parts[0], parts[1], parts[2]];
+        _comm.AllReduceSum(sums);
+        for (int k = 0; k < 3; k++)
+            if (sums[k] != parts[k] * _comm.Size)
+                throw new InvalidOperationException($"Rank {_comm.Rank}: the ranks' parameters differ at step {Step} (weight hashes disagree); the all-reduce did not give every rank the same sums.");
+    }
+
+    /// <summary>Rank 0 tells every rank whether its part (saving, loading) worked; a failure is thrown on every rank.</summary>
+    private void AgreeOnRootOutcome(Exception? error, string what)
+    {
+        if (_comm.Size > 1)
+        {
+            Span<double> failed = [error is null ? 0 : 1];
+            _comm.AllReduceSum(failed);
+            if (failed[0] > 0 && error is null) throw new IOException($"Rank 0 failed {what}; see its error.");
+        }
+        if (error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+    }
+
+    public void Dispose()
+    {
+        _model.BackwardHook = null;
+        _optimizer?.Dispose();
+        _sharded?.Dispose();
+        _accumulated?.Dispose();
+    }
 }

@@ -41,6 +41,13 @@ public sealed class WindowSampler
         set => _rng.State = value;
     }
 
+    /// <summary>Draws <paramref name="batches"/> batches without reading them (another rank's share of a data-parallel step).</summary>
+    public void Skip(int batches)
+    {
+        int n = _tokens.Length - Context;
+        for (long i = (long)batches * Batch; i > 0; i--) _rng.NextInt(n);
+    }
+
     /// <summary>Fills the next batch: <paramref name="inputs"/> and <paramref name="targets"/> are [Batch, Context] row-major.</summary>
     public void Next(Span<int> inputs, Span<int> targets)
     {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
+using Qwen3Gen.Distributed;
 using Qwen3Gen.Sample.Training;
 using Qwen3Gen.Training;
 using Spectre.Console;
@@ -9,6 +10,7 @@ namespace Qwen3Gen.Sample.Commands;
 /// <summary>
 /// `qwen3gen train`: trains a compiled definition on a text (default: the bundled tinyshakespeare, byte-level) with
 /// nanoGPT's CPU recipe by default. Live progress bar on a terminal, plain lines otherwise; Ctrl+C saves and stops.
+/// Under `mpirun -np N` it trains data-parallel on N ranks (docs/distributed.md); rank 0 prints and writes.
 /// </summary>
 internal static class TrainCommand
 {
@@ -27,7 +29,10 @@ internal static class TrainCommand
         var beta2 = new Option<double>("--beta2") { Description = "AdamW β2.", DefaultValueFactory = _ => d.Beta2 };
         var clip = new Option<double>("--clip") { Description = "Global gradient-norm clip (0: off).", DefaultValueFactory = _ => d.GradientClip };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the initial weights and of the training windows.", DefaultValueFactory = _ => d.Seed };
-        var threads = new Option<int>("--threads") { Description = "Kernel threads (default: all cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var threads = new Option<int>("--threads") { Description = "Kernel threads (default: all cores; under mpirun, the cores divided by the ranks on this machine).", DefaultValueFactory = _ => DefaultThreads() };
+        var zero = new Option<bool>("--zero") { Description = "Under mpirun: ZeRO-1, each rank keeps the AdamW moments of 1/N of the parameters." };
+        var noOverlap = new Option<bool>("--no-overlap") { Description = "Under mpirun: reduce the gradients after the backward pass instead of layer by layer during it." };
+        var commTimeout = new Option<double>("--comm-timeout") { Description = "Under mpirun: seconds to wait on another rank before aborting the job (a rank died or hangs).", DefaultValueFactory = _ => 300 };
         var evalInterval = new Option<int>("--eval-interval") { Description = "Steps between validation-loss evaluations and samples (0: only at the end).", DefaultValueFactory = _ => 250 };
         var checkpointInterval = new Option<int>("--checkpoint-interval") { Description = "Steps between checkpoints (0: only at the end).", DefaultValueFactory = _ => 500 };
         var logInterval = new Option<int>("--log-interval") { Description = "Steps between progress lines when the output is not a terminal.", DefaultValueFactory = _ => 100 };
@@ -45,6 +50,7 @@ internal static class TrainCommand
         {
             model, steps, batch, context, lr, minLr, warmup, accumulation, weightDecay, beta2, clip, seed, threads,
             evalInterval, checkpointInterval, logInterval, output, resume, overwrite, data, tokenizer, samples, initStd, scaledInit,
+            zero, noOverlap, commTimeout,
         };
         command.SetAction(parse =>
         {
@@ -60,6 +66,8 @@ internal static class TrainCommand
                     Beta2 = parse.GetValue(beta2), GradientClip = parse.GetValue(clip), Seed = parse.GetValue(seed),
                 },
                 Threads = parse.GetValue(threads),
+                Parallel = new DataParallelOptions { ShardOptimizer = parse.GetValue(zero), Overlap = !parse.GetValue(noOverlap) },
+                CommunicationTimeout = parse.GetValue(commTimeout) is var t && t > 0 && t < 1e6 ? TimeSpan.FromSeconds(t) : TimeSpan.Zero,
                 EvalInterval = parse.GetValue(evalInterval),
                 CheckpointInterval = parse.GetValue(checkpointInterval),
                 LogInterval = parse.GetValue(logInterval),
@@ -73,13 +81,46 @@ internal static class TrainCommand
                 ScaledResidualInit = parse.GetValue(scaledInit),
             };
             var resumeArgs = parse.Tokens.Select(t => t.Value).Where(v => v is not ("--overwrite" or "--resume" or "train")).Select(Quote);
-            return Run(settings, "qwen3gen train " + string.Join(' ', resumeArgs) + " --resume");
+            string prefix = Communicator.LaunchedByMpirun ? $"mpirun -np {Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_SIZE")} qwen3gen train " : "qwen3gen train ";
+            return Run(settings, prefix + string.Join(' ', resumeArgs) + " --resume");
         });
         return command;
     }
 
     /// <summary>Runs <paramref name="settings"/> with console progress and Ctrl+C handling; returns the exit code.</summary>
     public static int Run(TrainSettings settings, string resumeCommand)
+    {
+        if (!Communicator.LaunchedByMpirun) return Run(settings, resumeCommand, SingleProcessCommunicator.Instance);
+        ICommunicator comm;
+        try { comm = new OpenMpiCommunicator(); }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or IOException or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"train: {e.Message}");
+            return 2;
+        }
+        using (comm)
+        {
+            comm.Timeout = settings.CommunicationTimeout > TimeSpan.Zero ? settings.CommunicationTimeout : comm.Timeout;
+            int code;
+            try { code = Run(settings, resumeCommand, comm); }
+            catch (Exception e)
+            {
+                // Any failure on one rank leaves the others blocked in a collective: end the whole job now.
+                Console.Error.WriteLine($"train (rank {comm.Rank} of {comm.Size}): {e.GetType().Name}: {e.Message}");
+                Console.Error.Flush();
+                comm.Abort(3);
+                return 3;
+            }
+            if (code != 0)
+            {
+                comm.Abort(code);
+            }
+            return code;
+        }
+    }
+
+    /// <summary>Runs <paramref name="settings"/> on <paramref name="comm"/>'s ranks; rank 0 shows progress; returns the exit code.</summary>
+    private static int Run(TrainSettings settings, string resumeCommand, ICommunicator comm)
     {
         using var stop = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -100,20 +141,21 @@ internal static class TrainCommand
         try
         {
             TrainSummary summary;
-            if (IsInteractive())
+            if (comm.Rank != 0) summary = TrainRun.Execute(settings, QuietProgress.Instance, stop.Token, comm);
+            else if (IsInteractive())
             {
                 summary = AnsiConsole.Progress()
                     .AutoClear(false)
                     .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
                              new ElapsedTimeColumn(), new RemainingTimeColumn())
-                    .Start(ctx => TrainRun.Execute(settings, new LiveProgress(ctx), stop.Token));
+                    .Start(ctx => TrainRun.Execute(settings, new LiveProgress(ctx), stop.Token, comm));
             }
-            else summary = TrainRun.Execute(settings, new PlainProgress(Console.Out, settings.LogInterval), stop.Token);
+            else summary = TrainRun.Execute(settings, new PlainProgress(Console.Out, settings.LogInterval), stop.Token, comm);
 
-            Report(summary, resumeCommand);
+            if (comm.Rank == 0) Report(summary, resumeCommand);
             return 0;
         }
-        catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidDataException or IOException or InvalidOperationException)
+        catch (Exception e) when (comm.Size == 1 && e is ArgumentException or FileNotFoundException or InvalidDataException or IOException or InvalidOperationException)
         {
             Console.Error.WriteLine($"train: {e.Message}");
             return 2;
@@ -140,7 +182,15 @@ internal static class TrainCommand
             Console.WriteLine($"Final validation loss {s.FinalValidationLoss:F4} at step {s.Steps} (train loss {s.FinalTrainLoss:F4}).");
             Console.WriteLine($"Saved {checkpoint}.");
         }
-        Console.WriteLine($"Total {s.Seconds:F1} s; training {s.TrainingSeconds:F1} s = {s.MillisecondsPerStep:F1} ms/step, {s.TokensPerSecond:N0} tokens/s on {s.Threads} thread(s). Summary: {Path.Combine(s.Output, "summary.json")}");
+        string where = s.Ranks > 1 ? $"{s.Ranks} ranks × {s.Threads} thread(s), communication {100 * s.CommunicationSeconds / Math.Max(1e-9, s.TrainingSeconds):F1}% of step time" : $"{s.Threads} thread(s)";
+        Console.WriteLine($"Total {s.Seconds:F1} s; training {s.TrainingSeconds:F1} s = {s.MillisecondsPerStep:F1} ms/step, {s.TokensPerSecond:N0} tokens/s on {where}. Summary: {Path.Combine(s.Output, "summary.json")}");
+    }
+
+    /// <summary>All cores; under mpirun the cores shared by the ranks on this machine (OMPI_COMM_WORLD_LOCAL_SIZE).</summary>
+    private static int DefaultThreads()
+    {
+        int local = int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_SIZE"), out int n) && n > 0 ? n : 1;
+        return Math.Max(1, Environment.ProcessorCount / local);
     }
 
     private static string Quote(string value) => value.Contains(' ') || value.Length == 0 ? $"\"{value}\"" : value;

@@ -20,7 +20,8 @@ internal sealed class LiveProgress(ProgressContext context) : ITrainingProgress
     {
         if (_task is null) return;
         _task.Value = step.Step;
-        _task.Description = $"step {step.Step}/{(long)_task.MaxValue}  loss {step.Loss:F4}  {tokensPerSecond:N0} tok/s";
+        _task.Description = $"step {step.Step}/{(long)_task.MaxValue}  loss {step.Loss:F4}  {tokensPerSecond:N0} tok/s" +
+                            (step.CommunicationMilliseconds > 0 ? $"  comm {step.CommunicationMilliseconds:F1} ms" : "");
     }
 
     public void Evaluated(long step, float validationLoss, TimeSpan evaluationTime, string sample)
@@ -63,7 +64,8 @@ internal sealed class PlainProgress(TextWriter output, int logInterval) : ITrain
         if (step.Step % logInterval != 0 && step.Step != _total) return;
         double msPerStep = trainingTime.TotalMilliseconds / Math.Max(1, step.Step - _first);   // mean over this session
         var eta = TimeSpan.FromMilliseconds(msPerStep * (_total - step.Step));
-        output.WriteLine($"step {step.Step}/{_total} | loss {step.Loss:F4} | lr {step.LearningRate:E2} | {msPerStep:F1} ms | {tokensPerSecond:N0} tok/s | ETA {eta:hh\\:mm\\:ss}");
+        string comm = step.CommunicationMilliseconds > 0 ? $" | comm {step.CommunicationMilliseconds:F1} ms" : "";   // this step's wait on other ranks
+        output.WriteLine($"step {step.Step}/{_total} | loss {step.Loss:F4} | lr {step.LearningRate:E2} | {msPerStep:F1} ms | {tokensPerSecond:N0} tok/s{comm} | ETA {eta:hh\\:mm\\:ss}");
     }
 
     public void Evaluated(long step, float validationLoss, TimeSpan evaluationTime, string sample)

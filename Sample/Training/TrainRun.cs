@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using Qwen3Gen.Distributed;
 using Qwen3Gen.Inference;
 using Qwen3Gen.Sampling;
 using Qwen3Gen.Threading;
@@ -13,6 +14,8 @@ namespace Qwen3Gen.Sample.Training;
 /// One `qwen3gen train` run, without the console: build the model, start from random weights or a checkpoint, step the
 /// <see cref="Trainer"/> to the target step, evaluate on the whole validation split and sample text every EvalInterval steps,
 /// checkpoint every CheckpointInterval steps, and on cancellation finish the current step, save and stop.
+/// Under mpirun every rank runs this with its communicator: all ranks train, evaluate (each a share of the validation
+/// batches) and take part in saves; rank 0 alone checks the run folder, reports, samples text and writes files.
 /// </summary>
 internal static class TrainRun
 {
@@ -22,8 +25,10 @@ internal static class TrainRun
     /// <summary>nanoGPT's sample.py settings: temperature 0.8, top-k 200.</summary>
     public static SamplingOptions SampleSampling(ulong seed) => new() { Temperature = 0.8f, TopK = 200, Seed = seed };
 
-    public static TrainSummary Execute(TrainSettings settings, ITrainingProgress progress, CancellationToken stop)
+    public static TrainSummary Execute(TrainSettings settings, ITrainingProgress progress, CancellationToken stop, ICommunicator? communicator = null)
     {
+        var comm = communicator ?? SingleProcessCommunicator.Instance;
+        bool root = comm.Rank == 0;
         settings.Validate();
         var wall = Stopwatch.StartNew();
         Workers.Threads = settings.Threads;
@@ -36,15 +41,15 @@ internal static class TrainRun
         if (options.Context > definition.Config.MaxPositions)
             throw new ArgumentException($"--context ({options.Context}) exceeds {definition.Name}'s max_position_embeddings ({definition.Config.MaxPositions}).");
 
-        string? existing = TrainingCheckpoint.Find(settings.Out);
-        if (settings.Resume && existing is null)
+        string? existing = root ? TrainingCheckpoint.Find(settings.Out) : null;      // rank 0 owns the run folder
+        if (root && settings.Resume && existing is null)
             throw new ArgumentException($"--resume: no checkpoint in '{settings.Out}' (expected {Path.Combine(settings.Out, TrainingCheckpoint.FolderName)}); run without --resume to start afresh.");
-        if (!settings.Resume && !settings.Overwrite && existing is not null)
+        if (root && !settings.Resume && !settings.Overwrite && existing is not null)
             throw new ArgumentException($"'{settings.Out}' already holds a checkpoint ({existing}): pass --resume to continue it, --overwrite to start afresh, or another --out.");
 
         var data = Corpus.Load(settings.Data, tokenizer);
         using var model = definition.Create(WeightFormat.F32);
-        using var trainer = new Trainer(model, data, options);
+        using var trainer = new Trainer(model, data, options, comm, settings.Parallel);
         trainer.Files = settings.Tokenizer == "qwen3" ? ModelFiles.BundledQwen3 : ModelFiles.ByteLevel;
         long parameters = model.Weights.Count;
         if (settings.Resume)
@@ -52,10 +57,16 @@ internal static class TrainRun
             trainer.Load(settings.Out);
             progress.Info($"Resumed {definition.Name} from {existing} at step {trainer.Step}.");
         }
-        else InitialWeights.Normal(model, options.Seed, settings.InitStd, settings.ScaledResidualInit);
+        else
+        {
+            InitialWeights.Normal(model, options.Seed, settings.InitStd, settings.ScaledResidualInit);
+            trainer.SynchronizeWeights();
+        }
         long resumedFrom = trainer.Step;
         progress.Info($"{definition.Name}: {parameters:N0} parameters; {settings.Tokenizer} tokens: {data.Train.Length:N0} train, {data.Validation.Length:N0} validation; " +
-                      $"batch {options.Batch} × context {options.Context} × accumulation {options.GradientAccumulation}; {settings.Threads} thread(s).");
+                      $"batch {options.Batch} × context {options.Context} × accumulation {options.GradientAccumulation}" +
+                      (comm.Size > 1 ? $" × {comm.Size} ranks ({comm.Description}{(settings.Parallel.ShardOptimizer ? ", ZeRO-1" : "")}{(settings.Parallel.Overlap ? "" : ", no overlap")})" : "") +
+                      $"; {settings.Threads} thread(s){(comm.Size > 1 ? " per rank" : "")}.");
 
         using var session = model.CreateSession(options.Context);
         var generation = new TextGeneration(session, new Sampler(definition.Config.Vocab, SampleSampling(options.Seed)), tokenizer);
@@ -63,16 +74,16 @@ internal static class TrainRun
 
         float lastTrain = float.NaN, lastValidation = float.NaN;
         long lastEvaluated = -1, lastSaved = resumedFrom, tokens = 0;
-        double trainingMs = 0;
+        double trainingMs = 0, communicationMs = 0;
         bool interrupted = false;
 
         void Evaluate()
         {
-            if (model is IMoeModel moe && trainer.Step > 0) progress.Info(ExpertLoadText(moe, trainer.Step));
+            if (model is IMoeModel moe && trainer.Step > 0) progress.Info(ExpertLoadText(moe, trainer.Step, trainer));
             var clock = Stopwatch.StartNew();
             lastValidation = trainer.EvaluateValidation();
             lastEvaluated = trainer.Step;
-            string sample = settings.SampleChars > 0 ? SampleText(generation, prompt, settings.SampleChars, options.Seed + (ulong)trainer.Step) : "";
+            string sample = settings.SampleChars > 0 && root ? SampleText(generation, prompt, settings.SampleChars, options.Seed + (ulong)trainer.Step) : "";
             progress.Evaluated(trainer.Step, lastValidation, clock.Elapsed, sample);
         }
 
@@ -86,11 +97,12 @@ internal static class TrainRun
         progress.Begin(trainer.Step, options.Steps);
         while (trainer.Step < options.Steps)
         {
-            if (stop.IsCancellationRequested) { interrupted = true; break; }
+            if (trainer.AgreeToStop(stop.IsCancellationRequested)) { interrupted = true; break; }   // every rank stops at the same step
             var result = trainer.TrainStep();
             if (!float.IsFinite(result.Loss))
                 throw new InvalidOperationException($"The loss became {result.Loss} at step {result.Step}: lower --lr or raise --warmup.");
             trainingMs += result.Milliseconds;
+            communicationMs += result.CommunicationMilliseconds;
             tokens += result.Tokens;
             lastTrain = result.Loss;
             progress.Step(result, tokens / (trainingMs / 1000), TimeSpan.FromMilliseconds(trainingMs));
@@ -103,7 +115,14 @@ internal static class TrainRun
         {
             if (lastEvaluated != trainer.Step) Evaluate();
         }
-        if (lastSaved != trainer.Step || !Directory.Exists(Path.Combine(settings.Out, TrainingCheckpoint.FolderName))) Save();
+        bool saved = root && Directory.Exists(Path.Combine(settings.Out, TrainingCheckpoint.FolderName));
+        if (comm.Size > 1)
+        {
+            Span<double> flag = [saved ? 1 : 0];                                    // rank 0 knows whether the folder exists
+            comm.AllReduceSum(flag);
+            saved = flag[0] > 0;
+        }
+        if (lastSaved != trainer.Step || !saved) Save();
 
         long stepsRun = trainer.Step - resumedFrom;
         var summary = new TrainSummary
@@ -112,6 +131,8 @@ internal static class TrainRun
             Parameters = parameters,
             Tokenizer = settings.Tokenizer,
             Threads = settings.Threads,
+            Ranks = comm.Size,
+            CommunicationSeconds = communicationMs / 1000,
             ResumedFrom = resumedFrom,
             Steps = trainer.Step,
             Interrupted = interrupted,
@@ -124,7 +145,7 @@ internal static class TrainRun
             Options = options,
             Output = Path.GetFullPath(settings.Out),
         };
-        WriteSummary(settings.Out, summary);
+        if (root) WriteSummary(settings.Out, summary);
         return summary;
     }
 
@@ -158,17 +179,20 @@ internal static class TrainRun
     /// Per-expert load of every sparse layer in the last training batch: the share of routed (token, slot) pairs
     /// each expert received (uniform routing gives 100% / Experts each; the aux loss pushes towards it).
     /// </summary>
-    internal static string ExpertLoadText(IMoeModel moe, long step)
+    /// With a data-parallel <paramref name="trainer"/> the loads are summed over the ranks' last micro-batches and the aux
+    /// loss averaged (a collective: every rank calls this).
+    internal static string ExpertLoadText(IMoeModel moe, long step, Trainer? trainer = null)
     {
         var text = new System.Text.StringBuilder($"expert load at step {step} (share of routed tokens per expert):");
         for (int layer = 0; layer < moe.Config.Layers; layer++)
         {
             if (!moe.IsSparseLayer(layer)) continue;
-            var load = moe.ExpertLoad(layer);
+            long[] load = trainer is null ? moe.ExpertLoad(layer).Select(n => (long)n).ToArray() : trainer.ExpertLoad(moe, layer);
             double total = Math.Max(1, load.Sum());
             text.Append($"\n  layer {layer}: ").AppendJoin(" ", load.Select(n => $"{100 * n / total,4:F0}%"));
         }
-        text.Append($"\n  aux loss {moe.AuxLoss:F4} (perfectly uniform routing gives ExpertsPerToken = {moe.Config.ExpertsPerToken})");
+        float aux = trainer is null ? moe.AuxLoss : trainer.AuxLoss(moe);
+        text.Append($"\n  aux loss {aux:F4} (perfectly uniform routing gives ExpertsPerToken = {moe.Config.ExpertsPerToken})");
         return text.ToString();
     }
 }

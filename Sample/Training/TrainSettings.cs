@@ -10,6 +10,12 @@ internal sealed record TrainSettings
 
     public TrainingOptions Training { get; init; } = new();
 
+    /// <summary>Data-parallel settings (used under mpirun).</summary>
+    public Distributed.DataParallelOptions Parallel { get; init; } = new();
+
+    /// <summary>Longest wait on another rank before the job is aborted (a rank died or hangs).</summary>
+    public TimeSpan CommunicationTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Kernel threads (<see cref="Threading.Workers.Threads"/>).</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
 
@@ -52,6 +58,7 @@ internal sealed record TrainSettings
         Training.Validate();
         if (Training.DecaySteps == 0 && Training.Steps < Training.WarmupSteps)
             throw new ArgumentException($"--steps ({Training.Steps}) must be at least --warmup ({Training.WarmupSteps}): lower --warmup for a short run.");
+        if (!(CommunicationTimeout > TimeSpan.Zero)) throw new ArgumentException($"--comm-timeout ({CommunicationTimeout.TotalSeconds} s) must be positive.");
         if (Threads < 1) throw new ArgumentException($"--threads ({Threads}) must be at least 1.");
         if (EvalInterval < 0) throw new ArgumentException($"--eval-interval ({EvalInterval}) must be >= 0 (0 = only at the end).");
         if (CheckpointInterval < 0) throw new ArgumentException($"--checkpoint-interval ({CheckpointInterval}) must be >= 0 (0 = only at the end).");

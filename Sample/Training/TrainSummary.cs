@@ -9,6 +9,8 @@ internal sealed record TrainSummary
     public required long Parameters { get; init; }
     public required string Tokenizer { get; init; }
     public required int Threads { get; init; }
+    /// <summary>Data-parallel ranks (1: one process); Threads is per rank.</summary>
+    public int Ranks { get; init; } = 1;
     /// <summary>Step the run resumed from (0: a fresh start).</summary>
     public long ResumedFrom { get; init; }
     /// <summary>Optimizer steps completed (counting those before a resume).</summary>
@@ -22,7 +24,10 @@ internal sealed record TrainSummary
     /// <summary>Time in optimizer steps only.</summary>
     public double TrainingSeconds { get; init; }
     public double MillisecondsPerStep { get; init; }
+    /// <summary>Tokens of all ranks per second of training.</summary>
     public double TokensPerSecond { get; init; }
+    /// <summary>Time rank 0 waited on the other ranks during the training steps (gradient all-reduce, statistics, ZeRO-1 gather).</summary>
+    public double CommunicationSeconds { get; init; }
     public required TrainingOptions Options { get; init; }
     public required string Output { get; init; }
 }

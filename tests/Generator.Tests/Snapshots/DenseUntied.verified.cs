@@ -202,9 +202,15 @@ public unsafe partial class DenseUntied
         MatMul.BackwardWeight(g + Layout.LmHead, s.Logits, s.FinalNorm, rows, Hidden, Vocab);  // dW_lm += dlogitsᵀ · h (tied: into the embedding)
         RowOps.Clear(s.DResid, (long)rows * Hidden);
         RmsNormBackward(s.DResid, g + Layout.FinalNorm, s.DLn, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, s.RstdF, rows, Hidden);
+        var hook = BackwardHook;                                                        // data parallelism: reduce each part as it becomes final
+        hook?.HeadDone();                                                               // model.norm (and an untied lm_head) are final
         for (int l = Layers - 1; l >= 0; l--)
+        {
             DecoderLayerBackward(ref s.Layer[l], s, m, v, g, l, batch, seqLen);
+            hook?.LayerDone(l);                                                         // layer l's parameters are final
+        }
         EmbeddingBackward(g + Layout.Embed, s.DResid, s.Tokens, rows);                  // dE[id] += dh
+        hook?.EmbeddingDone();
     }
 
     /// <summary>On entry s.DResid holds d(loss)/d(Output); on exit d(loss)/d(Input).</summary>
@@ -1020,6 +1026,7 @@ public unsafe partial class DenseUntied : IQwen3Model
     public Weights Weights => _weights;
     public NativeBuffer<float> Gradients => _gradients ??= new NativeBuffer<float>(Layout.Count);
     public void ZeroGradients() => Gradients.Clear();
+    public IBackwardHook? BackwardHook { get; set; }
 
     /// <summary>The logits of the last Forward: [batch, seqLen, Vocab].</summary>
     public ReadOnlySpan<float> Logits => _state is { } s ? new ReadOnlySpan<float>(s.Logits, s.Rows * Vocab) : default;

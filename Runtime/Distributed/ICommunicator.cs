@@ -1,0 +1,57 @@
+namespace Qwen3Gen.Distributed;
+
+/// <summary>
+/// The collective operations data-parallel training needs, over the ranks of one job (MPI's COMM_WORLD).
+/// Every rank must call the same collectives in the same order. Sums are element-wise; for two ranks each
+/// element of an all-reduce is one IEEE addition a + b, which is commutative, so the result does not depend
+/// on the library's algorithm (see docs/distributed.md for N &gt; 2). Every wait is bounded by <see cref="Timeout"/>:
+/// when a peer died or hangs, the waiting rank throws <see cref="CommunicationTimeoutException"/> instead of
+/// blocking forever, and the caller ends the job with <see cref="Abort"/>.
+/// </summary>
+public unsafe interface ICommunicator : IDisposable
+{
+    /// <summary>This process's index, 0 … Size − 1.</summary>
+    int Rank { get; }
+
+    /// <summary>Number of processes in the job.</summary>
+    int Size { get; }
+
+    /// <summary>The library and its version, for logs ("single process", "Open MPI v4.1.4").</summary>
+    string Description { get; }
+
+    /// <summary>Longest wait for one collective before it counts as a failure of a peer.</summary>
+    TimeSpan Timeout { get; set; }
+
+    /// <summary>Starts an in-place sum of <paramref name="count"/> floats over all ranks (MPI_Iallreduce); finish it with <see cref="Wait"/>.</summary>
+    CommRequest StartAllReduceSum(float* data, long count);
+
+    /// <summary>Lets pending non-blocking operations advance (MPI progresses them only inside MPI calls).</summary>
+    void Progress();
+
+    /// <summary>Blocks until <paramref name="request"/> completes; <paramref name="what"/> names it in a timeout error.</summary>
+    void Wait(CommRequest request, string what);
+
+    /// <summary>In-place sum over all ranks, blocking.</summary>
+    void AllReduceSum(float* data, long count);
+
+    /// <summary>In-place sum of a few doubles (losses, counts, flags) over all ranks, blocking.</summary>
+    void AllReduceSum(Span<double> values);
+
+    /// <summary>Copies <paramref name="bytes"/> bytes at <paramref name="data"/> from rank <paramref name="root"/> to every rank.</summary>
+    void Broadcast(void* data, long bytes, int root);
+
+    /// <summary>Returns when every rank has called it.</summary>
+    void Barrier();
+
+    /// <summary>
+    /// In-place all-gather of consecutive blocks: rank r owns <paramref name="counts"/>[r] floats starting at
+    /// Σ counts[&lt; r]; afterwards every rank holds every block (ZeRO-1's parameter gather).
+    /// </summary>
+    void AllGather(float* data, ReadOnlySpan<long> counts);
+
+    /// <summary>As <see cref="AllGather"/>, but only rank <paramref name="root"/> receives the blocks (a sharded state for a checkpoint).</summary>
+    void Gather(float* data, ReadOnlySpan<long> counts, int root);
+
+    /// <summary>Ends every rank of the job at once with <paramref name="exitCode"/> (MPI_Abort); does not return.</summary>
+    void Abort(int exitCode);
+}
