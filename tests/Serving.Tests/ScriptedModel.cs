@@ -35,6 +35,7 @@ public sealed class ScriptedModel : IQwen3Model
     public float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batch, int seqLen) => throw new NotSupportedException();
     public void Backward() => throw new NotSupportedException();
     public void ZeroGradients() => throw new NotSupportedException();
+    public IBackwardHook? BackwardHook { get => null; set => throw new NotSupportedException(); }
     public void Dispose() { }
 
     public IInferenceSession CreateSession(int capacity, int chunk = 128) => new Single(this, capacity);
