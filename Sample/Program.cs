@@ -10,6 +10,7 @@ root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(ChatCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
+root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.SetAction(parse => DefaultCommand.Run(parse));
 return root.Parse(args).Invoke();

@@ -18,6 +18,7 @@ public sealed unsafe class NativeBuffer<T> : IDisposable where T : unmanaged
         nuint bytes = (nuint)Math.Max(1, length) * (nuint)sizeof(T);
         _pointer = (T*)NativeMemory.AlignedAlloc(bytes, 64);
         NativeMemory.Clear(_pointer, bytes);
+        NativeMemoryStats.Allocated((long)bytes);
     }
 
     public long Length { get; }
@@ -40,6 +41,7 @@ public sealed unsafe class NativeBuffer<T> : IDisposable where T : unmanaged
         {
             NativeMemory.AlignedFree(_pointer);
             _pointer = null;
+            NativeMemoryStats.Freed(Math.Max(1, Length) * sizeof(T));
         }
         GC.SuppressFinalize(this);
     }

@@ -54,17 +54,21 @@ public static class WeightInit
     /// config.json, the weights as <c>model.safetensors</c> (<paramref name="shards"/> = 1) or as
     /// <c>model-0000i-of-0000n.safetensors</c> + <c>model.safetensors.index.json</c>, generation_config.json when
     /// <paramref name="generation"/> is given, and the tokenizer files found in <paramref name="tokenizerDirectory"/>.
-    /// Tensors are split across shards in table order, a new shard starting once the current one holds its share of the bytes.
+    /// Tensors are split across shards in table order, a new shard starting once the current one holds its share of the bytes;
+    /// with <paramref name="maxShardBytes"/> &gt; 0 the count follows from the size instead, as transformers' save_pretrained
+    /// (max_shard_size): a new shard starts when the next tensor would take the current one past the limit.
     /// </summary>
     public static void SaveHuggingFaceSnapshot(IQwen3Model model, string directory,
         SafeTensorsDType dtype = SafeTensorsDType.BF16, int shards = 1,
-        GenerationConfig? generation = null, string? tokenizerDirectory = null)
+        GenerationConfig? generation = null, string? tokenizerDirectory = null, long maxShardBytes = 0)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(directory);
         if (dtype is not (SafeTensorsDType.BF16 or SafeTensorsDType.F32))
             throw new ArgumentException($"Snapshots are written in BF16 or F32, not {dtype}.", nameof(dtype));
         var tensors = model.Tensors;
+        List<TensorSpec>[]? bySize = maxShardBytes > 0 ? SplitBySize(tensors, maxShardBytes, dtype.Size()) : null;
+        if (bySize is not null) shards = bySize.Length;
         if (shards < 1 || shards > tensors.Count)
             throw new ArgumentOutOfRangeException(nameof(shards), shards, $"Between 1 and the model's {tensors.Count} tensors.");
         Directory.CreateDirectory(directory);
@@ -86,7 +90,7 @@ public static class WeightInit
         }
         else
         {
-            var groups = Split(tensors, shards, dtype.Size());
+            var groups = bySize ?? Split(tensors, shards, dtype.Size());
             var weightMap = new SortedDictionary<string, string>(StringComparer.Ordinal);
             for (int s = 0; s < shards; s++)
             {
@@ -126,6 +130,25 @@ public static class WeightInit
             inShard += tensors[i].Length * elementSize;
         }
         return groups;
+    }
+
+    /// <summary>Contiguous runs of the tensor table of at most <paramref name="maxBytes"/> each (a larger tensor gets a shard of its own).</summary>
+    private static List<TensorSpec>[] SplitBySize(IReadOnlyList<TensorSpec> tensors, long maxBytes, int elementSize)
+    {
+        var groups = new List<List<TensorSpec>> { new() };
+        long inShard = 0;
+        foreach (var t in tensors)
+        {
+            long bytes = t.Length * elementSize;
+            if (groups[^1].Count > 0 && inShard + bytes > maxBytes)
+            {
+                groups.Add([]);
+                inShard = 0;
+            }
+            groups[^1].Add(t);
+            inShard += bytes;
+        }
+        return groups.ToArray();
     }
 
     private static string IndexJson(long totalSize, SortedDictionary<string, string> weightMap)

@@ -12,6 +12,7 @@ namespace Qwen3Gen.Training;
 public sealed class ModelFiles
 {
     private readonly Action<string> _writeTokenizer;
+    private Lora.LoraAdapter? _adapter;
 
     private ModelFiles(string tokenizer, Action<string> writeTokenizer, GenerationConfig generation)
     {
@@ -46,10 +47,14 @@ public sealed class ModelFiles
         return new(dir, target => TokenizerFolder.Copy(dir, target), generation);
     }
 
-    /// <summary>Writes the tokenizer files and generation_config.json into <paramref name="folder"/>.</summary>
+    /// <summary>A copy that also writes <paramref name="adapter"/> (PEFT's adapter_config.json + adapter_model.safetensors).</summary>
+    public ModelFiles WithAdapter(Lora.LoraAdapter adapter) => new(Tokenizer, _writeTokenizer, Generation) { _adapter = adapter };
+
+    /// <summary>Writes the tokenizer files, generation_config.json and the LoRA adapter, if any, into <paramref name="folder"/>.</summary>
     public void WriteTo(string folder)
     {
         _writeTokenizer(folder);
+        _adapter?.Save(folder);
         File.WriteAllText(Path.Combine(folder, GenerationConfig.FileName), Generation.ToJson());
     }
 }

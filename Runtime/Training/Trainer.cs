@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Numerics.Tensors;
 using Qwen3Gen.Distributed;
 using Qwen3Gen.Optim;
+using Qwen3Gen.Training.Lora;
 
 namespace Qwen3Gen.Training;
 
@@ -26,8 +27,10 @@ public readonly record struct StepResult(long Step, float Loss, double LearningR
 public sealed unsafe class Trainer : IDisposable
 {
     private readonly IQwen3Model _model;
-    private readonly TextDataset _data;
-    private readonly WindowSampler _sampler;
+    private readonly TextDataset? _data;
+    private readonly ConversationDataset? _conversations;
+    private readonly IBatchSampler _sampler;
+    private readonly LoraAdapter? _lora;
     private readonly AdamW? _optimizer;
     private readonly ShardedAdamW? _sharded;
     private readonly AdamWOptions _adamOptions;
@@ -37,18 +40,36 @@ public sealed unsafe class Trainer : IDisposable
     private readonly GradientReducer _reducer;
     private readonly NativeBuffer<float>? _accumulated;
 
+    /// <summary>Trains on random windows of a text (every next token is a target).</summary>
     /// <param name="communicator">The ranks to train with (null: one process).</param>
     /// <param name="parallel">Overlap and ZeRO-1 settings (null: defaults).</param>
-    public Trainer(IQwen3Model model, TextDataset data, TrainingOptions options, ICommunicator? communicator = null, DataParallelOptions? parallel = null)
+    /// <param name="lora">When given, only these adapters train (see <see cref="LoraAdapter"/>); null: every weight.</param>
+    public Trainer(IQwen3Model model, TextDataset data, TrainingOptions options, ICommunicator? communicator = null, DataParallelOptions? parallel = null,
+                   LoraAdapter? lora = null)
+        : this(model, options, data.VocabularyNeeded, new WindowSampler(data.Train, options.Batch, options.Context, options.Seed), communicator, parallel, lora)
+    {
+        _data = data;
+    }
+
+    /// <summary>Trains on whole conversations, one per batch row, with the loss on the assistant's tokens only.</summary>
+    public Trainer(IQwen3Model model, ConversationDataset data, TrainingOptions options, ICommunicator? communicator = null, DataParallelOptions? parallel = null,
+                   LoraAdapter? lora = null)
+        : this(model, options, data.VocabularyNeeded, new ConversationSampler(data.Train, options.Batch, options.Context, options.Seed), communicator, parallel, lora)
+    {
+        _conversations = data;
+    }
+
+    private Trainer(IQwen3Model model, TrainingOptions options, int vocabularyNeeded, IBatchSampler sampler, ICommunicator? communicator,
+                    DataParallelOptions? parallel, LoraAdapter? lora)
     {
         options.Validate();
         if (model.Weights.Format != WeightFormat.F32) throw new ArgumentException("Training needs F32 weights.", nameof(model));
-        if (data.VocabularyNeeded > model.Config.Vocab)
-            throw new ArgumentException($"The data has token ids up to {data.VocabularyNeeded - 1}, beyond the model's vocabulary of {model.Config.Vocab}.", nameof(data));
+        if (vocabularyNeeded > model.Config.Vocab)
+            throw new ArgumentException($"The data has token ids up to {vocabularyNeeded - 1}, beyond the model's vocabulary of {model.Config.Vocab}.", nameof(model));
         _model = model;
-        _data = data;
         Options = options;
-        _sampler = new WindowSampler(data.Train, options.Batch, options.Context, options.Seed);
+        _sampler = sampler;
+        _lora = lora;
         _comm = communicator ?? SingleProcessCommunicator.Instance;
         Parallel = parallel ?? new DataParallelOptions();
         _adamOptions = new AdamWOptions
@@ -56,8 +77,10 @@ public sealed unsafe class Trainer : IDisposable
             LearningRate = options.LearningRate, Beta1 = options.Beta1, Beta2 = options.Beta2,
             Epsilon = options.Epsilon, WeightDecay = options.WeightDecay,
         };
+        if (lora is not null && Parallel.ShardOptimizer) throw new ArgumentException("LoRA trains with a whole AdamW on every rank: turn ZeRO-1 sharding off.", nameof(lora));
+        lora?.Merge(model);
         if (Parallel.ShardOptimizer) _sharded = new ShardedAdamW(_comm, model.Tensors, _adamOptions);
-        else _optimizer = new AdamW(model.Tensors, _adamOptions);
+        else _optimizer = new AdamW(lora?.Tensors ?? model.Tensors, _adamOptions);
         _reducer = new GradientReducer(_comm, model);
         model.BackwardHook = Parallel.Overlap ? _reducer : null;
         if (options.GradientAccumulation > 1) _accumulated = new NativeBuffer<float>(model.Gradients.Length);
@@ -73,6 +96,9 @@ public sealed unsafe class Trainer : IDisposable
     public DataParallelOptions Parallel { get; }
 
     public IQwen3Model Model => _model;
+
+    /// <summary>The LoRA adapters being trained, or null for a full fine-tune.</summary>
+    public LoraAdapter? Lora => _lora;
 
     /// <summary>The ranks this trainer runs on.</summary>
     public ICommunicator Communicator => _comm;
@@ -114,6 +140,12 @@ public sealed unsafe class Trainer : IDisposable
         _comm.AllReduceSum(loss);
         communication += Stopwatch.GetElapsedTime(statsStart);
         int micros = ranks * accumulation;
+        if (_lora is not null)
+        {
+            _lora.ZeroGradients();
+            _lora.ProjectGradients(gradients);                                      // ∂L/∂A, ∂L/∂B from ∂L/∂W' (chain rule)
+            gradients = _lora.Gradients;
+        }
         if (micros > 1) Scale(gradients, 1f / micros);                              // mean over micro-batches = the big batch's mean
         double norm = Options.GradientClip > 0
             ? GradientClipping.ClipGlobalNorm(gradients, Options.GradientClip)
@@ -122,7 +154,8 @@ public sealed unsafe class Trainer : IDisposable
         if (_optimizer is not null)
         {
             _optimizer.LearningRate = lr;
-            _optimizer.Step(_model.Weights.Data, gradients);
+            _optimizer.Step(_lora?.Parameters ?? _model.Weights.Data, gradients);
+            _lora?.Merge(_model);                                                   // the weights the next forward, evaluation or save sees
         }
         else
         {
@@ -142,8 +175,24 @@ public sealed unsafe class Trainer : IDisposable
         return flag[0] > 0;
     }
 
-    /// <summary>Mean cross-entropy over every target of the validation split (consecutive windows, token-weighted).</summary>
-    public float EvaluateValidation() => Evaluate(_data.Validation);
+    /// <summary>Mean cross-entropy over every target of the validation split (text: consecutive windows; chat: every assistant token), token-weighted.</summary>
+    public float EvaluateValidation() => _data is not null ? Evaluate(_data.Validation) : EvaluateExamples(_conversations!.Validation);
+
+    /// <summary>Mean cross-entropy over every trained (assistant) target of <paramref name="examples"/>, token-weighted; ranks share the batches.</summary>
+    public float EvaluateExamples(IReadOnlyList<TrainingExample> examples)
+    {
+        int batches = (examples.Count + Options.Batch - 1) / Options.Batch;
+        Span<double> total = [0, 0];
+        for (int i = _comm.Rank; i < batches; i += _comm.Size)
+        {
+            int real = ConversationSampler.FillInOrder(examples, i, Options.Batch, _inputs, _targets);
+            if (real == 0) continue;
+            total[0] += (double)_model.Forward(_inputs, _targets, Options.Batch, Options.Context) * real;
+            total[1] += real;
+        }
+        _comm.AllReduceSum(total);
+        return total[1] > 0 ? (float)(total[0] / total[1]) : float.NaN;
+    }
 
     /// <summary>Mean cross-entropy over every target of <paramref name="tokens"/>; with several ranks each evaluates every N-th batch.</summary>
     public float Evaluate(ReadOnlyMemory<int> tokens)

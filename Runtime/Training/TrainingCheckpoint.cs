@@ -20,7 +20,7 @@ public static unsafe class TrainingCheckpoint
     public const string FolderName = "checkpoint";
     private const string Format = "qwen3gen-trainer-1";
 
-    public static void Save(string outputDirectory, IQwen3Model model, AdamW optimizer, WindowSampler sampler, TrainingOptions options,
+    public static void Save(string outputDirectory, IQwen3Model model, AdamW optimizer, IBatchSampler sampler, TrainingOptions options,
                             ModelFiles? files = null)
     {
         Directory.CreateDirectory(outputDirectory);
@@ -69,7 +69,7 @@ public static unsafe class TrainingCheckpoint
         return null;
     }
 
-    public static void Load(string outputDirectory, IQwen3Model model, AdamW optimizer, WindowSampler sampler, TrainingOptions options)
+    public static void Load(string outputDirectory, IQwen3Model model, AdamW optimizer, IBatchSampler sampler, TrainingOptions options)
     {
         string folder = Find(outputDirectory) ?? throw new FileNotFoundException($"No training checkpoint in '{outputDirectory}' (expected {FolderName}/trainer.safetensors).");
         string configPath = Path.Combine(folder, "config.json");

@@ -8,7 +8,7 @@ namespace Qwen3Gen.Training;
 /// Draws come from a seeded <see cref="Rng"/> (B draws per batch); its <see cref="State"/> is the sampler's
 /// whole state, so saving it and restoring it continues the exact same batch sequence.
 /// </summary>
-public sealed class WindowSampler
+public sealed class WindowSampler : IBatchSampler
 {
     private readonly ReadOnlyMemory<int> _tokens;
     private readonly Rng _rng;

@@ -23,6 +23,9 @@ internal sealed record ModelSettings
     public float? PresencePenalty { get; init; }
     public ulong? Seed { get; init; }
 
+    /// <summary>A PEFT LoRA adapter folder merged into the weights after loading (F32).</summary>
+    public string? Adapter { get; init; }
+
     /// <summary><paramref name="defaults"/> with every option given on the command line applied.</summary>
     public SamplingOptions Sampling(SamplingOptions defaults)
     {
@@ -54,10 +57,11 @@ internal sealed class ModelOptions
     public readonly Option<float?> RepetitionPenalty = new("--repetition-penalty") { Description = "Divide the logits of tokens already in the context (1 = off)." };
     public readonly Option<float?> PresencePenalty = new("--presence-penalty") { Description = "Subtract from the logits of tokens already generated (0 = off)." };
     public readonly Option<ulong?> Seed = new("--seed") { Description = "Seed of the sampler: same seed, same text." };
+    public readonly Option<string?> Adapter = new("--adapter") { Description = "A LoRA adapter folder (PEFT: adapter_config.json + adapter_model.safetensors) to merge into the model (weights in F32)." };
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Model, Bf16, F32, Threads, MaxTokens, Context, Temperature, TopK, TopP, MinP, RepetitionPenalty, PresencePenalty, Seed })
+        foreach (var o in new Option[] { Model, Bf16, F32, Threads, MaxTokens, Context, Temperature, TopK, TopP, MinP, RepetitionPenalty, PresencePenalty, Seed, Adapter })
             command.Options.Add(o);
     }
 
@@ -75,6 +79,7 @@ internal sealed class ModelOptions
         RepetitionPenalty = parse.GetValue(RepetitionPenalty),
         PresencePenalty = parse.GetValue(PresencePenalty),
         Seed = parse.GetValue(Seed),
+        Adapter = parse.GetValue(Adapter),
     };
 
     /// <summary>--bf16 and --f32 together is an error.</summary>
@@ -118,8 +123,17 @@ internal static class ModelLoading
             if (s.Threads is int threads) Workers.Threads = threads;
             RegisterDefinitions();
             ModelDirectory.Tokenizer(s.ModelDir).Require();
-            var loaded = ModelDirectory.Load(s.ModelDir, s.Format);
-            try { return (loaded, TokenizerFolder.Load(loaded.Directory)); }
+            if (s.Adapter is not null && s.Format == WeightFormat.BF16) throw new ArgumentException("--adapter merges into F32 weights: leave out --bf16.");
+            var loaded = ModelDirectory.Load(s.ModelDir, s.Adapter is null ? s.Format : WeightFormat.F32);
+            try
+            {
+                if (s.Adapter is not null)
+                {
+                    using var adapter = Qwen3Gen.Training.Lora.LoraAdapter.Load(loaded.Model, s.Adapter);
+                    adapter.Merge(loaded.Model);                              // W + (alpha / r)·B·A, as PEFT's merge_and_unload
+                }
+                return (loaded, TokenizerFolder.Load(loaded.Directory));
+            }
             catch
             {
                 loaded.Dispose();

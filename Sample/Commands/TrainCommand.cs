@@ -17,7 +17,8 @@ internal static class TrainCommand
     public static Command Create()
     {
         var d = new TrainingOptions();
-        var model = new Option<string>("--model") { Description = "Definition to train (see `qwen3gen info`).", DefaultValueFactory = _ => "Qwen3Shakespeare" };
+        var model = new Option<string?>("--model") { Description = "Definition to train (see `qwen3gen info`; default Qwen3Shakespeare, or the --init-from folder's)." };
+        var initFrom = new Option<string?>("--init-from") { Description = "Start from these weights: a Hugging Face snapshot or training-checkpoint folder (its config and tokenizer are used) or a .safetensors file." };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps to reach (with --resume: the total, counting the steps already done).", DefaultValueFactory = _ => d.Steps };
         var batch = new Option<int>("--batch") { Description = "Windows per micro-batch.", DefaultValueFactory = _ => d.Batch };
         var context = new Option<int>("--context") { Description = "Tokens per window (block size).", DefaultValueFactory = _ => d.Context };
@@ -39,25 +40,30 @@ internal static class TrainCommand
         var output = new Option<string?>("--out") { Description = "Run folder for checkpoint/ and summary.json (default: runs/<model>)." };
         var resume = new Option<bool>("--resume") { Description = "Continue from <out>/checkpoint (same options; --steps may grow)." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Start afresh even though <out> holds a checkpoint." };
-        var data = new Option<string?>("--data") { Description = "UTF-8 text file to train on (default: the bundled tinyshakespeare)." };
-        var tokenizer = new Option<string>("--tokenizer") { Description = "byte (vocabulary 256) or qwen3 (needs a model with the full Qwen3 vocabulary, e.g. Qwen3FullVocab).", DefaultValueFactory = _ => "byte" };
+        var data = new Option<string?>("--data") { Description = "UTF-8 text, or JSON lines of chat conversations ({\"messages\": [...]}, loss on assistant tokens), to train on (default: the bundled tinyshakespeare)." };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "byte (vocabulary 256; the default) or qwen3 (needs a model with the full Qwen3 vocabulary, e.g. Qwen3FullVocab); with --init-from a folder: its own." };
         tokenizer.AcceptOnlyFromAmong("byte", "qwen3");
         var samples = new Option<int>("--samples") { Description = "Characters of text generated at each evaluation (0: none).", DefaultValueFactory = _ => 200 };
         var initStd = new Option<float>("--init-std") { Description = "Standard deviation of the initial matrices.", DefaultValueFactory = _ => 0.02f };
         var scaledInit = new Option<bool>("--scaled-residual-init") { Description = "GPT-2 init: o_proj and down_proj start with std / sqrt(2 · layers)." };
 
+        var loraRank = new Option<int>("--lora-rank") { Description = "Train LoRA adapters of this rank on the --init-from model instead of all its weights (0: full fine-tune)." };
+        var loraAlpha = new Option<double?>("--lora-alpha") { Description = "LoRA alpha: the update is (alpha / rank)·B·A (default 2 × rank)." };
+        var loraTargets = new Option<string>("--lora-targets") { Description = "Projections to adapt, comma-separated (PEFT target_modules).", DefaultValueFactory = _ => string.Join(",", Qwen3Gen.Training.Lora.LoraConfig.AllProjections) };
         var command = new Command("train", "Train a model definition on a text corpus (default: Qwen3Shakespeare on tinyshakespeare, nanoGPT's CPU recipe).")
         {
-            model, steps, batch, context, lr, minLr, warmup, accumulation, weightDecay, beta2, clip, seed, threads,
+            model, initFrom, steps, batch, context, lr, minLr, warmup, accumulation, weightDecay, beta2, clip, seed, threads,
             evalInterval, checkpointInterval, logInterval, output, resume, overwrite, data, tokenizer, samples, initStd, scaledInit,
-            zero, noOverlap, commTimeout,
+            zero, noOverlap, commTimeout, loraRank, loraAlpha, loraTargets,
         };
         command.SetAction(parse =>
         {
-            string name = parse.GetValue(model)!;
+            string? name = parse.GetValue(model), init = parse.GetValue(initFrom);
+            string runName = name ?? (init is null ? TrainSettings.DefaultModel : Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(Path.GetFullPath(init))) + "-finetune");
             var settings = new TrainSettings
             {
                 Model = name,
+                InitFrom = init,
                 Training = new TrainingOptions
                 {
                     Steps = parse.GetValue(steps), Batch = parse.GetValue(batch), Context = parse.GetValue(context),
@@ -71,14 +77,21 @@ internal static class TrainCommand
                 EvalInterval = parse.GetValue(evalInterval),
                 CheckpointInterval = parse.GetValue(checkpointInterval),
                 LogInterval = parse.GetValue(logInterval),
-                Out = parse.GetValue(output) ?? Path.Combine("runs", name),
+                Out = parse.GetValue(output) ?? Path.Combine("runs", runName),
                 Resume = parse.GetValue(resume),
                 Overwrite = parse.GetValue(overwrite),
                 Data = parse.GetValue(data),
-                Tokenizer = parse.GetValue(tokenizer)!,
+                Tokenizer = parse.GetValue(tokenizer),
                 SampleChars = parse.GetValue(samples),
                 InitStd = parse.GetValue(initStd),
                 ScaledResidualInit = parse.GetValue(scaledInit),
+                Lora = parse.GetValue(loraRank) is int rank and not 0
+                    ? new Qwen3Gen.Training.Lora.LoraConfig
+                    {
+                        Rank = rank, Alpha = parse.GetValue(loraAlpha) ?? 2.0 * rank,
+                        TargetModules = parse.GetValue(loraTargets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                    }
+                    : null,
             };
             var resumeArgs = parse.Tokens.Select(t => t.Value).Where(v => v is not ("--overwrite" or "--resume" or "train")).Select(Quote);
             string prefix = Communicator.LaunchedByMpirun ? $"mpirun -np {Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_SIZE")} qwen3gen train " : "qwen3gen train ";
@@ -155,7 +168,7 @@ internal static class TrainCommand
             if (comm.Rank == 0) Report(summary, resumeCommand);
             return 0;
         }
-        catch (Exception e) when (comm.Size == 1 && e is ArgumentException or FileNotFoundException or InvalidDataException or IOException or InvalidOperationException)
+        catch (Exception e) when (comm.Size == 1 && e is ArgumentException or FileNotFoundException or InvalidDataException or IOException or InvalidOperationException or InsufficientMemoryException)
         {
             Console.Error.WriteLine($"train: {e.Message}");
             return 2;

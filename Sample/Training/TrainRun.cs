@@ -7,6 +7,7 @@ using Qwen3Gen.Sampling;
 using Qwen3Gen.Threading;
 using Qwen3Gen.Tokenization;
 using Qwen3Gen.Training;
+using Qwen3Gen.Training.Lora;
 
 namespace Qwen3Gen.Sample.Training;
 
@@ -32,14 +33,27 @@ internal static class TrainRun
         settings.Validate();
         var wall = Stopwatch.StartNew();
         Workers.Threads = settings.Threads;
-        var definition = Catalog.Find(settings.Model);
-        var tokenizer = Corpus.Tokenizer(settings.Tokenizer);
+        var start = StartingPoint.For(settings);
+        var definition = start.Definition;
+        var tokenizer = start.Tokenizer;
         if (definition.Config.Vocab < tokenizer.VocabSize)
-            throw new ArgumentException($"--tokenizer {settings.Tokenizer} has {tokenizer.VocabSize} ids but {definition.Name} has a vocabulary of {definition.Config.Vocab}; " +
-                                        (settings.Tokenizer == "qwen3" ? "use a full-vocabulary model such as Qwen3FullVocab." : "pick a larger model."));
+            throw new ArgumentException($"--tokenizer {start.TokenizerName} has {tokenizer.VocabSize} ids but {definition.Name} has a vocabulary of {definition.Config.Vocab}; " +
+                                        (start.TokenizerName == "qwen3" ? "use a full-vocabulary model such as Qwen3FullVocab." : "pick a larger model."));
         var options = settings.Training;
         if (options.Context > definition.Config.MaxPositions)
             throw new ArgumentException($"--context ({options.Context}) exceeds {definition.Name}'s max_position_embeddings ({definition.Config.MaxPositions}).");
+
+        // Refuse before allocating: weights, gradients, AdamW moments, activations and logits, from the hyper-parameters.
+        var memory = TrainingMemory.For(definition.Config, options.Batch, options.Context);
+        if (settings.Lora is not null)
+        {
+            if (start.Weights is null) throw new ArgumentException("LoRA (--lora-rank) adapts a trained model: give --init-from with its snapshot or checkpoint.");
+            settings.Lora.Validate();
+            var (adapterCount, targetCount) = LoraAdapter.Size(definition.Config, settings.Lora);
+            memory = memory.Lora(adapterCount, targetCount);
+        }
+        if (memory.Shortfall($"Training {definition.Name} (batch {options.Batch} × context {options.Context})", settings.AvailableBytes ?? MemoryBudget.AvailableBytes()) is string shortfall)
+            throw new InsufficientMemoryException(shortfall);
 
         string? existing = root ? TrainingCheckpoint.Find(settings.Out) : null;      // rank 0 owns the run folder
         if (root && settings.Resume && existing is null)
@@ -47,23 +61,40 @@ internal static class TrainRun
         if (root && !settings.Resume && !settings.Overwrite && existing is not null)
             throw new ArgumentException($"'{settings.Out}' already holds a checkpoint ({existing}): pass --resume to continue it, --overwrite to start afresh, or another --out.");
 
-        var data = Corpus.Load(settings.Data, tokenizer);
+        var data = Corpus.Load(settings.Data, tokenizer, options.Context);
         using var model = definition.Create(WeightFormat.F32);
-        using var trainer = new Trainer(model, data, options, comm, settings.Parallel);
-        trainer.Files = settings.Tokenizer == "qwen3" ? ModelFiles.BundledQwen3 : ModelFiles.ByteLevel;
+        LoraAdapter? lora = null;
+        if (settings.Lora is not null)
+        {
+            var report = start.LoadInto(model);                                   // the frozen base
+            lora = settings.Resume ? LoraAdapter.Load(model, existing ?? TrainingCheckpoint.Find(settings.Out)!) : LoraAdapter.Create(model, settings.Lora with { BaseModel = start.Weights }, options.Seed);
+            progress.Info($"LoRA r {lora.Config.Rank}, alpha {lora.Config.Alpha} on {string.Join(", ", lora.Config.TargetModules)}: {lora.Count:N0} trainable parameters; " +
+                          $"base {definition.Name} from {start.Weights} ({report.Loaded} tensors) frozen.");
+        }
+        using var adapter = lora;
+        using var trainer = data.Text is not null
+            ? new Trainer(model, data.Text, options, comm, settings.Parallel, lora)
+            : new Trainer(model, data.Conversations!, options, comm, settings.Parallel, lora);
+        trainer.Files = lora is null ? start.Files : start.Files.WithAdapter(lora);
         long parameters = model.Weights.Count;
         if (settings.Resume)
         {
             trainer.Load(settings.Out);
             progress.Info($"Resumed {definition.Name} from {existing} at step {trainer.Step}.");
         }
-        else
+        else if (start.Weights is not null && lora is null)
+        {
+            var report = start.LoadInto(model);
+            progress.Info($"Initialised {definition.Name} from {start.Weights}: {report.Loaded} tensors.");
+        }
+        else if (lora is null)
         {
             InitialWeights.Normal(model, options.Seed, settings.InitStd, settings.ScaledResidualInit);
             trainer.SynchronizeWeights();
         }
         long resumedFrom = trainer.Step;
-        progress.Info($"{definition.Name}: {parameters:N0} parameters; {settings.Tokenizer} tokens: {data.Train.Length:N0} train, {data.Validation.Length:N0} validation; " +
+        progress.Info($"Memory: {definition.Name} with batch {options.Batch} × context {options.Context} {memory.Describe()}.");
+        progress.Info($"{definition.Name}: {parameters:N0} parameters; {start.TokenizerName} tokens: {data.Description}; " +
                       $"batch {options.Batch} × context {options.Context} × accumulation {options.GradientAccumulation}" +
                       (comm.Size > 1 ? $" × {comm.Size} ranks ({comm.Description}{(settings.Parallel.ShardOptimizer ? ", ZeRO-1" : "")}{(settings.Parallel.Overlap ? "" : ", no overlap")})" : "") +
                       $"; {settings.Threads} thread(s){(comm.Size > 1 ? " per rank" : "")}.");
@@ -129,7 +160,7 @@ internal static class TrainRun
         {
             Model = definition.Name,
             Parameters = parameters,
-            Tokenizer = settings.Tokenizer,
+            Tokenizer = start.TokenizerName,
             Threads = settings.Threads,
             Ranks = comm.Size,
             CommunicationSeconds = communicationMs / 1000,

@@ -5,8 +5,14 @@ namespace Qwen3Gen.Sample.Training;
 /// <summary>Everything `qwen3gen train` was asked to do: the optimisation recipe plus the run's housekeeping.</summary>
 internal sealed record TrainSettings
 {
-    /// <summary>A definition name from <see cref="ModelCatalog"/> (case-insensitive).</summary>
-    public string Model { get; init; } = "Qwen3Shakespeare";
+    /// <summary>The definition trained when neither --model nor --init-from names one.</summary>
+    public const string DefaultModel = "Qwen3Shakespeare";
+
+    /// <summary>A definition name from <see cref="ModelCatalog"/> (case-insensitive); null: <see cref="DefaultModel"/>, or the --init-from folder's.</summary>
+    public string? Model { get; init; }
+
+    /// <summary>A model folder (Hugging Face snapshot, training checkpoint) or a .safetensors file whose weights the run starts from; null: random.</summary>
+    public string? InitFrom { get; init; }
 
     public TrainingOptions Training { get; init; } = new();
 
@@ -37,11 +43,11 @@ internal sealed record TrainSettings
     /// <summary>Start afresh even if Out already holds a checkpoint (it is replaced at the first save).</summary>
     public bool Overwrite { get; init; }
 
-    /// <summary>UTF-8 text to train on; null: the bundled tinyshakespeare.</summary>
+    /// <summary>UTF-8 text, or JSON lines of chat conversations ({"messages": [...]}), to train on; null: the bundled tinyshakespeare.</summary>
     public string? Data { get; init; }
 
-    /// <summary>"byte" (ids = UTF-8 bytes, vocabulary 256) or "qwen3" (the bundled Qwen3 tokenizer).</summary>
-    public string Tokenizer { get; init; } = "byte";
+    /// <summary>"byte" (ids = UTF-8 bytes, vocabulary 256) or "qwen3" (the bundled Qwen3 tokenizer); null: byte, or the --init-from folder's own.</summary>
+    public string? Tokenizer { get; init; }
 
     /// <summary>Characters of sample text generated at each evaluation (0: none).</summary>
     public int SampleChars { get; init; } = 200;
@@ -51,6 +57,12 @@ internal sealed record TrainSettings
 
     /// <summary>GPT-2's residual scaling: o_proj and down_proj start with std / sqrt(2 · layers).</summary>
     public bool ScaledResidualInit { get; init; }
+
+    /// <summary>LoRA adapters to train on the --init-from model (its weights frozen); null: a full fine-tune.</summary>
+    public Qwen3Gen.Training.Lora.LoraConfig? Lora { get; init; }
+
+    /// <summary>Memory the run may take, in bytes; null: what the machine has free (<see cref="MemoryBudget.AvailableBytes"/>).</summary>
+    public long? AvailableBytes { get; init; }
 
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first bad setting.</summary>
     public void Validate()
@@ -65,7 +77,7 @@ internal sealed record TrainSettings
         if (LogInterval < 1) throw new ArgumentException($"--log-interval ({LogInterval}) must be at least 1.");
         if (SampleChars < 0) throw new ArgumentException($"--samples ({SampleChars}) must be >= 0.");
         if (string.IsNullOrWhiteSpace(Out)) throw new ArgumentException("--out must name a folder.");
-        if (Tokenizer is not ("byte" or "qwen3")) throw new ArgumentException($"--tokenizer '{Tokenizer}' is not one of: byte, qwen3.");
+        if (Tokenizer is not (null or "byte" or "qwen3")) throw new ArgumentException($"--tokenizer '{Tokenizer}' is not one of: byte, qwen3.");
         if (Resume && Overwrite) throw new ArgumentException("--resume and --overwrite contradict each other.");
         if (!(InitStd > 0) || float.IsInfinity(InitStd)) throw new ArgumentException($"--init-std ({InitStd}) must be a positive number.");
     }

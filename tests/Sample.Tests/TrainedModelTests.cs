@@ -99,6 +99,30 @@ public sealed class TrainedModelTests : IDisposable
                                         new StringReader("hi\n"), new StringWriter(), chatError, terminal: false));
         Assert.Contains("byte-level", chatError.ToString());
         Assert.Equal(0, InfoCommand.Run(checkpoint));
+
+        // export: a snapshot without the optimizer state, whose weights are the checkpoint's bit for bit (F32) and
+        // from which generate continues the same way.
+        string exported = Path.Combine(_root, "exported");
+        var exportOut = new StringWriter();
+        Assert.Equal(0, ExportCommand.Run(checkpoint, exported, "f32", "5GB", exportOut, new StringWriter()));
+        Assert.Contains("model.safetensors", exportOut.ToString());
+        Assert.Equal(["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"],
+                     Directory.GetFiles(exported).Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToArray());
+        using (var a = SafeTensorsFile.Open(Path.Combine(checkpoint, "model.safetensors")))
+        using (var b = SafeTensorsFile.Open(Path.Combine(exported, "model.safetensors")))
+        {
+            Assert.Equal(a.Tensors.Keys.Order(), b.Tensors.Keys.Order());
+            foreach (var name in a.Tensors.Keys) Assert.True(a.GetBytes(name).SequenceEqual(b.GetBytes(name)), name);
+        }
+        var again = new StringWriter();
+        Assert.Equal(0, GenerateCommand.Run(settings with { Model = settings.Model with { ModelDir = exported } }, again, new StringWriter(), terminal: false));
+        Assert.Equal(output.ToString(), again.ToString());
+        var refused = new StringWriter();
+        Assert.Equal(1, ExportCommand.Run(checkpoint, exported, "f32", "5GB", new StringWriter(), refused));   // never over an existing snapshot
+        Assert.Contains("already holds", refused.ToString());
+        Assert.Equal(1, ExportCommand.Run(checkpoint, Path.Combine(_root, "x"), "f32", "lots", new StringWriter(), new StringWriter()));
+        Assert.Equal(500_000_000, ExportCommand.ParseSize("500MB"));
+        Assert.Equal(5_000_000_000, ExportCommand.ParseSize("5GB"));
         Assert.Equal(0, BenchCommand.RunGenerate("ignored", "f32", "1", 4, 2, 1, new StringWriter(), new StringWriter(), checkpoint));
     }
 
@@ -124,11 +148,68 @@ public sealed class TrainedModelTests : IDisposable
         Assert.Contains("prompt ", error.ToString());
     }
 
+    [Fact]
+    public void InitFrom_ABf16Snapshot_StartsFromItsWeights_WithItsOwnTokenizer()
+    {
+        string snapshot = Path.Combine(_root, "snapshot"), tokenizer = Path.Combine(_root, "tok");
+        TokenizerFolder.WriteByteLevel(tokenizer);
+        using (var source = Qwen3Tiny.Create(WeightFormat.F32))
+        {
+            WeightInit.Normal(source, seed: 7);
+            WeightInit.SaveHuggingFaceSnapshot(source, snapshot, SafeTensorsDType.BF16, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
+        }
+        // One step at lr 1e-9 without weight decay moves no weight by more than ~1e-9: the result is the snapshot's weights.
+        string output = Path.Combine(_root, "finetune");
+        var settings = new TrainSettings
+        {
+            InitFrom = snapshot, Data = _data, Out = output, Threads = 1, EvalInterval = 0, SampleChars = 0,
+            Training = new TrainingOptions { Steps = 1, Batch = 2, Context = 16, WarmupSteps = 0, LearningRate = 1e-9, MinLearningRate = 1e-9, WeightDecay = 0 },
+        };
+        var summary = TrainRun.Execute(settings, new Silent(), CancellationToken.None);
+        Assert.Equal("Qwen3Tiny", summary.Model);
+        Assert.Equal("byte", summary.Tokenizer);
+        string checkpoint = Path.Combine(output, TrainingCheckpoint.FolderName);
+        Assert.True(TokenizerFolder.IsByteLevel(checkpoint));
+        using var start = SafeTensorsFile.Open(Path.Combine(snapshot, "model.safetensors"));
+        using var end = SafeTensorsFile.Open(Path.Combine(checkpoint, "model.safetensors"));
+        foreach (var (name, info) in start.Tensors)
+        {
+            var a = new float[info.ElementCount];
+            var b = new float[info.ElementCount];
+            start.ReadF32(name, 0, a);
+            end.ReadF32(name, 0, b);
+            for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - b[i]) < 1e-6f, $"{name}[{i}]: {b[i]} after the step, {a[i]} in the snapshot");
+        }
+        var wrong = Assert.Throws<ArgumentException>(() => TrainRun.Execute(settings with { Model = "Qwen3Shakespeare", Overwrite = true }, new Silent(), CancellationToken.None));
+        Assert.Contains("Qwen3Tiny", wrong.Message);
+        var qwen3 = Assert.Throws<ArgumentException>(() => TrainRun.Execute(settings with { Tokenizer = "qwen3", Overwrite = true }, new Silent(), CancellationToken.None));
+        Assert.Contains("byte tokenizer", qwen3.Message);
+    }
+
+    [Fact]
+    public void ChatJsonLines_TrainWithTheQwen3Tokenizer_AndValidateOnHeldOutConversations()
+    {
+        string chat = Path.Combine(_root, "chat.jsonl");
+        File.WriteAllLines(chat, Enumerable.Range(0, 12).Select(i =>
+            $$"""{"messages": [{"role": "user", "content": "What is {{i}} plus {{i}}?"}, {"role": "assistant", "content": "{{i}} plus {{i}} is {{2 * i}}."}]}"""));
+        var settings = new TrainSettings
+        {
+            Model = "Qwen3FullVocab", Tokenizer = "qwen3", Data = chat, Out = Path.Combine(_root, "sft"), Threads = 1, EvalInterval = 0, SampleChars = 0,
+            Training = new TrainingOptions { Steps = 2, Batch = 2, Context = 48, WarmupSteps = 0, LearningRate = 1e-3 },
+        };
+        var info = new List<string>();
+        var summary = TrainRun.Execute(settings, new Silent(info), CancellationToken.None);
+        Assert.Contains(info, line => line.Contains("12 conversations (10 train, 2 validation"));
+        Assert.True(float.IsFinite(summary.FinalValidationLoss) && summary.FinalValidationLoss > 0, $"validation loss {summary.FinalValidationLoss}");
+        var bytes = Assert.Throws<ArgumentException>(() => TrainRun.Execute(settings with { Model = "Qwen3Tiny", Tokenizer = "byte", Overwrite = true }, new Silent(), CancellationToken.None));
+        Assert.Contains("chat conversations", bytes.Message);
+    }
+
     private static int ArgMax(ReadOnlySpan<float> logits) => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits);
 
-    private sealed class Silent : ITrainingProgress
+    private sealed class Silent(List<string>? info = null) : ITrainingProgress
     {
-        public void Info(string text) { }
+        public void Info(string text) => info?.Add(text);
         public void Begin(long firstStep, long totalSteps) { }
         public void Step(StepResult step, double tokensPerSecond, TimeSpan trainingTime) { }
         public void Evaluated(long step, float validationLoss, TimeSpan evaluationTime, string sample) { }
