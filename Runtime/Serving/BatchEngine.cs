@@ -278,6 +278,7 @@ public sealed class BatchEngine : IDisposable
         logits.CopyTo(slot.Logits);
         int id = slot.Sampler.Sample(slot.Logits);
         slot.Generated.Add(id);
+        p.Job.OnToken?.Invoke(id);
         if (Array.IndexOf(_stopIds, id) >= 0) { Done(FinishReason.Stop); return; }
         bool more = slot.Text!.Push(id, slot.Chunks);
         Publish(slot, p);

@@ -25,6 +25,9 @@ public sealed record GenerationJob
     /// <summary>Route &lt;think&gt; blocks to <see cref="ChatChunkKind.Thinking"/> chunks (chat) or keep them as text (completion).</summary>
     public bool SeparateThinking { get; init; } = true;
 
+    /// <summary>Called on the engine's thread with each sampled id, as it is sampled (timing, tracing); keep it short.</summary>
+    public Action<int>? OnToken { get; init; }
+
     /// <summary>Cancels the request (a client that went away): its slot is freed at the next step.</summary>
     public CancellationToken Cancellation { get; init; }
 }

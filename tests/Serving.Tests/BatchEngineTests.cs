@@ -84,7 +84,7 @@ public class BatchEngineTests
         Assert.Equal(1, engine.Queued);
         cts.Cancel();
         Assert.Equal(FinishReason.Cancelled, (await endless.Result).Finish);
-        var next = await waiting.Result.WaitAsync(TimeSpan.FromSeconds(30));
+        var next = await waiting.Result.WaitAsync(TimeSpan.FromSeconds(120));
         Assert.Equal(5, next.GeneratedIds.Length);
         Assert.Equal(FinishReason.Length, next.Finish);
     }

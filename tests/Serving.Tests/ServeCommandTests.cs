@@ -37,7 +37,7 @@ public class ServeCommandTests
             var settings = new ServeCommand.Settings { ModelDir = dir, Port = 0, Parallel = 2, Context = 512, Threads = 1 };
             var run = Task.Run(() => ServeCommand.Run(settings, TextWriter.Synchronized(output), TextWriter.Synchronized(error), stop.Token));
             string? address = null;
-            for (int i = 0; i < 600 && address is null && !run.IsCompleted; i++)
+            for (int i = 0; i < 2400 && address is null && !run.IsCompleted; i++)
             {
                 await Task.Delay(50);
                 string text = output.ToString();
@@ -52,7 +52,7 @@ public class ServeCommandTests
             using var response = await http.PostAsync("v1/chat/completions", OpenAiClientTests.Json(new { messages = new[] { new { role = "user", content = "hi" } }, max_tokens = 3 }));
             Assert.Equal(200, (int)response.StatusCode);
             stop.Cancel();
-            Assert.Equal(0, await run.WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Equal(0, await run.WaitAsync(TimeSpan.FromSeconds(60)));
         }
         finally
         {
