@@ -2,9 +2,9 @@ namespace Qwen3Gen.Distributed;
 
 /// <summary>
 /// The collective operations data-parallel training needs, over the ranks of one job (MPI's COMM_WORLD).
-/// Every rank must call the same collectives in the same order. Sums are element-wise; for two ranks each
-/// element of an all-reduce is one IEEE addition a + b, which is commutative, so the result does not depend
-/// on the library's algorithm (see docs/distributed.md for N &gt; 2). Every wait is bounded by <see cref="Timeout"/>:
+/// Every rank must start the same collectives in the same order (non-blocking ones included). Sums are element-wise;
+/// for two ranks each element of an all-reduce is one IEEE addition a + b, which is commutative, so the result does
+/// not depend on the library's algorithm (for N &gt; 2 see <see cref="GradientReducer"/>). Every wait is bounded by <see cref="Timeout"/>:
 /// when a peer died or hangs, the waiting rank throws <see cref="CommunicationTimeoutException"/> instead of
 /// blocking forever, and the caller ends the job with <see cref="Abort"/>.
 /// </summary>
@@ -24,6 +24,17 @@ public unsafe interface ICommunicator : IDisposable
 
     /// <summary>Starts an in-place sum of <paramref name="count"/> floats over all ranks (MPI_Iallreduce); finish it with <see cref="Wait"/>.</summary>
     CommRequest StartAllReduceSum(float* data, long count);
+
+    /// <summary>
+    /// Starts an all-to-all exchange of float blocks (MPI_Ialltoallv): block j of <paramref name="send"/>
+    /// (<paramref name="sendCounts"/>[j] floats at <paramref name="sendOffsets"/>[j]) goes to rank j, and rank j's block
+    /// for this rank lands at <paramref name="receiveOffsets"/>[j] of <paramref name="receive"/>. The count and offset
+    /// arrays must stay valid and unmoved (native memory) until the request completes.
+    /// </summary>
+    CommRequest StartAllToAll(float* send, int* sendCounts, int* sendOffsets, float* receive, int* receiveCounts, int* receiveOffsets);
+
+    /// <summary>Starts an in-place all-gather of blocks (MPI_Iallgatherv): rank r's <paramref name="counts"/>[r] floats at <paramref name="offsets"/>[r]; arrays as for <see cref="StartAllToAll"/>.</summary>
+    CommRequest StartAllGather(float* data, int* counts, int* offsets);
 
     /// <summary>Lets pending non-blocking operations advance (MPI progresses them only inside MPI calls).</summary>
     void Progress();

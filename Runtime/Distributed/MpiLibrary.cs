@@ -26,6 +26,7 @@ internal static unsafe class MpiLibrary
     public static readonly delegate* unmanaged<nint, nint*, int> Ibarrier;
     public static readonly delegate* unmanaged<void*, int, nint, void*, int*, int*, nint, nint, nint*, int> Iallgatherv;
     public static readonly delegate* unmanaged<void*, int, nint, void*, int*, int*, nint, int, nint, nint*, int> Igatherv;
+    public static readonly delegate* unmanaged<void*, int*, int*, nint, void*, int*, int*, nint, nint, nint*, int> Ialltoallv;
     public static readonly delegate* unmanaged<nint*, int*, void*, int> Test;
     public static readonly delegate* unmanaged<nint, int, int> AbortJob;
     public static readonly delegate* unmanaged<byte*, int*, int> GetLibraryVersion;
@@ -51,6 +52,7 @@ internal static unsafe class MpiLibrary
         Ibarrier = (delegate* unmanaged<nint, nint*, int>)F("MPI_Ibarrier");
         Iallgatherv = (delegate* unmanaged<void*, int, nint, void*, int*, int*, nint, nint, nint*, int>)F("MPI_Iallgatherv");
         Igatherv = (delegate* unmanaged<void*, int, nint, void*, int*, int*, nint, int, nint, nint*, int>)F("MPI_Igatherv");
+        Ialltoallv = (delegate* unmanaged<void*, int*, int*, nint, void*, int*, int*, nint, nint, nint*, int>)F("MPI_Ialltoallv");
         Test = (delegate* unmanaged<nint*, int*, void*, int>)F("MPI_Test");
         AbortJob = (delegate* unmanaged<nint, int, int>)F("MPI_Abort");
         GetLibraryVersion = (delegate* unmanaged<byte*, int*, int>)F("MPI_Get_library_version");

@@ -59,13 +59,27 @@ public sealed unsafe class OpenMpiCommunicator : ICommunicator
         return new CommRequest(first, _pending - first);
     }
 
+    public CommRequest StartAllToAll(float* send, int* sendCounts, int* sendOffsets, float* receive, int* receiveCounts, int* receiveOffsets)
+    {
+        int first = _pending;
+        Check(Ialltoallv(send, sendCounts, sendOffsets, FloatType, receive, receiveCounts, receiveOffsets, FloatType, CommWorld, NextSlot()), "MPI_Ialltoallv");
+        return new CommRequest(first, 1);
+    }
+
+    public CommRequest StartAllGather(float* data, int* counts, int* offsets)
+    {
+        int first = _pending;
+        Check(Iallgatherv(InPlace, 0, FloatType, data, counts, offsets, FloatType, CommWorld, NextSlot()), "MPI_Iallgatherv");
+        return new CommRequest(first, 1);
+    }
+
     public void Progress()
     {
         for (int i = 0; i < _pending; i++)
         {
             if (_requests[i] == RequestNull) continue;     // completed
             int done;
-            Check(Test(_requests + i, &done, null), "MPI_Test");
+            Check(MpiLibrary.Test(_requests + i, &done, null), "MPI_Test");
         }
     }
 
@@ -77,7 +91,7 @@ public sealed unsafe class OpenMpiCommunicator : ICommunicator
             while (true)
             {
                 int done;
-                Check(Test(_requests + i, &done, null), "MPI_Test");
+                Check(MpiLibrary.Test(_requests + i, &done, null), "MPI_Test");
                 if (done != 0) break;
                 if (Stopwatch.GetElapsedTime(start) > Timeout)
                     throw new CommunicationTimeoutException(
@@ -85,7 +99,7 @@ public sealed unsafe class OpenMpiCommunicator : ICommunicator
                 Thread.Yield();
             }
         }
-        while (_pending > 0 && _requests[_pending - 1] == RequestNull) _pending--;   // completed tail slots are free again
+        ReleaseSlots();
     }
 
     public void AllReduceSum(float* data, long count) => Wait(StartAllReduceSum(data, count), "all-reduce");
@@ -157,6 +171,17 @@ public sealed unsafe class OpenMpiCommunicator : ICommunicator
         if (Finalized(&finalized) == Success && finalized == 0) FinalizeMpi();
         System.Runtime.InteropServices.NativeMemory.Free(_requests);
         _requests = null;
+    }
+
+    /// <summary>
+    /// Once every started request has completed, the slots are reused from the start. Not earlier: a completed slot is
+    /// not reused while an older request may still be waited on, so a CommRequest never names another request's slot.
+    /// </summary>
+    private void ReleaseSlots()
+    {
+        for (int i = 0; i < _pending; i++)
+            if (_requests[i] != RequestNull) return;
+        _pending = 0;
     }
 
     private nint* NextSlot()

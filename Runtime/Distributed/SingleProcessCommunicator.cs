@@ -15,6 +15,16 @@ public sealed unsafe class SingleProcessCommunicator : ICommunicator
 
     public CommRequest StartAllReduceSum(float* data, long count) => default;
 
+    /// <summary>One rank: its only block is already where it belongs when send and receive are the same; otherwise copied.</summary>
+    public CommRequest StartAllToAll(float* send, int* sendCounts, int* sendOffsets, float* receive, int* receiveCounts, int* receiveOffsets)
+    {
+        if (sendCounts[0] != receiveCounts[0]) throw new ArgumentException($"All-to-all of {sendCounts[0]} floats into {receiveCounts[0]}.");
+        Buffer.MemoryCopy(send + sendOffsets[0], receive + receiveOffsets[0], receiveCounts[0] * 4L, sendCounts[0] * 4L);
+        return default;
+    }
+
+    public CommRequest StartAllGather(float* data, int* counts, int* offsets) => default;
+
     public void Progress() { }
 
     public void Wait(CommRequest request, string what) { }

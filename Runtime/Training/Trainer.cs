@@ -20,8 +20,8 @@ public readonly record struct StepResult(long Step, float Loss, double LearningR
 /// micro-batches r·A … r·A + A − 1 and skips the others' draws, so the sampler state stays the same on every rank. Each
 /// rank sums its micro-batches locally, the sums are all-reduced bucket by bucket during the last backward pass
 /// (<see cref="GradientReducer"/>), scaled by 1/(N·A), clipped by the global norm and applied by the same AdamW on every rank
-/// (or its ZeRO-1 slice, <see cref="ShardedAdamW"/>). For N = 2, A = 1 this is bit-identical to one process with
-/// A = 2: both compute (g₀ + g₁) · ½ (docs/distributed.md).
+/// (or its ZeRO-1 slice, <see cref="ShardedAdamW"/>). With A = 1 this is bit-identical to one process with accumulation
+/// N: both compute (((g₀ + g₁) + g₂) + …) · 1/N (docs/distributed.md).
 /// </para>
 /// </summary>
 public sealed unsafe class Trainer : IDisposable
@@ -344,6 +344,7 @@ public sealed unsafe class Trainer : IDisposable
     public void Dispose()
     {
         _model.BackwardHook = null;
+        _reducer.Dispose();
         _optimizer?.Dispose();
         _sharded?.Dispose();
         _accumulated?.Dispose();

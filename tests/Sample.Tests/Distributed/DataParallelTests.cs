@@ -12,7 +12,7 @@ namespace Qwen3Gen.Sample.Tests.Distributed;
 /// <summary>
 /// `mpirun -np N qwen3gen train` against one process: 2 ranks ≡ one process accumulating the same 2 micro-batches
 /// (bit-identical weights, moments and losses), ZeRO-1 ≡ unsharded, the MoE model too, resume under mpirun ≡ straight,
-/// resume on another rank count, 3 ranks (close, ranks agree), and a killed or hung rank ending the job with an error.
+/// resume on another rank count, 4 ranks ≡ one process accumulating 4, and a killed or hung rank ending the job with an error.
 /// </summary>
 public sealed class DataParallelTests(ITestOutputHelper output) : IDisposable
 {
@@ -32,13 +32,24 @@ public sealed class DataParallelTests(ITestOutputHelper output) : IDisposable
         return path;
     }
 
-    private string[] Args(string model, string output, int steps, params string[] extra) =>
-    [
-        "train", "--model", model, "--steps", steps.ToString(CultureInfo.InvariantCulture), "--batch", "2", "--context", "16",
-        "--warmup", "2", "--lr", "3e-3", "--min-lr", "3e-4", "--threads", "1", "--checkpoint-interval", "0",
-        .. extra.Contains("--eval-interval") ? Array.Empty<string>() : ["--eval-interval", "0"],
-        "--log-interval", "1", "--samples", "0", "--data", Data(), "--out", output, .. extra,
-    ];
+    /// <summary>The train command line; <paramref name="extra"/> adds options or overrides the defaults' values.</summary>
+    private string[] Args(string model, string output, int steps, params string[] extra)
+    {
+        var options = new List<string>
+        {
+            "--model", model, "--steps", steps.ToString(CultureInfo.InvariantCulture), "--batch", "2", "--context", "16", "--warmup", "2",
+            "--lr", "3e-3", "--min-lr", "3e-4", "--threads", "1", "--eval-interval", "0", "--checkpoint-interval", "0",
+            "--log-interval", "1", "--samples", "0", "--data", Data(), "--out", output,
+        };
+        for (int i = 0; i < extra.Length; i++)
+        {
+            int at = options.IndexOf(extra[i]);
+            bool valued = i + 1 < extra.Length && !extra[i + 1].StartsWith("--", StringComparison.Ordinal);
+            if (at >= 0 && valued) options[at + 1] = extra[++i];
+            else options.Add(extra[i]);
+        }
+        return ["train", .. options];
+    }
 
     /// <summary>One process, in this test host, with accumulation over <paramref name="accumulation"/> micro-batches.</summary>
     private (TrainSummary Summary, List<float> Losses) OneProcess(string model, string output, int steps, int accumulation, bool resume = false)
@@ -103,6 +114,21 @@ public sealed class DataParallelTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(losses.Select(l => MathF.Round(l, 4)), logged);                           // every step's loss as printed
         Assert.Equal(BitConverter.SingleToInt32Bits(summary.FinalTrainLoss), BitConverter.SingleToInt32Bits(SummaryLoss(ranks)));
         AssertSameState(single, ranks);
+    }
+
+    [Fact]
+    public void FourRanks_AreBitIdentical_ToOneProcessAccumulatingFour_AlsoWithZeroOne()
+    {
+        // N > 2: an MPI all-reduce would bracket the 4 sums as its algorithm likes ((g0+g1)+(g2+g3) for recursive
+        // doubling); the ordered reduction (all-to-all, sum in rank order, all-gather) adds ((g0+g1)+g2)+g3 as one
+        // process accumulating does. The checkpoint also checks that the 4 ranks' weights hash alike.
+        if (!MpiRun.Available(output)) return;
+        string single = Path.Combine(_root, "single"), ranks = Path.Combine(_root, "ranks"), zero = Path.Combine(_root, "zero");
+        OneProcess("Qwen3Tiny", single, 10, accumulation: 4);
+        Assert.Contains("× 4 ranks", Mpi(4, Args("Qwen3Tiny", ranks, 10, "--checkpoint-interval", "5")));
+        AssertSameState(single, ranks);
+        Mpi(4, Args("Qwen3Tiny", zero, 10, "--zero", "--no-overlap"));
+        AssertSameState(single, zero);
     }
 
     [Fact]
