@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using Microsoft.CodeAnalysis;
+using Qwen3Gen.Rules;
 
 namespace Qwen3Gen.Generator.Diagnostics;
 
@@ -19,19 +20,19 @@ internal static class Descriptors
         new(id, title, message, Category, DiagnosticSeverity.Warning, isEnabledByDefault: true, helpLinkUri: HelpBase + id + ".md");
 
     public static readonly DiagnosticDescriptor HeadsNotMultipleOfKvHeads =
-        Error("QG0001", "Heads must be a multiple of KvHeads", "Heads ({0}) must be a multiple of KvHeads ({1})");
+        Error("QG0001", "Heads must be a multiple of KvHeads", ShapeRules.HeadsNotMultipleOfKvHeads);
 
     public static readonly DiagnosticDescriptor OddHeadDim =
-        Error("QG0002", "HeadDim must be even", "HeadDim ({0}) must be even: RoPE rotates pairs of dimensions");
+        Error("QG0002", "HeadDim must be even", ShapeRules.OddHeadDim);
 
     public static readonly DiagnosticDescriptor NotPositive =
-        Error("QG0003", "Size must be positive", "{0} ({1}) must be positive");
+        Error("QG0003", "Size must be positive", ShapeRules.NotPositive);
 
     public static readonly DiagnosticDescriptor NotPartial =
         Error("QG0004", "Model class must be partial", "Class '{0}' must be partial: the generator adds the model to it");
 
     public static readonly DiagnosticDescriptor HiddenNotMultipleOf16 =
-        Warning("QG0005", "Hidden is not a multiple of 16", "Hidden ({0}) is not a multiple of 16; kernels fall back to scalar tails on every row");
+        Warning("QG0005", "Hidden is not a multiple of 16", ShapeRules.HiddenNotMultipleOf16);
 
     public static readonly DiagnosticDescriptor NestedClass =
         Error("QG0006", "Model class must not be nested", "Class '{0}' is nested in '{1}': declare [Qwen3Model] classes directly in a namespace");
@@ -67,31 +68,34 @@ internal static class Descriptors
         Error("QG0016", "Config path matches several files", "Config file '{0}' matches {1} AdditionalFiles ({2}); give a longer path that names one");
 
     public static readonly DiagnosticDescriptor ExpertsPerTokenExceedsExperts =
-        Error("QG0017", "ExpertsPerToken exceeds Experts", "ExpertsPerToken ({0}) exceeds Experts ({1})");
+        Error("QG0017", "ExpertsPerToken exceeds Experts", ShapeRules.ExpertsPerTokenExceedsExperts);
 
     public static readonly DiagnosticDescriptor MoeSizeNotPositive =
-        Error("QG0018", "MoE size must be positive", "{0} ({1}) must be positive in a MoE model (Experts = {2})");
+        Error("QG0018", "MoE size must be positive", ShapeRules.MoeSizeNotPositive);
 
     public static readonly DiagnosticDescriptor MlpOnlyLayerOutOfRange =
-        Error("QG0019", "Dense-layer index out of range", "{0} contains layer {1}, outside [0, {2}) for a model of {2} layers");
+        Error("QG0019", "Dense-layer index out of range", ShapeRules.MlpOnlyLayerOutOfRange);
 
     public static readonly DiagnosticDescriptor NegativeExperts =
-        Error("QG0020", "Experts must not be negative", "{0} ({1}) must not be negative: 0 means a dense model");
+        Error("QG0020", "Experts must not be negative", ShapeRules.NegativeExperts);
 
     public static readonly DiagnosticDescriptor MoeFieldsWithoutExperts =
         Error("QG0021", "MoE fields given for a dense model", "{0} given but Experts is 0 (a dense model): set Experts, or remove them");
 
     public static readonly DiagnosticDescriptor NotFiniteOrOutOfRange =
-        Error("QG0022", "Value must be a finite number in range", "{0} ({1}) must be a finite number {2}");
+        Error("QG0022", "Value must be a finite number in range", ShapeRules.NotFiniteOrOutOfRange);
 
     public static readonly DiagnosticDescriptor TensorTooLarge =
-        Error("QG0023", "Tensor too large", "{0} would hold {1} = {2} elements, more than one tensor can index (2147483647)");
+        Error("QG0023", "Tensor too large", ShapeRules.TensorTooLarge);
 
     public static readonly DiagnosticDescriptor HeadDimNotDerivable =
-        Error("QG0024", "HeadDim cannot be derived", "{0} is not given and {1} ({2}) is not a multiple of {3} ({4}); give {0} explicitly");
+        Error("QG0024", "HeadDim cannot be derived", ShapeRules.HeadDimNotDerivable);
 
     public static readonly DiagnosticDescriptor TooManyLayers =
-        Error("QG0025", "Too many layers", "{0} ({1}) exceeds the supported maximum of {2} layers");
+        Error("QG0025", "Too many layers", ShapeRules.TooManyLayers);
+
+    public static readonly DiagnosticDescriptor ModelTooLarge =
+        Error("QG0026", "Model too large", ShapeRules.ModelTooLarge);
 
     private static readonly Dictionary<string, DiagnosticDescriptor> All = new();
 

@@ -5,6 +5,7 @@ using System.Linq;
 using Microsoft.CodeAnalysis;
 using Qwen3Gen.Generator.Diagnostics;
 using Qwen3Gen.Generator.Model;
+using Qwen3Gen.Rules;
 
 namespace Qwen3Gen.Generator.Parsing;
 
@@ -126,8 +127,14 @@ internal sealed class ConfigReader
     /// </summary>
     private void RejectUnsupported(JsonValue root)
     {
-        if (root["use_sliding_window"] is { Kind: JsonKind.True })
-            Unsupported("use_sliding_window", "true", "sliding-window attention is not implemented; every layer uses full causal attention");
+        // Switches Python tests for truth: anything but false / null / absent turns the feature on there.
+        foreach (var (key, why) in ShapeRules.FalseOnlyFlags)
+        {
+            var flag = root[key];
+            if (flag is null || flag.Kind is JsonKind.False or JsonKind.Null) continue;
+            if (flag.Kind == JsonKind.True) Unsupported(key, "true", why);
+            else Invalid(key, flag.Describe(), "false or null (Python would read " + flag.Describe() + " as true: " + why + ")");
+        }
         if (root["layer_types"] is { Kind: JsonKind.Array } layerTypes)
             foreach (var type in layerTypes.Items)
                 if (type.Kind != JsonKind.String || type.Text != "full_attention")
@@ -135,8 +142,6 @@ internal sealed class ConfigReader
                     Unsupported("layer_types", "[... " + type.Describe() + " ...]", "only \"full_attention\" layers are implemented");
                     break;
                 }
-        if (root["attention_bias"] is { Kind: JsonKind.True })
-            Unsupported("attention_bias", "true", "Qwen3 projections have no bias and Qwen3Gen implements none");
         if (root["hidden_act"] is { } act && act.Kind != JsonKind.Null && (act.Kind != JsonKind.String || act.Text != "silu"))
             Unsupported("hidden_act", act.Describe(), "the MLP implements SwiGLU with \"silu\" only");
         RejectRopeScaling(root, "rope_scaling");

@@ -147,7 +147,7 @@ public sealed class CheckpointSource : IDisposable
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            document = JsonDocument.Parse(RegularFiles.ReadAllBytes(indexPath, "checkpoint index"));
         }
         catch (JsonException e)
         {

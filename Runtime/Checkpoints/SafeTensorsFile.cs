@@ -25,6 +25,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         Path = System.IO.Path.GetFullPath(path);
         if (Directory.Exists(Path)) throw new IOException($"'{Path}' is a directory, not a safetensors file.");
         if (!File.Exists(Path)) throw new FileNotFoundException($"Safetensors file '{Path}' does not exist.", Path);
+        RegularFiles.CheckRegular(Path, "safetensors file");   // a FIFO would block the open forever
 
         // Delete sharing: a trainer may atomically replace this file while a reader still has it open.
         var stream = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);

@@ -57,29 +57,39 @@ internal static class SafeTensorsHeader
 
         using (document)
         {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"'{file}': the safetensors header must be a JSON object, found {root.ValueKind}.");
-
-            var tensors = new Dictionary<string, SafeTensorInfo>(StringComparer.Ordinal);
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            bool sawMetadata = false;
-            foreach (var property in root.EnumerateObject())
+            try { return ParseRoot(document.RootElement, dataLength, file); }
+            catch (InvalidOperationException e)
             {
-                if (property.Name == MetadataKey)
-                {
-                    if (sawMetadata) throw new InvalidDataException($"'{file}': '{MetadataKey}' appears twice in the header.");
-                    sawMetadata = true;
-                    ParseMetadata(property.Value, metadata, file);
-                    continue;
-                }
-                if (tensors.ContainsKey(property.Name))
-                    throw new InvalidDataException($"'{file}': tensor '{property.Name}' appears twice in the header.");
-                tensors.Add(property.Name, ParseTensor(property.Name, property.Value, dataLength, file));
+                // JsonDocument accepts escapes such as "\udc00" (a lone surrogate) but cannot turn them into a string.
+                throw new InvalidDataException($"'{file}': the safetensors header holds a string that is not valid Unicode text (a lone surrogate escape such as \\udc00): {e.Message}", e);
             }
-            CheckNoOverlap(tensors.Values, file);
-            return (tensors, metadata);
         }
+    }
+
+    private static (Dictionary<string, SafeTensorInfo> Tensors, Dictionary<string, string> Metadata) ParseRoot(
+        JsonElement root, long dataLength, string file)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataException($"'{file}': the safetensors header must be a JSON object, found {root.ValueKind}.");
+
+        var tensors = new Dictionary<string, SafeTensorInfo>(StringComparer.Ordinal);
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        bool sawMetadata = false;
+        foreach (var property in root.EnumerateObject())
+        {
+            if (property.Name == MetadataKey)
+            {
+                if (sawMetadata) throw new InvalidDataException($"'{file}': '{MetadataKey}' appears twice in the header.");
+                sawMetadata = true;
+                ParseMetadata(property.Value, metadata, file);
+                continue;
+            }
+            if (tensors.ContainsKey(property.Name))
+                throw new InvalidDataException($"'{file}': tensor '{property.Name}' appears twice in the header.");
+            tensors.Add(property.Name, ParseTensor(property.Name, property.Value, dataLength, file));
+        }
+        CheckNoOverlap(tensors.Values, file);
+        return (tensors, metadata);
     }
 
     private static void ParseMetadata(JsonElement value, Dictionary<string, string> metadata, string file)
@@ -89,6 +99,8 @@ internal static class SafeTensorsHeader
             throw new InvalidDataException($"'{file}': '{MetadataKey}' must be an object of strings, found {value.ValueKind}.");
         foreach (var entry in value.EnumerateObject())
         {
+            if (metadata.ContainsKey(entry.Name))
+                throw new InvalidDataException($"'{file}': '{MetadataKey}' entry '{entry.Name}' appears twice.");
             if (entry.Value.ValueKind != JsonValueKind.String)
                 throw new InvalidDataException(
                     $"'{file}': '{MetadataKey}' entry '{entry.Name}' must be a string, found {entry.Value.ValueKind}.");
@@ -102,6 +114,12 @@ internal static class SafeTensorsHeader
         if (name.Length == 0) throw new InvalidDataException($"'{file}': a tensor has an empty name.");
         if (value.ValueKind != JsonValueKind.Object)
             throw new InvalidDataException($"{where}: expected an object with dtype, shape and data_offsets, found {value.ValueKind}.");
+
+        // Each field once: with "dtype" twice a reader would have to pick one (JsonElement takes the last, others the first).
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var field in value.EnumerateObject())
+            if (!seen.Add(field.Name))
+                throw new InvalidDataException($"{where}: field '{field.Name}' appears twice.");
 
         // dtype
         if (!value.TryGetProperty("dtype", out var dtypeElement))

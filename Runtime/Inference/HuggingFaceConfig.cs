@@ -20,15 +20,21 @@ public static class HuggingFaceConfig
     /// </summary>
     public static void CheckSupported(string json, string source = FileName)
     {
-        using var document = JsonDocument.Parse(json);
+        using var document = JsonFiles.ParseObject(json, source);
         var root = document.RootElement;
-        if (root.ValueKind != JsonValueKind.Object) return; // FromHuggingFaceJson reports it
-        if (root.TryGetProperty("use_sliding_window", out var sw) && sw.ValueKind == JsonValueKind.True)
-            throw new NotSupportedException($"{source}: use_sliding_window is true; sliding-window attention is not implemented (no published Qwen3 uses it).");
-        if (root.TryGetProperty("hidden_act", out var act) && act.ValueKind == JsonValueKind.String && act.GetString() != "silu")
-            throw new NotSupportedException($"{source}: hidden_act is '{act.GetString()}'; Qwen3's SwiGLU MLP uses 'silu'.");
-        if (root.TryGetProperty("attention_bias", out var bias) && bias.ValueKind == JsonValueKind.True)
-            throw new NotSupportedException($"{source}: attention_bias is true; the generated attention has no biases (no published Qwen3 has them).");
+        // Switches Python tests for truth (the generator's rule, Rules.ShapeRules.FalseOnlyFlags): only false, null or absent.
+        foreach (var (key, why) in Rules.ShapeRules.FalseOnlyFlags)
+        {
+            if (!root.TryGetProperty(key, out var flag) || flag.ValueKind is JsonValueKind.False or JsonValueKind.Null) continue;
+            if (flag.ValueKind == JsonValueKind.True) throw new NotSupportedException($"{source}: {key} is true; {why}.");
+            throw new InvalidDataException($"{source}: '{key}' is {ModelConfig.Describe(flag)}; expected false or null (Python would read it as true: {why}).");
+        }
+        if (root.TryGetProperty("hidden_act", out var act) && act.ValueKind != JsonValueKind.Null && (act.ValueKind != JsonValueKind.String || act.GetString() != "silu"))
+            throw new NotSupportedException($"{source}: hidden_act is {(act.ValueKind == JsonValueKind.String ? $"'{act.GetString()}'" : ModelConfig.Describe(act))}; Qwen3's SwiGLU MLP uses 'silu'.");
+        if (root.TryGetProperty("layer_types", out var layerTypes) && layerTypes.ValueKind == JsonValueKind.Array)
+            foreach (var type in layerTypes.EnumerateArray())
+                if (type.ValueKind != JsonValueKind.String || type.GetString() != "full_attention")
+                    throw new NotSupportedException($"{source}: layer_types contains {ModelConfig.Describe(type)}; only \"full_attention\" layers are implemented.");
         foreach (var name in (string[])["rope_scaling", "rope_parameters"])
         {
             if (!root.TryGetProperty(name, out var rope) || rope.ValueKind != JsonValueKind.Object) continue;

@@ -101,7 +101,7 @@ public static class ModelDirectory
             throw new FileNotFoundException(
                 $"Model directory '{dir}' has no {HuggingFaceConfig.FileName}: a Hugging Face snapshot holds config.json, " +
                 "model.safetensors (or model-0000i-of-0000n.safetensors + model.safetensors.index.json) and the tokenizer files.", path);
-        string json = File.ReadAllText(path);
+        string json = RegularFiles.ReadAllText(path, "config file");
         try
         {
             var config = ModelConfig.FromHuggingFaceJson(json, path);
@@ -133,11 +133,11 @@ public static class ModelDirectory
         int[]? fallbackEos = null;
         try
         {
-            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, HuggingFaceConfig.FileName)));
+            using var doc = System.Text.Json.JsonDocument.Parse(RegularFiles.ReadAllText(Path.Combine(dir, HuggingFaceConfig.FileName), "config file"));
             fallbackEos = GenerationConfig.ReadIds(doc.RootElement, "eos_token_id", HuggingFaceConfig.FileName);
         }
         catch (Exception e) when (e is IOException or System.Text.Json.JsonException or InvalidDataException) { }
-        try { return GenerationConfig.FromJson(File.ReadAllText(path), path, fallbackEos, config.Vocab); }
+        try { return GenerationConfig.FromJson(RegularFiles.ReadAllText(path, "generation config"), path, fallbackEos, config.Vocab); }
         catch (InvalidDataException e) { throw new InvalidDataException($"Model directory '{dir}': {e.Message}", e); }
     }
 

@@ -121,7 +121,12 @@ public sealed record ModelConfig
         return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
-    /// <summary>Reads a Hugging Face config.json (model_type qwen3 or qwen3_moe).</summary>
+    /// <summary>
+    /// Reads a Hugging Face config.json (model_type qwen3 or qwen3_moe) with the generator's rules: a field of the wrong
+    /// JSON kind, a non-integer size or a value out of range is an <see cref="InvalidDataException"/> naming
+    /// <paramref name="source"/>, the field and the rule (the QG id and message the generator would report).
+    /// Absent or null optional fields take transformers' defaults.
+    /// </summary>
     public static ModelConfig FromHuggingFaceJson(string json, string source = "config.json")
     {
         using (var document = JsonFiles.ParseObject(json, source))
@@ -131,46 +136,108 @@ public sealed record ModelConfig
             if (modelType != "qwen3" && modelType != "qwen3_moe")
                 throw new InvalidDataException($"{source}: model_type is '{modelType}', expected 'qwen3' or 'qwen3_moe'.");
 
-            int Int(string name, int? fallback = null)
+            JsonElement? Field(JsonElement obj, string name) =>
+                obj.TryGetProperty(name, out var e) && e.ValueKind != JsonValueKind.Null ? e : null;
+            InvalidDataException Wrong(string name, JsonElement e, string expected) =>
+                new($"{source}: '{name}' is {Describe(e)}; expected {expected}.");
+            int ToInt(string name, JsonElement e)
             {
-                if (root.TryGetProperty(name, out var e) && e.ValueKind == JsonValueKind.Number) return e.GetInt32();
-                return fallback ?? throw new InvalidDataException($"{source}: missing field '{name}'.");
+                if (e.ValueKind != JsonValueKind.Number || !e.TryGetDouble(out double d) || Math.Floor(d) != d)
+                    throw Wrong(name, e, "an integer");
+                if (!e.TryGetInt32(out int value)) throw Wrong(name, e, "an integer within int range (at most 2147483647)");
+                return value;
             }
-            double Dbl(JsonElement obj, string name, double fallback) =>
-                obj.TryGetProperty(name, out var e) && e.ValueKind == JsonValueKind.Number ? e.GetDouble() : fallback;
-            bool Bool(string name, bool fallback) =>
-                root.TryGetProperty(name, out var e) && (e.ValueKind == JsonValueKind.True || e.ValueKind == JsonValueKind.False) ? e.GetBoolean() : fallback;
+            int Int(string name, int? fallback = null) => Field(root, name) is JsonElement e ? ToInt(name, e)
+                : fallback ?? throw new InvalidDataException($"{source}: missing field '{name}'.");
+            double Dbl(JsonElement obj, string name, double fallback) => Field(obj, name) is not JsonElement e ? fallback
+                : e.ValueKind == JsonValueKind.Number ? e.GetDouble() : throw Wrong(name, e, "a number");
+            bool Bool(string name, bool fallback) => Field(root, name) is not JsonElement e ? fallback
+                : e.ValueKind is JsonValueKind.True or JsonValueKind.False ? e.GetBoolean() : throw Wrong(name, e, "true or false");
 
-            int hidden = Int("hidden_size"), heads = Int("num_attention_heads");
-            double theta = Dbl(root, "rope_theta", 10000.0);
-            if (root.TryGetProperty("rope_parameters", out var rp) && rp.ValueKind == JsonValueKind.Object)
-                theta = Dbl(rp, "rope_theta", theta);
             bool moe = modelType == "qwen3_moe";
+            int hidden = Int("hidden_size"), heads = Int("num_attention_heads");
+            int? headDim = Field(root, "head_dim") is JsonElement hd ? ToInt("head_dim", hd) : null;
+            double theta = Dbl(root, "rope_theta", 10000.0);
+            if (Field(root, "rope_parameters") is { ValueKind: JsonValueKind.Object } rp) theta = Dbl(rp, "rope_theta", theta);
             int[] mlpOnly = [];
-            if (root.TryGetProperty("mlp_only_layers", out var mol) && mol.ValueKind == JsonValueKind.Array)
-                mlpOnly = mol.EnumerateArray().Select(e => e.GetInt32()).ToArray();
-            return new ModelConfig
+            if (moe && Field(root, "mlp_only_layers") is JsonElement mol)
             {
-                Vocab = Int("vocab_size"),
-                Hidden = hidden,
-                Layers = Int("num_hidden_layers"),
-                Heads = heads,
-                KvHeads = Int("num_key_value_heads", heads),
-                HeadDim = Int("head_dim", hidden / heads),
-                Ffn = Int("intermediate_size"),
-                RopeTheta = theta,
-                RmsNormEps = Dbl(root, "rms_norm_eps", 1e-6),
-                TieEmbeddings = Bool("tie_word_embeddings", false),
-                MaxPositions = Int("max_position_embeddings", 40960),
+                if (mol.ValueKind != JsonValueKind.Array) throw Wrong("mlp_only_layers", mol, "an array of integers");
+                mlpOnly = mol.EnumerateArray().Select((e, i) => ToInt($"mlp_only_layers[{i}]", e)).ToArray();
+            }
+            var values = new Rules.ShapeValues
+            {
+                Vocab = Int("vocab_size"), Hidden = hidden, Layers = Int("num_hidden_layers"), Heads = heads,
+                KvHeads = Int("num_key_value_heads", heads), HeadDim = headDim, Ffn = Int("intermediate_size"),
+                RopeTheta = theta, RmsNormEps = Dbl(root, "rms_norm_eps", 1e-6),
+                TieEmbeddings = Bool("tie_word_embeddings", false), MaxPositions = Int("max_position_embeddings", 32768),
                 Experts = moe ? Int("num_experts") : 0,
                 ExpertsPerToken = moe ? Int("num_experts_per_tok") : 0,
                 ExpertFfn = moe ? Int("moe_intermediate_size") : 0,
-                NormTopKProb = moe && Bool("norm_topk_prob", false),
                 DecoderSparseStep = moe ? Int("decoder_sparse_step", 1) : 1,
                 MlpOnlyLayers = mlpOnly,
                 RouterAuxLossCoef = moe ? Dbl(root, "router_aux_loss_coef", 0.001) : 0.001,
+                NameOf = HuggingFaceKey,
+            };
+            var problems = new List<Rules.ShapeProblem>();
+            int resolvedHeadDim = Rules.ShapeRules.Check(values, problems);
+            var errors = problems.Where(p => !p.IsWarning).Select(p => $"{p.Id}: {p.Message}").ToList();
+            if (errors.Count > 0) throw new InvalidDataException($"{source}: {string.Join("; ", errors)}.");
+            return new ModelConfig
+            {
+                Vocab = values.Vocab,
+                Hidden = hidden,
+                Layers = values.Layers,
+                Heads = heads,
+                KvHeads = values.KvHeads,
+                HeadDim = resolvedHeadDim,
+                Ffn = values.Ffn,
+                RopeTheta = theta,
+                RmsNormEps = values.RmsNormEps,
+                TieEmbeddings = values.TieEmbeddings,
+                MaxPositions = values.MaxPositions,
+                Experts = values.Experts,
+                ExpertsPerToken = values.ExpertsPerToken,
+                ExpertFfn = values.ExpertFfn,
+                NormTopKProb = moe && Bool("norm_topk_prob", false),
+                DecoderSparseStep = values.DecoderSparseStep,
+                MlpOnlyLayers = mlpOnly,
+                RouterAuxLossCoef = values.RouterAuxLossCoef,
                 OutputRouterLogits = moe && Bool("output_router_logits", false),
             };
         }
     }
+
+    /// <summary>The config.json key of a [Qwen3Model] property, for messages about a config.json.</summary>
+    internal static string HuggingFaceKey(string property) => property switch
+    {
+        nameof(Vocab) => "vocab_size",
+        nameof(Hidden) => "hidden_size",
+        nameof(Layers) => "num_hidden_layers",
+        nameof(Heads) => "num_attention_heads",
+        nameof(KvHeads) => "num_key_value_heads",
+        nameof(HeadDim) => "head_dim",
+        nameof(Ffn) => "intermediate_size",
+        nameof(RopeTheta) => "rope_theta",
+        nameof(RmsNormEps) => "rms_norm_eps",
+        nameof(TieEmbeddings) => "tie_word_embeddings",
+        nameof(MaxPositions) => "max_position_embeddings",
+        nameof(Experts) => "num_experts",
+        nameof(ExpertsPerToken) => "num_experts_per_tok",
+        nameof(ExpertFfn) => "moe_intermediate_size",
+        nameof(NormTopKProb) => "norm_topk_prob",
+        nameof(DecoderSparseStep) => "decoder_sparse_step",
+        nameof(MlpOnlyLayers) => "mlp_only_layers",
+        nameof(RouterAuxLossCoef) => "router_aux_loss_coef",
+        nameof(OutputRouterLogits) => "output_router_logits",
+        _ => property,
+    };
+
+    /// <summary>How a JSON value reads in a message: numbers and literals as written, strings quoted, containers by kind.</summary>
+    internal static string Describe(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.Object => "an object",
+        JsonValueKind.Array => "an array",
+        _ => e.GetRawText(),
+    };
 }

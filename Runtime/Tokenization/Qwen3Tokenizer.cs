@@ -51,6 +51,7 @@ public sealed class Qwen3Tokenizer : ITokenizer
         foreach (var (token, id) in vocab)
         {
             if (id < 0) throw new InvalidDataException($"vocab: token '{token}' has negative id {id}.");
+            if (_tokenBytes[id] is not null) throw new InvalidDataException($"vocab: token '{token}' has id {id}, which another token has too.");
             _tokenBytes[id] = ByteLevel.TokenBytes(token);
         }
 
@@ -127,7 +128,12 @@ public sealed class Qwen3Tokenizer : ITokenizer
     public static Qwen3Tokenizer Load(string directory, bool useTiktoken = true)
     {
         var f = Qwen3TokenizerFiles.ReadDirectory(directory);
-        return new Qwen3Tokenizer(f.Vocab, f.Merges, f.Added, f.EosToken, useTiktoken);
+        try { return new Qwen3Tokenizer(f.Vocab, f.Merges, f.Added, f.EosToken, useTiktoken); }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or InvalidOperationException or KeyNotFoundException)
+        {
+            // The files parse but do not make a tokenizer (a merge of unknown tokens, a missing byte token, ...).
+            throw new InvalidDataException($"The tokenizer files in '{Path.GetFullPath(directory)}' do not make a byte-level BPE tokenizer: {e.Message}", e);
+        }
     }
 
     // A ".tiktoken" file: "base64(token bytes) rank" per line, rank = id.
@@ -273,6 +279,12 @@ public sealed class Qwen3Tokenizer : ITokenizer
 
     /// <summary>Text of <paramref name="ids"/>; invalid UTF-8 becomes U+FFFD as in Hugging Face.</summary>
     public string Decode(ReadOnlySpan<int> ids) => Decode(ids, skipSpecialTokens: false);
+
+    /// <summary>True when <paramref name="id"/> is the id of a token (ids in the gaps of the vocabulary have none).</summary>
+    public bool HasToken(int id) => (uint)id < (uint)VocabSize && _tokenBytes[id] is not null;
+
+    /// <summary>How many ids have a token.</summary>
+    public int TokenCount => _tokenBytes.Count(t => t is not null);
 
     /// <summary>
     /// Text of <paramref name="ids"/>. <paramref name="skipSpecialTokens"/> drops only the special

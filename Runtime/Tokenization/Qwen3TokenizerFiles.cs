@@ -44,14 +44,14 @@ internal static class Qwen3TokenizerFiles
         string? eos = null;
         if (File.Exists(configPath))
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(configPath));
-            (configAdded, eos) = ReadConfig(doc, configPath);
+            using var doc = ParseJson(configPath);
+            (configAdded, eos) = Structured(configPath, () => ReadConfig(doc, configPath));
         }
 
         if (File.Exists(tokenizerJson))
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(tokenizerJson));
-            var f = ReadTokenizerJson(doc.RootElement, tokenizerJson);
+            using var doc = ParseJson(tokenizerJson);
+            var f = Structured(tokenizerJson, () => ReadTokenizerJson(doc.RootElement, tokenizerJson));
             // tokenizer.json's added_tokens are authoritative; the config may only add the eos name.
             var added = f.Added.Count > 0 ? f.Added : configAdded ?? [];
             return f with { Added = added, EosToken = eos };
@@ -63,9 +63,30 @@ internal static class Qwen3TokenizerFiles
                 $"'{directory}' has neither tokenizer.json nor vocab.json + merges.txt.", File.Exists(vocabPath) ? mergesPath : vocabPath);
         if (configAdded is null)
             throw new FileNotFoundException($"'{directory}' has vocab.json + merges.txt but no tokenizer_config.json (needed for the added tokens).", configPath);
-        using var v = File.OpenRead(vocabPath);
-        using var m = File.OpenRead(mergesPath);
-        return new Files(ReadVocab(v, vocabPath), ReadMerges(m), configAdded, eos);
+        using var vocab = ParseJson(vocabPath);
+        using var m = RegularFiles.OpenRead(mergesPath, "merges file");
+        return new Files(Structured(vocabPath, () => VocabFrom(vocab.RootElement, vocabPath)), ReadMerges(m, mergesPath), configAdded, eos);
+    }
+
+    /// <summary>
+    /// Runs a reader over a parsed file: a field of the wrong JSON kind (JsonElement throws InvalidOperationException)
+    /// or a missing required field (KeyNotFoundException) becomes an InvalidDataException naming the file.
+    /// </summary>
+    static T Structured<T>(string path, Func<T> read)
+    {
+        try { return read(); }
+        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"'{path}' does not have the structure of a Hugging Face tokenizer file: {e.Message}", e);
+        }
+    }
+
+    /// <summary>A tokenizer JSON file (regular files only); a syntax error or invalid UTF-8 is an InvalidDataException naming the file.</summary>
+    static JsonDocument ParseJson(string path)
+    {
+        byte[] bytes = RegularFiles.ReadAllBytes(path, "tokenizer file");
+        try { return JsonDocument.Parse(bytes); }
+        catch (JsonException e) { throw new InvalidDataException($"'{path}' is not valid JSON: {e.Message}", e); }
     }
 
     static Dictionary<string, int> ReadVocab(Stream stream, string what)
@@ -74,20 +95,23 @@ internal static class Qwen3TokenizerFiles
         return VocabFrom(doc.RootElement, what);
     }
 
+    /// <summary>Token ids must stay below this (Qwen3 uses 151,669; the decoding table is one entry per id).</summary>
+    public const int MaxTokenId = 1 << 24;
+
     static Dictionary<string, int> VocabFrom(JsonElement obj, string what)
     {
         if (obj.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{what}: the vocabulary must be a JSON object of token -> id.");
         var vocab = new Dictionary<string, int>(160_000, StringComparer.Ordinal);
         foreach (var p in obj.EnumerateObject())
         {
-            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int id) || id < 0)
-                throw new InvalidDataException($"{what}: token '{p.Name}' has id {p.Value}, expected a non-negative integer.");
-            vocab[p.Name] = id;
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int id) || id < 0 || id >= MaxTokenId)
+                throw new InvalidDataException($"{what}: token '{p.Name}' has id {p.Value}, expected an integer in [0, {MaxTokenId}).");
+            if (!vocab.TryAdd(p.Name, id)) throw new InvalidDataException($"{what}: token '{p.Name}' appears twice.");
         }
         return vocab;
     }
 
-    static List<(string, string)> ReadMerges(Stream stream)
+    static List<(string, string)> ReadMerges(Stream stream, string what = "merges.txt")
     {
         var merges = new List<(string, string)>(152_000);
         using var reader = new StreamReader(stream);
@@ -98,7 +122,7 @@ internal static class Qwen3TokenizerFiles
             if (line.Length == 0 || (lineNo == 1 && line.StartsWith("#version", StringComparison.Ordinal))) continue;
             int sp = line.IndexOf(' ');
             if (sp <= 0 || sp == line.Length - 1 || line.IndexOf(' ', sp + 1) >= 0)
-                throw new InvalidDataException($"merges.txt line {lineNo}: expected two tokens separated by one space, got '{line}'.");
+                throw new InvalidDataException($"{what} line {lineNo}: expected two tokens separated by one space, got '{line}'.");
             merges.Add((line[..sp], line[(sp + 1)..]));
         }
         return merges;
@@ -111,7 +135,7 @@ internal static class Qwen3TokenizerFiles
         if (root.TryGetProperty("added_tokens_decoder", out var dec) && dec.ValueKind == JsonValueKind.Object)
             foreach (var p in dec.EnumerateObject())
             {
-                if (!int.TryParse(p.Name, out int id) || id < 0)
+                if (!int.TryParse(p.Name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int id) || id >= MaxTokenId)
                     throw new InvalidDataException($"{what}: added_tokens_decoder key '{p.Name}' is not a token id.");
                 string content = p.Value.GetProperty("content").GetString()
                                  ?? throw new InvalidDataException($"{what}: added token {id} has no content.");
@@ -160,7 +184,9 @@ internal static class Qwen3TokenizerFiles
                 bool special = t.TryGetProperty("special", out var s) && s.ValueKind == JsonValueKind.True;
                 if (t.TryGetProperty("normalized", out var norm) && norm.ValueKind == JsonValueKind.True && !special)
                     throw new NotSupportedException($"{what}: added token '{t.GetProperty("content").GetString()}' has normalized=true, which is not supported.");
-                added.Add(new AddedToken(t.GetProperty("content").GetString()!, t.GetProperty("id").GetInt32(), special));
+                int addedId = t.GetProperty("id").GetInt32();
+                if (addedId < 0 || addedId >= MaxTokenId) throw new InvalidDataException($"{what}: added token id {addedId} is outside [0, {MaxTokenId}).");
+                added.Add(new AddedToken(t.GetProperty("content").GetString()!, addedId, special));
             }
         return new Files(vocab, merges, added, null);
     }

@@ -268,6 +268,10 @@ public sealed unsafe class Trainer : IDisposable
         AgreeOnRootOutcome(error, $"saving the checkpoint in '{directory}'");
     }
 
+    /// <summary><see cref="Save(string)"/> through <paramref name="fileSystem"/> (tests inject failures there).</summary>
+    public void Save(string directory, CheckpointFileSystem fileSystem) => TrainingCheckpoint.Save(directory, _model,
+        _optimizer ?? throw new InvalidOperationException("Saving through a test file system needs the whole optimizer state (no ZeRO sharding)."), _sampler, Options, Files, fileSystem);
+
     /// <summary>
     /// Restores a checkpoint written by <see cref="Save"/> for this model and these options. Rank 0 reads it and sends
     /// weights, moments, step and sampler state to the other ranks, so the ranks need not share a file system; the

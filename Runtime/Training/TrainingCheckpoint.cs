@@ -12,8 +12,9 @@ namespace Qwen3Gen.Training;
 ///   trainer.safetensors  AdamW's m and v (flat, the model's layout), with the step, the sampler state and the options as metadata
 ///   tokenizer files, generation_config.json  when the save is given <see cref="ModelFiles"/>: the folder is then a model
 ///                        that generate / chat / export load like a Hugging Face snapshot
-/// A save writes a fresh temporary folder and then swaps it in (old → checkpoint.old, new → checkpoint, delete old):
-/// an interrupted save leaves either the previous checkpoint or the new one complete, never a mix.
+/// A save writes a fresh temporary folder, fsyncs it and swaps it in by renames (<see cref="CheckpointFolders"/> gives
+/// the protocol and the argument): a crash at any instant leaves checkpoint/ or checkpoint.old/ complete, and
+/// <see cref="Find"/> picks the newest complete one.
 /// </summary>
 public static unsafe class TrainingCheckpoint
 {
@@ -21,21 +22,25 @@ public static unsafe class TrainingCheckpoint
     private const string Format = "qwen3gen-trainer-1";
 
     public static void Save(string outputDirectory, IQwen3Model model, AdamW optimizer, IBatchSampler sampler, TrainingOptions options,
-                            ModelFiles? files = null)
+        ModelFiles? files = null, CheckpointFileSystem? fileSystem = null)
     {
-        Directory.CreateDirectory(outputDirectory);
-        string final = Path.Combine(outputDirectory, FolderName), old = final + ".old";
-        string temp = Path.Combine(outputDirectory, $".{FolderName}.{Guid.NewGuid():N}.tmp");
-        Directory.CreateDirectory(temp);
-        try
+        var fs = fileSystem ?? CheckpointFileSystem.Real;
+        string step = optimizer.StepCount.ToString(CultureInfo.InvariantCulture);
+        var state = sampler.State;
+        CheckpointFolders.Save(outputDirectory, FolderName, folder =>
         {
-            string step = optimizer.StepCount.ToString(CultureInfo.InvariantCulture);
-            CheckpointSaver.Save(model.Tensors, model.Weights, Path.Combine(temp, "model.safetensors"),
+            var weights = CheckpointSaver.CreateWriter(model.Tensors, model.Weights,
                 new Dictionary<string, string> { ["format"] = "pt", ["qwen3gen.step"] = step, ["qwen3gen.model"] = model.Name });
-            File.WriteAllText(Path.Combine(temp, "config.json"), model.Config.ToHuggingFaceJson());
-            files?.WriteTo(temp);
+            fs.WriteFile(Path.Combine(folder, "model.safetensors"), weights.WriteTo);
+            fs.WriteFile(Path.Combine(folder, "config.json"), stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(model.Config.ToHuggingFaceJson())));
+            if (files is not null)
+            {
+                // ModelFiles writes with plain file calls; each file it adds is then flushed to the disk like ours.
+                var before = Directory.GetFiles(folder).ToHashSet(StringComparer.Ordinal);
+                files.WriteTo(folder);
+                foreach (var file in Directory.GetFiles(folder).Where(f => !before.Contains(f)).Order(StringComparer.Ordinal)) fs.SyncFile(file);
+            }
 
-            var state = sampler.State;
             var writer = new SafeTensorsWriter(new Dictionary<string, string>
             {
                 ["format"] = Format,
@@ -46,58 +51,75 @@ public static unsafe class TrainingCheckpoint
             });
             AddFlat(writer, "optimizer.m", optimizer.M);
             AddFlat(writer, "optimizer.v", optimizer.V);
-            writer.Save(Path.Combine(temp, "trainer.safetensors"));
-
-            if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
-            if (Directory.Exists(final)) Directory.Move(final, old);
-            Directory.Move(temp, final);
-            if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
-        }
-        catch
-        {
-            try { if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true); } catch (IOException) { }
-            throw;
-        }
+            fs.WriteFile(Path.Combine(folder, "trainer.safetensors"), writer.WriteTo);
+        }, IsComplete, fs);
     }
 
     /// <summary>The checkpoint folder to resume from: checkpoint/, or checkpoint.old/ if a save was interrupted mid-swap; null if none.</summary>
-    public static string? Find(string outputDirectory)
-    {
-        string final = Path.Combine(outputDirectory, FolderName), old = final + ".old";
-        if (File.Exists(Path.Combine(final, "trainer.safetensors"))) return final;
-        if (File.Exists(Path.Combine(old, "trainer.safetensors"))) return old;
-        return null;
-    }
+    public static string? Find(string outputDirectory) => CheckpointFolders.Find(outputDirectory, FolderName, IsComplete);
 
-    public static void Load(string outputDirectory, IQwen3Model model, AdamW optimizer, IBatchSampler sampler, TrainingOptions options)
-    {
-        string folder = Find(outputDirectory) ?? throw new FileNotFoundException($"No training checkpoint in '{outputDirectory}' (expected {FolderName}/trainer.safetensors).");
-        string configPath = Path.Combine(folder, "config.json");
-        var config = ModelConfig.FromHuggingFaceJson(File.ReadAllText(configPath), configPath);
-        var differences = model.Config.Differences(config);
-        if (differences.Count > 0)
-            throw new InvalidDataException($"The checkpoint in '{folder}' is for other hyper-parameters than {model.Name} (definition vs checkpoint): {string.Join("; ", differences)}.");
+    /// <summary>Removes what interrupted saves left in <paramref name="outputDirectory"/> (see <see cref="CheckpointFolders.CleanStrays"/>).</summary>
+    public static IReadOnlyList<string> CleanStrays(string outputDirectory) => CheckpointFolders.CleanStrays(outputDirectory, FolderName);
 
+    /// <summary>The step and the options a checkpoint folder was saved with (headers only: cheap).</summary>
+    public static (long Step, TrainingOptions Options) ReadInfo(string folder)
+    {
         using var trainer = SafeTensorsFile.Open(Path.Combine(folder, "trainer.safetensors"));
         string Meta(string key) => trainer.Metadata.TryGetValue(key, out var value) ? value
             : throw new InvalidDataException($"{trainer.Path}: metadata '{key}' is missing.");
         if (Meta("format") != Format) throw new InvalidDataException($"{trainer.Path}: format '{Meta("format")}' is not {Format}.");
-        var saved = JsonSerializer.Deserialize<TrainingOptions>(Meta("options"))!;
-        var optionDifferences = OptionDifferences(saved, options);
-        if (optionDifferences.Count > 0)
-            throw new InvalidDataException($"The checkpoint was trained with other options (checkpoint vs now): {string.Join("; ", optionDifferences)}. Resume with the same options (only --steps may change).");
-        long step = long.Parse(Meta("step"), CultureInfo.InvariantCulture);
+        if (!long.TryParse(Meta("step"), NumberStyles.None, CultureInfo.InvariantCulture, out long step))
+            throw new InvalidDataException($"{trainer.Path}: step '{Meta("step")}' is not a non-negative integer.");
+        TrainingOptions? options;
+        try { options = JsonSerializer.Deserialize<TrainingOptions>(Meta("options")); }
+        catch (JsonException e) { throw new InvalidDataException($"{trainer.Path}: metadata 'options' is not valid: {e.Message}", e); }
+        if (options is null) throw new InvalidDataException($"{trainer.Path}: metadata 'options' is null.");
 
         using (var weights = SafeTensorsFile.Open(Path.Combine(folder, "model.safetensors")))
             if (!weights.Metadata.TryGetValue("qwen3gen.step", out var weightStep) || weightStep != Meta("step"))
                 throw new InvalidDataException($"{folder}: model.safetensors is from step {weightStep ?? "?"} but trainer.safetensors from step {step}.");
+        string configPath = Path.Combine(folder, "config.json");
+        ModelConfig.FromHuggingFaceJson(RegularFiles.ReadAllText(configPath), configPath);
+        return (step, options);
+    }
+
+    /// <summary>A folder every file of which is present and whose headers agree (what a finished save leaves).</summary>
+    public static bool IsComplete(string folder)
+    {
+        try
+        {
+            ReadInfo(folder);
+            return true;
+        }
+        catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException or NotSupportedException)
+        {
+            return false;
+        }
+    }
+
+    public static void Load(string outputDirectory, IQwen3Model model, AdamW optimizer, IBatchSampler sampler, TrainingOptions options)
+    {
+        string folder = Find(outputDirectory) ?? throw new FileNotFoundException($"No complete training checkpoint in '{outputDirectory}' (expected {FolderName}/ with model.safetensors, config.json and trainer.safetensors).");
+        var (step, saved) = ReadInfo(folder);
+        string configPath = Path.Combine(folder, "config.json");
+        var config = ModelConfig.FromHuggingFaceJson(RegularFiles.ReadAllText(configPath), configPath);
+        var differences = model.Config.Differences(config);
+        if (differences.Count > 0)
+            throw new InvalidDataException($"The checkpoint in '{folder}' is for other hyper-parameters than {model.Name} (definition vs checkpoint): {string.Join("; ", differences)}.");
+        var optionDifferences = OptionDifferences(saved, options);
+        if (optionDifferences.Count > 0)
+            throw new InvalidDataException($"The checkpoint was trained with other options (checkpoint vs now): {string.Join("; ", optionDifferences)}. Resume with the same options (only --steps may change).");
+
+        using var trainer = SafeTensorsFile.Open(Path.Combine(folder, "trainer.safetensors"));
         CheckpointLoader.Load(model.Tensors, model.Config.TieEmbeddings, model.Weights, Path.Combine(folder, "model.safetensors"));
         ReadFlat(trainer, "optimizer.m", optimizer.M);
         ReadFlat(trainer, "optimizer.v", optimizer.V);
         optimizer.StepCount = step;
-        var parts = Meta("sampler_state").Split(',').Select(x => ulong.Parse(x, CultureInfo.InvariantCulture)).ToArray();
-        if (parts.Length != 4) throw new InvalidDataException($"{trainer.Path}: sampler_state must have 4 numbers.");
-        sampler.State = new Sampling.RngState(parts[0], parts[1], parts[2], parts[3]);
+        var parts = trainer.Metadata.TryGetValue("sampler_state", out var text) ? text.Split(',') : [];
+        var numbers = new ulong[4];
+        if (parts.Length != 4 || !parts.Select((p, i) => ulong.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out numbers[i])).All(ok => ok))
+            throw new InvalidDataException($"{trainer.Path}: sampler_state must be 4 non-negative integers.");
+        sampler.State = new Sampling.RngState(numbers[0], numbers[1], numbers[2], numbers[3]);
     }
 
     private static List<string> OptionDifferences(TrainingOptions saved, TrainingOptions now)

@@ -30,6 +30,14 @@ public sealed record TrainingOptions
         if (Batch < 1) throw new ArgumentOutOfRangeException(nameof(Batch), Batch, "Batch must be at least 1.");
         if (Context < 2) throw new ArgumentOutOfRangeException(nameof(Context), Context, "Context must be at least 2.");
         if (GradientAccumulation < 1) throw new ArgumentOutOfRangeException(nameof(GradientAccumulation), GradientAccumulation, "Gradient accumulation must be at least 1.");
-        if (!(LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "The learning rate must be positive.");
+        if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "The learning rate must be a positive finite number.");
+        if (!(MinLearningRate >= 0) || !double.IsFinite(MinLearningRate)) throw new ArgumentOutOfRangeException(nameof(MinLearningRate), MinLearningRate, "The minimum learning rate must be a finite number >= 0.");
+        if (WarmupSteps < 0) throw new ArgumentOutOfRangeException(nameof(WarmupSteps), WarmupSteps, "Warmup steps must be >= 0.");
+        if (DecaySteps < 0) throw new ArgumentOutOfRangeException(nameof(DecaySteps), DecaySteps, "Decay steps must be >= 0 (0: the whole run).");
+        if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw new ArgumentOutOfRangeException(nameof(WeightDecay), WeightDecay, "Weight decay must be a finite number >= 0.");
+        if (!(Beta1 >= 0 && Beta1 < 1)) throw new ArgumentOutOfRangeException(nameof(Beta1), Beta1, "β1 must be in [0, 1).");
+        if (!(Beta2 >= 0 && Beta2 < 1)) throw new ArgumentOutOfRangeException(nameof(Beta2), Beta2, "β2 must be in [0, 1).");
+        if (!(Epsilon > 0) || !double.IsFinite(Epsilon)) throw new ArgumentOutOfRangeException(nameof(Epsilon), Epsilon, "ε must be a positive finite number.");
+        if (!(GradientClip >= 0) || !double.IsFinite(GradientClip)) throw new ArgumentOutOfRangeException(nameof(GradientClip), GradientClip, "The gradient clip must be a finite number >= 0 (0: off).");
     }
 }

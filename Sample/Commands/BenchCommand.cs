@@ -18,9 +18,9 @@ internal static class BenchCommand
         var definition = new Option<string>("--definition") { Description = "Compiled definition to measure, dense or MoE (e.g. Qwen3ShakespeareMoe); refused when its weights exceed the available memory.", DefaultValueFactory = _ => "Qwen3_0_6B" };
         var formats = new Option<string>("--formats") { Description = "Weight formats, comma-separated (bf16, f32).", DefaultValueFactory = _ => "bf16,f32" };
         var threads = new Option<string>("--threads") { Description = "Thread counts, comma-separated.", DefaultValueFactory = _ => "1,2" };
-        var prompt = new Option<int>("--prompt-tokens") { Description = "Prompt length for the prefill measurement.", DefaultValueFactory = _ => 128 };
-        var decode = new Option<int>("--decode-tokens") { Description = "Greedy decode steps measured.", DefaultValueFactory = _ => 32 };
-        var repeat = new Option<int>("--repeat") { Description = "Runs per setting; the best is reported.", DefaultValueFactory = _ => 2 };
+        var prompt = new Option<int>("--prompt-tokens") { Description = "Prompt length for the prefill measurement.", DefaultValueFactory = _ => 128 }.AtLeast(1);
+        var decode = new Option<int>("--decode-tokens") { Description = "Greedy decode steps measured.", DefaultValueFactory = _ => 32 }.AtLeast(1);
+        var repeat = new Option<int>("--repeat") { Description = "Runs per setting; the best is reported.", DefaultValueFactory = _ => 2 }.AtLeast(1);
         var modelDir = new Option<string?>("--model") { Description = "A model folder (Hugging Face snapshot or training checkpoint) to measure with its own weights, instead of --definition with random ones." };
         var generate = new Command("generate", "Prefill and decode tokens/s with random weights (F32 / BF16, 1 / 2 threads), and memory.")
             { definition, formats, threads, prompt, decode, repeat, modelDir };

@@ -61,6 +61,7 @@ internal static class ChatCommand
             ChatSession session;
             try
             {
+                ModelLoading.CheckMaxTokens(s.Model, loaded, promptTokens: 0);
                 var options = new ChatSessionOptions
                 {
                     SystemPrompt = s.System,

@@ -81,7 +81,8 @@ internal static class GenerateCommand
                     defaults = FromGenerationConfig(loaded.Generation);
                 }
                 var sampling = s.Model.Sampling(defaults);
-                int context = ModelLoading.ContextLength(s.Model, loaded, prompt.Length + maxTokens);
+                ModelLoading.CheckMaxTokens(s.Model, loaded, prompt.Length);
+                int context = ModelLoading.ContextLength(s.Model, loaded, (int)Math.Min(int.MaxValue, (long)prompt.Length + maxTokens));
                 using var engine = ChatEngine.Create(loaded, tokenizer, context);
                 var request = new ChatRequest { Sampling = sampling, Seed = sampling.Seed, MaxNewTokens = maxTokens };
 

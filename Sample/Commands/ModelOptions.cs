@@ -47,15 +47,15 @@ internal sealed class ModelOptions
     public readonly Option<string> Model = new("--model", "-m") { Description = "Hugging Face snapshot directory: config.json, model*.safetensors, tokenizer files.", Required = true };
     public readonly Option<bool> Bf16 = new("--bf16") { Description = "Keep matrices in BF16 (default when the checkpoint is BF16)." };
     public readonly Option<bool> F32 = new("--f32") { Description = "Widen every weight to float32 (twice the memory)." };
-    public readonly Option<int?> Threads = new("--threads") { Description = "Threads for the kernels (default: all cores)." };
-    public readonly Option<int?> MaxTokens = new("--max-tokens") { Description = "Most new tokens per reply." };
-    public readonly Option<int?> Context = new("--context") { Description = "Context length: positions of the KV cache (prompt + reply)." };
-    public readonly Option<float?> Temperature = new("--temperature") { Description = "Sampling temperature (0 = greedy)." };
-    public readonly Option<int?> TopK = new("--top-k") { Description = "Keep the k most likely tokens (0 = off)." };
-    public readonly Option<float?> TopP = new("--top-p") { Description = "Nucleus sampling: keep the smallest set reaching probability p (1 = off)." };
-    public readonly Option<float?> MinP = new("--min-p") { Description = "Drop tokens below min-p × the top probability (0 = off)." };
-    public readonly Option<float?> RepetitionPenalty = new("--repetition-penalty") { Description = "Divide the logits of tokens already in the context (1 = off)." };
-    public readonly Option<float?> PresencePenalty = new("--presence-penalty") { Description = "Subtract from the logits of tokens already generated (0 = off)." };
+    public readonly Option<int?> Threads = new Option<int?>("--threads") { Description = "Threads for the kernels (default: all cores)." }.AtLeast(1);
+    public readonly Option<int?> MaxTokens = new Option<int?>("--max-tokens") { Description = "Most new tokens per reply." }.AtLeast(1);
+    public readonly Option<int?> Context = new Option<int?>("--context") { Description = "Context length: positions of the KV cache (prompt + reply)." }.AtLeast(1);
+    public readonly Option<float?> Temperature = new Option<float?>("--temperature") { Description = "Sampling temperature (0 = greedy)." }.AtLeast(0f);
+    public readonly Option<int?> TopK = new Option<int?>("--top-k") { Description = "Keep the k most likely tokens (0 = off)." }.AtLeast(0);
+    public readonly Option<float?> TopP = new Option<float?>("--top-p") { Description = "Nucleus sampling: keep the smallest set reaching probability p (1 = off)." }.InRange(0f, 1f, includeMin: false);
+    public readonly Option<float?> MinP = new Option<float?>("--min-p") { Description = "Drop tokens below min-p × the top probability (0 = off)." }.InRange(0f, 1f);
+    public readonly Option<float?> RepetitionPenalty = new Option<float?>("--repetition-penalty") { Description = "Divide the logits of tokens already in the context (1 = off)." }.InRange(0f, float.MaxValue, includeMin: false);
+    public readonly Option<float?> PresencePenalty = new Option<float?>("--presence-penalty") { Description = "Subtract from the logits of tokens already generated (0 = off)." }.Finite();
     public readonly Option<ulong?> Seed = new("--seed") { Description = "Seed of the sampler: same seed, same text." };
     public readonly Option<string?> Adapter = new("--adapter") { Description = "A LoRA adapter folder (PEFT: adapter_config.json + adapter_model.safetensors) to merge into the model (weights in F32)." };
 
@@ -153,6 +153,21 @@ internal static class ModelLoading
           or ArgumentException or UnauthorizedAccessException or InvalidOperationException or InsufficientMemoryException;
 
     public static void Fail(string command, Exception e, TextWriter err) => err.WriteLine($"{command}: error: {e.Message}");
+
+    /// <summary>
+    /// An explicit --max-tokens must leave the prompt room in the context (--context, else max_position_embeddings):
+    /// a reply that can never be that long is a mistake in the command line, reported as one.
+    /// </summary>
+    public static void CheckMaxTokens(ModelSettings s, LoadedModel m, int promptTokens)
+    {
+        if (s.MaxTokens is not int maxTokens) return;
+        int context = s.Context ?? m.Config.MaxPositions;
+        string source = s.Context is null ? "max_position_embeddings of the model" : "--context";
+        if ((long)promptTokens + maxTokens > context)
+            throw new ArgumentException(promptTokens > 0
+                ? $"--max-tokens ({maxTokens}) plus the prompt ({promptTokens} tokens) exceeds the context length {context} ({source}); lower --max-tokens."
+                : $"--max-tokens ({maxTokens}) exceeds the context length {context} ({source}); lower --max-tokens.");
+    }
 
     /// <summary>Context length: what was asked, else min(<paramref name="fallback"/>, max_position_embeddings).</summary>
     public static int ContextLength(ModelSettings s, LoadedModel m, int fallback) => s.Context ?? Math.Min(fallback, m.Config.MaxPositions);

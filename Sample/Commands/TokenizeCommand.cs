@@ -35,7 +35,7 @@ internal static class TokenizeCommand
     {
         Qwen3Tokenizer tok;
         try { tok = dir is null ? Qwen3Tokenizer.Bundled : Qwen3Tokenizer.Load(dir.FullName); }
-        catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or JsonException)
+        catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or JsonException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"tokenize: cannot load the tokenizer: {e.Message}");
             return 2;
@@ -50,16 +50,27 @@ internal static class TokenizeCommand
 
         if (decode is { Length: > 0 })
         {
-            try { Console.Out.Write(tok.Decode(decode, skipSpecial)); Console.Out.WriteLine(); return 0; }
-            catch (ArgumentOutOfRangeException e) { Console.Error.WriteLine($"tokenize: {e.Message}"); return 2; }
+            foreach (int id in decode)
+                if (!tok.HasToken(id))
+                {
+                    Console.Error.WriteLine($"tokenize: error: --decode {id}: not a token id of this vocabulary (ids 0..{tok.VocabSize - 1}, {tok.VocabSize - tok.TokenCount} of them without a token).");
+                    return 2;
+                }
+            Console.Out.Write(tok.Decode(decode, skipSpecial));
+            Console.Out.WriteLine();
+            return 0;
         }
         if (jsonl) return RunJsonLines(tok);
 
         string input;
         if (file is not null)
         {
-            if (!file.Exists) { Console.Error.WriteLine($"tokenize: file '{file.FullName}' does not exist."); return 2; }
-            input = File.ReadAllText(file.FullName);
+            try { input = RegularFiles.ReadAllText(file.FullName, "--file"); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"tokenize: error: {e.Message}");
+                return 2;
+            }
         }
         else input = string.Join(' ', words);
         int[] ids = tok.Encode(input);

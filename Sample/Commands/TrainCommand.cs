@@ -19,32 +19,32 @@ internal static class TrainCommand
         var d = new TrainingOptions();
         var model = new Option<string?>("--model") { Description = "Definition to train (see `qwen3gen info`; default Qwen3Shakespeare, or the --init-from folder's)." };
         var initFrom = new Option<string?>("--init-from") { Description = "Start from these weights: a Hugging Face snapshot or training-checkpoint folder (its config and tokenizer are used) or a .safetensors file." };
-        var steps = new Option<int>("--steps") { Description = "Optimizer steps to reach (with --resume: the total, counting the steps already done).", DefaultValueFactory = _ => d.Steps };
-        var batch = new Option<int>("--batch") { Description = "Windows per micro-batch.", DefaultValueFactory = _ => d.Batch };
-        var context = new Option<int>("--context") { Description = "Tokens per window (block size).", DefaultValueFactory = _ => d.Context };
-        var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => d.LearningRate };
-        var minLr = new Option<double>("--min-lr") { Description = "Learning rate at the end of the cosine decay.", DefaultValueFactory = _ => d.MinLearningRate };
-        var warmup = new Option<int>("--warmup") { Description = "Linear warmup steps.", DefaultValueFactory = _ => d.WarmupSteps };
-        var accumulation = new Option<int>("--accumulation") { Description = "Micro-batches per optimizer step.", DefaultValueFactory = _ => d.GradientAccumulation };
-        var weightDecay = new Option<double>("--weight-decay") { Description = "AdamW decoupled weight decay (matrices only).", DefaultValueFactory = _ => d.WeightDecay };
-        var beta2 = new Option<double>("--beta2") { Description = "AdamW β2.", DefaultValueFactory = _ => d.Beta2 };
-        var clip = new Option<double>("--clip") { Description = "Global gradient-norm clip (0: off).", DefaultValueFactory = _ => d.GradientClip };
+        var steps = new Option<int>("--steps") { Description = "Optimizer steps to reach (with --resume: the total, counting the steps already done).", DefaultValueFactory = _ => d.Steps }.AtLeast(1);
+        var batch = new Option<int>("--batch") { Description = "Windows per micro-batch.", DefaultValueFactory = _ => d.Batch }.AtLeast(1);
+        var context = new Option<int>("--context") { Description = "Tokens per window (block size).", DefaultValueFactory = _ => d.Context }.AtLeast(2);
+        var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => d.LearningRate }.InRange(0, double.MaxValue, includeMin: false);
+        var minLr = new Option<double>("--min-lr") { Description = "Learning rate at the end of the cosine decay.", DefaultValueFactory = _ => d.MinLearningRate }.AtLeast(0);
+        var warmup = new Option<int>("--warmup") { Description = "Linear warmup steps.", DefaultValueFactory = _ => d.WarmupSteps }.AtLeast(0);
+        var accumulation = new Option<int>("--accumulation") { Description = "Micro-batches per optimizer step.", DefaultValueFactory = _ => d.GradientAccumulation }.AtLeast(1);
+        var weightDecay = new Option<double>("--weight-decay") { Description = "AdamW decoupled weight decay (matrices only).", DefaultValueFactory = _ => d.WeightDecay }.AtLeast(0);
+        var beta2 = new Option<double>("--beta2") { Description = "AdamW β2.", DefaultValueFactory = _ => d.Beta2 }.InRange(0, 1, includeMax: false);
+        var clip = new Option<double>("--clip") { Description = "Global gradient-norm clip (0: off).", DefaultValueFactory = _ => d.GradientClip }.AtLeast(0);
         var seed = new Option<ulong>("--seed") { Description = "Seed of the initial weights and of the training windows.", DefaultValueFactory = _ => d.Seed };
-        var threads = new Option<int>("--threads") { Description = "Kernel threads (default: all cores; under mpirun, the cores divided by the ranks on this machine).", DefaultValueFactory = _ => DefaultThreads() };
+        var threads = new Option<int>("--threads") { Description = "Kernel threads (default: all cores; under mpirun, the cores divided by the ranks on this machine).", DefaultValueFactory = _ => DefaultThreads() }.AtLeast(1);
         var zero = new Option<bool>("--zero") { Description = "Under mpirun: ZeRO-1, each rank keeps the AdamW moments of 1/N of the parameters." };
         var noOverlap = new Option<bool>("--no-overlap") { Description = "Under mpirun: reduce the gradients after the backward pass instead of layer by layer during it." };
         var commTimeout = new Option<double>("--comm-timeout") { Description = "Under mpirun: seconds to wait on another rank before aborting the job (a rank died or hangs).", DefaultValueFactory = _ => 300 };
-        var evalInterval = new Option<int>("--eval-interval") { Description = "Steps between validation-loss evaluations and samples (0: only at the end).", DefaultValueFactory = _ => 250 };
-        var checkpointInterval = new Option<int>("--checkpoint-interval") { Description = "Steps between checkpoints (0: only at the end).", DefaultValueFactory = _ => 500 };
-        var logInterval = new Option<int>("--log-interval") { Description = "Steps between progress lines when the output is not a terminal.", DefaultValueFactory = _ => 100 };
+        var evalInterval = new Option<int>("--eval-interval") { Description = "Steps between validation-loss evaluations and samples (0: only at the end).", DefaultValueFactory = _ => 250 }.AtLeast(0);
+        var checkpointInterval = new Option<int>("--checkpoint-interval") { Description = "Steps between checkpoints (0: only at the end).", DefaultValueFactory = _ => 500 }.AtLeast(0);
+        var logInterval = new Option<int>("--log-interval") { Description = "Steps between progress lines when the output is not a terminal.", DefaultValueFactory = _ => 100 }.AtLeast(1);
         var output = new Option<string?>("--out") { Description = "Run folder for checkpoint/ and summary.json (default: runs/<model>)." };
         var resume = new Option<bool>("--resume") { Description = "Continue from <out>/checkpoint (same options; --steps may grow)." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Start afresh even though <out> holds a checkpoint." };
         var data = new Option<string?>("--data") { Description = "UTF-8 text, or JSON lines of chat conversations ({\"messages\": [...]}, loss on assistant tokens), to train on (default: the bundled tinyshakespeare)." };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "byte (vocabulary 256; the default) or qwen3 (needs a model with the full Qwen3 vocabulary, e.g. Qwen3FullVocab); with --init-from a folder: its own." };
         tokenizer.AcceptOnlyFromAmong("byte", "qwen3");
-        var samples = new Option<int>("--samples") { Description = "Characters of text generated at each evaluation (0: none).", DefaultValueFactory = _ => 200 };
-        var initStd = new Option<float>("--init-std") { Description = "Standard deviation of the initial matrices.", DefaultValueFactory = _ => 0.02f };
+        var samples = new Option<int>("--samples") { Description = "Characters of text generated at each evaluation (0: none).", DefaultValueFactory = _ => 200 }.AtLeast(0);
+        var initStd = new Option<float>("--init-std") { Description = "Standard deviation of the initial matrices.", DefaultValueFactory = _ => 0.02f }.InRange(0, float.MaxValue, includeMin: false);
         var scaledInit = new Option<bool>("--scaled-residual-init") { Description = "GPT-2 init: o_proj and down_proj start with std / sqrt(2 · layers)." };
 
         var loraRank = new Option<int>("--lora-rank") { Description = "Train LoRA adapters of this rank on the --init-from model instead of all its weights (0: full fine-tune)." };
@@ -71,6 +71,7 @@ internal static class TrainCommand
                     GradientAccumulation = parse.GetValue(accumulation), WeightDecay = parse.GetValue(weightDecay),
                     Beta2 = parse.GetValue(beta2), GradientClip = parse.GetValue(clip), Seed = parse.GetValue(seed),
                 },
+                WarmupGiven = parse.GetResult(warmup) is { Implicit: false },
                 Threads = parse.GetValue(threads),
                 Parallel = new DataParallelOptions { ShardOptimizer = parse.GetValue(zero), Overlap = !parse.GetValue(noOverlap) },
                 CommunicationTimeout = parse.GetValue(commTimeout) is var t && t > 0 && t < 1e6 ? TimeSpan.FromSeconds(t) : TimeSpan.Zero,
@@ -168,7 +169,8 @@ internal static class TrainCommand
             if (comm.Rank == 0) Report(summary, resumeCommand);
             return 0;
         }
-        catch (Exception e) when (comm.Size == 1 && e is ArgumentException or FileNotFoundException or InvalidDataException or IOException or InvalidOperationException or InsufficientMemoryException)
+        catch (Exception e) when (comm.Size == 1 && e is ArgumentException or FileNotFoundException or InvalidDataException or IOException or InvalidOperationException
+                                       or UnauthorizedAccessException or NotSupportedException or InsufficientMemoryException)
         {
             Console.Error.WriteLine($"train: {e.Message}");
             return 2;

@@ -55,11 +55,35 @@ internal static class TrainRun
         if (memory.Shortfall($"Training {definition.Name} (batch {options.Batch} × context {options.Context})", settings.AvailableBytes ?? MemoryBudget.AvailableBytes()) is string shortfall)
             throw new InsufficientMemoryException(shortfall);
 
-        string? existing = root ? TrainingCheckpoint.Find(settings.Out) : null;      // rank 0 owns the run folder
+        // One process per run folder: a second one would interleave its checkpoints with ours. Then what interrupted
+        // saves left behind (stray temp folders, each a full model + optimizer state) is removed. Rank 0 owns the folder.
+        using var runLock = root ? RunFolderLock.Acquire(settings.Out) : null;
+        if (root)
+            foreach (var stray in TrainingCheckpoint.CleanStrays(settings.Out))
+                progress.Info($"Removed {stray}, left by an interrupted save.");
+
+        string? existing = root ? TrainingCheckpoint.Find(settings.Out) : null;
         if (root && settings.Resume && existing is null)
-            throw new ArgumentException($"--resume: no checkpoint in '{settings.Out}' (expected {Path.Combine(settings.Out, TrainingCheckpoint.FolderName)}); run without --resume to start afresh.");
+            throw new ArgumentException($"--resume: no checkpoint in '{settings.Out}' (expected a complete {Path.Combine(settings.Out, TrainingCheckpoint.FolderName)}); run without --resume to start afresh.");
         if (root && !settings.Resume && !settings.Overwrite && existing is not null)
             throw new ArgumentException($"'{settings.Out}' already holds a checkpoint ({existing}): pass --resume to continue it, --overwrite to start afresh, or another --out.");
+        if (settings.Resume)
+        {
+            // Rank 0 reads the checkpoint's step and warmup; the other ranks receive them (a sum where they add 0).
+            Span<double> checkpoint = [0, 0];
+            if (root)
+            {
+                var info = TrainingCheckpoint.ReadInfo(existing!);
+                checkpoint[0] = info.Step;
+                checkpoint[1] = info.Options.WarmupSteps;
+            }
+            if (comm.Size > 1) comm.AllReduceSum(checkpoint);
+            long savedStep = (long)checkpoint[0];
+            if (options.Steps <= savedStep)
+                throw new ArgumentException($"--steps ({options.Steps}) must exceed the checkpoint's step ({savedStep}) in {existing}: --steps is the total to reach, counting the steps already done.");
+            // An implicit warmup depends on --steps; the run keeps the one it started with, so extending it works.
+            if (!settings.WarmupGiven) options = options with { WarmupSteps = (int)checkpoint[1] };
+        }
 
         var data = Corpus.Load(settings.Data, tokenizer, options.Context);
         using var model = definition.Create(WeightFormat.F32);

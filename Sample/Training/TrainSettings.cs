@@ -16,6 +16,12 @@ internal sealed record TrainSettings
 
     public TrainingOptions Training { get; init; } = new();
 
+    /// <summary>
+    /// False when Training.WarmupSteps is the default derived from --steps: a resumed run then keeps the warmup
+    /// stored in its checkpoint (the run's schedule must not change when --steps grows).
+    /// </summary>
+    public bool WarmupGiven { get; init; } = true;
+
     /// <summary>Data-parallel settings (used under mpirun).</summary>
     public Distributed.DataParallelOptions Parallel { get; init; } = new();
 

@@ -209,6 +209,14 @@ public class DiagnosticTests
     [InlineData("\"attention_bias\": false", "\"attention_bias\": false, \"tie_word_embeddings\": 1", "'tie_word_embeddings' is 1; expected true or false")]
     [InlineData("\"rope_theta\": 1000000.0", "\"rope_theta\": 10000.0, \"rope_parameters\": { \"rope_type\": \"default\", \"rope_theta\": 1000000.0 }",
         "'rope_theta' is 10000.0; expected the same value as rope_parameters.rope_theta (1000000.0)")]
+    [InlineData("\"attention_bias\": false", "\"attention_bias\": \"no\"",
+        "'attention_bias' is \"no\"; expected false or null (Python would read \"no\" as true: Qwen3 projections have no bias and Qwen3Gen implements none)")]
+    [InlineData("\"use_sliding_window\": false", "\"use_sliding_window\": 1",
+        "'use_sliding_window' is 1; expected false or null (Python would read 1 as true: sliding-window attention is not implemented; every layer uses full causal attention)")]
+    [InlineData("\"use_sliding_window\": false", "\"use_sliding_window\": \"false\"",
+        "'use_sliding_window' is \"false\"; expected false or null (Python would read \"false\" as true: sliding-window attention is not implemented; every layer uses full causal attention)")]
+    [InlineData("\"attention_bias\": false", "\"attention_bias\": false, \"mlp_bias\": {}",
+        "'mlp_bias' is an object; expected false or null (Python would read an object as true: Qwen3 MLP projections have no bias and Qwen3Gen implements none)")]
     public void QG0013_InvalidField(string original, string replacement, string problem)
     {
         var run = RunConfig(DenseConfig().Replace(original, replacement));
@@ -327,6 +335,51 @@ public class DiagnosticTests
         long elements = 151936L * 16384L;                                   // 2,489,319,424 > 2^31 - 1
         Reported(run, source, "QG0023", Error, Attribute(args),
             $"model.embed_tokens.weight would hold Vocab (151936) x Hidden (16384) = {elements} elements, more than one tensor can index (2147483647)");
+    }
+
+    [Fact]
+    public void QG0023_ExpertsAtIntMaxValue_IsCaught_ForTheRouter_AndTheRoutingStatistics()
+    {
+        string args = Valid + ", Experts = 2147483647, ExpertsPerToken = 2, ExpertFfn = 32";
+        string source = Source(args);
+        var run = GeneratorHarness.Run(source);
+        var messages = run.GeneratorDiagnostics.Where(d => d.Id == "QG0023").Select(d => d.GetMessage(System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.Contains("model.layers.{i}.mlp.gate.weight (the router) would hold Experts (2147483647) x Hidden (48) = 103079215056 elements, more than one tensor can index (2147483647)", messages);
+        Assert.Contains("the routing statistics (expert offsets) would hold Experts + 1 = 2147483648 elements, more than one tensor can index (2147483647)", messages);
+        Assert.DoesNotContain(run.CompilationErrors, d => d.Id == "CS0220");   // caught before any code is generated
+        Assert.Empty(run.ModelSources);
+    }
+
+    [Fact]
+    public void QG0023_PerRowExpertWorkBuffer_IsSizeChecked()
+    {
+        string args = "Vocab = 256, Hidden = 16, Layers = 2, Heads = 4, KvHeads = 2, HeadDim = 16, Ffn = 96, Experts = 100000, ExpertsPerToken = 100000, ExpertFfn = 30000";
+        string source = Source(args);
+        var run = GeneratorHarness.Run(source);
+        Reported(run, source, "QG0023", Error, Attribute(args),
+            "the expert activations of one row would hold ExpertsPerToken (100000) x ExpertFfn (30000) = 3000000000 elements, more than one tensor can index (2147483647)");
+    }
+
+    [Fact]
+    public void QG0026_ModelTooLarge()
+    {
+        // Every tensor fits an int (router 1e8 x 16, expert matrices 1e8 x 16); all of them together do not fit a buffer.
+        string args = "Vocab = 256, Hidden = 16, Layers = 4, Heads = 1, KvHeads = 1, HeadDim = 16, Ffn = 96, Experts = 100000000, ExpertsPerToken = 1, ExpertFfn = 100000000";
+        string source = Source(args);
+        var run = GeneratorHarness.Run(source);
+        var d = DiagnosticAssert.Single(run, "QG0026");
+        Assert.Equal(Error, d.Severity);
+        Assert.Empty(run.GeneratorDiagnostics.Where(x => x.Id != "QG0026"));
+        string message = d.GetMessage(System.Globalization.CultureInfo.InvariantCulture);
+        const string prefix = "the flat parameter buffer would hold ", suffix = " elements, more than a buffer can address (1152921504606846975)";
+        Assert.StartsWith(prefix, message);
+        Assert.EndsWith(suffix, message);
+        // by hand, per layer: q, k, v (16 + 2·16)·16 + o 16·16 + q/k norms 2·16, layer norms 2·16, router 1e8·16,
+        // experts 1e8 · 3 · 1e8 · 16; embeddings 2 · 256 · 16 (untied); final norm 16
+        decimal perLayer = 48m * 16 + 16 * 16 + 32 + 32 + 100_000_000m * 16 + 100_000_000m * 3 * 100_000_000m * 16;
+        decimal expected = 2m * 256 * 16 + 4 * perLayer + 16;
+        decimal reported = decimal.Parse(message[prefix.Length..^suffix.Length], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(Math.Abs(reported - expected) / expected < 1e-12m, $"{reported} vs {expected}");
     }
 
     [Fact]

@@ -112,6 +112,46 @@ public sealed class TrainCommandTests : IDisposable
         Assert.Equal(2, Invoke(Args(Path.Combine(_root, "bad2"), 2, "--resume")));   // the command turns them into exit code 2
     }
 
+    private string[] Quick(string output, int steps, params string[] extra) =>
+    [
+        "train", "--model", "Qwen3Tiny", "--steps", steps.ToString(), "--batch", "2", "--context", "8", "--threads", "1",
+        "--eval-interval", "0", "--checkpoint-interval", "0", "--samples", "0", "--data", _data, "--out", output, .. extra,
+    ];
+
+    [Fact]
+    public void ExtendingARun_KeepsItsImplicitWarmup_AndATargetNotBeyondTheCheckpoint_IsRefused_LeavingItUntouched()
+    {
+        string output = Path.Combine(_root, "extend");
+        Assert.Equal(0, Invoke(Quick(output, 20)));                    // implicit warmup min(100, 20 / 10) = 2
+        Assert.Equal(0, Invoke(Quick(output, 40, "--resume")));        // 40 would imply 4: the checkpoint's 2 is kept
+        var (step, options) = TrainingCheckpoint.ReadInfo(TrainingCheckpoint.Find(output)!);
+        Assert.Equal(40, step);
+        Assert.Equal(2, options.WarmupSteps);
+
+        string checkpoint = Path.Combine(output, "checkpoint", "trainer.safetensors"), summary = Path.Combine(output, "summary.json");
+        byte[] savedCheckpoint = File.ReadAllBytes(checkpoint), savedSummary = File.ReadAllBytes(summary);
+        Assert.Equal(2, Invoke(Quick(output, 1, "--resume")));         // "training steps 41..1" would be nonsense
+        Assert.Equal(2, Invoke(Quick(output, 40, "--resume")));        // nothing left to do
+        var e = Assert.Throws<ArgumentException>(() => TrainRun.Execute(Settings(output, 3) with { Data = _data, Resume = true }, new Recorder(), default));
+        Assert.Contains("--steps (3) must exceed the checkpoint's step (40)", e.Message);
+        Assert.Equal(savedCheckpoint, File.ReadAllBytes(checkpoint));
+        Assert.Equal(savedSummary, File.ReadAllBytes(summary));
+    }
+
+    [Fact]
+    public void ASecondTrainOnTheSameRunFolder_IsRefused()
+    {
+        string output = Path.Combine(_root, "locked");
+        using (RunFolderLock.Acquire(output))                          // as a first `train` holds it
+        {
+            var e = Assert.Throws<IOException>(() => TrainRun.Execute(Settings(output, 2) with { Data = _data }, new Recorder(), default));
+            Assert.Contains("in use by another training process", e.Message);
+            Assert.Equal(2, Invoke(Quick(output, 2)));
+            Assert.Null(TrainingCheckpoint.Find(output));
+        }
+        Assert.Equal(0, Invoke(Quick(output, 2)));
+    }
+
     private class Recorder : ITrainingProgress
     {
         public List<long> EvaluatedSteps { get; } = [];

@@ -163,4 +163,51 @@ public class ChatCommandTests(ChatSnapshotFixture fx)
         var (code, err) = GenerateIn(dir);
         AssertOneCleanError(code, err, "model-00001-of-00002.safetensors");
     }
+
+    /// <summary>mkfifo(3): a named pipe (Linux and macOS; the tests run there).</summary>
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int mkfifo(string path, uint mode);
+
+    [Fact]
+    public async Task FifoInPlaceOfAShard_IsRefused_WithoutOpeningIt()
+    {
+        string dir = fx.Copy("fifo");
+        string shard = Path.Combine(dir, "model-00002-of-00002.safetensors");
+        File.Delete(shard);
+        Assert.Equal(0, mkfifo(shard, Convert.ToUInt32("644", 8)));
+        var run = Task.Run(() => GenerateIn(dir));
+        // Opening the FIFO would wait for a writer forever: the test would time out instead of failing.
+        Assert.Same(run, await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(60))));
+        var (code, err) = await run;
+        AssertOneCleanError(code, err, "model-00002-of-00002.safetensors", "FIFO");
+    }
+
+    [Theory]
+    [InlineData("num_attention_heads", "0", "QG0003: num_attention_heads (0) must be positive")]
+    [InlineData("num_key_value_heads", "3", "QG0001: Heads (4) must be a multiple of KvHeads (3)")]
+    [InlineData("head_dim", "15", "QG0002: HeadDim (15) must be even")]
+    [InlineData("rms_norm_eps", "-1", "QG0022: rms_norm_eps (-1) must be a finite number greater than 0")]
+    [InlineData("num_key_value_heads", "\"2\"", "'num_key_value_heads' is \"2\"; expected an integer")]
+    [InlineData("attention_bias", "\"no\"", "'attention_bias' is \"no\"; expected false or null")]
+    [InlineData("use_sliding_window", "1", "'use_sliding_window' is 1; expected false or null")]
+    [InlineData("tie_word_embeddings", "\"true\"", "'tie_word_embeddings' is \"true\"; expected true or false")]
+    public void BadConfigField_IsTheGeneratorsRule_NamingTheFile(string field, string json, string message)
+    {
+        string dir = fx.Copy("bad-" + field);
+        string path = Path.Combine(dir, "config.json");
+        var config = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        config[field] = JsonNode.Parse(json);
+        File.WriteAllText(path, config.ToJsonString());
+        var (code, err) = GenerateIn(dir);
+        AssertOneCleanError(code, err, "config.json", message);
+    }
+
+    [Theory]
+    [InlineData(2147483647)]
+    [InlineData(1_000_000)]
+    public void MaxTokensBeyondTheContext_IsAnErrorNamingTheOption(int maxTokens)
+    {
+        var (code, _, err) = Generate(new GenerateCommand.Settings { Prompt = "hi", Model = Settings(fx.Directory, maxTokens) });
+        AssertOneCleanError(code, err, $"--max-tokens ({maxTokens})", "exceeds the context length");
+    }
 }
