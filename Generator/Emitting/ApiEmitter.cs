@@ -38,6 +38,25 @@ internal static class ApiEmitter
             /// <summary>The logits of the last Forward: [batch, seqLen, Vocab].</summary>
             public ReadOnlySpan<float> Logits => _state is { } s ? new ReadOnlySpan<float>(s.Logits, s.Rows * Vocab) : default;
 
+            private bool _checkpointing;
+
+            /// <summary>
+            /// Gradient checkpointing for training: keep only each layer's output, recompute a layer's activations just before its
+            /// backward (one more forward per step, activations of one layer instead of all). Gradients are bit-identical.
+            /// </summary>
+            public bool GradientCheckpointing
+            {
+                get => _checkpointing;
+                set
+                {
+                    if (value && Definition.IsMoe) throw new NotSupportedException("Gradient checkpointing is implemented for dense models only (a MoE layer's forward also pools the aux-loss statistics).");
+                    if (value == _checkpointing) return;
+                    _checkpointing = value;
+                    _state?.Dispose();                                  // the next Reserve or Forward allocates for the new mode
+                    _state = null;
+                }
+            }
+
             /// <summary>Allocates work buffers for up to batch × seqLen tokens (once; a larger call later reallocates).</summary>
             public void Reserve(int batch, int seqLen, bool training)
             {
@@ -46,7 +65,7 @@ internal static class ApiEmitter
                     throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"seqLen must be in 1..{MaxPositions} (max_position_embeddings).");
                 if (_state is { } s && s.MaxBatch >= batch && s.MaxSeqLen >= seqLen && (s.Training || !training)) return;
                 _state?.Dispose();
-                _state = new State(batch, seqLen, training);
+                _state = new State(batch, seqLen, training, recompute: _checkpointing);
             }
 
             public float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batch, int seqLen)

@@ -19,6 +19,13 @@ public interface IQwen3Model : IDisposable
     /// <summary>d(loss)/d(parameter) in the same flat layout as the F32 weights (allocated on first Backward).</summary>
     NativeBuffer<float> Gradients { get; }
 
+    /// <summary>
+    /// Gradient checkpointing (dense models): training keeps only each layer's output and recomputes a layer's activations
+    /// just before its backward, one more forward pass per step for the activations of one layer instead of all; the
+    /// gradients are bit-identical. Setting it frees the work buffers (the next Reserve or Forward allocates them).
+    /// </summary>
+    bool GradientCheckpointing { get; set; }
+
     /// <summary>Allocates the work buffers for batches of up to <paramref name="batch"/> × <paramref name="seqLen"/> tokens, once.</summary>
     void Reserve(int batch, int seqLen, bool training);
 

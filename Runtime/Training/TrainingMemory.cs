@@ -21,18 +21,22 @@ public sealed record TrainingMemory(long Parameters, long Weights, long Gradient
     public long Total => Weights + Gradients + OptimizerMoments + Activations + Logits;
 
     /// <summary>The estimate for a full fine-tune of <paramref name="c"/> on batches of <paramref name="batch"/> × <paramref name="context"/> tokens.</summary>
-    public static TrainingMemory For(ModelConfig c, int batch, int context)
+    /// <param name="checkpointing">Gradient checkpointing (<see cref="IQwen3Model.GradientCheckpointing"/>): each layer keeps only its
+    /// output (H per row) and one set of a layer's activations, K/V cache included, is shared.</param>
+    public static TrainingMemory For(ModelConfig c, int batch, int context, bool checkpointing = false)
     {
         ArgumentNullException.ThrowIfNull(c);
         long p = MemoryBudget.ParameterCount(c);
         long rows = (long)batch * context, h = c.Hidden, q = (long)c.Heads * c.HeadDim, kv = (long)c.KvHeads * c.HeadDim;
         long perRow = h;                                                         // the embedding output (layer 0's input)
-        for (int layer = 0; layer < c.Layers; layer++)
-        {
-            long f = c.IsSparse(layer) ? (long)c.ExpertsPerToken * c.ExpertFfn : c.Ffn;
-            perRow += 4 * h + 3 * q + 4 * kv + 3 * f + c.Heads + c.KvHeads + 2;
-        }
         long maxF = Enumerable.Range(0, c.Layers).Max(l => c.IsSparse(l) ? (long)c.ExpertsPerToken * c.ExpertFfn : c.Ffn);
+        if (checkpointing) perRow += c.Layers * h + 3 * h + 3 * q + 4 * kv + 3 * maxF + c.Heads + c.KvHeads + 2;
+        else
+            for (int layer = 0; layer < c.Layers; layer++)
+            {
+                long f = c.IsSparse(layer) ? (long)c.ExpertsPerToken * c.ExpertFfn : c.Ffn;
+                perRow += 4 * h + 3 * q + 4 * kv + 3 * f + c.Heads + c.KvHeads + 2;
+            }
         perRow += h + 3 + 2 * h + 3 * q + 3 * kv + 3 * maxF;                      // final norm, rstd, lse, row loss; backward scratch
         return new TrainingMemory(p, 4 * p, 4 * p, 8 * p, 4 * rows * perRow + 8 * rows, 4 * rows * c.Vocab);
     }

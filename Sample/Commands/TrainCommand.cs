@@ -50,11 +50,12 @@ internal static class TrainCommand
         var loraRank = new Option<int>("--lora-rank") { Description = "Train LoRA adapters of this rank on the --init-from model instead of all its weights (0: full fine-tune)." };
         var loraAlpha = new Option<double?>("--lora-alpha") { Description = "LoRA alpha: the update is (alpha / rank)·B·A (default 2 × rank)." };
         var loraTargets = new Option<string>("--lora-targets") { Description = "Projections to adapt, comma-separated (PEFT target_modules).", DefaultValueFactory = _ => string.Join(",", Qwen3Gen.Training.Lora.LoraConfig.AllProjections) };
+        var checkpointing = new Option<bool>("--gradient-checkpointing") { Description = "Recompute each layer's activations in backward instead of keeping them: less memory for long contexts, one more forward per step (dense models)." };
         var command = new Command("train", "Train a model definition on a text corpus (default: Qwen3Shakespeare on tinyshakespeare, nanoGPT's CPU recipe).")
         {
             model, initFrom, steps, batch, context, lr, minLr, warmup, accumulation, weightDecay, beta2, clip, seed, threads,
             evalInterval, checkpointInterval, logInterval, output, resume, overwrite, data, tokenizer, samples, initStd, scaledInit,
-            zero, noOverlap, commTimeout, loraRank, loraAlpha, loraTargets,
+            zero, noOverlap, commTimeout, loraRank, loraAlpha, loraTargets, checkpointing,
         };
         command.SetAction(parse =>
         {
@@ -86,6 +87,7 @@ internal static class TrainCommand
                 SampleChars = parse.GetValue(samples),
                 InitStd = parse.GetValue(initStd),
                 ScaledResidualInit = parse.GetValue(scaledInit),
+                GradientCheckpointing = parse.GetValue(checkpointing),
                 Lora = parse.GetValue(loraRank) is int rank and not 0
                     ? new Qwen3Gen.Training.Lora.LoraConfig
                     {

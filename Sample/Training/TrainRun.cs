@@ -44,7 +44,9 @@ internal static class TrainRun
             throw new ArgumentException($"--context ({options.Context}) exceeds {definition.Name}'s max_position_embeddings ({definition.Config.MaxPositions}).");
 
         // Refuse before allocating: weights, gradients, AdamW moments, activations and logits, from the hyper-parameters.
-        var memory = TrainingMemory.For(definition.Config, options.Batch, options.Context);
+        if (settings.GradientCheckpointing && definition.Config.IsMoe)
+            throw new ArgumentException($"--gradient-checkpointing is implemented for dense models; {definition.Name} is a MoE.");
+        var memory = TrainingMemory.For(definition.Config, options.Batch, options.Context, settings.GradientCheckpointing);
         if (settings.Lora is not null)
         {
             if (start.Weights is null) throw new ArgumentException("LoRA (--lora-rank) adapts a trained model: give --init-from with its snapshot or checkpoint.");
@@ -87,6 +89,7 @@ internal static class TrainRun
 
         var data = Corpus.Load(settings.Data, tokenizer, options.Context);
         using var model = definition.Create(WeightFormat.F32);
+        model.GradientCheckpointing = settings.GradientCheckpointing;
         LoraAdapter? lora = null;
         if (settings.Lora is not null)
         {

@@ -67,6 +67,9 @@ internal sealed record TrainSettings
     /// <summary>LoRA adapters to train on the --init-from model (its weights frozen); null: a full fine-tune.</summary>
     public Qwen3Gen.Training.Lora.LoraConfig? Lora { get; init; }
 
+    /// <summary>Recompute each layer's activations in backward instead of keeping them (dense models; same gradients, one more forward).</summary>
+    public bool GradientCheckpointing { get; init; }
+
     /// <summary>Memory the run may take, in bytes; null: what the machine has free (<see cref="MemoryBudget.AvailableBytes"/>).</summary>
     public long? AvailableBytes { get; init; }
 

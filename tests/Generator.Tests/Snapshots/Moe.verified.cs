@@ -51,12 +51,14 @@ public unsafe partial class Moe
 
     /// <summary>
     /// Work buffers for up to MaxBatch × MaxSeqLen tokens, allocated once and reused by every call.
-    /// Training keeps every layer's activations for backward; inference lets the layers share one set.
+    /// Training keeps every layer's activations for backward; inference lets the layers share one set. Training with
+    /// Recompute (gradient checkpointing) keeps only each layer's output and one shared set, which the backward
+    /// refills by running each layer's forward again just before its backward.
     /// </summary>
     private sealed class State : IDisposable
     {
         public readonly int MaxBatch, MaxSeqLen, Capacity;
-        public readonly bool Training;
+        public readonly bool Training, Recompute;
         public readonly LayerBuffers[] Layer = new LayerBuffers[Layers];
         public readonly float* FinalNorm, RstdF, Logits, LogitLse, RowLoss, RopeCos, RopeSin;
         public readonly int* Tokens, Targets;
@@ -79,9 +81,10 @@ public unsafe partial class Moe
 
         /// <param name="capacity">KV-cache positions per sequence (training: maxSeqLen).</param>
         /// <param name="logitRows">Rows of logits kept (a decoding session needs only the last position).</param>
-        public State(int maxBatch, int maxSeqLen, bool training, int capacity = 0, int logitRows = 0)
+        /// <param name="recompute">Training only: keep one layer's activations and recompute the others in backward.</param>
+        public State(int maxBatch, int maxSeqLen, bool training, int capacity = 0, int logitRows = 0, bool recompute = false)
         {
-            MaxBatch = maxBatch; MaxSeqLen = maxSeqLen; Training = training;
+            MaxBatch = maxBatch; MaxSeqLen = maxSeqLen; Training = training; Recompute = training && recompute;
             Capacity = training ? maxSeqLen : Math.Max(capacity, maxSeqLen);
             long r = (long)maxBatch * maxSeqLen, cache = (long)maxBatch * Capacity;
             var a = _arena;
@@ -93,10 +96,15 @@ public unsafe partial class Moe
             float* residual = a.Floats(r * Hidden);
             for (int l = 0; l < Layers; l++)
             {
-                if (l == 0 || training) shared = NewLayer(a, r, residual, l);
+                if (l == 0 || (training && !Recompute)) shared = NewLayer(a, r, residual, l);
                 var layer = shared;
-                layer.KCache = a.Floats(cache * KvDim);         // each layer has its own keys and values
-                layer.VCache = a.Floats(cache * KvDim);
+                layer.Input = residual;                         // recompute: each layer reads its own kept input
+                if (l == 0 || !Recompute)
+                {
+                    layer.KCache = a.Floats(cache * KvDim);     // each layer has its own keys and values
+                    layer.VCache = a.Floats(cache * KvDim);
+                }
+                else { layer.KCache = Layer[0].KCache; layer.VCache = Layer[0].VCache; }   // recompute: one pair, refilled per layer
                 layer.Counts = a.Ints(Experts);                     // routing statistics per layer, also when inference shares the rest
                 if (training) { residual = a.Floats(r * Hidden); layer.Output = residual; }
                 else layer.Output = layer.Input;                // inference: the residual stream is updated in place
@@ -244,6 +252,10 @@ public unsafe partial class Moe
         hook?.HeadDone();                                                               // model.norm (and an untied lm_head) are final
         for (int l = Layers - 1; l >= 0; l--)
         {
+            // Gradient checkpointing: the shared buffers hold the last layer's activations; refill them for layer l
+            // by running its forward again from its kept input (the same operations, so the same bits).
+            if (s.Recompute && l < Layers - 1)
+                DecoderLayerForward(ref s.Layer[l], m, v, l, batch, seqLen, s.Slot, s.Past, seqLen, s.RopeCos, s.RopeSin);
             DecoderLayerBackward(ref s.Layer[l], s, m, v, g, l, batch, seqLen);
             hook?.LayerDone(l);                                                         // layer l's parameters are final
         }
@@ -1283,6 +1295,25 @@ public unsafe partial class Moe : IMoeModel
     /// <summary>The logits of the last Forward: [batch, seqLen, Vocab].</summary>
     public ReadOnlySpan<float> Logits => _state is { } s ? new ReadOnlySpan<float>(s.Logits, s.Rows * Vocab) : default;
 
+    private bool _checkpointing;
+
+    /// <summary>
+    /// Gradient checkpointing for training: keep only each layer's output, recompute a layer's activations just before its
+    /// backward (one more forward per step, activations of one layer instead of all). Gradients are bit-identical.
+    /// </summary>
+    public bool GradientCheckpointing
+    {
+        get => _checkpointing;
+        set
+        {
+            if (value && Definition.IsMoe) throw new NotSupportedException("Gradient checkpointing is implemented for dense models only (a MoE layer's forward also pools the aux-loss statistics).");
+            if (value == _checkpointing) return;
+            _checkpointing = value;
+            _state?.Dispose();                                  // the next Reserve or Forward allocates for the new mode
+            _state = null;
+        }
+    }
+
     /// <summary>Allocates work buffers for up to batch × seqLen tokens (once; a larger call later reallocates).</summary>
     public void Reserve(int batch, int seqLen, bool training)
     {
@@ -1291,7 +1322,7 @@ public unsafe partial class Moe : IMoeModel
             throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"seqLen must be in 1..{MaxPositions} (max_position_embeddings).");
         if (_state is { } s && s.MaxBatch >= batch && s.MaxSeqLen >= seqLen && (s.Training || !training)) return;
         _state?.Dispose();
-        _state = new State(batch, seqLen, training);
+        _state = new State(batch, seqLen, training, recompute: _checkpointing);
     }
 
     public float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batch, int seqLen)
