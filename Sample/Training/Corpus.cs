@@ -28,6 +28,7 @@ internal static class Corpus
             throw new FileNotFoundException(path is null
                 ? $"The bundled corpus is missing: expected {file} (the build copies data/tinyshakespeare.txt there)."
                 : $"--data: file '{file}' does not exist.", file);
+        if (path is not null) RegularFiles.CheckRegular(file, "--data");      // a FIFO would block the read forever
         if (path is not null && ChatData.IsJsonLines(file))
         {
             if (tokenizer is not Qwen3Tokenizer qwen3)

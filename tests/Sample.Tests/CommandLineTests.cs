@@ -102,4 +102,17 @@ public sealed class CommandLineTests : IDisposable
     {
         Refused(Run("generate", "hi", "--model", Path.Combine(_root, "no-model"), option, value), message);
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int mkfifo(string path, uint mode);
+
+    [Fact]
+    public async Task TrainData_ThatIsAFifo_IsRefused_NotReadForever()
+    {
+        string fifo = Path.Combine(_root, "data.fifo");
+        Assert.Equal(0, mkfifo(fifo, Convert.ToUInt32("644", 8)));
+        var run = Task.Run(() => Run("train", "--model", "Qwen3Tiny", "--steps", "2", "--data", fifo, "--out", Path.Combine(_root, "fifo-run")));
+        Assert.Same(run, await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(60))));   // reading it would block forever
+        Refused(await run, fifo, "FIFO");
+    }
 }
