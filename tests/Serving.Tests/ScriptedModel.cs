@@ -36,6 +36,7 @@ public sealed class ScriptedModel : IQwen3Model
     public void Backward() => throw new NotSupportedException();
     public void ZeroGradients() => throw new NotSupportedException();
     public IBackwardHook? BackwardHook { get => null; set => throw new NotSupportedException(); }
+    public bool GradientCheckpointing { get => false; set => throw new NotSupportedException(); }
     public void Dispose() { }
 
     public IInferenceSession CreateSession(int capacity, int chunk = 128) => new Single(this, capacity);
