@@ -12,6 +12,27 @@ internal static class ApiEmitter
             private readonly Weights _weights;
             private NativeBuffer<float>? _gradients;
             private State? _state;
+            private RopeScaling _ropeScaling = Definition.RopeScaling;
+
+            /// <summary>
+            /// The RoPE scaling of work buffers and sessions made from now on (default: the definition's; a model directory
+            /// sets its config.json's). Setting it drops the current work buffers; existing sessions keep their tables.
+            /// </summary>
+            public RopeScaling RopeScaling
+            {
+                get => _ropeScaling;
+                set
+                {
+                    ArgumentNullException.ThrowIfNull(value);
+                    if (value.Problem() is string problem) throw new ArgumentException($"RoPE scaling {value}: {problem}.", nameof(value));
+                    _ropeScaling = value;
+                    _state?.Dispose();
+                    _state = null;
+                }
+            }
+
+            /// <summary>The longest sequence or session: max_position_embeddings, or factor × original with RoPE scaling.</summary>
+            public int PositionLimit => _ropeScaling.PositionLimit(MaxPositions);
 
             /// <summary>A model over existing weights (F32 for training; F32 or BF16 for inference).</summary>
             public {{c}}(Weights weights)
@@ -61,19 +82,19 @@ internal static class ApiEmitter
             public void Reserve(int batch, int seqLen, bool training)
             {
                 if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be positive.");
-                if (seqLen <= 0 || seqLen > MaxPositions)
-                    throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"seqLen must be in 1..{MaxPositions} (max_position_embeddings).");
+                if (seqLen <= 0 || seqLen > PositionLimit)
+                    throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"seqLen must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
                 if (_state is { } s && s.MaxBatch >= batch && s.MaxSeqLen >= seqLen && (s.Training || !training)) return;
                 _state?.Dispose();
-                _state = new State(batch, seqLen, training, recompute: _checkpointing);
+                _state = new State(batch, seqLen, training, _ropeScaling, recompute: _checkpointing);
             }
 
             public float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batch, int seqLen)
             {
                 if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be positive.");
                 if (seqLen <= 0) throw new ArgumentException("The input is empty: seqLen must be at least 1.", nameof(seqLen));
-                if (seqLen > MaxPositions)
-                    throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"The context of {seqLen} tokens exceeds max_position_embeddings ({MaxPositions}).");
+                if (seqLen > PositionLimit)
+                    throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"The context of {seqLen} tokens exceeds the model's {PositionLimit} positions (max_position_embeddings, RoPE scaling {_ropeScaling}).");
                 if (inputs.Length != batch * seqLen)
                     throw new ArgumentException($"{inputs.Length} input ids do not match batch {batch} × seqLen {seqLen}.", nameof(inputs));
                 if (targets.Length != 0 && targets.Length != inputs.Length)

@@ -59,6 +59,24 @@ internal static class AttributeSource
                 public double RouterAuxLossCoef { get; set; }
                 /// <summary>output_router_logits: add coef * aux loss to the training loss (default false, as in Hugging Face)</summary>
                 public bool OutputRouterLogits { get; set; }
+                /// <summary>rope_scaling.rope_type: "default" (no scaling), "linear" or "yarn"</summary>
+                public string? RopeType { get; set; }
+                /// <summary>rope_scaling.factor: the context extension (Qwen3 with YaRN: 4.0)</summary>
+                public double RopeFactor { get; set; }
+                /// <summary>rope_scaling.original_max_position_embeddings (default MaxPositions; Qwen3: 32768)</summary>
+                public int RopeOriginalMaxPositions { get; set; }
+                /// <summary>rope_scaling.beta_fast (YaRN, default 32)</summary>
+                public double RopeBetaFast { get; set; }
+                /// <summary>rope_scaling.beta_slow (YaRN, default 1)</summary>
+                public double RopeBetaSlow { get; set; }
+                /// <summary>rope_scaling.attention_factor (YaRN, default 0.1 ln(factor) + 1)</summary>
+                public double RopeAttentionFactor { get; set; }
+                /// <summary>rope_scaling.mscale (YaRN, with RopeMscaleAllDim)</summary>
+                public double RopeMscale { get; set; }
+                /// <summary>rope_scaling.mscale_all_dim (YaRN, with RopeMscale)</summary>
+                public double RopeMscaleAllDim { get; set; }
+                /// <summary>rope_scaling.truncate (YaRN, default true): round the ramp bounds to whole dimensions</summary>
+                public bool RopeTruncate { get; set; }
             }
         }
         """;

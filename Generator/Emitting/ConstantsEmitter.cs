@@ -19,6 +19,9 @@ internal static class ConstantsEmitter
         w.Line($"public const int Ffn = {Int(s.Ffn)};              // intermediate_size of the dense SwiGLU MLP");
         w.Line($"public const int MaxPositions = {Int(s.MaxPositions)};     // max_position_embeddings");
         w.Line($"public const double RopeTheta = {Double(s.RopeTheta)};   // rope_theta");
+        var rope = s.RopeScaling;
+        if (rope.Type != "default")
+            w.Line($"// rope_scaling: {rope.Type}, factor {Double(rope.Factor)} over {Int(rope.OriginalMaxPositions)} trained positions (Definition.RopeScaling)");
         w.Line($"public const float RmsNormEps = {Float(s.RmsNormEps)};   // rms_norm_eps (added inside the square root)");
         w.Line($"public const bool TieEmbeddings = {(s.TieEmbeddings ? "true" : "false")};  // tie_word_embeddings: " +
                (s.TieEmbeddings ? "the LM head is model.embed_tokens.weight" : "a separate lm_head.weight"));
@@ -42,6 +45,12 @@ internal static class ConstantsEmitter
         w.Line("{");
         w.Line("    Vocab = Vocab, Hidden = Hidden, Layers = Layers, Heads = Heads, KvHeads = KvHeads, HeadDim = HeadDim, Ffn = Ffn,");
         w.Line($"    RopeTheta = RopeTheta, RmsNormEps = {Double(s.RmsNormEps)}, TieEmbeddings = TieEmbeddings, MaxPositions = MaxPositions,");
+        if (rope.Type == "linear")
+            w.Line($"    RopeScaling = RopeScaling.Linear(factor: {Double(rope.Factor)}, originalMaxPositions: {Int(rope.OriginalMaxPositions)}),");
+        else if (rope.Type == "yarn")
+            w.Line($"    RopeScaling = RopeScaling.Yarn(factor: {Double(rope.Factor)}, originalMaxPositions: {Int(rope.OriginalMaxPositions)}, " +
+                   $"betaFast: {Double(rope.BetaFast)}, betaSlow: {Double(rope.BetaSlow)}, attentionFactor: {Double(rope.AttentionFactor)}, " +
+                   $"truncate: {(rope.Truncate ? "true" : "false")}),");
         if (s.IsMoe)
         {
             w.Line("    Experts = Experts, ExpertsPerToken = ExpertsPerToken, ExpertFfn = ExpertFfn, NormTopKProb = NormTopKProb,");

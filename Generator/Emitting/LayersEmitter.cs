@@ -192,9 +192,11 @@ internal static class LayersEmitter
         // Cache write for rows (b, t) of a forward call, in one job instead of two small calls per sequence:
         //   KCache[slot[b], past[b] + t] = RoPE(RMSNorm_k(KRaw[b, t]))  per K/V head,   VCache[slot[b], past[b] + t] = VRaw[b, t]
         // Each row runs exactly the steps of RmsNormJob and RopeJob on its own K/V heads, so the result is the same.
+        // A compact cache (KCache null) gets the row computed in float32 scratch, then encoded (KvCacheKernels.Store).
         private struct KvCacheWriteJob : IParallelJob
         {
             public float* KCache, VCache, KRstd, KRaw, VRaw, NormWeight, Cos, Sin;
+            public KvRows KRows, VRows;
             public int* Slot, Past;
             public int SeqLen, Capacity;
 
@@ -204,11 +206,17 @@ internal static class LayersEmitter
                 {
                     int b = r / SeqLen, t = r % SeqLen;
                     long slot = ((long)Slot[b] * Capacity + Past[b] + t) * KvDim;
-                    new RmsNormJob { Y = KCache + slot, Rstd = KRstd + (long)r * KvHeads, X = KRaw + (long)r * KvDim, W = NormWeight, N = HeadDim }
+                    float* k = KCache != null ? KCache + slot : AttentionKernels.Scratch(KvDim);
+                    new RmsNormJob { Y = k, Rstd = KRstd + (long)r * KvHeads, X = KRaw + (long)r * KvDim, W = NormWeight, N = HeadDim }
                         .Execute(0, KvHeads);
-                    new RopeJob { X = KCache + slot - (long)t * KvDim, Cos = Cos, Sin = Sin, Heads = KvHeads, SeqLen = SeqLen, Past = Past + b }
+                    new RopeJob { X = k - (long)t * KvDim, Cos = Cos, Sin = Sin, Heads = KvHeads, SeqLen = SeqLen, Past = Past + b }
                         .Execute(t, t + 1);                                                  // row t of sequence b: position past[b] + t
-                    RowOps.Copy(VCache + slot, VRaw + (long)r * KvDim, KvDim);
+                    if (KCache != null) RowOps.Copy(VCache + slot, VRaw + (long)r * KvDim, KvDim);
+                    else
+                    {
+                        KvCacheKernels.Store(KRows, slot, k, KvDim);
+                        KvCacheKernels.Store(VRows, slot, VRaw + (long)r * KvDim, KvDim);
+                    }
                 }
             }
         }
@@ -239,7 +247,8 @@ internal static class LayersEmitter
 
         private struct AttentionForwardJob : IParallelJob
         {
-            public float* Out, Lse, Q, K, V;
+            public float* Out, Lse, Q, K, V;                        // K, V null: the cache is compact (KRows, VRows), read as stored
+            public KvRows KRows, VRows;
             public int* Slot, Past;
             public int SeqLen, Capacity;
 
@@ -257,15 +266,17 @@ internal static class LayersEmitter
                     int t0 = tile * QueryTile, t1 = Math.Min(SeqLen, t0 + QueryTile);
                     int past = Past[b];
                     int keys = past + t1;                               // the tile's last row sees positions 0 .. past + t1 − 1
-                    float* k0 = K + (long)Slot[b] * Capacity * KvDim + kv * HeadDim;
-                    float* v0 = V + (long)Slot[b] * Capacity * KvDim + kv * HeadDim;
+                    long e0 = (long)Slot[b] * Capacity * KvDim + kv * HeadDim;   // element of (slot, position 0, head kv, d 0)
+                    bool compact = K == null;
+                    float* k0 = K + e0, v0 = V + e0;
                     bool direct = (t1 - t0) * Group <= DirectQueries;       // too few queries to amortise kᵀ
                     int stride = AttentionKernels.Padded(keys);
                     float* kt = null;
                     if (!direct)
                     {
                         kt = AttentionKernels.Scratch(HeadDim * stride);
-                        AttentionKernels.Transpose(kt, k0, keys, KvDim, HeadDim);      // kᵀ[d, s] = k_s[d]
+                        if (compact) KvCacheKernels.Transpose(kt, KRows, e0, keys, KvDim, HeadDim);
+                        else AttentionKernels.Transpose(kt, k0, keys, KvDim, HeadDim);      // kᵀ[d, s] = k_s[d]
                     }
                     for (int h = kv * Group; h < (kv + 1) * Group; h++)     // the query heads that share this K/V head
                         for (int t = t0; t < t1; t++)
@@ -278,13 +289,15 @@ internal static class LayersEmitter
                             for (int s0 = 0; s0 < n; s0 += KeyBlock)
                             {
                                 int nb = Math.Min(KeyBlock, n - s0);
-                                if (direct) AttentionKernels.ScoresDirect(scores, q, k0, KvDim, s0, nb, HeadDim, AttentionScale);  // q · k_s · scale
-                                else AttentionKernels.Scores(scores, q, kt, stride, s0, nb, HeadDim, AttentionScale);
+                                if (!direct) AttentionKernels.Scores(scores, q, kt, stride, s0, nb, HeadDim, AttentionScale);
+                                else if (compact) KvCacheKernels.ScoresDirect(scores, q, KRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim, AttentionScale);
+                                else AttentionKernels.ScoresDirect(scores, q, k0, KvDim, s0, nb, HeadDim, AttentionScale);  // q · k_s · scale
                                 float mNew = MathF.Max(m, AttentionKernels.Max(scores, nb));
                                 float correction = MathF.Exp(m - mNew);     // rescale what was summed under the old max
                                 l = l * correction + AttentionKernels.ExpSum(scores, nb, mNew);  // p_s = exp(score_s − m), l += Σ p_s
                                 AttentionKernels.Scale(acc, correction, HeadDim);
-                                AttentionKernels.WeightedSum(acc, scores, v0 + (long)s0 * KvDim, KvDim, nb, HeadDim);  // acc += Σ_s p_s v_s
+                                if (compact) KvCacheKernels.WeightedSum(acc, scores, VRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim);
+                                else AttentionKernels.WeightedSum(acc, scores, v0 + (long)s0 * KvDim, KvDim, nb, HeadDim);  // acc += Σ_s p_s v_s
                                 m = mNew;
                             }
                             float* o = Out + row * QDim + h * HeadDim;
@@ -292,6 +305,96 @@ internal static class LayersEmitter
                             for (int d = 0; d < HeadDim; d++) o[d] = acc[d] * inv;
                             Lse[row * Heads + h] = m + MathF.Log(l);
                         }
+                }
+            }
+        }
+
+        // Flash-decoding: a decode step (one row per sequence) has only batch · KvHeads work items above, too few to keep
+        // the threads busy when the cache is long and the K/V heads few. Its keys are then split into chunks of KeySplit
+        // positions (boundaries fixed by position, never by the thread count); item (b, K/V head, chunk) runs the loop above
+        // over its chunk only and leaves, per query head, its running max m_i, sum l_i and unnormalised acc_i. The merge then
+        // combines the chunks of each (b, h) in chunk order:  m = max_i m_i,  l = Σ_i l_i e^(m_i − m),  o = Σ_i acc_i e^(m_i − m) / l.
+        // With one chunk every factor is e^0 = 1 and o is bit for bit the unsplit result.
+        private const int KeySplit = 1024;
+
+        private struct AttentionSplitJob : IParallelJob
+        {
+            public float* Q, K, V, Partials;                        // Partials [batch, Heads, Splits, HeadDim + 2]: acc, m, l
+            public KvRows KRows, VRows;
+            public int* Slot, Past;
+            public int Capacity, Splits;
+
+            /// <summary>Chunks of the longest sequence of a decode step (1 when every sequence fits one).</summary>
+            public static int Count(int batch, int* past)
+            {
+                int keys = 0;
+                for (int b = 0; b < batch; b++) keys = Math.Max(keys, past[b] + 1);
+                return (keys + KeySplit - 1) / KeySplit;
+            }
+
+            public void Execute(int start, int end)
+            {
+                float* scores = stackalloc float[KeyBlock];
+                for (int i = start; i < end; i++)
+                {
+                    int b = i / (KvHeads * Splits), kv = i / Splits % KvHeads, split = i % Splits;
+                    int n = Past[b] + 1, first = split * KeySplit, last = Math.Min(n, first + KeySplit);
+                    long e0 = (long)Slot[b] * Capacity * KvDim + kv * HeadDim;
+                    bool compact = K == null;
+                    float* k0 = K + e0, v0 = V + e0;
+                    for (int h = kv * Group; h < (kv + 1) * Group; h++)
+                    {
+                        float* part = Partials + (((long)b * Heads + h) * Splits + split) * (HeadDim + 2);
+                        float* acc = part;
+                        float* q = Q + (long)b * QDim + h * HeadDim;
+                        float m = float.NegativeInfinity, l = 0f;
+                        new Span<float>(acc, HeadDim).Clear();
+                        for (int s0 = first; s0 < last; s0 += KeyBlock)
+                        {
+                            int nb = Math.Min(KeyBlock, last - s0);
+                            if (compact) KvCacheKernels.ScoresDirect(scores, q, KRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim, AttentionScale);
+                            else AttentionKernels.ScoresDirect(scores, q, k0, KvDim, s0, nb, HeadDim, AttentionScale);
+                            float mNew = MathF.Max(m, AttentionKernels.Max(scores, nb));
+                            float correction = MathF.Exp(m - mNew);
+                            l = l * correction + AttentionKernels.ExpSum(scores, nb, mNew);
+                            AttentionKernels.Scale(acc, correction, HeadDim);
+                            if (compact) KvCacheKernels.WeightedSum(acc, scores, VRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim);
+                            else AttentionKernels.WeightedSum(acc, scores, v0 + (long)s0 * KvDim, KvDim, nb, HeadDim);
+                            m = mNew;
+                        }
+                        part[HeadDim] = m;                                  // an empty chunk (past this sequence's end): m = −∞, l = 0
+                        part[HeadDim + 1] = l;
+                    }
+                }
+            }
+        }
+
+        private struct AttentionMergeJob : IParallelJob
+        {
+            public float* Out, Lse, Partials;
+            public int Splits;
+
+            public void Execute(int start, int end)
+            {
+                for (int i = start; i < end; i++)                            // i = b · Heads + h
+                {
+                    float* parts = Partials + (long)i * Splits * (HeadDim + 2);
+                    float m = float.NegativeInfinity, l = 0f;
+                    for (int c = 0; c < Splits; c++) m = MathF.Max(m, parts[c * (HeadDim + 2) + HeadDim]);
+                    float* o = Out + (long)i * HeadDim;                          // a decode row's heads are consecutive: row b, head h
+                    new Span<float>(o, HeadDim).Clear();
+                    for (int c = 0; c < Splits; c++)
+                    {
+                        float* part = parts + c * (HeadDim + 2);
+                        float lc = part[HeadDim + 1];
+                        if (lc == 0f) continue;                                  // empty chunk
+                        float factor = MathF.Exp(part[HeadDim] - m);
+                        l += lc * factor;
+                        AttentionKernels.Axpy(o, factor, part, HeadDim);         // o += e^(m_c − m) · acc_c
+                    }
+                    float inv = 1f / l;
+                    for (int d = 0; d < HeadDim; d++) o[d] *= inv;
+                    Lse[i] = m + MathF.Log(l);
                 }
             }
         }

@@ -35,6 +35,8 @@ internal static class PassEmitter
                 public float* Q;        // [R, QDim]     queries after QK-norm and RoPE
                 public float* KCache;   // [batch, capacity, KvDim]  keys after QK-norm and RoPE, by position
                 public float* VCache;   // [batch, capacity, KvDim]  values, by position
+                public KvRows KRows, VRows;  // the same in a compact format (BF16 / F16 / Q8_0 sessions; KCache, VCache then null)
+                public float* Partials; // [batch, Heads, ⌈capacity / KeySplit⌉, HeadDim + 2]  flash-decoding chunks (inference)
                 public float* Attn;     // [R, QDim]     softmax(q·kᵀ·scale + causal mask)·v, heads concatenated
                 public float* Lse;      // [R, Heads]    log-sum-exp of each attention row (flash-style backward)
                 public float* Mid;      // [R, Hidden]   Input + o_proj(Attn)
@@ -72,6 +74,7 @@ internal static class PassEmitter
             private sealed class State : IDisposable
             {
                 public readonly int MaxBatch, MaxSeqLen, Capacity;
+                public readonly KvCacheFormat CacheFormat;
                 public readonly bool Training, Recompute;
                 public readonly LayerBuffers[] Layer = new LayerBuffers[Layers];
                 public readonly float* FinalNorm, RstdF, Logits, LogitLse, RowLoss, RopeCos, RopeSin;
@@ -100,25 +103,37 @@ internal static class PassEmitter
 
                 /// <param name="capacity">KV-cache positions per sequence (training: maxSeqLen).</param>
                 /// <param name="logitRows">Rows of logits kept (a decoding session needs only the last position).</param>
+                /// <param name="rope">RoPE scaling of the cos/sin tables.</param>
+                /// <param name="cacheFormat">How keys and values are stored (training: F32 only).</param>
                 /// <param name="recompute">Training only: keep one layer's activations and recompute the others in backward.</param>
-                public State(int maxBatch, int maxSeqLen, bool training, int capacity = 0, int logitRows = 0, bool recompute = false)
+                public State(int maxBatch, int maxSeqLen, bool training, RopeScaling rope, int capacity = 0, int logitRows = 0,
+                             KvCacheFormat cacheFormat = KvCacheFormat.F32, bool recompute = false)
                 {
                     MaxBatch = maxBatch; MaxSeqLen = maxSeqLen; Training = training; Recompute = training && recompute;
+                    if (training && cacheFormat != KvCacheFormat.F32) throw new ArgumentException("Training keeps an F32 cache.", nameof(cacheFormat));
+                    CacheFormat = cacheFormat;
                     Capacity = training ? maxSeqLen : Math.Max(capacity, maxSeqLen);
                     long r = (long)maxBatch * maxSeqLen, cache = (long)maxBatch * Capacity;
                     var a = _arena;
                     Tokens = a.Ints(r); Targets = a.Ints(r);
                     Slot = a.Ints(maxBatch); Past = a.Ints(maxBatch);
                     RopeCos = a.Floats((long)Capacity * (HeadDim / 2)); RopeSin = a.Floats((long)Capacity * (HeadDim / 2));
-                    Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta);
+                    Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta, rope);
                     LayerBuffers shared = default;
                     float* residual = a.Floats(r * Hidden);
+                    float* partials = training ? null : a.Floats((long)maxBatch * Heads * ((Capacity + KeySplit - 1) / KeySplit) * (HeadDim + 2));
                     for (int l = 0; l < Layers; l++)
                     {
                         if (l == 0 || (training && !Recompute)) shared = NewLayer(a, r, residual, l);
                         var layer = shared;
                         layer.Input = residual;                         // recompute: each layer reads its own kept input
-                        if (l == 0 || !Recompute)
+                        layer.Partials = partials;                      // scratch of one attention call, shared by the layers
+                        if (cacheFormat != KvCacheFormat.F32)
+                        {
+                            layer.KRows = KvRows.Allocate(a, cacheFormat, cache * KvDim, HeadDim);
+                            layer.VRows = KvRows.Allocate(a, cacheFormat, cache * KvDim, HeadDim);
+                        }
+                        else if (l == 0 || !Recompute)
                         {
                             layer.KCache = a.Floats(cache * KvDim);     // each layer has its own keys and values
                             layer.VCache = a.Floats(cache * KvDim);
@@ -258,13 +273,24 @@ internal static class PassEmitter
                 RopeForward(a.Q, rows, seqLen, Heads, past, cos, sin);
                 Workers.ForRows(rows, 3L * KvDim, new KvCacheWriteJob                           // k: QK-norm + RoPE into the cache, v copied
                 {
-                    KCache = a.KCache, VCache = a.VCache, KRstd = a.KRstd, KRaw = a.KRaw, VRaw = a.VRaw, NormWeight = v + Layout.KNorm(l),
+                    KCache = a.KCache, VCache = a.VCache, KRows = a.KRows, VRows = a.VRows, KRstd = a.KRstd, KRaw = a.KRaw, VRaw = a.VRaw, NormWeight = v + Layout.KNorm(l),
                     Cos = cos, Sin = sin, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
                 });
-                Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
+                int splits = seqLen == 1 && Group <= DirectQueries && a.Partials != null ? AttentionSplitJob.Count(batch, past) : 1;
+                if (splits > 1)                                                                  // decode over a long cache: flash-decoding
                 {
-                    Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
-                });
+                    Workers.For(batch * KvHeads * splits, new AttentionSplitJob
+                    {
+                        Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, Partials = a.Partials, Slot = slot, Past = past,
+                        Capacity = capacity, Splits = splits,
+                    });
+                    Workers.For(batch * Heads, new AttentionMergeJob { Out = a.Attn, Lse = a.Lse, Partials = a.Partials, Splits = splits });
+                }
+                else
+                    Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
+                    {
+                        Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
+                    });
                 MatMul.Forward(a.Mid, a.Attn, m + Layout.OProj(l), rows, QDim, Hidden);         // o = attn · Woᵀ
 
                 // ---- MLP block: Output = Mid + MLP(RMSNorm(Mid)) ----

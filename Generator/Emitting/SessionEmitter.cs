@@ -9,12 +9,13 @@ internal static class SessionEmitter
     {
         var c = spec.ClassName;
         w.Block($$"""
-            public IInferenceSession CreateSession(int capacity, int chunk = 128)
+            public IInferenceSession CreateSession(int capacity, int chunk = 128, KvCacheFormat cacheFormat = KvCacheFormat.F32)
             {
-                if (capacity <= 0 || capacity > MaxPositions)
-                    throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{MaxPositions} (max_position_embeddings).");
+                if (!Enum.IsDefined(cacheFormat)) throw new ArgumentOutOfRangeException(nameof(cacheFormat), cacheFormat, "Unknown KV cache format.");
+                if (capacity <= 0 || capacity > PositionLimit)
+                    throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
                 if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk), chunk, "The prefill chunk must be positive.");
-                return new Session(this, capacity, Math.Min(chunk, capacity));
+                return new Session(this, capacity, Math.Min(chunk, capacity), cacheFormat);
             }
 
             /// <summary>
@@ -26,15 +27,17 @@ internal static class SessionEmitter
                 private readonly {{c}} _model;
                 private readonly State _state;
 
-                public Session({{c}} model, int capacity, int chunk)
+                public Session({{c}} model, int capacity, int chunk, KvCacheFormat cacheFormat)
                 {
                     _model = model;
-                    _state = new State(maxBatch: 1, maxSeqLen: chunk, training: false, capacity: capacity, logitRows: 1);
+                    _state = new State(maxBatch: 1, maxSeqLen: chunk, training: false, rope: model._ropeScaling, capacity: capacity, logitRows: 1,
+                                       cacheFormat: cacheFormat);
                     Capacity = capacity;
                 }
 
                 public int Capacity { get; }
                 public int Position { get; private set; }
+                public KvCacheFormat CacheFormat => _state.CacheFormat;
 
                 public ReadOnlySpan<float> Prefill(ReadOnlySpan<int> tokens)
                 {
@@ -80,8 +83,8 @@ internal static class SessionEmitter
             public IBatchSession CreateBatchSession(int sequences, int capacity, int chunk = 64)
             {
                 if (sequences <= 0) throw new ArgumentOutOfRangeException(nameof(sequences), sequences, "A batch session needs at least one sequence slot.");
-                if (capacity <= 0 || capacity > MaxPositions)
-                    throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{MaxPositions} (max_position_embeddings).");
+                if (capacity <= 0 || capacity > PositionLimit)
+                    throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
                 if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk), chunk, "The prefill chunk must be positive.");
                 return new BatchSession(this, sequences, capacity, Math.Min(chunk, capacity));
             }
@@ -100,7 +103,7 @@ internal static class SessionEmitter
                 public BatchSession({{c}} model, int sequences, int capacity, int chunk)
                 {
                     _model = model;
-                    _state = new State(maxBatch: sequences, maxSeqLen: chunk, training: false, capacity: capacity, logitRows: sequences);
+                    _state = new State(maxBatch: sequences, maxSeqLen: chunk, training: false, rope: model._ropeScaling, capacity: capacity, logitRows: sequences);
                     _position = new int[sequences];
                     Capacity = capacity;
                 }

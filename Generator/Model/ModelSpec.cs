@@ -31,8 +31,11 @@ internal sealed record ModelShape(
     int DecoderSparseStep,        // decoder_sparse_step
     EquatableArray<int> MlpOnlyLayers, // mlp_only_layers
     double RouterAuxLossCoef,     // router_aux_loss_coef
-    bool OutputRouterLogits)      // output_router_logits: add the aux loss to the training loss
+    bool OutputRouterLogits,      // output_router_logits: add the aux loss to the training loss
+    RopeSpec? Rope = null)        // rope_scaling (null: the default RoPE)
 {
+    public RopeSpec RopeScaling => Rope ?? RopeSpec.Default;
+
     public bool IsMoe => Experts > 0;
 
     /// <summary>HF rule (Qwen3MoeDecoderLayer): sparse iff not in mlp_only_layers, E > 0 and (i+1) % step == 0.</summary>

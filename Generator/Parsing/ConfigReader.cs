@@ -22,7 +22,7 @@ namespace Qwen3Gen.Generator.Parsing;
 /// The sizes (and, for qwen3_moe, num_experts, num_experts_per_tok, moe_intermediate_size) are required:
 /// Hugging Face's defaults for them describe some other model.
 /// </summary>
-internal sealed class ConfigReader
+internal sealed partial class ConfigReader
 {
     private readonly string _path;                 // as written in Config = "..."
     private readonly Location? _at;                // the Config argument
@@ -103,6 +103,7 @@ internal sealed class ConfigReader
             TieEmbeddings = Bool(root, Fields.TieEmbeddings, false),
             MaxPositions = Int(root, Fields.MaxPositions, required: false, fallback: 32768),
         };
+        draft.Rope = RopeScaling(root);
         if (IsPresent(root, Fields.JsonKey(Fields.HeadDim)))
             draft.HeadDim = Int(root, Fields.HeadDim, required: true);
 
@@ -123,7 +124,7 @@ internal sealed class ConfigReader
 
     /// <summary>
     /// Features Qwen3 does not use or Qwen3Gen does not implement are rejected by name, never ignored:
-    /// sliding-window attention (spec §5), RoPE scaling (§2.3), attention biases, activations other than SiLU.
+    /// sliding-window attention (spec §5), attention biases, activations other than SiLU (RoPE types: <see cref="RopeScaling"/>).
     /// </summary>
     private void RejectUnsupported(JsonValue root)
     {
@@ -144,21 +145,6 @@ internal sealed class ConfigReader
                 }
         if (root["hidden_act"] is { } act && act.Kind != JsonKind.Null && (act.Kind != JsonKind.String || act.Text != "silu"))
             Unsupported("hidden_act", act.Describe(), "the MLP implements SwiGLU with \"silu\" only");
-        RejectRopeScaling(root, "rope_scaling");
-        RejectRopeScaling(root, "rope_parameters");
-    }
-
-    /// <summary>rope_scaling / rope_parameters may only describe the default RoPE (rope_type "default").</summary>
-    private void RejectRopeScaling(JsonValue root, string key)
-    {
-        var value = root[key];
-        if (value is null || value.Kind == JsonKind.Null) return;
-        if (value.Kind != JsonKind.Object) { Invalid(key, value.Describe(), "an object or null"); return; }
-        var type = value["rope_type"] ?? value["type"];
-        if (type is null && key == "rope_parameters") return;           // v5 writes rope_type, but default is implied
-        if (type is { Kind: JsonKind.String, Text: "default" }) return;
-        string shown = type is null ? "an object without rope_type" : "{ \"rope_type\": " + type.Describe() + " }";
-        Unsupported(key, shown, "only the default RoPE is implemented (no YaRN, linear or dynamic scaling)");
     }
 
     /// <summary>rope_theta: top level (transformers 4.x) or inside rope_parameters (5.x); both must agree.</summary>

@@ -26,6 +26,22 @@ internal static class Fields
     public const string MlpOnlyLayers = nameof(MlpOnlyLayers);
     public const string RouterAuxLossCoef = nameof(RouterAuxLossCoef);
     public const string OutputRouterLogits = nameof(OutputRouterLogits);
+    public const string RopeType = nameof(RopeType);
+    public const string RopeFactor = nameof(RopeFactor);
+    public const string RopeOriginalMaxPositions = nameof(RopeOriginalMaxPositions);
+    public const string RopeBetaFast = nameof(RopeBetaFast);
+    public const string RopeBetaSlow = nameof(RopeBetaSlow);
+    public const string RopeAttentionFactor = nameof(RopeAttentionFactor);
+    public const string RopeMscale = nameof(RopeMscale);
+    public const string RopeMscaleAllDim = nameof(RopeMscaleAllDim);
+    public const string RopeTruncate = nameof(RopeTruncate);
+
+    /// <summary>The RoPE scaling fields other than RopeType (config.json: keys of rope_scaling / rope_parameters).</summary>
+    public static readonly string[] RopeScaling =
+        { RopeFactor, RopeOriginalMaxPositions, RopeBetaFast, RopeBetaSlow, RopeAttentionFactor, RopeMscale, RopeMscaleAllDim, RopeTruncate };
+
+    /// <summary>The fields only YaRN reads.</summary>
+    public static readonly string[] YarnOnly = { RopeBetaFast, RopeBetaSlow, RopeAttentionFactor, RopeMscale, RopeMscaleAllDim, RopeTruncate };
 
     /// <summary>The MoE-only fields: giving any of them inline without Experts is an error (QG0021).</summary>
     public static readonly string[] MoeOnly =
@@ -53,6 +69,15 @@ internal static class Fields
         MlpOnlyLayers => "mlp_only_layers",
         RouterAuxLossCoef => "router_aux_loss_coef",
         OutputRouterLogits => "output_router_logits",
+        RopeType => "rope_scaling.rope_type",
+        RopeFactor => "rope_scaling.factor",
+        RopeOriginalMaxPositions => "rope_scaling.original_max_position_embeddings",
+        RopeBetaFast => "rope_scaling.beta_fast",
+        RopeBetaSlow => "rope_scaling.beta_slow",
+        RopeAttentionFactor => "rope_scaling.attention_factor",
+        RopeMscale => "rope_scaling.mscale",
+        RopeMscaleAllDim => "rope_scaling.mscale_all_dim",
+        RopeTruncate => "rope_scaling.truncate",
         _ => property,
     };
 }

@@ -7,7 +7,7 @@ namespace Qwen3Gen.Generator.Parsing;
 
 /// <summary>
 /// Inline [Qwen3Model(...)] values -> <see cref="ShapeDraft"/>. Defaults are the attribute's documented ones
-/// (RopeTheta 1e6, RmsNormEps 1e-6, MaxPositions 40960, DecoderSparseStep 1, RouterAuxLossCoef 0.001);
+/// (RopeTheta 1e6, RmsNormEps 1e-6, MaxPositions 40960, DecoderSparseStep 1, RouterAuxLossCoef 0.001, RopeType "default");
 /// a missing size stays 0 and the validator reports it.
 /// </summary>
 internal static class InlineReader
@@ -24,6 +24,10 @@ internal static class InlineReader
                 ? double.Parse(x.Value, NumberStyles.Float, CultureInfo.InvariantCulture) : fallback;
         bool Bool(string name, bool fallback) =>
             byName.TryGetValue(name, out var x) && x.Kind == NamedValue.KindBool ? x.Value == "true" : fallback;
+
+        double? OptDbl(string name) => byName.ContainsKey(name) ? Dbl(name, 0) : null;
+        string RopeType() =>
+            byName.TryGetValue(Fields.RopeType, out var x) && x.Kind == NamedValue.KindString ? x.Value : "default";
 
         var draft = new ShapeDraft
         {
@@ -47,6 +51,11 @@ internal static class InlineReader
                 ? layers.IntArray.AsSpan().ToArray() : new int[0],
             RouterAuxLossCoef = Dbl(Fields.RouterAuxLossCoef, 0.001),
             OutputRouterLogits = Bool(Fields.OutputRouterLogits, false),
+            Rope = new RopeDraft(RopeType(), OptDbl(Fields.RopeFactor),
+                byName.ContainsKey(Fields.RopeOriginalMaxPositions) ? Int(Fields.RopeOriginalMaxPositions, 0) : null,
+                OptDbl(Fields.RopeBetaFast), OptDbl(Fields.RopeBetaSlow), OptDbl(Fields.RopeAttentionFactor),
+                OptDbl(Fields.RopeMscale), OptDbl(Fields.RopeMscaleAllDim),
+                byName.ContainsKey(Fields.RopeTruncate) ? Bool(Fields.RopeTruncate, true) : null),
             FromConfig = false,
             LocationOf = name => byName.TryGetValue(name, out var x) && x.Location is not null ? x.Location.ToLocation() : attribute,
         };

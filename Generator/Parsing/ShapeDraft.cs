@@ -19,6 +19,7 @@ internal sealed class ShapeDraft
     public bool NormTopKProb, OutputRouterLogits;
     public int[] MlpOnlyLayers = Array.Empty<int>();
     public double RouterAuxLossCoef = 0.001;
+    public RopeDraft Rope = RopeDraft.Default;    // rope_scaling / rope_parameters as given, defaults not applied
 
     /// <summary>True when read from config.json: messages then use its keys, and QG0021 does not apply.</summary>
     public bool FromConfig;
@@ -30,5 +31,11 @@ internal sealed class ShapeDraft
     public Func<string, Location?> LocationOf = static _ => null;
 
     /// <summary>A field's name as the user wrote it.</summary>
-    public string NameOf(string property) => FromConfig ? Fields.JsonKey(property) : property;
+    public string NameOf(string property)
+    {
+        if (!FromConfig) return property;
+        string key = Fields.JsonKey(property);
+        // RoPE keys live in whichever object the config used (rope_scaling or rope_parameters).
+        return key.StartsWith("rope_scaling.", StringComparison.Ordinal) ? Rope.Object + key.Substring("rope_scaling".Length) : key;
+    }
 }

@@ -38,6 +38,9 @@ internal static class ShapeValidator
             diagnostics.Add(DiagnosticInfo.Create(Descriptors.ById(problem.Id), at, problem.Args));
         }
 
+        // RoPE scaling (spec §2.3.1): checked and resolved in one place.
+        var rope = RopeValidator.Validate(d, (descriptor, at, args) => diagnostics.Add(DiagnosticInfo.Create(descriptor, at ?? attribute, args)), whole);
+
         // MoE fields written inline on a dense model are a mistake (QG0021); a config.json may carry them unused.
         if (d.Experts == 0 && !d.FromConfig)
         {
@@ -54,6 +57,6 @@ internal static class ShapeValidator
             MaxPositions: d.MaxPositions, Experts: d.Experts, ExpertsPerToken: d.ExpertsPerToken, ExpertFfn: d.ExpertFfn,
             NormTopKProb: d.NormTopKProb, DecoderSparseStep: d.DecoderSparseStep,
             MlpOnlyLayers: new EquatableArray<int>(mlpOnly), RouterAuxLossCoef: d.RouterAuxLossCoef,
-            OutputRouterLogits: d.OutputRouterLogits);
+            OutputRouterLogits: d.OutputRouterLogits, Rope: rope);
     }
 }

@@ -23,33 +23,35 @@ public sealed class ChatEngine : IDisposable
     /// <param name="stopIds">Ids that end a reply; default the tokenizer's (&lt;|im_end|&gt;, &lt;|endoftext|&gt;).</param>
     /// <param name="contextLength">Positions of the KV cache (prompt + reply), at most max_position_embeddings.</param>
     /// <param name="prefillChunk">Prompt tokens run through the model per forward pass.</param>
+    /// <param name="cacheFormat">How the KV cache stores keys and values.</param>
     public ChatEngine(IQwen3Model model, Qwen3Tokenizer tokenizer, IEnumerable<int>? stopIds = null,
-                      int contextLength = 4096, int prefillChunk = 128)
+                      int contextLength = 4096, int prefillChunk = 128, KvCacheFormat cacheFormat = KvCacheFormat.F32)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
         int vocab = model.Config.Vocab;
         if (tokenizer.VocabSize > vocab)
             throw new ArgumentException($"The tokenizer has {tokenizer.VocabSize} ids but the model's vocabulary is {vocab}: they do not belong together.", nameof(tokenizer));
-        if (contextLength < 2 || contextLength > model.Config.MaxPositions)
+        if (contextLength < 2 || contextLength > model.PositionLimit)
             throw new ArgumentOutOfRangeException(nameof(contextLength), contextLength,
-                $"The context length must be in 2..{model.Config.MaxPositions} (max_position_embeddings of {model.Name}).");
+                $"The context length must be in 2..{model.PositionLimit} (max_position_embeddings of {model.Name}, RoPE scaling {model.RopeScaling}).");
         Model = model;
         Tokenizer = tokenizer;
         _stopIds = (stopIds ?? tokenizer.EosIds).Distinct().ToArray();
         foreach (int id in _stopIds)
             if ((uint)id >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(stopIds), id, $"Stop id {id} is outside the vocabulary [0, {vocab}).");
-        _generation = new TextGeneration(model.CreateSession(contextLength, prefillChunk), new Sampler(vocab, SamplingOptions.Greedy), tokenizer);
+        _generation = new TextGeneration(model.CreateSession(contextLength, prefillChunk, cacheFormat), new Sampler(vocab, SamplingOptions.Greedy), tokenizer);
     }
 
     /// <summary>
     /// An engine over a loaded snapshot: stops at generation_config.json's eos_token_id and the tokenizer's eos ids.
     /// </summary>
-    public static ChatEngine Create(LoadedModel loaded, Qwen3Tokenizer tokenizer, int contextLength = 4096, int prefillChunk = 128)
+    public static ChatEngine Create(LoadedModel loaded, Qwen3Tokenizer tokenizer, int contextLength = 4096, int prefillChunk = 128,
+                                    KvCacheFormat cacheFormat = KvCacheFormat.F32)
     {
         ArgumentNullException.ThrowIfNull(loaded);
         ArgumentNullException.ThrowIfNull(tokenizer);
-        return new ChatEngine(loaded.Model, tokenizer, loaded.Generation.EosTokenIds.Concat(tokenizer.EosIds), contextLength, prefillChunk);
+        return new ChatEngine(loaded.Model, tokenizer, loaded.Generation.EosTokenIds.Concat(tokenizer.EosIds), contextLength, prefillChunk, cacheFormat);
     }
 
     public IQwen3Model Model { get; }

@@ -52,13 +52,13 @@ public sealed class ChatSession : IDisposable
         ArgumentNullException.ThrowIfNull(loaded);
         options ??= new();
         options.Validate();
-        return new ChatSession(ChatEngine.Create(loaded, tokenizer, options.ContextLength, options.PrefillChunk), options, ownsEngine: true);
+        return new ChatSession(ChatEngine.Create(loaded, tokenizer, options.ContextLength, options.PrefillChunk, options.CacheFormat), options, ownsEngine: true);
     }
 
     private static ChatEngine CreateEngine(IQwen3Model model, Qwen3Tokenizer tokenizer, ChatSessionOptions options, IEnumerable<int>? stopIds)
     {
         options.Validate();
-        return new ChatEngine(model, tokenizer, stopIds, options.ContextLength, options.PrefillChunk);
+        return new ChatEngine(model, tokenizer, stopIds, options.ContextLength, options.PrefillChunk, options.CacheFormat);
     }
 
     public ChatSessionOptions Options { get; private set; }

@@ -39,6 +39,9 @@ public sealed record ChatSessionOptions
     /// <summary>Prompt tokens per forward pass when prefilling.</summary>
     public int PrefillChunk { get; init; } = 128;
 
+    /// <summary>How the session's KV cache stores keys and values (F32 exact; BF16, F16, Q8_0 smaller).</summary>
+    public KvCacheFormat CacheFormat { get; init; } = KvCacheFormat.F32;
+
     /// <summary>Extra text that ends a reply.</summary>
     public IReadOnlyList<string>? StopStrings { get; init; }
 

@@ -15,7 +15,8 @@ public static class HuggingFaceConfig
 
     /// <summary>
     /// Throws <see cref="NotSupportedException"/> for settings a generated model does not implement: sliding-window
-    /// attention, RoPE scaling other than "default", an activation other than SiLU, attention biases.
+    /// attention, an activation other than SiLU, attention biases (RoPE scaling types other than default, linear and
+    /// yarn are refused by <see cref="RopeScalingJson"/>).
     /// Published Qwen3 configs pass (spec §5, §8).
     /// </summary>
     public static void CheckSupported(string json, string source = FileName)
@@ -35,14 +36,6 @@ public static class HuggingFaceConfig
             foreach (var type in layerTypes.EnumerateArray())
                 if (type.ValueKind != JsonValueKind.String || type.GetString() != "full_attention")
                     throw new NotSupportedException($"{source}: layer_types contains {ModelConfig.Describe(type)}; only \"full_attention\" layers are implemented.");
-        foreach (var name in (string[])["rope_scaling", "rope_parameters"])
-        {
-            if (!root.TryGetProperty(name, out var rope) || rope.ValueKind != JsonValueKind.Object) continue;
-            string type = rope.TryGetProperty("rope_type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()!
-                        : rope.TryGetProperty("type", out var t2) && t2.ValueKind == JsonValueKind.String ? t2.GetString()! : "default";
-            if (type != "default")
-                throw new NotSupportedException($"{source}: {name}.rope_type is '{type}'; only the default RoPE (no scaling) is implemented.");
-        }
     }
 
     /// <summary>

@@ -76,6 +76,7 @@ public static class ModelDirectory
             var model = definition.Create(chosen);
             try
             {
+                model.RopeScaling = config.RopeScaling;       // config.json's rope_scaling (YaRN for 128k), whatever the definition says
                 var report = CheckpointLoader.Load(model.Tensors, config.TieEmbeddings, model.Weights, source);
                 return new LoadedModel(model, definition, config, dir, report, generation);
             }

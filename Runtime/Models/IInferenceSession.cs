@@ -10,6 +10,9 @@ public interface IInferenceSession : IDisposable
     /// <summary>Positions the cache can hold (the context length chosen at creation).</summary>
     int Capacity { get; }
 
+    /// <summary>How the keys and values are stored.</summary>
+    KvCacheFormat CacheFormat => KvCacheFormat.F32;
+
     /// <summary>Positions filled so far (the next token's position).</summary>
     int Position { get; }
 

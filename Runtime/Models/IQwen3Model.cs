@@ -20,6 +20,15 @@ public interface IQwen3Model : IDisposable
     NativeBuffer<float> Gradients { get; }
 
     /// <summary>
+    /// RoPE scaling (default, linear, YaRN) of the work buffers and sessions made from now on; the definition's unless set
+    /// (a model directory sets its config.json's). Setting it drops the current work buffers.
+    /// </summary>
+    RopeScaling RopeScaling { get; set; }
+
+    /// <summary>The longest sequence or session capacity: max_position_embeddings, or more with RoPE scaling.</summary>
+    int PositionLimit { get; }
+
+    /// <summary>
     /// Gradient checkpointing (dense models): training keeps only each layer's output and recomputes a layer's activations
     /// just before its backward, one more forward pass per step for the activations of one layer instead of all; the
     /// gradients are bit-identical. Setting it frees the work buffers (the next Reserve or Forward allocates them).
@@ -50,9 +59,10 @@ public interface IQwen3Model : IDisposable
 
     /// <summary>
     /// A KV-cached decoding session for one sequence of up to <paramref name="capacity"/> positions
-    /// (at most max_position_embeddings); prompts are prefilled in chunks of up to <paramref name="chunk"/> tokens.
+    /// (at most <see cref="PositionLimit"/>); prompts are prefilled in chunks of up to <paramref name="chunk"/> tokens;
+    /// <paramref name="cacheFormat"/> stores the keys and values as F32 (exact), BF16, F16 or Q8_0 (docs/long-context.md).
     /// </summary>
-    IInferenceSession CreateSession(int capacity, int chunk = 128);
+    IInferenceSession CreateSession(int capacity, int chunk = 128, KvCacheFormat cacheFormat = KvCacheFormat.F32);
 
     /// <summary>
     /// A session of <paramref name="sequences"/> KV-cache slots of <paramref name="capacity"/> positions each, decoded

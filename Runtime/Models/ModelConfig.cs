@@ -30,6 +30,15 @@ public sealed record ModelConfig
     public double RouterAuxLossCoef { get; init; } = 0.001; // router_aux_loss_coef
     public bool OutputRouterLogits { get; init; }   // output_router_logits
 
+    /// <summary>
+    /// rope_scaling / rope_parameters (default, linear or YaRN). Not among <see cref="Fields"/>: the RoPE tables are
+    /// built at run time, so a compiled definition runs any scaling (<see cref="IQwen3Model.RopeScaling"/>).
+    /// </summary>
+    public RopeScaling RopeScaling { get; init; } = RopeScaling.None;
+
+    /// <summary>The longest context: max_position_embeddings, or more with RoPE scaling (<see cref="RopeScaling.PositionLimit"/>).</summary>
+    public int PositionLimit => RopeScaling.PositionLimit(MaxPositions);
+
     public bool IsMoe => Experts > 0;
 
     /// <summary>HF rule: layer i is sparse iff not in mlp_only_layers, E > 0 and (i+1) % decoder_sparse_step == 0.</summary>
@@ -97,7 +106,7 @@ public sealed record ModelConfig
             ["initializer_range"] = 0.02,
             ["rms_norm_eps"] = RmsNormEps,
             ["rope_theta"] = RopeTheta,
-            ["rope_scaling"] = null,
+            ["rope_scaling"] = RopeScaling.ToJsonObject(),
             ["tie_word_embeddings"] = TieEmbeddings,
             ["attention_bias"] = false,
             ["attention_dropout"] = 0.0,
@@ -183,6 +192,7 @@ public sealed record ModelConfig
             int resolvedHeadDim = Rules.ShapeRules.Check(values, problems);
             var errors = problems.Where(p => !p.IsWarning).Select(p => $"{p.Id}: {p.Message}").ToList();
             if (errors.Count > 0) throw new InvalidDataException($"{source}: {string.Join("; ", errors)}.");
+            var ropeScaling = RopeScalingJson.Read(root, values.MaxPositions, source);
             return new ModelConfig
             {
                 Vocab = values.Vocab,
@@ -196,6 +206,7 @@ public sealed record ModelConfig
                 RmsNormEps = values.RmsNormEps,
                 TieEmbeddings = values.TieEmbeddings,
                 MaxPositions = values.MaxPositions,
+                RopeScaling = ropeScaling,
                 Experts = values.Experts,
                 ExpertsPerToken = values.ExpertsPerToken,
                 ExpertFfn = values.ExpertFfn,

@@ -69,6 +69,7 @@ internal static class ChatCommand
                     MaxNewTokens = s.Model.MaxTokens ?? DefaultMaxTokens,
                     ContextLength = ModelLoading.ContextLength(s.Model, loaded, DefaultContext),
                     Seed = s.Model.Seed ?? 0,
+                    CacheFormat = s.Model.CacheFormat,
                 };
                 if (HasSamplingOverrides(s.Model))
                     options = options with { Sampling = s.Model.Sampling(s.NoThink ? Sampling.SamplingOptions.QwenNonThinking : Sampling.SamplingOptions.QwenThinking) };

@@ -22,6 +22,7 @@ internal sealed record ModelSettings
     public float? RepetitionPenalty { get; init; }
     public float? PresencePenalty { get; init; }
     public ulong? Seed { get; init; }
+    public KvCacheFormat CacheFormat { get; init; }
 
     /// <summary>A PEFT LoRA adapter folder merged into the weights after loading (F32).</summary>
     public string? Adapter { get; init; }
@@ -58,10 +59,11 @@ internal sealed class ModelOptions
     public readonly Option<float?> PresencePenalty = new Option<float?>("--presence-penalty") { Description = "Subtract from the logits of tokens already generated (0 = off)." }.Finite();
     public readonly Option<ulong?> Seed = new("--seed") { Description = "Seed of the sampler: same seed, same text." };
     public readonly Option<string?> Adapter = new("--adapter") { Description = "A LoRA adapter folder (PEFT: adapter_config.json + adapter_model.safetensors) to merge into the model (weights in F32)." };
+    public readonly Option<string?> CacheType = new("--cache-type") { Description = "KV cache storage: f32 (default, exact), bf16, f16 or q8_0 (docs/long-context.md)." };
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Model, Bf16, F32, Threads, MaxTokens, Context, Temperature, TopK, TopP, MinP, RepetitionPenalty, PresencePenalty, Seed, Adapter })
+        foreach (var o in new Option[] { Model, Bf16, F32, Threads, MaxTokens, Context, Temperature, TopK, TopP, MinP, RepetitionPenalty, PresencePenalty, Seed, Adapter, CacheType })
             command.Options.Add(o);
     }
 
@@ -80,11 +82,14 @@ internal sealed class ModelOptions
         PresencePenalty = parse.GetValue(PresencePenalty),
         Seed = parse.GetValue(Seed),
         Adapter = parse.GetValue(Adapter),
+        CacheFormat = parse.GetValue(CacheType) is string cache ? KvCacheFormats.Parse(cache) ?? KvCacheFormat.F32 : KvCacheFormat.F32,
     };
 
-    /// <summary>--bf16 and --f32 together is an error.</summary>
+    /// <summary>--bf16 and --f32 together is an error; so is an unknown --cache-type.</summary>
     public static string? Conflicts(ParseResult parse, ModelOptions o) =>
-        parse.GetValue(o.Bf16) && parse.GetValue(o.F32) ? "give --bf16 or --f32, not both." : null;
+        parse.GetValue(o.Bf16) && parse.GetValue(o.F32) ? "give --bf16 or --f32, not both."
+        : parse.GetValue(o.CacheType) is string cache && KvCacheFormats.Parse(cache) is null ? $"--cache-type '{cache}' is not one of f32, bf16, f16, q8_0."
+        : null;
 }
 
 /// <summary>
@@ -170,5 +175,5 @@ internal static class ModelLoading
     }
 
     /// <summary>Context length: what was asked, else min(<paramref name="fallback"/>, max_position_embeddings).</summary>
-    public static int ContextLength(ModelSettings s, LoadedModel m, int fallback) => s.Context ?? Math.Min(fallback, m.Config.MaxPositions);
+    public static int ContextLength(ModelSettings s, LoadedModel m, int fallback) => s.Context ?? Math.Min(fallback, m.Config.PositionLimit);
 }

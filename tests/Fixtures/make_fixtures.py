@@ -1,4 +1,5 @@
-"""Make the project's own golden fixtures (moe-mixed, dense-odd, dense-long) with the float64 reference.
+"""Make the project's own golden fixtures (moe-mixed, dense-odd, dense-long, dense-yarn, dense-yarn-mscale,
+dense-linear) with the float64 reference.
 
 usage: /usr/bin/python3 tests/Fixtures/make_fixtures.py [case ...]      (default: all cases)
 
@@ -58,7 +59,7 @@ def base_config(model_type, **kw):
     c["initializer_range"] = 0.02
     c["rms_norm_eps"] = 1e-06
     c["rope_theta"] = float(kw.pop("rope_theta"))
-    c["rope_scaling"] = None
+    c["rope_scaling"] = kw.pop("rope_scaling", None)
     c["tie_word_embeddings"] = kw.pop("tie_word_embeddings")
     c["attention_bias"] = False
     c["attention_dropout"] = 0.0
@@ -110,6 +111,43 @@ CASES["dense-long"] = dict(
     what="T 130 > the attention key block (64), B 1, 4 q heads / 1 kv head, tied, rope_theta 1e4")
 
 
+# (d)-(f) RoPE scaling with positions past the trained context (original_max_position_embeddings), small head
+# dims and small original lengths so that the ramp of YaRN lies inside [0, head_dim/2) and the files stay small.
+# max_position_embeddings = factor * original (both readings of the factor agree there; spec 2.3.1).
+# dense-yarn: the model card's form (factor, original only): beta 32/1, truncated ramp over dims 0..5 of 16,
+# attention factor 0.1 ln 4 + 1; prompt and greedy steps run to position 87 > 64.
+CASES["dense-yarn"] = dict(
+    config=base_config("qwen3", vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=256,
+                       rope_theta=10000, tie_word_embeddings=True,
+                       rope_scaling={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64}),
+    B=1, T=80, seed=3300, input_seed=4300, greedy_prompt=80, greedy_new=8,
+    what="YaRN factor 4 over original_max_position_embeddings 64 (defaults: beta 32/1, truncate, attention factor "
+         "0.1 ln 4 + 1), head_dim 32, T 80 and greedy to position 87: past the trained context")
+
+# dense-yarn-mscale: every optional YaRN field: beta 16/2, truncate false (fractional ramp bounds 0.49..4.75),
+# attention factor from mscale / mscale_all_dim, old "type" key, factor 2.5 over 128 trained positions.
+CASES["dense-yarn-mscale"] = dict(
+    config=base_config("qwen3", vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                       num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=320,
+                       rope_theta=50, tie_word_embeddings=False,
+                       rope_scaling={"type": "yarn", "factor": 2.5, "original_max_position_embeddings": 128,
+                                     "beta_fast": 16, "beta_slow": 2, "truncate": False,
+                                     "mscale": 0.8, "mscale_all_dim": 1.0}),
+    B=1, T=150, seed=3400, input_seed=4400, greedy_prompt=140, greedy_new=8,
+    what="YaRN factor 2.5 over 128 with beta 16/2, truncate false, mscale 0.8 / mscale_all_dim 1.0, `type` key, "
+         "rope_theta 50, untied, T 150 and greedy to position 147")
+
+# dense-linear: linear position interpolation (every frequency / 2).
+CASES["dense-linear"] = dict(
+    config=base_config("qwen3", vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=64,
+                       rope_theta=10000, tie_word_embeddings=True,
+                       rope_scaling={"rope_type": "linear", "factor": 2.0}),
+    B=2, T=40, seed=3500, input_seed=4500,
+    what="linear RoPE scaling factor 2, B 2, T 40")
+
+
 # --------------------------------------------------------------------------
 
 def sorted_gaps(router_logits, k):
@@ -119,10 +157,15 @@ def sorted_gaps(router_logits, k):
     return float((top[:, :-1] - top[:, 1:]).min())
 
 
-def margins(p64, cfg, ids):
+def greedy_shape(case):
+    return case.get("greedy_prompt", GREEDY_PROMPT), case.get("greedy_new", GREEDY_NEW)
+
+
+def margins(p64, cfg, ids, case):
     """(greedy ids, smallest greedy margin, smallest routing gap or None)."""
+    prompt, new = greedy_shape(case)
     with torch.no_grad():
-        g_ids, g_margins = ref.greedy(p64, cfg, ids[:1, :GREEDY_PROMPT], GREEDY_NEW)
+        g_ids, g_margins = ref.greedy(p64, cfg, ids[:1, :prompt], new)
         gap = None
         if cfg.is_moe:
             k = cfg.num_experts_per_tok
@@ -143,7 +186,7 @@ def choose_seed(cfg, case):
     for seed in range(case["seed"], case["seed"] + 500):
         p32, ids = draw(cfg, seed, case["input_seed"], case["B"], case["T"])
         p64 = OrderedDict((k, v.to(torch.float64)) for k, v in p32.items())
-        g_ids, gm, gap = margins(p64, cfg, ids)
+        g_ids, gm, gap = margins(p64, cfg, ids, case)
         ok = gm >= MIN_GREEDY_MARGIN and (gap is None or gap >= MIN_ROUTE_GAP)
         print("  seed %d: greedy margin %.2e%s%s" % (seed, gm, "" if gap is None else ", routing gap %.2e" % gap,
                                                       "  <- chosen" if ok else ""))
@@ -250,7 +293,7 @@ def make(name, case):
     e2e_all = float((ecat.to(torch.float64) - acat.to(torch.float64)).abs().max())
     n_small = int((~big).sum())
     with torch.no_grad():
-        g32_ids, _ = ref.greedy(p32, cfg, ids[:1, :GREEDY_PROMPT], GREEDY_NEW)
+        g32_ids, _ = ref.greedy(p32, cfg, ids[:1, :greedy_shape(case)[0]], greedy_shape(case)[1])
         hf_rope = ref.forward(p64, cfg, ids, hf_rope_fp32=True)["logits"]
     rope_delta = float((hf_rope - out["logits"]).abs().max())
 
@@ -297,6 +340,9 @@ def write_readme(d, name, case, cfg, seed, ids, exp, out, gm, gap, rows, grad_re
     w("| rope_theta | %g |" % cfg.rope_theta)
     w("| rms_norm_eps | %g |" % cfg.rms_norm_eps)
     w("| max_position_embeddings | %d |" % c["max_position_embeddings"])
+    if c.get("rope_scaling"):
+        w("| rope_scaling | `%s` |" % json.dumps(c["rope_scaling"]))
+        w("| rope scaling as resolved by the reference | `%s` |" % json.dumps(cfg.rope_scaling, sort_keys=True))
     w("| tie_word_embeddings | %s |" % str(cfg.tie_word_embeddings).lower())
     w("| batch B, sequence T | %d, %d |" % (B, T))
     w("| weight seed / input seed | %d / %d (torch.Generator; the weight seed is the first from %d up with the margins below) |"
@@ -326,8 +372,9 @@ def write_readme(d, name, case, cfg, seed, ids, exp, out, gm, gap, rows, grad_re
     w("  - `grad.<param key>` F32: d(total_loss)/d(param), for all %d parameters" % n_params)
     w("  - `adamw.<param key>` F32: the parameter after one AdamW step (lr=1e-3, betas=(0.9,0.95), eps=1e-8,")
     w("    weight_decay=0.1 for tensors with ndim>=2, 0 for the 1-D norm weights; fresh optimizer state)")
+    gp, gn = greedy_shape(case)
     w("  - `greedy.ids` I64 [1,%d]: `input_ids[0,:%d]` followed by %d greedy tokens (full recompute, no stop token)"
-      % (GREEDY_PROMPT + GREEDY_NEW, GREEDY_PROMPT, GREEDY_NEW))
+      % (gp + gn, gp, gn))
     w("  - debugging aids: `debug.embed`, `debug.layer_out.<i>` (residual stream after layer i), `debug.final_norm` "
       "[B,T,H]; `debug.rope_cos`, `debug.rope_sin` [T,head_dim] (positions 0..T-1)\n")
     vals = "loss = %.9f" % float(out["loss"])
@@ -355,6 +402,9 @@ def write_readme(d, name, case, cfg, seed, ids, exp, out, gm, gap, rows, grad_re
     if sel_same is not None:
         w("selected_experts.* from the float32 run: %s." % ("identical" if sel_same else "DIFFERENT"))
     w("Computing the RoPE cos/sin tables in float32 as HF does changes the float64 logits by at most %.1e." % rope_delta)
+    if cfg.rope_scaling is not None:
+        w("The cos/sin tables (and `debug.rope_cos` / `debug.rope_sin`) include the attention factor (%r)."
+          % cfg.rope_scaling.get("attention_factor", 1.0))
     w("AdamW: torch.optim.AdamW and the written-out formula agree to %.1e.\n" % adamw_vs_formula)
     w("Margin = min over elements of allowed/actual error; the tolerances above leave at least that factor for")
     w("differences in summation order, fused multiply-add and transcendental functions in another implementation.")

@@ -109,6 +109,56 @@ public class ConfigTests
     }
 
     [Fact]
+    public void YarnConfig_GivesTheSameSpecAsInline_WithHuggingFaceDefaults()
+    {
+        // Qwen's model card: "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}.
+        string json = TestFiles.Read("Configs/dense-untied/config.json")
+            .Replace("\"rope_scaling\": null,", "\"rope_scaling\": { \"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 16 },");
+        var fromConfig = RunConfig(json);
+        var inline = GeneratorHarness.Run(InlineModel(DenseUntiedInline + ", RopeType = \"yarn\", RopeFactor = 4.0, RopeOriginalMaxPositions = 16"));
+        var shape = ValidShape(fromConfig);
+        Assert.Equal(ValidShape(inline), shape);
+        Assert.Equal(inline.ModelSourcesText, fromConfig.ModelSourcesText);
+
+        // Defaults of transformers' _compute_yarn_parameters: beta 32 / 1, truncate, attention factor 0.1 ln 4 + 1.
+        Assert.Equal(new RopeSpec("yarn", 4.0, 16, 32, 1, 1.138629436111989, true), shape.RopeScaling);
+        Assert.Contains("RopeScaling = RopeScaling.Yarn(factor: 4.0, originalMaxPositions: 16, betaFast: 32.0, betaSlow: 1.0, attentionFactor: 1.138629436111989, truncate: true)",
+            fromConfig.ModelSourcesText);
+    }
+
+    [Theory]
+    [InlineData("\"rope_scaling\": { \"type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 16 }")]
+    [InlineData("\"rope_parameters\": { \"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 16, \"rope_theta\": 10000.0 }")]
+    [InlineData("\"rope_scaling\": { \"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 16 }, \"rope_parameters\": { \"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 16 }")]
+    public void YarnConfig_AcceptsOldTypeKey_AndRopeParameters(string rope)
+    {
+        string json = TestFiles.Read("Configs/dense-untied/config.json").Replace("\"rope_scaling\": null,", rope + ",");
+        Assert.Equal(new RopeSpec("yarn", 4.0, 16, 32, 1, 1.138629436111989, true), ValidShape(RunConfig(json)).RopeScaling);
+    }
+
+    [Fact]
+    public void YarnConfig_AttentionFactorFromMscale_AndExplicitValues()
+    {
+        // m(s, k) = 0.1 k ln s + 1: mscale 0.707, mscale_all_dim 1 at s = 4 -> (0.0707 ln 4 + 1) / (0.1 ln 4 + 1).
+        string json = TestFiles.Read("Configs/dense-untied/config.json").Replace("\"rope_scaling\": null,",
+            "\"rope_scaling\": { \"rope_type\": \"yarn\", \"factor\": 4.0, \"mscale\": 0.707, \"mscale_all_dim\": 1.0, \"beta_fast\": 16, \"beta_slow\": 2, \"truncate\": false },");
+        var spec = ValidShape(RunConfig(json)).RopeScaling;
+        double expected = (0.0707 * Math.Log(4) + 1) / (0.1 * Math.Log(4) + 1);
+        Assert.Equal(("yarn", 4.0, 64, 16.0, 2.0, false), (spec.Type, spec.Factor, spec.OriginalMaxPositions, spec.BetaFast, spec.BetaSlow, spec.Truncate));
+        Assert.Equal(expected, spec.AttentionFactor, 15);
+
+        string given = json.Replace("\"mscale\": 0.707, \"mscale_all_dim\": 1.0", "\"attention_factor\": 1.5");
+        Assert.Equal(1.5, ValidShape(RunConfig(given)).RopeScaling.AttentionFactor);
+    }
+
+    [Fact]
+    public void LinearConfig_IsRead()
+    {
+        string json = TestFiles.Read("Configs/dense-untied/config.json").Replace("\"rope_scaling\": null,", "\"rope_scaling\": { \"rope_type\": \"linear\", \"factor\": 2.0 },");
+        Assert.Equal(("linear", 2.0, 64), (ValidShape(RunConfig(json)).RopeScaling.Type, ValidShape(RunConfig(json)).RopeScaling.Factor, ValidShape(RunConfig(json)).RopeScaling.OriginalMaxPositions));
+    }
+
+    [Fact]
     public void MissingOptionalFields_TakeHuggingFaceDefaults()
     {
         // Only the required fields: head_dim = hidden / heads, rope_theta 10000, eps 1e-6, untied, 32768 positions.

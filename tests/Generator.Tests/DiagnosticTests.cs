@@ -226,10 +226,10 @@ public class DiagnosticTests
     [Theory]
     [InlineData("\"use_sliding_window\": false", "\"use_sliding_window\": true",
         "use_sliding_window = true is not supported: sliding-window attention is not implemented; every layer uses full causal attention")]
-    [InlineData("\"rope_scaling\": null", "\"rope_scaling\": { \"rope_type\": \"yarn\", \"factor\": 4.0 }",
-        "rope_scaling = { \"rope_type\": \"yarn\" } is not supported: only the default RoPE is implemented (no YaRN, linear or dynamic scaling)")]
-    [InlineData("\"rope_scaling\": null", "\"rope_parameters\": { \"rope_type\": \"linear\", \"rope_theta\": 1000000.0 }",
-        "rope_parameters = { \"rope_type\": \"linear\" } is not supported: only the default RoPE is implemented (no YaRN, linear or dynamic scaling)")]
+    [InlineData("\"rope_scaling\": null", "\"rope_scaling\": { \"rope_type\": \"dynamic\", \"factor\": 4.0 }",
+        "rope_scaling.rope_type = \"dynamic\" is not supported: Qwen3Gen implements \"default\", \"linear\" and \"yarn\": dynamic NTK recomputes the frequencies from the current sequence length, which one precomputed table cannot hold")]
+    [InlineData("\"rope_scaling\": null", "\"rope_parameters\": { \"type\": \"longrope\", \"rope_theta\": 1000000.0 }",
+        "rope_parameters.rope_type = \"longrope\" is not supported: Qwen3Gen implements \"default\", \"linear\" and \"yarn\": LongRoPE needs per-dimension factor lists that no Qwen3 release uses")]
     [InlineData("\"attention_bias\": false", "\"attention_bias\": true",
         "attention_bias = true is not supported: Qwen3 projections have no bias and Qwen3Gen implements none")]
     [InlineData("\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"",
@@ -399,6 +399,72 @@ public class DiagnosticTests
         var run = GeneratorHarness.Run(source);
         Reported(run, source, "QG0025", Error, "Layers = 100000", "Layers (100000) exceeds the supported maximum of 4096 layers");
         Assert.Null(run.Spec);
+    }
+
+    [Theory]
+    [InlineData("RopeType = \"dynamic\", RopeFactor = 4.0", "RopeType = \"dynamic\"",
+        "RopeType 'dynamic' is not supported: Qwen3Gen implements \"default\", \"linear\" and \"yarn\": dynamic NTK recomputes the frequencies from the current sequence length, which one precomputed table cannot hold")]
+    [InlineData("RopeType = \"ntk\", RopeFactor = 4.0", "RopeType = \"ntk\"",
+        "RopeType 'ntk' is not supported: Qwen3Gen implements \"default\", \"linear\" and \"yarn\"")]
+    public void QG0027_UnknownRopeType(string arguments, string at, string message)
+    {
+        string source = Source(Valid + ", " + arguments);
+        var run = GeneratorHarness.Run(source);
+        Reported(run, source, "QG0027", Error, at, message);
+        Assert.Null(run.Spec);
+    }
+
+    [Theory]
+    [InlineData("RopeFactor = 4.0", "RopeFactor = 4.0", "RopeFactor given but RopeType is 'default', which does not use it: set RopeType = \"yarn\", or remove it")]
+    [InlineData("RopeType = \"linear\", RopeFactor = 2.0, RopeBetaFast = 16.0", "RopeBetaFast = 16.0",
+        "RopeBetaFast given but RopeType is 'linear', which does not use it: set RopeType = \"yarn\", or remove it")]
+    public void QG0028_RopeFieldUnused(string arguments, string at, string message)
+    {
+        string source = Source(Valid + ", " + arguments);
+        var run = GeneratorHarness.Run(source);
+        Reported(run, source, "QG0028", Error, at, message);
+        Assert.Null(run.Spec);
+    }
+
+    [Fact]
+    public void QG0029_RopeFactorMissing_InlineAndConfig()
+    {
+        string source = Source(Valid + ", RopeType = \"yarn\", RopeOriginalMaxPositions = 32");
+        var run = GeneratorHarness.Run(source);
+        Reported(run, source, "QG0029", Error, "RopeType = \"yarn\"",
+            "RopeType is 'yarn' but RopeFactor is not given: the scaling needs its factor (Qwen3 with YaRN: 4.0 for 131,072 positions)");
+
+        var config = RunConfig(DenseConfig().Replace("\"rope_scaling\": null", "\"rope_scaling\": { \"rope_type\": \"yarn\", \"original_max_position_embeddings\": 32 }"));
+        Reported(config, ConfigSource, "QG0029", Error, ConfigArgument,
+            "rope_scaling.rope_type is 'yarn' but rope_scaling.factor is not given: the scaling needs its factor (Qwen3 with YaRN: 4.0 for 131,072 positions)");
+    }
+
+    [Theory]
+    [InlineData("RopeType = \"yarn\", RopeFactor = 0.5", "RopeFactor = 0.5", "RopeFactor (0.5) must be a finite number at least 1")]
+    [InlineData("RopeType = \"yarn\", RopeFactor = 4.0, RopeBetaSlow = 0.0", "RopeBetaSlow = 0.0", "RopeBetaSlow (0) must be a finite number greater than 0")]
+    [InlineData("RopeType = \"yarn\", RopeFactor = 4.0, RopeAttentionFactor = double.PositiveInfinity", "RopeAttentionFactor = double.PositiveInfinity",
+        "RopeAttentionFactor (Infinity) must be a finite number greater than 0")]
+    public void QG0022_RopeScalingOutOfRange(string arguments, string at, string message)
+    {
+        string source = Source(Valid + ", " + arguments);
+        var run = GeneratorHarness.Run(source);
+        Reported(run, source, "QG0022", Error, at, message);
+    }
+
+    [Fact]
+    public void RopeScalingValues_InConfig_AreNamedByTheirKeys()
+    {
+        var run = RunConfig(DenseConfig().Replace("\"rope_scaling\": null",
+            "\"rope_parameters\": { \"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": -8, \"rope_theta\": 1000000.0 }"));
+        Reported(run, ConfigSource, "QG0003", Error, ConfigArgument, "rope_parameters.original_max_position_embeddings (-8) must be positive");
+
+        var wrongType = RunConfig(DenseConfig().Replace("\"rope_scaling\": null", "\"rope_scaling\": { \"rope_type\": \"yarn\", \"factor\": \"4\" }"));
+        Reported(wrongType, ConfigSource, "QG0013", Error, ConfigArgument, "Config file 'tiny/config.json': 'rope_scaling.factor' is \"4\"; expected a number");
+
+        var disagree = RunConfig(DenseConfig().Replace("\"rope_scaling\": null",
+            "\"rope_scaling\": { \"rope_type\": \"yarn\", \"factor\": 4.0 }, \"rope_parameters\": { \"rope_type\": \"yarn\", \"factor\": 2.0 }"));
+        Reported(disagree, ConfigSource, "QG0013", Error, ConfigArgument,
+            "Config file 'tiny/config.json': 'rope_parameters' is a different scaling from rope_scaling; expected the same scaling as rope_scaling (or only one of them)");
     }
 
     [Fact]

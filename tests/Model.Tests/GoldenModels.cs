@@ -34,3 +34,20 @@ public partial class DenseOdd;
 /// <summary>dense-long: T = 130 spans three attention key blocks; 4 query heads share one KV head.</summary>
 [Qwen3Model(Config = "Fixtures/golden/dense-long/config.json")]
 public partial class DenseLong;
+
+/// <summary>dense-yarn: YaRN factor 4 over 64 trained positions (the model card's form); positions up to 87.</summary>
+[Qwen3Model(Config = "Fixtures/golden/dense-yarn/config.json")]
+public partial class DenseYarn;
+
+/// <summary>dense-yarn-mscale: YaRN with every optional field (beta 16/2, truncate false, mscale / mscale_all_dim).</summary>
+[Qwen3Model(Config = "Fixtures/golden/dense-yarn-mscale/config.json")]
+public partial class DenseYarnMscale;
+
+/// <summary>dense-linear: linear RoPE scaling (position interpolation) by 2.</summary>
+[Qwen3Model(Config = "Fixtures/golden/dense-linear/config.json")]
+public partial class DenseLinear;
+
+/// <summary>dense-yarn's shape without RoPE scaling: the run-time path (config.json's scaling set on the model).</summary>
+[Qwen3Model(Vocab = 128, Hidden = 32, Layers = 2, Heads = 4, KvHeads = 2, HeadDim = 32, Ffn = 64,
+            RopeTheta = 1e4, RmsNormEps = 1e-6, TieEmbeddings = true, MaxPositions = 256)]
+public partial class DenseYarnUnscaled;

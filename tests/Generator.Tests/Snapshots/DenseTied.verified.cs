@@ -26,6 +26,8 @@ public unsafe partial class DenseTied
         public float* Q;        // [R, QDim]     queries after QK-norm and RoPE
         public float* KCache;   // [batch, capacity, KvDim]  keys after QK-norm and RoPE, by position
         public float* VCache;   // [batch, capacity, KvDim]  values, by position
+        public KvRows KRows, VRows;  // the same in a compact format (BF16 / F16 / Q8_0 sessions; KCache, VCache then null)
+        public float* Partials; // [batch, Heads, ⌈capacity / KeySplit⌉, HeadDim + 2]  flash-decoding chunks (inference)
         public float* Attn;     // [R, QDim]     softmax(q·kᵀ·scale + causal mask)·v, heads concatenated
         public float* Lse;      // [R, Heads]    log-sum-exp of each attention row (flash-style backward)
         public float* Mid;      // [R, Hidden]   Input + o_proj(Attn)
@@ -46,6 +48,7 @@ public unsafe partial class DenseTied
     private sealed class State : IDisposable
     {
         public readonly int MaxBatch, MaxSeqLen, Capacity;
+        public readonly KvCacheFormat CacheFormat;
         public readonly bool Training, Recompute;
         public readonly LayerBuffers[] Layer = new LayerBuffers[Layers];
         public readonly float* FinalNorm, RstdF, Logits, LogitLse, RowLoss, RopeCos, RopeSin;
@@ -63,25 +66,37 @@ public unsafe partial class DenseTied
 
         /// <param name="capacity">KV-cache positions per sequence (training: maxSeqLen).</param>
         /// <param name="logitRows">Rows of logits kept (a decoding session needs only the last position).</param>
+        /// <param name="rope">RoPE scaling of the cos/sin tables.</param>
+        /// <param name="cacheFormat">How keys and values are stored (training: F32 only).</param>
         /// <param name="recompute">Training only: keep one layer's activations and recompute the others in backward.</param>
-        public State(int maxBatch, int maxSeqLen, bool training, int capacity = 0, int logitRows = 0, bool recompute = false)
+        public State(int maxBatch, int maxSeqLen, bool training, RopeScaling rope, int capacity = 0, int logitRows = 0,
+                     KvCacheFormat cacheFormat = KvCacheFormat.F32, bool recompute = false)
         {
             MaxBatch = maxBatch; MaxSeqLen = maxSeqLen; Training = training; Recompute = training && recompute;
+            if (training && cacheFormat != KvCacheFormat.F32) throw new ArgumentException("Training keeps an F32 cache.", nameof(cacheFormat));
+            CacheFormat = cacheFormat;
             Capacity = training ? maxSeqLen : Math.Max(capacity, maxSeqLen);
             long r = (long)maxBatch * maxSeqLen, cache = (long)maxBatch * Capacity;
             var a = _arena;
             Tokens = a.Ints(r); Targets = a.Ints(r);
             Slot = a.Ints(maxBatch); Past = a.Ints(maxBatch);
             RopeCos = a.Floats((long)Capacity * (HeadDim / 2)); RopeSin = a.Floats((long)Capacity * (HeadDim / 2));
-            Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta);
+            Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta, rope);
             LayerBuffers shared = default;
             float* residual = a.Floats(r * Hidden);
+            float* partials = training ? null : a.Floats((long)maxBatch * Heads * ((Capacity + KeySplit - 1) / KeySplit) * (HeadDim + 2));
             for (int l = 0; l < Layers; l++)
             {
                 if (l == 0 || (training && !Recompute)) shared = NewLayer(a, r, residual, l);
                 var layer = shared;
                 layer.Input = residual;                         // recompute: each layer reads its own kept input
-                if (l == 0 || !Recompute)
+                layer.Partials = partials;                      // scratch of one attention call, shared by the layers
+                if (cacheFormat != KvCacheFormat.F32)
+                {
+                    layer.KRows = KvRows.Allocate(a, cacheFormat, cache * KvDim, HeadDim);
+                    layer.VRows = KvRows.Allocate(a, cacheFormat, cache * KvDim, HeadDim);
+                }
+                else if (l == 0 || !Recompute)
                 {
                     layer.KCache = a.Floats(cache * KvDim);     // each layer has its own keys and values
                     layer.VCache = a.Floats(cache * KvDim);
@@ -176,13 +191,24 @@ public unsafe partial class DenseTied
         RopeForward(a.Q, rows, seqLen, Heads, past, cos, sin);
         Workers.ForRows(rows, 3L * KvDim, new KvCacheWriteJob                           // k: QK-norm + RoPE into the cache, v copied
         {
-            KCache = a.KCache, VCache = a.VCache, KRstd = a.KRstd, KRaw = a.KRaw, VRaw = a.VRaw, NormWeight = v + Layout.KNorm(l),
+            KCache = a.KCache, VCache = a.VCache, KRows = a.KRows, VRows = a.VRows, KRstd = a.KRstd, KRaw = a.KRaw, VRaw = a.VRaw, NormWeight = v + Layout.KNorm(l),
             Cos = cos, Sin = sin, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
         });
-        Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
+        int splits = seqLen == 1 && Group <= DirectQueries && a.Partials != null ? AttentionSplitJob.Count(batch, past) : 1;
+        if (splits > 1)                                                                  // decode over a long cache: flash-decoding
         {
-            Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
-        });
+            Workers.For(batch * KvHeads * splits, new AttentionSplitJob
+            {
+                Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, Partials = a.Partials, Slot = slot, Past = past,
+                Capacity = capacity, Splits = splits,
+            });
+            Workers.For(batch * Heads, new AttentionMergeJob { Out = a.Attn, Lse = a.Lse, Partials = a.Partials, Splits = splits });
+        }
+        else
+            Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
+            {
+                Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
+            });
         MatMul.Forward(a.Mid, a.Attn, m + Layout.OProj(l), rows, QDim, Hidden);         // o = attn · Woᵀ
 
         // ---- MLP block: Output = Mid + MLP(RMSNorm(Mid)) ----
@@ -451,9 +477,11 @@ public unsafe partial class DenseTied
     // Cache write for rows (b, t) of a forward call, in one job instead of two small calls per sequence:
     //   KCache[slot[b], past[b] + t] = RoPE(RMSNorm_k(KRaw[b, t]))  per K/V head,   VCache[slot[b], past[b] + t] = VRaw[b, t]
     // Each row runs exactly the steps of RmsNormJob and RopeJob on its own K/V heads, so the result is the same.
+    // A compact cache (KCache null) gets the row computed in float32 scratch, then encoded (KvCacheKernels.Store).
     private struct KvCacheWriteJob : IParallelJob
     {
         public float* KCache, VCache, KRstd, KRaw, VRaw, NormWeight, Cos, Sin;
+        public KvRows KRows, VRows;
         public int* Slot, Past;
         public int SeqLen, Capacity;
 
@@ -463,11 +491,17 @@ public unsafe partial class DenseTied
             {
                 int b = r / SeqLen, t = r % SeqLen;
                 long slot = ((long)Slot[b] * Capacity + Past[b] + t) * KvDim;
-                new RmsNormJob { Y = KCache + slot, Rstd = KRstd + (long)r * KvHeads, X = KRaw + (long)r * KvDim, W = NormWeight, N = HeadDim }
+                float* k = KCache != null ? KCache + slot : AttentionKernels.Scratch(KvDim);
+                new RmsNormJob { Y = k, Rstd = KRstd + (long)r * KvHeads, X = KRaw + (long)r * KvDim, W = NormWeight, N = HeadDim }
                     .Execute(0, KvHeads);
-                new RopeJob { X = KCache + slot - (long)t * KvDim, Cos = Cos, Sin = Sin, Heads = KvHeads, SeqLen = SeqLen, Past = Past + b }
+                new RopeJob { X = k - (long)t * KvDim, Cos = Cos, Sin = Sin, Heads = KvHeads, SeqLen = SeqLen, Past = Past + b }
                     .Execute(t, t + 1);                                                  // row t of sequence b: position past[b] + t
-                RowOps.Copy(VCache + slot, VRaw + (long)r * KvDim, KvDim);
+                if (KCache != null) RowOps.Copy(VCache + slot, VRaw + (long)r * KvDim, KvDim);
+                else
+                {
+                    KvCacheKernels.Store(KRows, slot, k, KvDim);
+                    KvCacheKernels.Store(VRows, slot, VRaw + (long)r * KvDim, KvDim);
+                }
             }
         }
     }
@@ -495,7 +529,8 @@ public unsafe partial class DenseTied
 
     private struct AttentionForwardJob : IParallelJob
     {
-        public float* Out, Lse, Q, K, V;
+        public float* Out, Lse, Q, K, V;                        // K, V null: the cache is compact (KRows, VRows), read as stored
+        public KvRows KRows, VRows;
         public int* Slot, Past;
         public int SeqLen, Capacity;
 
@@ -513,15 +548,17 @@ public unsafe partial class DenseTied
                 int t0 = tile * QueryTile, t1 = Math.Min(SeqLen, t0 + QueryTile);
                 int past = Past[b];
                 int keys = past + t1;                               // the tile's last row sees positions 0 .. past + t1 − 1
-                float* k0 = K + (long)Slot[b] * Capacity * KvDim + kv * HeadDim;
-                float* v0 = V + (long)Slot[b] * Capacity * KvDim + kv * HeadDim;
+                long e0 = (long)Slot[b] * Capacity * KvDim + kv * HeadDim;   // element of (slot, position 0, head kv, d 0)
+                bool compact = K == null;
+                float* k0 = K + e0, v0 = V + e0;
                 bool direct = (t1 - t0) * Group <= DirectQueries;       // too few queries to amortise kᵀ
                 int stride = AttentionKernels.Padded(keys);
                 float* kt = null;
                 if (!direct)
                 {
                     kt = AttentionKernels.Scratch(HeadDim * stride);
-                    AttentionKernels.Transpose(kt, k0, keys, KvDim, HeadDim);      // kᵀ[d, s] = k_s[d]
+                    if (compact) KvCacheKernels.Transpose(kt, KRows, e0, keys, KvDim, HeadDim);
+                    else AttentionKernels.Transpose(kt, k0, keys, KvDim, HeadDim);      // kᵀ[d, s] = k_s[d]
                 }
                 for (int h = kv * Group; h < (kv + 1) * Group; h++)     // the query heads that share this K/V head
                     for (int t = t0; t < t1; t++)
@@ -534,13 +571,15 @@ public unsafe partial class DenseTied
                         for (int s0 = 0; s0 < n; s0 += KeyBlock)
                         {
                             int nb = Math.Min(KeyBlock, n - s0);
-                            if (direct) AttentionKernels.ScoresDirect(scores, q, k0, KvDim, s0, nb, HeadDim, AttentionScale);  // q · k_s · scale
-                            else AttentionKernels.Scores(scores, q, kt, stride, s0, nb, HeadDim, AttentionScale);
+                            if (!direct) AttentionKernels.Scores(scores, q, kt, stride, s0, nb, HeadDim, AttentionScale);
+                            else if (compact) KvCacheKernels.ScoresDirect(scores, q, KRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim, AttentionScale);
+                            else AttentionKernels.ScoresDirect(scores, q, k0, KvDim, s0, nb, HeadDim, AttentionScale);  // q · k_s · scale
                             float mNew = MathF.Max(m, AttentionKernels.Max(scores, nb));
                             float correction = MathF.Exp(m - mNew);     // rescale what was summed under the old max
                             l = l * correction + AttentionKernels.ExpSum(scores, nb, mNew);  // p_s = exp(score_s − m), l += Σ p_s
                             AttentionKernels.Scale(acc, correction, HeadDim);
-                            AttentionKernels.WeightedSum(acc, scores, v0 + (long)s0 * KvDim, KvDim, nb, HeadDim);  // acc += Σ_s p_s v_s
+                            if (compact) KvCacheKernels.WeightedSum(acc, scores, VRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim);
+                            else AttentionKernels.WeightedSum(acc, scores, v0 + (long)s0 * KvDim, KvDim, nb, HeadDim);  // acc += Σ_s p_s v_s
                             m = mNew;
                         }
                         float* o = Out + row * QDim + h * HeadDim;
@@ -548,6 +587,96 @@ public unsafe partial class DenseTied
                         for (int d = 0; d < HeadDim; d++) o[d] = acc[d] * inv;
                         Lse[row * Heads + h] = m + MathF.Log(l);
                     }
+            }
+        }
+    }
+
+    // Flash-decoding: a decode step (one row per sequence) has only batch · KvHeads work items above, too few to keep
+    // the threads busy when the cache is long and the K/V heads few. Its keys are then split into chunks of KeySplit
+    // positions (boundaries fixed by position, never by the thread count); item (b, K/V head, chunk) runs the loop above
+    // over its chunk only and leaves, per query head, its running max m_i, sum l_i and unnormalised acc_i. The merge then
+    // combines the chunks of each (b, h) in chunk order:  m = max_i m_i,  l = Σ_i l_i e^(m_i − m),  o = Σ_i acc_i e^(m_i − m) / l.
+    // With one chunk every factor is e^0 = 1 and o is bit for bit the unsplit result.
+    private const int KeySplit = 1024;
+
+    private struct AttentionSplitJob : IParallelJob
+    {
+        public float* Q, K, V, Partials;                        // Partials [batch, Heads, Splits, HeadDim + 2]: acc, m, l
+        public KvRows KRows, VRows;
+        public int* Slot, Past;
+        public int Capacity, Splits;
+
+        /// <summary>Chunks of the longest sequence of a decode step (1 when every sequence fits one).</summary>
+        public static int Count(int batch, int* past)
+        {
+            int keys = 0;
+            for (int b = 0; b < batch; b++) keys = Math.Max(keys, past[b] + 1);
+            return (keys + KeySplit - 1) / KeySplit;
+        }
+
+        public void Execute(int start, int end)
+        {
+            float* scores = stackalloc float[KeyBlock];
+            for (int i = start; i < end; i++)
+            {
+                int b = i / (KvHeads * Splits), kv = i / Splits % KvHeads, split = i % Splits;
+                int n = Past[b] + 1, first = split * KeySplit, last = Math.Min(n, first + KeySplit);
+                long e0 = (long)Slot[b] * Capacity * KvDim + kv * HeadDim;
+                bool compact = K == null;
+                float* k0 = K + e0, v0 = V + e0;
+                for (int h = kv * Group; h < (kv + 1) * Group; h++)
+                {
+                    float* part = Partials + (((long)b * Heads + h) * Splits + split) * (HeadDim + 2);
+                    float* acc = part;
+                    float* q = Q + (long)b * QDim + h * HeadDim;
+                    float m = float.NegativeInfinity, l = 0f;
+                    new Span<float>(acc, HeadDim).Clear();
+                    for (int s0 = first; s0 < last; s0 += KeyBlock)
+                    {
+                        int nb = Math.Min(KeyBlock, last - s0);
+                        if (compact) KvCacheKernels.ScoresDirect(scores, q, KRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim, AttentionScale);
+                        else AttentionKernels.ScoresDirect(scores, q, k0, KvDim, s0, nb, HeadDim, AttentionScale);
+                        float mNew = MathF.Max(m, AttentionKernels.Max(scores, nb));
+                        float correction = MathF.Exp(m - mNew);
+                        l = l * correction + AttentionKernels.ExpSum(scores, nb, mNew);
+                        AttentionKernels.Scale(acc, correction, HeadDim);
+                        if (compact) KvCacheKernels.WeightedSum(acc, scores, VRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim);
+                        else AttentionKernels.WeightedSum(acc, scores, v0 + (long)s0 * KvDim, KvDim, nb, HeadDim);
+                        m = mNew;
+                    }
+                    part[HeadDim] = m;                                  // an empty chunk (past this sequence's end): m = −∞, l = 0
+                    part[HeadDim + 1] = l;
+                }
+            }
+        }
+    }
+
+    private struct AttentionMergeJob : IParallelJob
+    {
+        public float* Out, Lse, Partials;
+        public int Splits;
+
+        public void Execute(int start, int end)
+        {
+            for (int i = start; i < end; i++)                            // i = b · Heads + h
+            {
+                float* parts = Partials + (long)i * Splits * (HeadDim + 2);
+                float m = float.NegativeInfinity, l = 0f;
+                for (int c = 0; c < Splits; c++) m = MathF.Max(m, parts[c * (HeadDim + 2) + HeadDim]);
+                float* o = Out + (long)i * HeadDim;                          // a decode row's heads are consecutive: row b, head h
+                new Span<float>(o, HeadDim).Clear();
+                for (int c = 0; c < Splits; c++)
+                {
+                    float* part = parts + c * (HeadDim + 2);
+                    float lc = part[HeadDim + 1];
+                    if (lc == 0f) continue;                                  // empty chunk
+                    float factor = MathF.Exp(part[HeadDim] - m);
+                    l += lc * factor;
+                    AttentionKernels.Axpy(o, factor, part, HeadDim);         // o += e^(m_c − m) · acc_c
+                }
+                float inv = 1f / l;
+                for (int d = 0; d < HeadDim; d++) o[d] *= inv;
+                Lse[i] = m + MathF.Log(l);
             }
         }
     }
@@ -726,12 +855,13 @@ namespace Demo;
 
 public unsafe partial class DenseTied
 {
-    public IInferenceSession CreateSession(int capacity, int chunk = 128)
+    public IInferenceSession CreateSession(int capacity, int chunk = 128, KvCacheFormat cacheFormat = KvCacheFormat.F32)
     {
-        if (capacity <= 0 || capacity > MaxPositions)
-            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{MaxPositions} (max_position_embeddings).");
+        if (!Enum.IsDefined(cacheFormat)) throw new ArgumentOutOfRangeException(nameof(cacheFormat), cacheFormat, "Unknown KV cache format.");
+        if (capacity <= 0 || capacity > PositionLimit)
+            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
         if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk), chunk, "The prefill chunk must be positive.");
-        return new Session(this, capacity, Math.Min(chunk, capacity));
+        return new Session(this, capacity, Math.Min(chunk, capacity), cacheFormat);
     }
 
     /// <summary>
@@ -743,15 +873,17 @@ public unsafe partial class DenseTied
         private readonly DenseTied _model;
         private readonly State _state;
 
-        public Session(DenseTied model, int capacity, int chunk)
+        public Session(DenseTied model, int capacity, int chunk, KvCacheFormat cacheFormat)
         {
             _model = model;
-            _state = new State(maxBatch: 1, maxSeqLen: chunk, training: false, capacity: capacity, logitRows: 1);
+            _state = new State(maxBatch: 1, maxSeqLen: chunk, training: false, rope: model._ropeScaling, capacity: capacity, logitRows: 1,
+                               cacheFormat: cacheFormat);
             Capacity = capacity;
         }
 
         public int Capacity { get; }
         public int Position { get; private set; }
+        public KvCacheFormat CacheFormat => _state.CacheFormat;
 
         public ReadOnlySpan<float> Prefill(ReadOnlySpan<int> tokens)
         {
@@ -797,8 +929,8 @@ public unsafe partial class DenseTied
     public IBatchSession CreateBatchSession(int sequences, int capacity, int chunk = 64)
     {
         if (sequences <= 0) throw new ArgumentOutOfRangeException(nameof(sequences), sequences, "A batch session needs at least one sequence slot.");
-        if (capacity <= 0 || capacity > MaxPositions)
-            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{MaxPositions} (max_position_embeddings).");
+        if (capacity <= 0 || capacity > PositionLimit)
+            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
         if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk), chunk, "The prefill chunk must be positive.");
         return new BatchSession(this, sequences, capacity, Math.Min(chunk, capacity));
     }
@@ -817,7 +949,7 @@ public unsafe partial class DenseTied
         public BatchSession(DenseTied model, int sequences, int capacity, int chunk)
         {
             _model = model;
-            _state = new State(maxBatch: sequences, maxSeqLen: chunk, training: false, capacity: capacity, logitRows: sequences);
+            _state = new State(maxBatch: sequences, maxSeqLen: chunk, training: false, rope: model._ropeScaling, capacity: capacity, logitRows: sequences);
             _position = new int[sequences];
             Capacity = capacity;
         }
@@ -1016,6 +1148,27 @@ public unsafe partial class DenseTied : IQwen3Model
     private readonly Weights _weights;
     private NativeBuffer<float>? _gradients;
     private State? _state;
+    private RopeScaling _ropeScaling = Definition.RopeScaling;
+
+    /// <summary>
+    /// The RoPE scaling of work buffers and sessions made from now on (default: the definition's; a model directory
+    /// sets its config.json's). Setting it drops the current work buffers; existing sessions keep their tables.
+    /// </summary>
+    public RopeScaling RopeScaling
+    {
+        get => _ropeScaling;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            if (value.Problem() is string problem) throw new ArgumentException($"RoPE scaling {value}: {problem}.", nameof(value));
+            _ropeScaling = value;
+            _state?.Dispose();
+            _state = null;
+        }
+    }
+
+    /// <summary>The longest sequence or session: max_position_embeddings, or factor × original with RoPE scaling.</summary>
+    public int PositionLimit => _ropeScaling.PositionLimit(MaxPositions);
 
     /// <summary>A model over existing weights (F32 for training; F32 or BF16 for inference).</summary>
     public DenseTied(Weights weights)
@@ -1065,19 +1218,19 @@ public unsafe partial class DenseTied : IQwen3Model
     public void Reserve(int batch, int seqLen, bool training)
     {
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be positive.");
-        if (seqLen <= 0 || seqLen > MaxPositions)
-            throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"seqLen must be in 1..{MaxPositions} (max_position_embeddings).");
+        if (seqLen <= 0 || seqLen > PositionLimit)
+            throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"seqLen must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
         if (_state is { } s && s.MaxBatch >= batch && s.MaxSeqLen >= seqLen && (s.Training || !training)) return;
         _state?.Dispose();
-        _state = new State(batch, seqLen, training, recompute: _checkpointing);
+        _state = new State(batch, seqLen, training, _ropeScaling, recompute: _checkpointing);
     }
 
     public float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batch, int seqLen)
     {
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be positive.");
         if (seqLen <= 0) throw new ArgumentException("The input is empty: seqLen must be at least 1.", nameof(seqLen));
-        if (seqLen > MaxPositions)
-            throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"The context of {seqLen} tokens exceeds max_position_embeddings ({MaxPositions}).");
+        if (seqLen > PositionLimit)
+            throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"The context of {seqLen} tokens exceeds the model's {PositionLimit} positions (max_position_embeddings, RoPE scaling {_ropeScaling}).");
         if (inputs.Length != batch * seqLen)
             throw new ArgumentException($"{inputs.Length} input ids do not match batch {batch} × seqLen {seqLen}.", nameof(inputs));
         if (targets.Length != 0 && targets.Length != inputs.Length)

@@ -8,10 +8,11 @@ namespace Qwen3Gen.Model.Tests;
 /// </summary>
 public class DenseGoldenTests(ITestOutputHelper output)
 {
-    public static TheoryData<string> Cases => new() { "dense-tied", "dense-untied", "dense-odd", "dense-long" };
+    public static TheoryData<string> Cases => new() { "dense-tied", "dense-untied", "dense-odd", "dense-long", "dense-yarn", "dense-yarn-mscale", "dense-linear" };
 
     /// <summary>Every golden case, dense and MoE.</summary>
-    public static TheoryData<string> AllCases => new() { "dense-tied", "dense-untied", "dense-odd", "dense-long", "moe", "moe-mixed" };
+    public static TheoryData<string> AllCases => new() { "dense-tied", "dense-untied", "dense-odd", "dense-long", "moe", "moe-mixed",
+                                                         "dense-yarn", "dense-yarn-mscale", "dense-linear" };
 
     internal static IQwen3Model Load(string caseName)
     {
@@ -23,15 +24,24 @@ public class DenseGoldenTests(ITestOutputHelper output)
             "dense-odd" => DenseOdd.Create(),
             "dense-long" => DenseLong.Create(),
             "moe-mixed" => MoeMixed.Create(),
+            "dense-yarn" => DenseYarn.Create(),
+            "dense-yarn-mscale" => DenseYarnMscale.Create(),
+            "dense-linear" => DenseLinear.Create(),
             _ => throw new ArgumentException(caseName),
         };
+        LoadWeights(model, caseName);
+        return model;
+    }
+
+    /// <summary>The fixture's weights into <paramref name="model"/> (shapes checked).</summary>
+    internal static void LoadWeights(IQwen3Model model, string caseName)
+    {
         var file = new FixtureFile(Path.Combine(FixtureFile.CaseDir(caseName), "model.safetensors"));
         foreach (var t in model.Tensors)
         {
             Assert.Equal(t.Shape, file.Shape(t.Name));
             model.Weights.Set(t, file.F32(t.Name));
         }
-        return model;
     }
 
     internal static (int[] Ids, int Batch, int SeqLen) Inputs(FixtureFile expected)
@@ -77,6 +87,7 @@ public class DenseGoldenTests(ITestOutputHelper output)
         var fromJson = ModelConfig.FromHuggingFaceJson(File.ReadAllText(path), path);
         var differences = model.Config.Differences(fromJson);
         Assert.True(differences.Count == 0, $"{caseName}: declaration vs config.json: " + string.Join("; ", differences));
+        Assert.Equal(fromJson.RopeScaling, model.RopeScaling);     // the generator's and the runtime's readers agree
     }
 
     [Theory, MemberData(nameof(Cases))]

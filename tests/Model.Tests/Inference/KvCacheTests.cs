@@ -5,7 +5,8 @@ namespace Qwen3Gen.Model.Tests;
 /// <summary>KV-cached decoding against full recomputation and against the fixtures' greedy continuations.</summary>
 public class KvCacheTests(ITestOutputHelper output)
 {
-    public static TheoryData<string> Cases => new() { "dense-tied", "dense-untied", "moe", "dense-odd", "dense-long", "moe-mixed" };
+    public static TheoryData<string> Cases => new() { "dense-tied", "dense-untied", "moe", "dense-odd", "dense-long", "moe-mixed",
+                                                      "dense-yarn", "dense-yarn-mscale", "dense-linear" };
 
     private static int ArgMax(ReadOnlySpan<float> x)
     {
@@ -21,7 +22,7 @@ public class KvCacheTests(ITestOutputHelper output)
         var expected = new FixtureFile(Path.Combine(FixtureFile.CaseDir(caseName), "expected.safetensors"));
         var golden = expected.I64("greedy.ids").Select(x => (int)x).ToArray();
         using var session = model.CreateSession(capacity: golden.Length);
-        var ids = golden.Take(5).ToList();
+        var ids = golden.Take(golden.Length - 8).ToList();          // the fixtures continue their prompt by 8 greedy tokens
         var logits = session.Prefill(ids.ToArray());
         while (ids.Count < golden.Length)
         {
@@ -41,6 +42,7 @@ public class KvCacheTests(ITestOutputHelper output)
     [InlineData("moe-mixed", 2)]
     [InlineData("dense-odd", 5)]
     [InlineData("dense-long", 64, 150)]
+    [InlineData("dense-yarn", 16, 200)]
     public void Decoding_EqualsFullRecompute(string caseName, int chunk, int length = 40)
     {
         using var model = DenseGoldenTests.Load(caseName);
@@ -78,6 +80,9 @@ public class KvCacheTests(ITestOutputHelper output)
     [InlineData("moe-mixed", 4, 3)]
     [InlineData("dense-odd", 7, 5)]
     [InlineData("dense-long", 100, 64)]
+    [InlineData("dense-yarn", 50, 16)]          // prefill up to 49, decode 50..79 past the 64 trained positions
+    [InlineData("dense-yarn-mscale", 120, 32)]  // decode 120..149 past 128
+    [InlineData("dense-linear", 9, 4)]
     public void SessionLogits_MatchGolden(string caseName, int prefill, int chunk)
     {
         using var model = DenseGoldenTests.Load(caseName);

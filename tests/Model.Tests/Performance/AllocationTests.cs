@@ -5,7 +5,12 @@ using Xunit;
 
 namespace Qwen3Gen.Model.Tests.Performance;
 
-/// <summary>The hot path allocates nothing per step once warm (GC counters of the calling thread; one thread, so every job runs here).</summary>
+/// <summary>
+/// The hot path allocates nothing per step once warm (GC counters of the calling thread; one thread, so every job runs
+/// here). A step that allocates does so in every window, so each test takes the smallest of a few measured windows: a
+/// one-off allocation of the runtime inside one window (tiered JIT promoting a method mid-measurement, seen on a loaded
+/// machine) does not fail it, a per-step allocation still does.
+/// </summary>
 [Collection("Workers")]
 public class AllocationTests
 {
@@ -19,8 +24,7 @@ public class AllocationTests
             using var model = Qwen3Tiny.Create();
             WeightInit.Normal(model, 1);
             using var work = new TrainingStepWorkload(model, batch: 2, seqLen: 16);
-            var timing = work.Measure(repetitions: 3, warmup: 2);
-            Assert.Equal(0, timing.AllocatedBytesPerCall);
+            Assert.Equal(0, Smallest(() => work.Measure(repetitions: 3, warmup: 2).AllocatedBytesPerCall));
         }
         finally { Workers.Threads = saved; }
     }
@@ -35,9 +39,16 @@ public class AllocationTests
             using var model = Qwen3Tiny.Create();
             WeightInit.Normal(model, 1);
             using var work = new DecodeWorkload(model, promptLength: 20, decodeTokens: 5);
-            Assert.Equal(0, work.MeasurePrefill(repetitions: 3).AllocatedBytesPerCall);
-            Assert.Equal(0, work.MeasureDecode(repetitions: 3).AllocatedBytesPerCall);
+            Assert.Equal(0, Smallest(() => work.MeasurePrefill(repetitions: 3).AllocatedBytesPerCall));
+            Assert.Equal(0, Smallest(() => work.MeasureDecode(repetitions: 3).AllocatedBytesPerCall));
         }
         finally { Workers.Threads = saved; }
+    }
+
+    private static long Smallest(Func<long> allocatedBytesPerCall)
+    {
+        long smallest = long.MaxValue;
+        for (int window = 0; window < 3 && smallest > 0; window++) smallest = Math.Min(smallest, allocatedBytesPerCall());
+        return smallest;
     }
 }
