@@ -39,7 +39,10 @@ public sealed class ScriptedModel : IQwen3Model
     public bool GradientCheckpointing { get => false; set => throw new NotSupportedException(); }
     public void Dispose() { }
 
-    public IInferenceSession CreateSession(int capacity, int chunk = 128) => new Single(this, capacity);
+    public RopeScaling RopeScaling { get => RopeScaling.None; set => throw new NotSupportedException(); }
+    public int PositionLimit => Config.PositionLimit;
+
+    public IInferenceSession CreateSession(int capacity, int chunk = 128, KvCacheFormat cacheFormat = KvCacheFormat.F32) => new Single(this, capacity);
 
     public IBatchSession CreateBatchSession(int sequences, int capacity, int chunk = 64) => new Batch(this, sequences, capacity, chunk);
 
