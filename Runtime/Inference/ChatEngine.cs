@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Qwen3Gen.Sampling;
 using Qwen3Gen.Tokenization;
 
@@ -65,17 +66,18 @@ public sealed class ChatEngine : IDisposable
     /// <summary>Ids whose keys and values are cached now (the last prompt and reply, minus the final sampled id).</summary>
     public IReadOnlyList<int> CachedIds => _generation.CachedTokens.ToArray();
 
-    /// <summary>Renders a conversation with the Qwen3 chat template and the generation prompt.</summary>
-    public int[] Render(IReadOnlyList<ChatMessage> messages, bool? enableThinking) =>
-        ChatTemplate.Encode(Tokenizer, messages, addGenerationPrompt: true, enableThinking);
+    /// <summary>Renders a conversation with the Qwen3 chat template and the generation prompt (and the tools' signatures, if any).</summary>
+    public int[] Render(IReadOnlyList<ChatMessage> messages, bool? enableThinking, IReadOnlyList<JsonNode>? tools = null) =>
+        ChatTemplate.Encode(Tokenizer, messages, addGenerationPrompt: true, enableThinking, tools);
 
     /// <summary>Forgets the cache: the next call prefills its whole prompt.</summary>
     public void ClearCache() => _generation.ClearCache();
 
     /// <summary>Generates the assistant's reply to <paramref name="messages"/> (rendered with the template); thinking is separated.</summary>
     public ChatReply Complete(IReadOnlyList<ChatMessage> messages, bool? enableThinking, ChatRequest request,
-                              Action<ChatChunk>? onChunk = null, CancellationToken cancellationToken = default) =>
-        Generate(Render(messages, enableThinking), request, separateThinking: true, onChunk, cancellationToken);
+                              Action<ChatChunk>? onChunk = null, CancellationToken cancellationToken = default,
+                              IReadOnlyList<JsonNode>? tools = null) =>
+        Generate(Render(messages, enableThinking, tools), request, separateThinking: true, onChunk, cancellationToken);
 
     /// <summary>
     /// Continues <paramref name="prompt"/> (token ids). <paramref name="separateThinking"/>: route &lt;think&gt; blocks to

@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Microsoft.Extensions.AI;
 using Qwen3Gen.Sampling;
@@ -13,10 +15,14 @@ namespace Qwen3Gen.Inference;
 /// with the Qwen3 chat template and reuses the KV cache of the prefix it shares with the previous request, so a
 /// client that resends a growing conversation only pays for the new turns. One request runs at a time (others wait).
 /// <para>
-/// ChatOptions → sampler: Temperature (0 = greedy), TopP, TopK, Seed, PresencePenalty, MaxOutputTokens,
+/// ChatOptions → sampler: Temperature (0 = greedy), TopP, TopK, Seed, PresencePenalty, FrequencyPenalty, MaxOutputTokens,
 /// StopSequences. Unset fields take Qwen3's recommended defaults for the turn's mode (<see cref="SamplingOptions.QwenThinking"/>
-/// or <see cref="SamplingOptions.QwenNonThinking"/>). FrequencyPenalty is not implemented by the sampler: a non-zero
-/// value throws <see cref="NotSupportedException"/>. Tools, ResponseFormat and ConversationId are not supported either.
+/// or <see cref="SamplingOptions.QwenNonThinking"/>); FrequencyPenalty too. ResponseFormat JSON and ConversationId are not supported either.
+/// Tools: the functions of ChatOptions.Tools are rendered into the template's tools block; the reply's
+/// <c>&lt;tool_call&gt;</c> blocks come back as <see cref="FunctionCallContent"/> (finish reason ToolCalls), and
+/// <see cref="FunctionCallContent"/> / <see cref="FunctionResultContent"/> in the history are rendered as the
+/// template's tool calls and <c>&lt;tool_response&gt;</c> turns, so Microsoft.Extensions.AI's
+/// FunctionInvokingChatClient can run the loop.
 /// Thinking: <c>Reasoning.Effort = None</c> or <c>AdditionalProperties["enable_thinking"] = false</c> passes
 /// enable_thinking=false to the template; otherwise the model thinks (and /think, /no_think in the text work).
 /// The think block comes back as <see cref="TextReasoningContent"/>, the answer as <see cref="TextContent"/>;
@@ -61,23 +67,31 @@ public sealed class Qwen3ChatClient : IChatClient
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<AI.ChatMessage> messages, ChatOptions? options = null,
                                                      CancellationToken cancellationToken = default)
     {
-        var (conversation, thinking, request, showReasoning) = Prepare(messages, options);
+        var (conversation, thinking, request, showReasoning, tools) = Prepare(messages, options);
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         ChatReply reply;
         try
         {
-            reply = await Task.Run(() => _engine.Complete(conversation, thinking, request, null, cancellationToken), cancellationToken)
+            reply = await Task.Run(() => _engine.Complete(conversation, thinking, request, null, cancellationToken, tools), cancellationToken)
                               .ConfigureAwait(false);
         }
         finally { _gate.Release(); }
 
         var contents = new List<AIContent>();
         if (showReasoning && reply.Thinking.Length > 0) contents.Add(new TextReasoningContent(reply.Thinking));
-        contents.Add(new TextContent(reply.Answer));
+        int calls = 0;
+        if (tools is null) contents.Add(new TextContent(reply.Answer));
+        else
+        {
+            var (text, parsed) = ToolCallParser.Parse(reply.Answer);
+            if (text is not null) contents.Add(new TextContent(text));
+            foreach (var call in parsed) contents.Add(FunctionCall(call));
+            calls = parsed.Count;
+        }
         return new ChatResponse(new AI.ChatMessage(ChatRole.Assistant, contents))
         {
             ModelId = _metadata.DefaultModelId,
-            FinishReason = FinishReason(reply.Stop),
+            FinishReason = calls > 0 && reply.Stop != StopReason.MaxTokens && reply.Stop != StopReason.ContextFull ? ChatFinishReason.ToolCalls : FinishReason(reply.Stop),
             Usage = Usage(reply),
             CreatedAt = DateTimeOffset.UtcNow,
         };
@@ -86,7 +100,7 @@ public sealed class Qwen3ChatClient : IChatClient
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<AI.ChatMessage> messages, ChatOptions? options = null,
                                                                                 [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var (conversation, thinking, request, showReasoning) = Prepare(messages, options);
+        var (conversation, thinking, request, showReasoning, tools) = Prepare(messages, options);
         string responseId = Guid.NewGuid().ToString("N");
         var channel = Channel.CreateUnbounded<ChatResponseUpdate>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
 
@@ -98,20 +112,41 @@ public sealed class Qwen3ChatClient : IChatClient
         {
             producer = Task.Run(() =>
             {
+                var parser = tools is null ? null : new ToolCallParser();
+                var pieces = new List<AnswerPiece>();
                 try
                 {
                     var reply = _engine.Complete(conversation, thinking, request, chunk =>
                     {
                         if (chunk.Kind == ChatChunkKind.Thinking && !showReasoning) return;
+                        if (chunk.Kind == ChatChunkKind.Answer && parser is not null)
+                        {
+                            parser.Push(chunk.Text, pieces);
+                            WritePieces();
+                            return;
+                        }
                         AIContent content = chunk.Kind == ChatChunkKind.Thinking ? new TextReasoningContent(chunk.Text) : new TextContent(chunk.Text);
                         channel.Writer.TryWrite(Update([content]));
-                    }, stop.Token);
+                    }, stop.Token, tools);
+                    if (parser is not null)
+                    {
+                        parser.Finish(pieces);
+                        WritePieces();
+                    }
                     var last = Update([new UsageContent(Usage(reply))]);
-                    last.FinishReason = FinishReason(reply.Stop);
+                    last.FinishReason = parser is { Calls: > 0 } && reply.Stop != StopReason.MaxTokens && reply.Stop != StopReason.ContextFull
+                        ? ChatFinishReason.ToolCalls : FinishReason(reply.Stop);
                     channel.Writer.TryWrite(last);
                     channel.Writer.TryComplete();
                 }
                 catch (Exception e) { channel.Writer.TryComplete(e); }
+
+                void WritePieces()
+                {
+                    foreach (var piece in pieces)
+                        channel.Writer.TryWrite(Update([piece.ToolCall is { } call ? FunctionCall(call) : new TextContent(piece.Text)]));
+                    pieces.Clear();
+                }
             }, CancellationToken.None);
         }
         catch
@@ -163,7 +198,7 @@ public sealed class Qwen3ChatClient : IChatClient
 
     // ---- mapping ----
 
-    private (List<QwenMessage> Conversation, bool? EnableThinking, ChatRequest Request, bool ShowReasoning) Prepare(
+    private (List<QwenMessage> Conversation, bool? EnableThinking, ChatRequest Request, bool ShowReasoning, List<JsonNode>? Tools) Prepare(
         IEnumerable<AI.ChatMessage> messages, ChatOptions? options)
     {
         ArgumentNullException.ThrowIfNull(messages);
@@ -181,7 +216,7 @@ public sealed class Qwen3ChatClient : IChatClient
             };
         bool thinking = ChatThinkingMode.IsThinking(conversation, enableThinking);
         bool showReasoning = options?.Reasoning?.Output != ReasoningOutput.None;
-        return (conversation, enableThinking, ToRequest(options, thinking), showReasoning);
+        return (conversation, enableThinking, ToRequest(options, thinking), showReasoning, Tools(options));
     }
 
     /// <summary>
@@ -192,16 +227,13 @@ public sealed class Qwen3ChatClient : IChatClient
     {
         var s = thinking ? SamplingOptions.QwenThinking : SamplingOptions.QwenNonThinking;
         if (options is null) return new ChatRequest { Sampling = s, MaxNewTokens = DefaultMaxOutputTokens };
-        if (options.FrequencyPenalty is float fp && fp != 0)
-            throw new NotSupportedException($"ChatOptions.FrequencyPenalty ({fp}) is not supported: the sampler has presence and repetition penalties (PresencePenalty, AdditionalProperties[\"{RepetitionPenaltyKey}\"]).");
-        if (options.Tools is { Count: > 0 })
-            throw new NotSupportedException("ChatOptions.Tools is not supported by Qwen3ChatClient yet (the chat template can render tools, but tool calls are not parsed).");
         if (options.ResponseFormat is ChatResponseFormatJson)
             throw new NotSupportedException("ChatOptions.ResponseFormat JSON is not supported (no constrained decoding).");
         if (options.Temperature is float t) s = s with { Temperature = t };
         if (options.TopP is float p) s = s with { TopP = p };
         if (options.TopK is int k) s = s with { TopK = k };
         if (options.PresencePenalty is float pp) s = s with { PresencePenalty = pp };
+        if (options.FrequencyPenalty is float fp) s = s with { FrequencyPenalty = fp };
         if (options.AdditionalProperties is { } extra)
         {
             if (extra.TryGetValue(MinPKey, out var minP)) s = s with { MinP = ToFloat(minP, MinPKey) };
@@ -230,7 +262,11 @@ public sealed class Qwen3ChatClient : IChatClient
         _ => throw new ArgumentException($"ChatOptions.AdditionalProperties[\"{key}\"] must be a number, got {value?.GetType().Name ?? "null"}."),
     };
 
-    /// <summary>Microsoft.Extensions.AI messages → template messages (text and reasoning contents; other contents are refused).</summary>
+    /// <summary>
+    /// Microsoft.Extensions.AI messages → template messages: text and reasoning contents; an assistant's
+    /// <see cref="FunctionCallContent"/>s become its tool calls; each <see cref="FunctionResultContent"/> becomes a
+    /// "tool" turn of its own (the template wraps it in &lt;tool_response&gt;). Other contents are refused.
+    /// </summary>
     public static List<QwenMessage> Convert(IEnumerable<AI.ChatMessage> messages, string? instructions = null)
     {
         ArgumentNullException.ThrowIfNull(messages);
@@ -245,6 +281,8 @@ public sealed class Qwen3ChatClient : IChatClient
                         : throw new NotSupportedException($"Chat role '{m.Role}' is not supported (system, user, assistant, tool).");
             string? reasoning = null;
             var text = new System.Text.StringBuilder();
+            List<ToolCall>? calls = null;
+            List<QwenMessage>? results = null;
             foreach (var c in m.Contents)
             {
                 switch (c)
@@ -252,10 +290,23 @@ public sealed class Qwen3ChatClient : IChatClient
                     case TextReasoningContent r: reasoning = (reasoning ?? "") + r.Text; break;
                     case TextContent t: text.Append(t.Text); break;
                     case UsageContent: break;
-                    default: throw new NotSupportedException($"Message content of type {c.GetType().Name} is not supported: Qwen3ChatClient takes text.");
+                    case FunctionCallContent call:
+                        (calls ??= []).Add(new ToolCall(call.Name, JsonSerializer.SerializeToNode(call.Arguments ?? new Dictionary<string, object?>(), AIJsonUtilities.DefaultOptions)));
+                        break;
+                    case FunctionResultContent r:
+                        (results ??= []).Add(QwenMessage.Tool(ResultText(r.Result)));
+                        break;
+                    default: throw new NotSupportedException($"Message content of type {c.GetType().Name} is not supported: Qwen3ChatClient takes text, function calls and function results.");
                 }
             }
-            result.Add(new QwenMessage(role, text.ToString()) { ReasoningContent = role == "assistant" ? reasoning : null, Name = m.AuthorName });
+            if (results is not null && text.Length == 0 && calls is null) { result.AddRange(results); continue; }
+            if (results is not null) throw new NotSupportedException("A message mixes function results with other contents: send function results in their own (tool) message.");
+            result.Add(new QwenMessage(role, text.ToString())
+            {
+                ReasoningContent = role == "assistant" ? reasoning : null,
+                ToolCalls = role == "assistant" ? calls : null,
+                Name = m.AuthorName,
+            });
         }
         if (!string.IsNullOrEmpty(instructions))
         {
@@ -264,6 +315,43 @@ public sealed class Qwen3ChatClient : IChatClient
             else result.Insert(0, QwenMessage.System(instructions));
         }
         return result;
+    }
+
+    private static readonly JsonSerializerOptions CompactJson = new(AIJsonUtilities.DefaultOptions) { WriteIndented = false };
+
+    /// <summary>A function's result as the text of a tool turn: strings as they are, anything else as compact JSON.</summary>
+    private static string ResultText(object? result) => result switch
+    {
+        null => "",
+        string s => s,
+        JsonElement e when e.ValueKind == JsonValueKind.String => e.GetString()!,
+        _ => JsonSerializer.Serialize(result, CompactJson.GetTypeInfo(result.GetType())),
+    };
+
+    /// <summary>ChatOptions.Tools → the template's tool signatures: {"type": "function", "function": {name, description, parameters}}.</summary>
+    private static List<JsonNode>? Tools(ChatOptions? options)
+    {
+        if (options?.Tools is not { Count: > 0 } tools) return null;
+        var result = new List<JsonNode>();
+        foreach (var tool in tools)
+        {
+            if (tool is not AIFunctionDeclaration f)
+                throw new NotSupportedException($"Tool '{tool.Name}' ({tool.GetType().Name}) is not supported: Qwen3ChatClient takes functions.");
+            var function = new JsonObject { ["name"] = f.Name };
+            if (!string.IsNullOrEmpty(f.Description)) function["description"] = f.Description;
+            function["parameters"] = JsonNode.Parse(f.JsonSchema.GetRawText());
+            result.Add(new JsonObject { ["type"] = "function", ["function"] = function });
+        }
+        return result;
+    }
+
+    /// <summary>A parsed call → FunctionCallContent with its arguments as JSON values (the function invoker binds them).</summary>
+    private static FunctionCallContent FunctionCall(ParsedToolCall call)
+    {
+        var arguments = new Dictionary<string, object?>();
+        using (var doc = JsonDocument.Parse(call.ArgumentsJson))
+            foreach (var p in doc.RootElement.EnumerateObject()) arguments[p.Name] = p.Value.Clone();
+        return new FunctionCallContent(ParsedToolCall.NewId(), call.Name, arguments);
     }
 
     private static ChatFinishReason FinishReason(StopReason stop) => stop switch

@@ -8,7 +8,7 @@ namespace Qwen3Gen.Sampling;
 /// <see cref="SamplingOptions"/> in Hugging Face's order:
 /// <code>
 ///   repetition:  l[t] ← l[t] &lt; 0 ? l[t]·r : l[t]/r        for t in the context (prompt and generated)
-///   presence:    l[t] ← l[t] − α                           for t generated so far
+///   presence:    l[t] ← l[t] − α − β·n[t]                  for t generated so far, n[t] times (α presence, β frequency)
 ///   greedy:      argmax l (first index on ties)            when temperature = 0 or top-k = 1
 ///   weights:     w[t] = exp(l[t]/T − max(l)/T)             (softmax up to its normalisation; top weight = 1)
 ///   top-k:       keep the k largest                        (partial selection, no full sort)
@@ -29,6 +29,7 @@ public sealed class Sampler
     private readonly int[] _ids;       // candidate token ids, by position (when positions are not ids)
     private readonly byte[] _seen;     // per token: InContext | Generated
     private readonly int[] _seenIds;   // the distinct tokens seen, in first-seen order
+    private readonly int[] _generatedCount; // per token: times generated (frequency penalty)
     private readonly double[] _bucketMass = new double[2048]; // top-p without top-k: mass per float-bits bucket
     private int _seenCount;
     private readonly Rng _rng;
@@ -45,6 +46,7 @@ public sealed class Sampler
         _ids = new int[vocab];
         _seen = new byte[vocab];
         _seenIds = new int[vocab];
+        _generatedCount = new int[vocab];
         _rng = new Rng(options.Seed);
     }
 
@@ -76,6 +78,7 @@ public sealed class Sampler
     public void Reset()
     {
         for (int s = 0; s < _seenCount; s++) _seen[_seenIds[s]] = 0;
+        for (int s = 0; s < _seenCount; s++) _generatedCount[_seenIds[s]] = 0;
         _seenCount = 0;
     }
 
@@ -113,18 +116,19 @@ public sealed class Sampler
         if ((uint)token >= (uint)Vocab) throw new ArgumentOutOfRangeException(nameof(token), token, $"Token ids must be in [0, {Vocab}).");
         if (_seen[token] == 0) _seenIds[_seenCount++] = token;
         _seen[token] |= flag;
+        if (flag == Generated) _generatedCount[token]++;
     }
 
     private void ApplyPenalties(Span<float> logits)
     {
-        float r = _options.RepetitionPenalty, a = _options.PresencePenalty;
-        if (r == 1f && a == 0f) return;
+        float r = _options.RepetitionPenalty, a = _options.PresencePenalty, f = _options.FrequencyPenalty;
+        if (r == 1f && a == 0f && f == 0f) return;
         for (int s = 0; s < _seenCount; s++)
         {
             int t = _seenIds[s];
             float x = logits[t];
             if (r != 1f) x = x < 0 ? x * r : x / r;                 // HF RepetitionPenaltyLogitsProcessor
-            if ((_seen[t] & Generated) != 0) x -= a;                // vLLM / OpenAI presence penalty
+            if ((_seen[t] & Generated) != 0) x -= a + f * _generatedCount[t];   // vLLM / OpenAI presence and frequency penalties
             logits[t] = x;
         }
     }

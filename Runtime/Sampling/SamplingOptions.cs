@@ -25,6 +25,9 @@ public sealed record SamplingOptions
     /// <summary>OpenAI / vLLM presence_penalty: subtracted once from the logit of every token already generated (0 = off; negative encourages repeats).</summary>
     public float PresencePenalty { get; init; }
 
+    /// <summary>OpenAI / vLLM frequency_penalty: subtracted from the logit of every generated token once per time it was generated (0 = off).</summary>
+    public float FrequencyPenalty { get; init; }
+
     /// <summary>Seed of the generator: the same seed, options and logits give the same tokens.</summary>
     public ulong Seed { get; init; }
 
@@ -49,5 +52,6 @@ public sealed record SamplingOptions
         if (!(MinP >= 0 && MinP <= 1)) throw new ArgumentException($"MinP ({MinP}) must be in [0, 1] (0 = off).");
         if (!(RepetitionPenalty > 0) || float.IsInfinity(RepetitionPenalty)) throw new ArgumentException($"RepetitionPenalty ({RepetitionPenalty}) must be a finite number > 0 (1 = off).");
         if (!float.IsFinite(PresencePenalty)) throw new ArgumentException($"PresencePenalty ({PresencePenalty}) must be finite (0 = off).");
+        if (!float.IsFinite(FrequencyPenalty)) throw new ArgumentException($"FrequencyPenalty ({FrequencyPenalty}) must be finite (0 = off).");
     }
 }

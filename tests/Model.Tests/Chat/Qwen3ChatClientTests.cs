@@ -87,8 +87,9 @@ public class Qwen3ChatClientTests(ChatSnapshotFixture fx)
     {
         using IChatClient client = NewClient();
         var messages = new List<AI.ChatMessage> { new(ChatRole.User, "hi") };
-        var e = await Assert.ThrowsAsync<NotSupportedException>(() => client.GetResponseAsync(messages, new ChatOptions { FrequencyPenalty = 0.5f }));
-        Assert.Contains("FrequencyPenalty", e.Message);
+        var e = await Assert.ThrowsAsync<NotSupportedException>(() => client.GetResponseAsync(messages, new ChatOptions { ResponseFormat = ChatResponseFormat.Json }));
+        Assert.Contains("ResponseFormat", e.Message);
+        Assert.Contains("FrequencyPenalty", (await Assert.ThrowsAsync<ArgumentException>(() => client.GetResponseAsync(messages, new ChatOptions { FrequencyPenalty = float.NaN }))).Message);
         await Assert.ThrowsAsync<ArgumentException>(() => client.GetResponseAsync(messages, new ChatOptions { TopP = 2f }));
         await Assert.ThrowsAsync<ArgumentException>(() => client.GetResponseAsync([], null));
     }

@@ -153,6 +153,26 @@ public sealed class SamplerTests
     }
 
     [Fact]
+    public void FrequencyPenalty_CountsEachGeneration()
+    {
+        // Generated 3 twice and 1 once (prompt token 0 is not penalised). Frequency 0.5, presence 0.25:
+        //   in: [2, 1, 0.5, 3, -2]  →  [2, 1 − 0.25 − 0.5, 0.5, 3 − 0.25 − 1, -2] = [2, 0.25, 0.5, 1.75, -2]
+        var sampler = new Sampler(5, SamplingOptions.Greedy with { FrequencyPenalty = 0.5f, PresencePenalty = 0.25f });
+        sampler.AddContext([0]);
+        sampler.Accept(3);
+        sampler.Accept(1);
+        sampler.Accept(3);
+        var logits = new float[] { 2, 1, 0.5f, 3, -2 };
+        Assert.Equal(0, sampler.Sample(logits));
+        Assert.Equal(new float[] { 2, 0.25f, 0.5f, 1.75f, -2 }, logits);
+        sampler.Reset();
+        logits = [2, 1, 0.5f, 3, -2];
+        sampler.Sample(logits);
+        Assert.Equal(new float[] { 2, 1, 0.5f, 3, -2 }, logits);
+        Assert.Contains("FrequencyPenalty", Assert.Throws<ArgumentException>(() => new Sampler(4, new SamplingOptions { FrequencyPenalty = float.NaN })).Message);
+    }
+
+    [Fact]
     public void Sampler_BadInput_ThrowsNamingTheProblem()
     {
         var sampler = new Sampler(4, SamplingOptions.QwenThinking);
