@@ -95,7 +95,7 @@ internal static class GenerateCommand
             }
             catch (Exception e) when (ModelLoading.IsUserError(e))
             {
-                ModelLoading.Fail("generate", e, error);
+                ModelLoading.Fail("generate", e, error, loaded);
                 return 1;
             }
         }

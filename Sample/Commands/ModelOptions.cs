@@ -161,6 +161,18 @@ internal static class ModelLoading
     public static void Fail(string command, Exception e, TextWriter err) => err.WriteLine($"{command}: error: {e.Message}");
 
     /// <summary>
+    /// As <see cref="Fail(string, Exception, TextWriter)"/> for an error while <paramref name="model"/> runs: logits that
+    /// are not numbers come from weights that are not (a damaged or badly converted file), so the message names the file.
+    /// </summary>
+    public static void Fail(string command, Exception e, TextWriter err, LoadedModel model)
+    {
+        if (e is Sampling.NonFiniteLogitsException)
+            err.WriteLine($"{command}: error: '{model.Gguf?.Path ?? model.Directory}': the model computed logits that are not finite numbers ({e.Message}): " +
+                          "its weights hold NaN or infinite values (a damaged or badly converted file).");
+        else Fail(command, e, err);
+    }
+
+    /// <summary>
     /// An explicit --max-tokens must leave the prompt room in the context (--context, else max_position_embeddings):
     /// a reply that can never be that long is a mistake in the command line, reported as one.
     /// </summary>
