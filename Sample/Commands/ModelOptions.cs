@@ -187,6 +187,15 @@ internal static class ModelLoading
                 : $"--max-tokens ({maxTokens}) exceeds the context length {context} ({source}); lower --max-tokens.");
     }
 
-    /// <summary>Context length: what was asked, else min(<paramref name="fallback"/>, max_position_embeddings).</summary>
-    public static int ContextLength(ModelSettings s, LoadedModel m, int fallback) => s.Context ?? Math.Min(fallback, m.Config.PositionLimit);
+    /// <summary>
+    /// Context length: what was asked, else min(<paramref name="fallback"/>, max_position_embeddings). An asked context
+    /// past the model's positions is refused naming --context (the KV cache is sized from it).
+    /// </summary>
+    public static int ContextLength(ModelSettings s, LoadedModel m, int fallback)
+    {
+        int limit = m.Config.PositionLimit;
+        if (s.Context is int asked && asked > limit)
+            throw new ArgumentException($"--context ({asked}) exceeds the model's {limit} positions (max_position_embeddings{(limit != m.Config.MaxPositions ? " with its RoPE scaling" : "")}).");
+        return s.Context ?? Math.Min(fallback, limit);
+    }
 }

@@ -129,6 +129,19 @@ public class GgufFuzzTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(code == 0, err);
     }
 
+    /// <summary>Run-time sizes from the command line at their extremes: refused naming the option, before any buffer is sized from them.</summary>
+    [Theory]
+    [InlineData("--context", "2147483647", "--context")]
+    [InlineData("--max-tokens", "2147483647", "--max-tokens")]
+    [InlineData("--context", "64", "--max-tokens", "--max-tokens", "2147483647")]
+    public void ExtremeContextAndMaxTokens_AreRefused_NamingTheOption(string option, string value, string named, params string[] more)
+    {
+        var (code, err) = Run(["generate", "--model", Fixture("q4_0"), option, value, .. more, "--", "hello"]);
+        Assert.NotEqual(0, code);
+        Assert.Single(err.Trim().Split('\n'));
+        Assert.Contains($"{named} (", err);
+    }
+
     /// <summary>
     /// Found by this fuzzer: a NaN in the weights made generate print "Logit 0 is NaN." without the file. The weights
     /// load (checking every value of a mapped file would read all of it), so the run reports it, naming the file.
