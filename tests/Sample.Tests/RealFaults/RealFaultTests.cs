@@ -101,6 +101,30 @@ public sealed partial class RealFaultTests : IDisposable
         Assert.Empty(Directory.GetFileSystemEntries(run, ".checkpoint.*"));
     }
 
+    [Fact]
+    public void FullDisk_IsAOneLineErrorNamingTheFile_AndThePreviousCheckpointStillResumes()
+    {
+        string disk = Path.Combine(_root, "disk");
+        string copy = Path.Combine(_root, "copied");
+        using (Tools.SmallDisk(disk, 2048))                                                 // room for one checkpoint (~1.1 MB), not two
+        {
+            string run = Path.Combine(disk, "run");
+            Assert.Equal(0, InProcess(Args(run, 2)));
+            var checkpoint = Contents(Path.Combine(run, TrainingCheckpoint.FolderName));
+            var (code, _, stderr) = Child.Run([], Args(run, 4, "--resume"), Limit);
+            Assert.Equal(2, code);
+            AssertOneLineError(stderr);
+            Assert.Contains("No space left on device", stderr);
+            Assert.Contains($"{run}{Path.DirectorySeparatorChar}.checkpoint.", stderr);        // names the file it was writing
+            Assert.Equal(checkpoint, Contents(Path.Combine(run, TrainingCheckpoint.FolderName)));
+            Assert.Empty(Directory.GetFileSystemEntries(run, ".checkpoint.*"));               // the failed save dropped its copy
+            Assert.Equal(2, Step(run));
+            CopyFolder(run, copy);
+        }
+        Assert.Equal(0, InProcess(Args(copy, 4, "--resume")));                              // with room again it continues
+        Assert.Equal(4, Step(copy));
+    }
+
     [Theory]
     [InlineData(Child.SigTerm, "SIGTERM")]
     [InlineData(Child.SigInt, "Ctrl+C")]
