@@ -22,6 +22,14 @@ public static unsafe class QuantMatMul
 
     [ThreadStatic] private static NativeBuffer<byte>? _scratch;
 
+    /// <summary>The instruction path the products run on here, for reports (e.g. "V512 (AVX-512BW)").</summary>
+    public static string PathName => QuantDot.Best switch
+    {
+        QuantPath.V512 => "V512 (AVX-512BW vpmaddubsw + vpmaddwd)",
+        QuantPath.V256 => System.Runtime.Intrinsics.X86.AvxVnni.IsSupported ? "V256 (AVX-VNNI vpdpbusd)" : "V256 (AVX2 vpmaddubsw + vpmaddwd)",
+        _ => "scalar",
+    } + (System.Runtime.Intrinsics.X86.AvxVnni.IsSupported ? ", AVX-VNNI present" : ", no AVX-VNNI");
+
     public static void Forward(float* y, float* x, WeightMatrix w, int rows, int inDim, int outDim) =>
         Forward(y, x, w, rows, inDim, outDim, QuantDot.Best);
 

@@ -132,6 +132,8 @@ internal static class BenchCommand
             definition.Name, cfg, promptTokens, decodeTokens, repeat, Environment.ProcessorCount,
             System.Runtime.InteropServices.RuntimeInformation.OSDescription, Environment.Version, DateTime.UtcNow,
             modelDir is null ? " with random weights" : $" from {Path.GetFullPath(modelDir)}"));
+        if (fmts.Any(f => f == "stored" || QuantFormats.ContainsKey(f)))
+            output.WriteLine($"int8 kernels: {Quantization.QuantMatMul.PathName}");
         output.WriteLine("| format | threads | init s | prefill tok/s | decode tok/s | decode min / median / max | weights GB | weight GB/s | working set GB | peak GB |");
         output.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
         int savedThreads = Workers.Threads;
