@@ -144,10 +144,10 @@ internal static unsafe class QuantDot
     private static Vector512<float> Pair(Vector256<float> lo, Vector256<float> hi) => Vector512.Create(lo, hi);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<byte> Shr(Vector256<byte> v, int n) => Avx2.ShiftRightLogical(v.AsUInt16(), (byte)n).AsByte();
+    private static Vector256<byte> Shr(Vector256<byte> v, int n) => (v.AsUInt16() >>> n).AsByte();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<byte> Shl(Vector256<byte> v, int n) => Avx2.ShiftLeftLogical(v.AsUInt16(), (byte)n).AsByte();
+    private static Vector256<byte> Shl(Vector256<byte> v, int n) => (v.AsUInt16() << n).AsByte();
 
     // ---------------------------------------------------------------- Q8_0: fp16 d, 32 int8
 
