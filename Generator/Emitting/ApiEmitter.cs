@@ -58,6 +58,12 @@ internal static class ApiEmitter
             public void ZeroGradients() => Gradients.Clear();
             public IBackwardHook? BackwardHook { get; set; }
 
+            /// <summary>
+            /// Low-rank adapters on a frozen base (LoRA), or null: with them set, Forward adds each adapter's term after its
+            /// matrix's product and Backward computes no gradient of these weights (Gradients is not touched; BF16 weights allowed).
+            /// </summary>
+            public IMatrixAdapters? Adapters { get; set; }
+
             /// <summary>The logits of the last Forward: [batch, seqLen, Vocab].</summary>
             public ReadOnlySpan<float> Logits => _state is { } s ? new ReadOnlySpan<float>(s.Logits, s.Rows * Vocab) : default;
 
@@ -109,7 +115,7 @@ internal static class ApiEmitter
                         throw new ArgumentOutOfRangeException(nameof(targets), targets[i], $"Target id {targets[i]} at position {i} is outside the vocabulary [0, {Vocab}) and is not {CausalLm.IgnoreIndex}.");
                 if (_state is null || _state.MaxBatch * _state.MaxSeqLen < batch * seqLen || _state.Capacity < seqLen)
                     Reserve(Math.Max(batch, _state?.MaxBatch ?? 0), Math.Max(seqLen, _state?.MaxSeqLen ?? 0),
-                            training: _state?.Training ?? _weights.Format == WeightFormat.F32);   // grows once; later calls reuse it
+                            training: _state?.Training ?? (_weights.Format == WeightFormat.F32 || Adapters is not null));   // grows once; later calls reuse it
                 var state = _state!;
                 inputs.CopyTo(new Span<int>(state.Tokens, inputs.Length));
                 state.HasTargets = targets.Length != 0;
@@ -125,7 +131,8 @@ internal static class ApiEmitter
                 if (!state.Training) throw new InvalidOperationException("These work buffers were reserved for inference; Reserve(..., training: true) before Forward.");
                 if (!state.HasTargets) throw new InvalidOperationException("Backward needs a Forward with targets (the loss).");
                 if (state.BackwardDone) throw new InvalidOperationException("Backward was already run for this Forward (the logits were overwritten by their gradient).");
-                if (_weights.Format != WeightFormat.F32) throw new InvalidOperationException("Training needs F32 weights.");
+                if (_weights.Format != WeightFormat.F32 && !(Adapters is not null && _weights.Format == WeightFormat.BF16))
+                    throw new InvalidOperationException("Training needs F32 weights (a frozen base under Adapters may be BF16).");
                 BackwardPass(state);
                 state.BackwardDone = true;
             }

@@ -130,11 +130,13 @@ internal static class LayersEmitter
             }
         }
 
+        // dw null: a frozen weight (LoRA), only dx.
         private static void RmsNormBackward(float* dx, float* dw, float* dy, float* x, float* w, float* rstd, int rows, int n)
         {
             Workers.ForRows(rows, 2L * n, new RmsNormBackwardJob { DX = dx, DY = dy, X = x, W = w, Rstd = rstd, N = n });
-            Workers.ForRows((n + NormColumns - 1) / NormColumns, (long)rows * NormColumns,
-                            new RmsNormWeightGradientJob { DW = dw, DY = dy, X = x, Rstd = rstd, N = n, Rows = rows });
+            if (dw != null)
+                Workers.ForRows((n + NormColumns - 1) / NormColumns, (long)rows * NormColumns,
+                                new RmsNormWeightGradientJob { DW = dw, DY = dy, X = x, Rstd = rstd, N = n, Rows = rows });
         }
 
         """;
@@ -705,7 +707,7 @@ internal static class LayersEmitter
         //   Through the weights to the probabilities: NormTopKProb: dp_sel = (dw − Σ dw ⊙ w) / Σ p_sel;  else dp_sel = dw.
         //   Aux loss (if OutputRouterLogits): dp[m, e] += coef · Experts · f_e / M   (f is a constant: top-k is discrete).
         //   Softmax: dz = p ⊙ (dp − Σ_e dp_e p_e). Experts with no rows get exactly zero gradient.
-        private static void MoeBackward(ref LayerBuffers a, State s, float* m, float* g, int l, int rows)
+        private static void MoeBackward(ref LayerBuffers a, State s, Weights m, float* g, IMatrixAdapters? lora, int l, int rows)
         {
             for (int r = 0; r < rows; r++)
                 for (int k = 0; k < ExpertsPerToken; k++)
@@ -724,14 +726,14 @@ internal static class LayersEmitter
                 float* x = a.Xe + p0 * Hidden, dx = s.DXe + p0 * Hidden, dy = s.DYe + p0 * Hidden;
                 float* dAe = s.DAe + p0 * ExpertFfn, dGe = s.DGe + p0 * ExpertFfn, dUe = s.DUe + p0 * ExpertFfn;
                 RowOps.Clear(dAe, (long)n * ExpertFfn);
-                MatMul.BackwardInput(dAe, dy, m + Layout.ExpertDownProj(l, e), n, ExpertFfn, Hidden);
-                MatMul.BackwardWeight(g + Layout.ExpertDownProj(l, e), dy, a.Ae + p0 * ExpertFfn, n, ExpertFfn, Hidden);
+                MatMul.BackwardInput(dAe, dy, m.Matrix(Layout.ExpertDownProj(l, e)), n, ExpertFfn, Hidden);
+                WeightGradient(g, lora, Layout.ExpertDownProj(l, e), dAe, dy, a.Ae + p0 * ExpertFfn, n, ExpertFfn, Hidden);
                 SwiGluBackward(dGe, dUe, dAe, a.Ge + p0 * ExpertFfn, a.Ue + p0 * ExpertFfn, (long)n * ExpertFfn);
                 RowOps.Clear(dx, (long)n * Hidden);
-                MatMul.BackwardInput(dx, dGe, m + Layout.ExpertGateProj(l, e), n, Hidden, ExpertFfn);
-                MatMul.BackwardInput(dx, dUe, m + Layout.ExpertUpProj(l, e), n, Hidden, ExpertFfn);
-                MatMul.BackwardWeight(g + Layout.ExpertGateProj(l, e), dGe, x, n, Hidden, ExpertFfn);
-                MatMul.BackwardWeight(g + Layout.ExpertUpProj(l, e), dUe, x, n, Hidden, ExpertFfn);
+                MatMul.BackwardInput(dx, dGe, m.Matrix(Layout.ExpertGateProj(l, e)), n, Hidden, ExpertFfn);
+                MatMul.BackwardInput(dx, dUe, m.Matrix(Layout.ExpertUpProj(l, e)), n, Hidden, ExpertFfn);
+                WeightGradient(g, lora, Layout.ExpertGateProj(l, e), dx, dGe, x, n, Hidden, ExpertFfn);
+                WeightGradient(g, lora, Layout.ExpertUpProj(l, e), dx, dUe, x, n, Hidden, ExpertFfn);
             }
             RowOps.Clear(s.DLn, (long)rows * Hidden);
             for (int r = 0; r < rows; r++)                                                          // dx[r] = Σ_slot dXe[pos]
@@ -759,8 +761,8 @@ internal static class LayersEmitter
                 for (int e = 0; e < Experts; e++) dot += dp[e] * p[e];
                 for (int e = 0; e < Experts; e++) dp[e] = p[e] * (dp[e] - dot);                    // now d(loss)/d(router_logits)
             }
-            MatMul.BackwardInput(s.DLn, s.DProbs, m + Layout.Router(l), rows, Hidden, Experts);
-            MatMul.BackwardWeight(g + Layout.Router(l), s.DProbs, a.Ln2, rows, Hidden, Experts);
+            MatMul.BackwardInput(s.DLn, s.DProbs, m.Matrix(Layout.Router(l)), rows, Hidden, Experts);
+            WeightGradient(g, lora, Layout.Router(l), s.DLn, s.DProbs, a.Ln2, rows, Hidden, Experts);
         }
         """;
 }

@@ -21,8 +21,10 @@ public static unsafe class CheckpointSaver
     }
 
     /// <summary>A writer with every tensor added; callers may add more tensors (optimizer state, ...) before saving.</summary>
+    /// <param name="replace">For a tensor whose bytes come from elsewhere (a LoRA run's merged matrices, F32), their writer; null: the weights'.</param>
     public static SafeTensorsWriter CreateWriter(IReadOnlyList<TensorSpec> tensors, Weights weights,
-        IReadOnlyDictionary<string, string>? metadata = null, SafeTensorsDType dtype = SafeTensorsDType.F32)
+        IReadOnlyDictionary<string, string>? metadata = null, SafeTensorsDType dtype = SafeTensorsDType.F32,
+        Func<TensorSpec, Action<Stream>?>? replace = null)
     {
         ArgumentNullException.ThrowIfNull(tensors);
         ArgumentNullException.ThrowIfNull(weights);
@@ -35,7 +37,9 @@ public static unsafe class CheckpointSaver
         foreach (var spec in tensors)
         {
             var tensor = spec;
-            writer.Add(tensor.Name, dtype, Array.ConvertAll(tensor.Shape, d => (long)d), stream => WriteTensor(stream, weights, tensor, dtype));
+            var write = replace?.Invoke(tensor);
+            if (write is not null && dtype != SafeTensorsDType.F32) throw new ArgumentException($"Replaced tensors are written as F32, not {dtype}.", nameof(dtype));
+            writer.Add(tensor.Name, dtype, Array.ConvertAll(tensor.Shape, d => (long)d), write ?? (stream => WriteTensor(stream, weights, tensor, dtype)));
         }
         return writer;
     }

@@ -32,7 +32,7 @@ public static class SnapshotExport
         if (adapter is not null)
         {
             using var lora = Training.Lora.LoraAdapter.Load(loaded.Model, adapter);
-            lora.Merge(loaded.Model);
+            lora.MergeInto(loaded.Model);
         }
         return Export(loaded.Model, output, loaded.Generation, loaded.Directory, dtype, maxShardBytes);
     }

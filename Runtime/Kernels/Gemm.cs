@@ -12,7 +12,7 @@ namespace Qwen3Gen;
 /// <item>B is copied, one k-block of KC rows and one panel of NR = 2 vectors of columns at a time, into a per-thread
 /// buffer laid out [KC][NR] (allocated once per thread, reused): the micro-kernel then reads it contiguously.
 /// "Transposed" sources are nn.Linear weights (B(k, n) = w[n, k], F32 or BF16, widened while packing);
-/// "rows" sources are row-major (B(k, n) = src[k, n]).</item>
+/// "rows" sources are row-major (B(k, n) = src[k, n]; F32, or BF16 widened while packing).</item>
 /// <item>The micro-kernel keeps an MR × NR = 6 × 2-vector tile of C in 12 registers (Vector512: 6 × 32 floats)
 /// and walks k: 2 loads of B, 6 broadcasts of A, 12 FMAs per step.</item>
 /// </list>
@@ -44,7 +44,7 @@ internal static unsafe class Gemm
     /// <summary>Panel width for the current vector size: 2 vectors (32, 16, 8 or 2 floats).</summary>
     public static int PanelWidth => SimdLevel.Current switch { SimdLevel.V512 => 32, SimdLevel.V256 => 16, SimdLevel.V128 => 8, _ => 2 };
 
-    public enum Source : byte { Transposed, TransposedBF16, Rows }
+    public enum Source : byte { Transposed, TransposedBF16, Rows, RowsBF16 }
 
     /// <summary>
     /// One C = A·B product, split into items of (up to <see cref="MC"/> rows) × (up to <see cref="PanelsPerItem"/> panels).
@@ -163,6 +163,12 @@ internal static unsafe class Gemm
                     else
                         for (int k = 0; k < kc; k++, src += Ldb)
                             Unsafe.CopyBlockUnaligned(packed + k * nr, src, (uint)(cols * sizeof(float)));
+                    break;
+                }
+                case Source.RowsBF16:                                  // BF16 rows, widened exactly (bits << 16)
+                {
+                    BF16* src = (BF16*)B + k0 * Ldb + n0;
+                    for (int k = 0; k < kc; k++, src += Ldb) Kernels.Widen(src, packed + k * nr, cols);
                     break;
                 }
                 case Source.Transposed:

@@ -58,6 +58,46 @@ public static unsafe class MatMul
         Run(job);
     }
 
+    /// <summary>
+    /// y[r, o] += Σ_i x[r, i] · w[o, i]   (accumulates; F32 weights). Each element continues its FMA chain from y, so it is
+    /// the same for any thread count. Used for the low-rank adapters' term (LoRA) added to a projection's output.
+    /// </summary>
+    public static void ForwardAdd(float* y, float* x, float* w, int rows, int inDim, int outDim)
+    {
+        Check(rows, inDim, outDim, y, x, w);
+        if (rows == 0 || outDim == 0) return;
+        Run(new Gemm.Job
+        {
+            C = y, Ldc = outDim, A = x, ARow = inDim, AK = 1,
+            B = w, Ldb = inDim, Kind = Gemm.Source.Transposed,
+            M = rows, N = outDim, K = inDim, Accumulate = true,
+        });
+    }
+
+    /// <summary>
+    /// dx[r, i] += Σ_o dy[r, o] · w[o, i] for a weight handle: F32 (the kernel below) or BF16 (widened exactly while packing,
+    /// so the result is that of F32 weights holding the same values). A frozen BF16 base (LoRA) passes gradients this way;
+    /// GGML-quantised matrices are inference-only.
+    /// </summary>
+    public static void BackwardInput(float* dx, float* dy, WeightMatrix w, int rows, int inDim, int outDim)
+    {
+        switch (w.Format)
+        {
+            case MatrixFormat.F32: BackwardInput(dx, dy, (float*)w.Data, rows, inDim, outDim); break;
+            case MatrixFormat.BF16:
+                Check(rows, inDim, outDim, dx, dy, w.Data);
+                if (rows == 0 || inDim == 0) return;
+                Run(new Gemm.Job
+                {
+                    C = dx, Ldc = inDim, A = dy, ARow = outDim, AK = 1,
+                    B = w.Data, Ldb = inDim, Kind = Gemm.Source.RowsBF16,
+                    M = rows, N = inDim, K = outDim, Accumulate = true,
+                });
+                break;
+            default: throw new NotSupportedException($"Gradients do not flow through {w.Format} matrices (quantised weights are for inference): train on F32 or BF16 weights.");
+        }
+    }
+
     /// <summary>dx[r, i] += Σ_o dy[r, o] · w[o, i].   (the input gradient of y = x @ Wᵀ; accumulates)</summary>
     public static void BackwardInput(float* dx, float* dy, float* w, int rows, int inDim, int outDim)
     {

@@ -35,6 +35,14 @@ public interface IQwen3Model : IDisposable
     /// </summary>
     bool GradientCheckpointing { get; set; }
 
+    /// <summary>
+    /// Low-rank adapters trained on a frozen base (LoRA), or null (the default: every weight trains). When set, Forward adds
+    /// each adapter's term after its matrix's product, and Backward computes no gradient of the model's own weights:
+    /// <see cref="Gradients"/> is neither written nor allocated, and the weights may be BF16. The input gradients still
+    /// flow through every layer, and each adapter takes its gradients from its matrix's input and output gradient.
+    /// </summary>
+    IMatrixAdapters? Adapters { get; set; }
+
     /// <summary>Allocates the work buffers for batches of up to <paramref name="batch"/> × <paramref name="seqLen"/> tokens, once.</summary>
     void Reserve(int batch, int seqLen, bool training);
 

@@ -11,6 +11,7 @@ namespace Qwen3Gen.Quantization;
 /// <item>Q4_0: m = the element of largest magnitude with its sign, d = m / −8, n = min(15, trunc(x · (1/d) + 8.5)),
 ///   byte j = n[j] | n[j + 16] &lt;&lt; 4.</item>
 /// </list>
+/// Q4_K, Q5_K and Q6_K go to <see cref="KQuantize"/> (ggml's K-quant reference quantisers, also bit for bit).
 /// </summary>
 public static unsafe class Quantize
 {
@@ -30,8 +31,17 @@ public static unsafe class Quantize
             case GgmlType.Q4_0:
                 for (long b = 0; b < count / 32; b++) Q4_0(x + 32 * b, destination + 18 * b);
                 break;
+            case GgmlType.Q4_K:
+                for (long b = 0; b < count / 256; b++) KQuantize.Q4_K(x + 256 * b, destination + 144 * b);
+                break;
+            case GgmlType.Q5_K:
+                for (long b = 0; b < count / 256; b++) KQuantize.Q5_K(x + 256 * b, destination + 176 * b);
+                break;
+            case GgmlType.Q6_K:
+                for (long b = 0; b < count / 256; b++) KQuantize.Q6_K(x + 256 * b, destination + 210 * b);
+                break;
             default:
-                throw new NotSupportedException($"Quantising to {type} is not implemented; Qwen3Gen writes F32, Q8_0 and Q4_0.");
+                throw new NotSupportedException($"Quantising to {type} is not implemented; Qwen3Gen writes F32, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K.");
         }
     }
 

@@ -63,7 +63,8 @@ public sealed unsafe class Trainer : IDisposable
                     DataParallelOptions? parallel, LoraAdapter? lora)
     {
         options.Validate();
-        if (model.Weights.Format != WeightFormat.F32) throw new ArgumentException("Training needs F32 weights.", nameof(model));
+        if (model.Weights.Format != WeightFormat.F32 && !(lora is not null && model.Weights.Format == WeightFormat.BF16))
+            throw new ArgumentException("Training needs F32 weights (a LoRA run's frozen base may be BF16).", nameof(model));
         if (vocabularyNeeded > model.Config.Vocab)
             throw new ArgumentException($"The data has token ids up to {vocabularyNeeded - 1}, beyond the model's vocabulary of {model.Config.Vocab}.", nameof(model));
         _model = model;
@@ -78,12 +79,14 @@ public sealed unsafe class Trainer : IDisposable
             Epsilon = options.Epsilon, WeightDecay = options.WeightDecay,
         };
         if (lora is not null && Parallel.ShardOptimizer) throw new ArgumentException("LoRA trains with a whole AdamW on every rank: turn ZeRO-1 sharding off.", nameof(lora));
-        lora?.Merge(model);
         if (Parallel.ShardOptimizer) _sharded = new ShardedAdamW(_comm, model.Tensors, _adamOptions);
         else _optimizer = new AdamW(lora?.Tensors ?? model.Tensors, _adamOptions);
         _reducer = new GradientReducer(_comm, model);
-        model.BackwardHook = Parallel.Overlap ? _reducer : null;
-        if (options.GradientAccumulation > 1) _accumulated = new NativeBuffer<float>(model.Gradients.Length);
+        // LoRA: the adapters ride on the generated passes and the base is frozen, so no gradient of the model exists to
+        // reduce or accumulate (the adapters' own gradients add up across micro-batches and are all-reduced whole).
+        model.Adapters = lora;
+        model.BackwardHook = Parallel.Overlap && lora is null ? _reducer : null;
+        if (options.GradientAccumulation > 1 && lora is null) _accumulated = new NativeBuffer<float>(model.Weights.Count);
         _schedule = new LearningRateSchedule(options.LearningRate, options.MinLearningRate, options.WarmupSteps,
             options.DecaySteps > 0 ? options.DecaySteps : options.Steps);
         _inputs = new int[options.Batch * options.Context];
@@ -117,9 +120,37 @@ public sealed unsafe class Trainer : IDisposable
     {
         var clock = Stopwatch.StartNew();
         int accumulation = Options.GradientAccumulation, ranks = _comm.Size;
-        var gradients = _model.Gradients;
         double lossSum = 0;
         _sampler.Skip(_comm.Rank * accumulation);                                   // the micro-batches of lower ranks
+        NativeBuffer<float> gradients;
+        TimeSpan communication;
+        if (_lora is not null)
+        {
+            gradients = _lora.Gradients;
+            _lora.ZeroGradients();
+            for (int micro = 0; micro < accumulation; micro++)
+            {
+                _sampler.Next(_inputs, _targets);
+                lossSum += _model.Forward(_inputs, _targets, Options.Batch, Options.Context);
+                _model.Backward();                                                  // adds ∂L/∂A, ∂L/∂B into the adapters' gradients
+            }
+            _sampler.Skip((ranks - 1 - _comm.Rank) * accumulation);
+            long reduceStart = Stopwatch.GetTimestamp();
+            if (ranks > 1) _comm.AllReduceSum(gradients.Pointer, gradients.Length);
+            communication = Stopwatch.GetElapsedTime(reduceStart);
+        }
+        else
+        {
+            gradients = _model.Gradients;
+            communication = AccumulateFullGradients(accumulation, ranks, ref lossSum);
+        }
+        return Update(gradients, lossSum, communication, clock);
+    }
+
+    /// <summary>The micro-batches of a full fine-tune: gradients summed locally, then reduced over the ranks bucket by bucket.</summary>
+    private TimeSpan AccumulateFullGradients(int accumulation, int ranks, ref double lossSum)
+    {
+        var gradients = _model.Gradients;
         for (int micro = 0; micro < accumulation; micro++)
         {
             bool last = micro == accumulation - 1;
@@ -133,19 +164,18 @@ public sealed unsafe class Trainer : IDisposable
             else Add(_accumulated!, gradients);                                     // acc ← acc + g, micro-batches in order
         }
         _sampler.Skip((ranks - 1 - _comm.Rank) * accumulation);                     // the micro-batches of higher ranks
-        var communication = _reducer.Finish();
+        return _reducer.Finish();
+    }
 
+    /// <summary>Mean over the micro-batches, clipping and the AdamW step, on the full gradient or the adapters'.</summary>
+    private StepResult Update(NativeBuffer<float> gradients, double lossSum, TimeSpan communication, Stopwatch clock)
+    {
+        int ranks = _comm.Size, accumulation = Options.GradientAccumulation;
         long statsStart = Stopwatch.GetTimestamp();
         Span<double> loss = [lossSum];
         _comm.AllReduceSum(loss);
         communication += Stopwatch.GetElapsedTime(statsStart);
         int micros = ranks * accumulation;
-        if (_lora is not null)
-        {
-            _lora.ZeroGradients();
-            _lora.ProjectGradients(gradients);                                      // ∂L/∂A, ∂L/∂B from ∂L/∂W' (chain rule)
-            gradients = _lora.Gradients;
-        }
         if (micros > 1) Scale(gradients, 1f / micros);                              // mean over micro-batches = the big batch's mean
         double norm = Options.GradientClip > 0
             ? GradientClipping.ClipGlobalNorm(gradients, Options.GradientClip)
@@ -155,7 +185,6 @@ public sealed unsafe class Trainer : IDisposable
         {
             _optimizer.LearningRate = lr;
             _optimizer.Step(_lora?.Parameters ?? _model.Weights.Data, gradients);
-            _lora?.Merge(_model);                                                   // the weights the next forward, evaluation or save sees
         }
         else
         {
@@ -260,7 +289,7 @@ public sealed unsafe class Trainer : IDisposable
             _sharded?.GatherTo(gathered, root: 0);
             if (_comm.Rank == 0)
             {
-                try { TrainingCheckpoint.Save(directory, _model, _optimizer ?? gathered!, _sampler, Options, Files); }
+                try { TrainingCheckpoint.Save(directory, _model, _optimizer ?? gathered!, _sampler, Options, Files, lora: _lora); }
                 catch (Exception e) when (_comm.Size > 1) { error = e; }
             }
         }
@@ -270,18 +299,19 @@ public sealed unsafe class Trainer : IDisposable
 
     /// <summary><see cref="Save(string)"/> through <paramref name="fileSystem"/> (tests inject failures there).</summary>
     public void Save(string directory, CheckpointFileSystem fileSystem) => TrainingCheckpoint.Save(directory, _model,
-        _optimizer ?? throw new InvalidOperationException("Saving through a test file system needs the whole optimizer state (no ZeRO sharding)."), _sampler, Options, Files, fileSystem);
+        _optimizer ?? throw new InvalidOperationException("Saving through a test file system needs the whole optimizer state (no ZeRO sharding)."), _sampler, Options, Files, fileSystem, _lora);
 
     /// <summary>
     /// Restores a checkpoint written by <see cref="Save"/> for this model and these options. Rank 0 reads it and sends
     /// weights, moments, step and sampler state to the other ranks, so the ranks need not share a file system; the
-    /// state does not depend on the number of ranks, so a run may resume on another N.
+    /// state does not depend on the number of ranks, so a run may resume on another N. A LoRA run keeps its frozen base
+    /// and its adapters as they are (the caller loads both: the base from its snapshot, the adapters from the checkpoint).
     /// </summary>
     public void Load(string directory)
     {
         if (_comm.Size == 1 && _optimizer is not null)
         {
-            TrainingCheckpoint.Load(directory, _model, _optimizer, _sampler, Options);
+            TrainingCheckpoint.Load(directory, _model, _optimizer, _sampler, Options, loadWeights: _lora is null);
             return;
         }
         using var full = _optimizer is null ? new AdamW(_model.Tensors, _adamOptions) : null;
@@ -289,11 +319,11 @@ public sealed unsafe class Trainer : IDisposable
         Exception? error = null;
         if (_comm.Rank == 0)
         {
-            try { TrainingCheckpoint.Load(directory, _model, target, _sampler, Options); }
+            try { TrainingCheckpoint.Load(directory, _model, target, _sampler, Options, loadWeights: _lora is null); }
             catch (Exception e) { error = e; }
         }
         AgreeOnRootOutcome(error, $"loading the checkpoint in '{directory}'");
-        var weights = _model.Weights.Data;
+        var weights = TrainedParameters;
         _comm.Broadcast(weights.Pointer, weights.Length * 4, root: 0);
         _comm.Broadcast(target.M.Pointer, target.M.Length * 4, root: 0);
         _comm.Broadcast(target.V.Pointer, target.V.Length * 4, root: 0);
@@ -309,9 +339,12 @@ public sealed unsafe class Trainer : IDisposable
     public void SynchronizeWeights()
     {
         if (_comm.Size == 1) return;
-        var weights = _model.Weights.Data;
+        var weights = TrainedParameters;
         _comm.Broadcast(weights.Pointer, weights.Length * 4, root: 0);
     }
+
+    /// <summary>What the optimizer updates: the model's weights, or the adapters' with LoRA.</summary>
+    private NativeBuffer<float> TrainedParameters => _lora?.Parameters ?? _model.Weights.Data;
 
     /// <summary>
     /// Throws if the ranks' parameters differ (they must be bit-identical: every rank applies the same update). Each rank
@@ -321,7 +354,7 @@ public sealed unsafe class Trainer : IDisposable
     public void CheckRanksAgree()
     {
         if (_comm.Size == 1) return;
-        var weights = _model.Weights.Data;
+        var weights = TrainedParameters;
         ulong hash = 14695981039346656037;
         uint* bits = (uint*)weights.Pointer;
         for (long i = 0; i < weights.Length; i++) hash = (hash ^ bits[i]) * 1099511628211;
@@ -348,6 +381,7 @@ public sealed unsafe class Trainer : IDisposable
     public void Dispose()
     {
         _model.BackwardHook = null;
+        if (_lora is not null) _model.Adapters = null;
         _reducer.Dispose();
         _optimizer?.Dispose();
         _sharded?.Dispose();

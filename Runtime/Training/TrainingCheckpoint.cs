@@ -8,6 +8,8 @@ namespace Qwen3Gen.Training;
 /// <summary>
 /// A training checkpoint is a folder `checkpoint/` inside the run's output folder:
 ///   model.safetensors    the weights under Hugging Face names (F32): loadable by any safetensors reader and by ModelDirectory
+///                        (a LoRA run: the base with the adapters merged, W₀ + s·B·A, computed while writing; the adapter
+///                        files come with <see cref="ModelFiles"/>)
 ///   config.json          the Hugging Face config of the definition
 ///   trainer.safetensors  AdamW's m and v (flat, the model's layout), with the step, the sampler state and the options as metadata
 ///   tokenizer files, generation_config.json  when the save is given <see cref="ModelFiles"/>: the folder is then a model
@@ -22,7 +24,7 @@ public static unsafe class TrainingCheckpoint
     private const string Format = "qwen3gen-trainer-1";
 
     public static void Save(string outputDirectory, IQwen3Model model, AdamW optimizer, IBatchSampler sampler, TrainingOptions options,
-        ModelFiles? files = null, CheckpointFileSystem? fileSystem = null)
+        ModelFiles? files = null, CheckpointFileSystem? fileSystem = null, Lora.LoraAdapter? lora = null)
     {
         var fs = fileSystem ?? CheckpointFileSystem.Real;
         string step = optimizer.StepCount.ToString(CultureInfo.InvariantCulture);
@@ -30,7 +32,8 @@ public static unsafe class TrainingCheckpoint
         CheckpointFolders.Save(outputDirectory, FolderName, folder =>
         {
             var weights = CheckpointSaver.CreateWriter(model.Tensors, model.Weights,
-                new Dictionary<string, string> { ["format"] = "pt", ["qwen3gen.step"] = step, ["qwen3gen.model"] = model.Name });
+                new Dictionary<string, string> { ["format"] = "pt", ["qwen3gen.step"] = step, ["qwen3gen.model"] = model.Name },
+                replace: lora is null ? null : tensor => lora.MergedTensor(tensor, model.Weights));
             fs.WriteFile(Path.Combine(folder, "model.safetensors"), weights.WriteTo);
             fs.WriteFile(Path.Combine(folder, "config.json"), stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(model.Config.ToHuggingFaceJson())));
             if (files is not null)
@@ -97,7 +100,8 @@ public static unsafe class TrainingCheckpoint
         }
     }
 
-    public static void Load(string outputDirectory, IQwen3Model model, AdamW optimizer, IBatchSampler sampler, TrainingOptions options)
+    /// <param name="loadWeights">False for a LoRA run: its model holds the frozen base, and the checkpoint's weights are merged ones.</param>
+    public static void Load(string outputDirectory, IQwen3Model model, AdamW optimizer, IBatchSampler sampler, TrainingOptions options, bool loadWeights = true)
     {
         string folder = Find(outputDirectory) ?? throw new FileNotFoundException($"No complete training checkpoint in '{outputDirectory}' (expected {FolderName}/ with model.safetensors, config.json and trainer.safetensors).");
         var (step, saved) = ReadInfo(folder);
@@ -111,7 +115,7 @@ public static unsafe class TrainingCheckpoint
             throw new InvalidDataException($"The checkpoint was trained with other options (checkpoint vs now): {string.Join("; ", optionDifferences)}. Resume with the same options (only --steps may change).");
 
         using var trainer = SafeTensorsFile.Open(Path.Combine(folder, "trainer.safetensors"));
-        CheckpointLoader.Load(model.Tensors, model.Config.TieEmbeddings, model.Weights, Path.Combine(folder, "model.safetensors"));
+        if (loadWeights) CheckpointLoader.Load(model.Tensors, model.Config.TieEmbeddings, model.Weights, Path.Combine(folder, "model.safetensors"));
         ReadFlat(trainer, "optimizer.m", optimizer.M);
         ReadFlat(trainer, "optimizer.v", optimizer.V);
         optimizer.StepCount = step;

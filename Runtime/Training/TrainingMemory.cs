@@ -12,7 +12,7 @@ namespace Qwen3Gen.Training;
 ///   output), plus the embedding output, the final norm and the logits (Vocab per row), plus the backward's scratch shared
 ///   by all layers (2·H + 3·Q + 3·KV + 3·F per row). Q = heads · head_dim, KV = kv_heads · head_dim, F = intermediate size;
 ///   a sparse (MoE) layer counts ExpertsPerToken · ExpertFfn as its F (an estimate: routing buffers are left out);</item>
-/// <item>with LoRA (<see cref="Lora(long, long)"/>) AdamW's moments are the adapters' only.</item>
+/// <item>with LoRA (<see cref="Lora"/>) the base may be BF16, and gradients and AdamW's moments are the adapters' only.</item>
 /// </list>
 /// </summary>
 public sealed record TrainingMemory(long Parameters, long Weights, long Gradients, long OptimizerMoments, long Activations, long Logits)
@@ -42,12 +42,20 @@ public sealed record TrainingMemory(long Parameters, long Weights, long Gradient
     }
 
     /// <summary>
-    /// The same run training <paramref name="adapterParameters"/> LoRA parameters (<see cref="Lora.LoraAdapter"/>): the
-    /// weights gain the adapters and a float32 copy of the <paramref name="targetParameters"/> base weights they adapt,
-    /// the model's full gradient stays (the generated backward writes it) plus the adapters', and AdamW's moments are the adapters' only.
+    /// The same run training <paramref name="adapterParameters"/> LoRA parameters of rank <paramref name="rank"/> on a frozen
+    /// base held in <paramref name="baseFormat"/> (<see cref="global::Qwen3Gen.Training.Lora.LoraAdapter"/>): the weights are the base
+    /// (<see cref="MemoryBudget.WeightBytes"/>: BF16 halves the matrices) plus the adapters; the generated backward computes
+    /// no gradient of the base, so the gradients and AdamW's moments are the adapters' only; the activations gain the
+    /// adapters' scratch (2 · r floats per row).
     /// </summary>
-    public TrainingMemory Lora(long adapterParameters, long targetParameters) =>
-        this with { Weights = Weights + 4 * (adapterParameters + targetParameters), Gradients = Gradients + 4 * adapterParameters, OptimizerMoments = 8 * adapterParameters };
+    public TrainingMemory Lora(ModelConfig c, long adapterParameters, int rank, WeightFormat baseFormat, int batch, int context) =>
+        this with
+        {
+            Weights = MemoryBudget.WeightBytes(c, baseFormat) + 4 * adapterParameters,
+            Gradients = 4 * adapterParameters,
+            OptimizerMoments = 8 * adapterParameters,
+            Activations = Activations + 4 * global::Qwen3Gen.Training.Lora.LoraAdapter.ScratchFloats(rank, (long)batch * context),
+        };
 
     /// <summary>"needs 10.3 GB: weights 2.4 GB, gradients 2.4 GB, AdamW moments 4.8 GB, activations 0.6 GB, logits 0.1 GB".</summary>
     public string Describe() => string.Format(CultureInfo.InvariantCulture,

@@ -136,7 +136,7 @@ internal static class ModelLoading
                 if (s.Adapter is not null)
                 {
                     using var adapter = Qwen3Gen.Training.Lora.LoraAdapter.Load(loaded.Model, s.Adapter);
-                    adapter.Merge(loaded.Model);                              // W + (alpha / r)·B·A, as PEFT's merge_and_unload
+                    adapter.MergeInto(loaded.Model);                            // W + (alpha / r)·B·A, as PEFT's merge_and_unload
                 }
                 return (loaded, loaded.LoadTokenizer());
             }

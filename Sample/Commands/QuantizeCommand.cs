@@ -5,18 +5,19 @@ using Qwen3Gen.Inference;
 namespace Qwen3Gen.Sample.Commands;
 
 /// <summary>
-/// `qwen3gen quantize --model DIR|FILE --type q8_0|q4_0|f32 --out FILE.gguf`: a Hugging Face snapshot, a trainer's
-/// model folder or a GGUF file written as a GGUF file llama.cpp reads, matrices quantised with GGML's reference
-/// quantisers (<see cref="GgufExport"/>). The K-quant recipes (q4_k_m, q5_k_m, q6_k) are not implemented: refused by name.
+/// `qwen3gen quantize --model DIR|FILE --type q8_0|q4_0|q4_k_m|q5_k_m|q6_k|f32 --out FILE.gguf`: a Hugging Face
+/// snapshot, a trainer's model folder or a GGUF file written as a GGUF file llama.cpp reads, matrices quantised with
+/// GGML's reference quantisers and llama-quantize's per-tensor recipe (<see cref="GgufExport"/>). `q4_k` / `q5_k` are
+/// llama-quantize's aliases of `q4_k_m` / `q5_k_m`.
 /// </summary>
 internal static class QuantizeCommand
 {
     public static Command Create()
     {
         var model = new Option<string>("--model", "-m") { Description = "Hugging Face snapshot directory, trainer model folder, or .gguf file.", Required = true };
-        var type = new Option<string>("--type") { Description = "q8_0, q4_0 or f32.", Required = true };
+        var type = new Option<string>("--type") { Description = "q8_0, q4_0, q4_k_m (alias q4_k), q5_k_m (alias q5_k), q6_k or f32.", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "The .gguf file to write.", Required = true };
-        var command = new Command("quantize", "Write a model as a GGUF file (Q8_0, Q4_0 or F32) that llama.cpp and Qwen3Gen read.") { model, type, output };
+        var command = new Command("quantize", "Write a model as a GGUF file (Q8_0, Q4_0, Q4_K_M, Q5_K_M, Q6_K or F32) that llama.cpp and Qwen3Gen read.") { model, type, output };
         command.SetAction(parse => Run(parse.GetValue(model)!, parse.GetValue(type)!, parse.GetValue(output)!, Console.Out, Console.Error));
         return command;
     }
@@ -27,14 +28,15 @@ internal static class QuantizeCommand
         {
             "q8_0" => GgufRecipe.Q8_0,
             "q4_0" => GgufRecipe.Q4_0,
+            "q4_k_m" or "q4_k" => GgufRecipe.Q4_K_M,
+            "q5_k_m" or "q5_k" => GgufRecipe.Q5_K_M,
+            "q6_k" => GgufRecipe.Q6_K,
             "f32" => GgufRecipe.F32,
             _ => null,
         };
         if (recipe is null)
         {
-            err.WriteLine(type.ToLowerInvariant() is "q4_k_m" or "q5_k_m" or "q6_k"
-                ? $"quantize: error: --type {type}: the K-quant quantisers are not implemented; use q8_0 or q4_0 (K-quant files from llama-quantize load and run)."
-                : $"quantize: error: --type {type} is not one of q8_0, q4_0, f32.");
+            err.WriteLine($"quantize: error: --type {type} is not one of q8_0, q4_0, q4_k_m, q4_k, q5_k_m, q5_k, q6_k, f32.");
             return 2;
         }
         if (!GgufFile.IsGgufPath(outPath))

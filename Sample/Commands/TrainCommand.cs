@@ -50,12 +50,14 @@ internal static class TrainCommand
         var loraRank = new Option<int>("--lora-rank") { Description = "Train LoRA adapters of this rank on the --init-from model instead of all its weights (0: full fine-tune)." };
         var loraAlpha = new Option<double?>("--lora-alpha") { Description = "LoRA alpha: the update is (alpha / rank)·B·A (default 2 × rank)." };
         var loraTargets = new Option<string>("--lora-targets") { Description = "Projections to adapt, comma-separated (PEFT target_modules).", DefaultValueFactory = _ => string.Join(",", Qwen3Gen.Training.Lora.LoraConfig.AllProjections) };
+        var loraBase = new Option<string>("--lora-base") { Description = "How LoRA holds the frozen base: bf16 (half the memory; F32 weights are rounded) or f32 (exact).", DefaultValueFactory = _ => "bf16" };
+        loraBase.AcceptOnlyFromAmong("bf16", "f32");
         var checkpointing = new Option<bool>("--gradient-checkpointing") { Description = "Recompute each layer's activations in backward instead of keeping them: less memory for long contexts, one more forward per step (dense models)." };
         var command = new Command("train", "Train a model definition on a text corpus (default: Qwen3Shakespeare on tinyshakespeare, nanoGPT's CPU recipe).")
         {
             model, initFrom, steps, batch, context, lr, minLr, warmup, accumulation, weightDecay, beta2, clip, seed, threads,
             evalInterval, checkpointInterval, logInterval, output, resume, overwrite, data, tokenizer, samples, initStd, scaledInit,
-            zero, noOverlap, commTimeout, loraRank, loraAlpha, loraTargets, checkpointing,
+            zero, noOverlap, commTimeout, loraRank, loraAlpha, loraTargets, loraBase, checkpointing,
         };
         command.SetAction(parse =>
         {
@@ -95,6 +97,7 @@ internal static class TrainCommand
                         TargetModules = parse.GetValue(loraTargets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                     }
                     : null,
+                LoraBase = parse.GetValue(loraBase) == "f32" ? WeightFormat.F32 : WeightFormat.BF16,
             };
             var resumeArgs = parse.Tokens.Select(t => t.Value).Where(v => v is not ("--overwrite" or "--resume" or "train")).Select(Quote);
             string prefix = Communicator.LaunchedByMpirun ? $"mpirun -np {Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_SIZE")} qwen3gen train " : "qwen3gen train ";

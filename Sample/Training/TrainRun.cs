@@ -51,8 +51,8 @@ internal static class TrainRun
         {
             if (start.Weights is null) throw new ArgumentException("LoRA (--lora-rank) adapts a trained model: give --init-from with its snapshot or checkpoint.");
             settings.Lora.Validate();
-            var (adapterCount, targetCount) = LoraAdapter.Size(definition.Config, settings.Lora);
-            memory = memory.Lora(adapterCount, targetCount);
+            var (adapterCount, _) = LoraAdapter.Size(definition.Config, settings.Lora);
+            memory = memory.Lora(definition.Config, adapterCount, settings.Lora.Rank, settings.LoraBase, options.Batch, options.Context);
         }
         if (memory.Shortfall($"Training {definition.Name} (batch {options.Batch} × context {options.Context})", settings.AvailableBytes ?? MemoryBudget.AvailableBytes()) is string shortfall)
             throw new InsufficientMemoryException(shortfall);
@@ -88,7 +88,7 @@ internal static class TrainRun
         }
 
         var data = Corpus.Load(settings.Data, tokenizer, options.Context);
-        using var model = definition.Create(WeightFormat.F32);
+        using var model = definition.Create(settings.Lora is null ? WeightFormat.F32 : settings.LoraBase);   // LoRA: the frozen base, BF16 by default
         model.GradientCheckpointing = settings.GradientCheckpointing;
         LoraAdapter? lora = null;
         if (settings.Lora is not null)
@@ -96,7 +96,7 @@ internal static class TrainRun
             var report = start.LoadInto(model);                                   // the frozen base
             lora = settings.Resume ? LoraAdapter.Load(model, existing ?? TrainingCheckpoint.Find(settings.Out)!) : LoraAdapter.Create(model, settings.Lora with { BaseModel = start.Weights }, options.Seed);
             progress.Info($"LoRA r {lora.Config.Rank}, alpha {lora.Config.Alpha} on {string.Join(", ", lora.Config.TargetModules)}: {lora.Count:N0} trainable parameters; " +
-                          $"base {definition.Name} from {start.Weights} ({report.Loaded} tensors) frozen.");
+                          $"base {definition.Name} from {start.Weights} ({report.Loaded} tensors) frozen, in {model.Weights.Format}.");
         }
         using var adapter = lora;
         using var trainer = data.Text is not null

@@ -67,6 +67,9 @@ internal sealed record TrainSettings
     /// <summary>LoRA adapters to train on the --init-from model (its weights frozen); null: a full fine-tune.</summary>
     public Qwen3Gen.Training.Lora.LoraConfig? Lora { get; init; }
 
+    /// <summary>How a LoRA run holds its frozen base: BF16 (the default: half the memory; a BF16 snapshot exactly, F32 weights rounded to nearest even) or F32.</summary>
+    public WeightFormat LoraBase { get; init; } = WeightFormat.BF16;
+
     /// <summary>Recompute each layer's activations in backward instead of keeping them (dense models; same gradients, one more forward).</summary>
     public bool GradientCheckpointing { get; init; }
 
@@ -88,6 +91,7 @@ internal sealed record TrainSettings
         if (string.IsNullOrWhiteSpace(Out)) throw new ArgumentException("--out must name a folder.");
         if (Tokenizer is not (null or "byte" or "qwen3")) throw new ArgumentException($"--tokenizer '{Tokenizer}' is not one of: byte, qwen3.");
         if (Resume && Overwrite) throw new ArgumentException("--resume and --overwrite contradict each other.");
+        if (LoraBase is not (WeightFormat.F32 or WeightFormat.BF16)) throw new ArgumentException($"--lora-base {LoraBase} is not one of: f32, bf16.");
         if (!(InitStd > 0) || float.IsInfinity(InitStd)) throw new ArgumentException($"--init-std ({InitStd}) must be a positive number.");
     }
 }

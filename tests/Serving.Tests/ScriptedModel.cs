@@ -37,6 +37,7 @@ public sealed class ScriptedModel : IQwen3Model
     public void ZeroGradients() => throw new NotSupportedException();
     public IBackwardHook? BackwardHook { get => null; set => throw new NotSupportedException(); }
     public bool GradientCheckpointing { get => false; set => throw new NotSupportedException(); }
+    public IMatrixAdapters? Adapters { get => null; set => throw new NotSupportedException(); }
     public void Dispose() { }
 
     public RopeScaling RopeScaling { get => RopeScaling.None; set => throw new NotSupportedException(); }

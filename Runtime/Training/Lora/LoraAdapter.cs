@@ -6,37 +6,38 @@ namespace Qwen3Gen.Training.Lora;
 
 /// <summary>
 /// LoRA adapters (Hu et al. 2021, as PEFT implements them) on a model's projection matrices: for each target W [out, in],
-/// A [r, in] and B [out, r] with the effective weight W' = W₀ + s·B·A, s = alpha / r. A starts uniform in
+/// A [r, in] and B [out, r], and the layer computes y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ, s = alpha / r. A starts uniform in
 /// ±1/√in (PEFT's kaiming_uniform(a = √5)), B at zero, so training starts from the base model exactly.
 /// <para>
-/// How it trains on the generated passes: <see cref="Merge"/> writes W' into the model's weights before a step (the
-/// frozen W₀ is kept here), the generated forward and backward run unchanged, and <see cref="ProjectGradients"/> turns
-/// the full gradient G = ∂L/∂W' of each target into the adapters' by the chain rule: ∂L/∂B = s·G·Aᵀ, ∂L/∂A = s·Bᵀ·G.
-/// Everything else stays frozen (only the adapters are given to the optimizer). The cost of this design: the model's
-/// full gradient buffer and a float32 copy of the targets' base weights are held, so LoRA saves the optimizer moments
-/// and the update of the base but not the full gradient (docs/training.md has the measurement).
+/// How it trains on the generated passes: set as the model's <see cref="IQwen3Model.Adapters"/>, it adds its term after
+/// each target's product in the forward pass (<see cref="Forward"/>), and the generated backward, which then computes no
+/// gradient of the frozen base (no full gradient buffer exists), hands it each target's output gradient dy and input x
+/// (<see cref="Backward"/>): with u = s·x·Aᵀ and v = s·dy·B,  ∂L/∂B += dyᵀ·u,  ∂L/∂A += vᵀ·x,  and dx += v·A on top
+/// of the base's dy·W. The base W stays as loaded, F32 or BF16 (only the adapters are given to the optimizer).
 /// </para>
 /// Saved as PEFT does: adapter_config.json and adapter_model.safetensors with keys
-/// <c>base_model.model.{module}.lora_A.weight</c> / <c>lora_B.weight</c>.
+/// <c>base_model.model.{module}.lora_A.weight</c> / <c>lora_B.weight</c>. <see cref="MergeInto"/> folds them into F32
+/// weights (PEFT's merge_and_unload) for inference and export.
 /// </summary>
-public sealed unsafe class LoraAdapter : IDisposable
+public sealed unsafe class LoraAdapter : IMatrixAdapters, IDisposable
 {
     public const string WeightsFileName = "adapter_model.safetensors";
     private const string Prefix = "base_model.model.";
 
     private readonly Target[] _targets;
-    private readonly NativeBuffer<float> _base;
+    private readonly Dictionary<long, int> _byMatrix = new();       // model layout offset of a target -> its index
+    private NativeBuffer<float>? _scratch;                           // u and v of one call: 2 × rows × r floats, grown once
 
-    /// <summary>One adapted matrix: its tensor in the model, its A and B in <see cref="Parameters"/>, its W₀ in the base copy.</summary>
-    private readonly record struct Target(TensorSpec Weight, TensorSpec A, TensorSpec B, long BaseOffset, int Out, int In);
+    /// <summary>One adapted matrix: its tensor in the model, its A and B in <see cref="Parameters"/>.</summary>
+    private readonly record struct Target(TensorSpec Weight, TensorSpec A, TensorSpec B, int Out, int In);
 
-    private LoraAdapter(LoraConfig config, Target[] targets, long parameters, long baseCount)
+    private LoraAdapter(LoraConfig config, Target[] targets, long parameters)
     {
         Config = config;
         _targets = targets;
+        for (int i = 0; i < targets.Length; i++) _byMatrix.Add(targets[i].Weight.Offset, i);
         Parameters = new NativeBuffer<float>(parameters);
         Gradients = new NativeBuffer<float>(parameters);
-        _base = new NativeBuffer<float>(baseCount);
         Tensors = targets.SelectMany(t => new[] { t.A, t.B }).ToArray();
     }
 
@@ -48,8 +49,11 @@ public sealed unsafe class LoraAdapter : IDisposable
     /// <summary>The adapters' values, flat.</summary>
     public NativeBuffer<float> Parameters { get; }
 
-    /// <summary>∂L/∂(adapters) of the last <see cref="ProjectGradients"/>, in the layout of <see cref="Parameters"/>.</summary>
+    /// <summary>∂L/∂(adapters), added by every <see cref="Backward"/> (zero it before a step), in the layout of <see cref="Parameters"/>.</summary>
     public NativeBuffer<float> Gradients { get; }
+
+    /// <summary>The model's tensors the adapters sit on.</summary>
+    public IEnumerable<TensorSpec> TargetWeights => _targets.Select(t => t.Weight);
 
     /// <summary>Adapter parameters: r·(in + out) per target.</summary>
     public long Count => Parameters.Length;
@@ -79,7 +83,7 @@ public sealed unsafe class LoraAdapter : IDisposable
         return (adapter, targets);
     }
 
-    /// <summary>New adapters for <paramref name="model"/> (F32 weights; its current weights become the frozen base).</summary>
+    /// <summary>New adapters for <paramref name="model"/>'s matrices (A random, B zero: the model's output is unchanged).</summary>
     public static LoraAdapter Create(IQwen3Model model, LoraConfig config, ulong seed)
     {
         var adapter = Allocate(model, config);
@@ -126,11 +130,10 @@ public sealed unsafe class LoraAdapter : IDisposable
     private static LoraAdapter Allocate(IQwen3Model model, LoraConfig config)
     {
         config.Validate();
-        if (model.Weights.Format != WeightFormat.F32) throw new ArgumentException("LoRA needs the model's weights in F32 (load with --f32).", nameof(model));
         var weights = TargetTensors(model, config);
         if (weights.Count == 0) throw new ArgumentException($"{model.Name} has no matrix named by target_modules {string.Join(", ", config.TargetModules)}.");
         var targets = new Target[weights.Count];
-        long offset = 0, baseOffset = 0;
+        long offset = 0;
         for (int i = 0; i < weights.Count; i++)
         {
             var w = weights[i];
@@ -140,40 +143,103 @@ public sealed unsafe class LoraAdapter : IDisposable
             offset += (long)config.Rank * inDim;
             var b = new TensorSpec(module + ".lora_B.weight", [outDim, config.Rank], offset);
             offset += (long)outDim * config.Rank;
-            targets[i] = new Target(w, a, b, baseOffset, outDim, inDim);
-            baseOffset += w.Length;
+            targets[i] = new Target(w, a, b, outDim, inDim);
         }
-        var adapter = new LoraAdapter(config, targets, offset, baseOffset);
-        var data = model.Weights.Data;
-        foreach (var t in targets)                                       // the frozen W₀: the model's weights now
-            for (long done = 0; done < t.Weight.Length; done += 1 << 20)
-            {
-                int n = (int)Math.Min(1 << 20, t.Weight.Length - done);
-                data.Slice(t.Weight.Offset + done, n).CopyTo(adapter._base.Slice(t.BaseOffset + done, n));
-            }
-        return adapter;
+        return new LoraAdapter(config, targets, offset);
     }
 
-    /// <summary>Writes W' = W₀ + s·B·A into <paramref name="model"/>'s weights for every target (rows in parallel; bit-identical for any thread count).</summary>
-    public void Merge(IQwen3Model model)
+    /// <summary>Scratch floats one call over <paramref name="rows"/> rows uses (what <see cref="Forward"/> and <see cref="Backward"/> allocate once).</summary>
+    public static long ScratchFloats(int rank, long rows) => 2 * rows * rank;
+
+    private float* Scratch(int rows)
     {
-        float* w = model.Weights.Data.Pointer, p = Parameters.Pointer, b0 = _base.Pointer;
-        foreach (var t in _targets)
-            Workers.ForRows(t.Out, t.In * (long)Config.Rank, new MergeJob(w + t.Weight.Offset, b0 + t.BaseOffset, p + t.A.Offset, p + t.B.Offset, t.In, Config.Rank, Config.Scaling));
+        long need = ScratchFloats(Config.Rank, rows);
+        if (_scratch is null || _scratch.Length < need)
+        {
+            _scratch?.Dispose();
+            _scratch = new NativeBuffer<float>(need);
+        }
+        return _scratch.Pointer;
+    }
+
+    /// <summary>y += s·(x·Aᵀ)·Bᵀ for the target at layout offset <paramref name="matrix"/> (others: nothing).</summary>
+    public void Forward(long matrix, float* y, float* x, int rows)
+    {
+        if (!_byMatrix.TryGetValue(matrix, out int i)) return;
+        var t = _targets[i];
+        int r = Config.Rank;
+        float* p = Parameters.Pointer, u = Scratch(rows);
+        MatMul.Forward(u, x, p + t.A.Offset, rows, t.In, r);                       // u = x·Aᵀ      [rows, r]
+        Kernels.Scale(u, Config.Scaling, rows * r);                                 // u = s·x·Aᵀ
+        MatMul.ForwardAdd(y, u, p + t.B.Offset, rows, r, t.Out);                    // y += u·Bᵀ     [rows, out]
     }
 
     /// <summary>
-    /// ∂L/∂A and ∂L/∂B from the model's gradient G of each target (after Backward): dB = s·G·Aᵀ, dA = s·Bᵀ·G,
-    /// added into <see cref="Gradients"/> (call <see cref="ZeroGradients"/> before a step).
+    /// From dy [rows, out] and x [rows, in] of the target at <paramref name="matrix"/>: u = s·x·Aᵀ (recomputed), v = s·dy·B,
+    /// ∂L/∂B += dyᵀ·u, ∂L/∂A += vᵀ·x, dx += v·A. Every product is a deterministic kernel, so the result does not depend on the thread count.
     /// </summary>
-    public void ProjectGradients(NativeBuffer<float> modelGradients)
+    public void Backward(long matrix, float* dx, float* dy, float* x, int rows)
     {
-        float* g = modelGradients.Pointer, p = Parameters.Pointer, d = Gradients.Pointer;
+        if (!_byMatrix.TryGetValue(matrix, out int i)) return;
+        var t = _targets[i];
+        int r = Config.Rank;
+        float s = Config.Scaling;
+        float* p = Parameters.Pointer, d = Gradients.Pointer, u = Scratch(rows), v = u + (long)rows * r;
+        MatMul.Forward(u, x, p + t.A.Offset, rows, t.In, r);                       // u = x·Aᵀ
+        Kernels.Scale(u, s, rows * r);                                              //   · s
+        RowOps.Clear(v, (long)rows * r);
+        MatMul.BackwardInput(v, dy, p + t.B.Offset, rows, r, t.Out);                // v = dy·B       [rows, r]
+        Kernels.Scale(v, s, rows * r);                                              //   · s
+        MatMul.BackwardWeight(d + t.B.Offset, dy, u, rows, r, t.Out);               // dB += dyᵀ·u    [out, r]
+        MatMul.BackwardWeight(d + t.A.Offset, v, x, rows, t.In, r);                 // dA += vᵀ·x     [r, in]
+        MatMul.BackwardInput(dx, v, p + t.A.Offset, rows, t.In, r);                 // dx += v·A      [rows, in]
+    }
+
+    /// <summary>
+    /// Adds s·B·A to each target of <paramref name="model"/>'s F32 weights (PEFT's merge_and_unload): afterwards the model
+    /// without adapters computes what the base with them did, up to rounding. Call it once per model (rows in parallel;
+    /// bit-identical for any thread count).
+    /// </summary>
+    public void MergeInto(IQwen3Model model)
+    {
+        if (model.Weights.Format != WeightFormat.F32) throw new ArgumentException("Merging LoRA adapters needs the model's weights in F32 (load with --f32).", nameof(model));
+        float* w = model.Weights.Data.Pointer, p = Parameters.Pointer;
         foreach (var t in _targets)
+            Workers.ForRows(t.Out, t.In * (long)Config.Rank, new MergeJob(w + t.Weight.Offset, p + t.A.Offset, p + t.B.Offset, t.In, Config.Rank, Config.Scaling));
+    }
+
+    /// <summary>
+    /// The bytes (F32) of <paramref name="tensor"/> of the merged model W₀ + s·B·A, W₀ read from <paramref name="weights"/> (F32 or
+    /// BF16, widened), computed a row at a time as <see cref="MergeInto"/> does, so equal to it bit for bit; null for a tensor without
+    /// an adapter. What a LoRA run's checkpoint writes as its model.safetensors without a merged copy of the model in memory.
+    /// </summary>
+    public Action<Stream>? MergedTensor(TensorSpec tensor, Weights weights)
+    {
+        if (!_byMatrix.TryGetValue(tensor.Offset, out int i) || _targets[i].Weight.Name != tensor.Name) return null;
+        var t = _targets[i];
+        return stream =>
         {
-            Workers.ForRows(t.Out, t.In * (long)Config.Rank, new GradBJob(g + t.Weight.Offset, p + t.A.Offset, d + t.B.Offset, t.In, Config.Rank, Config.Scaling));
-            Workers.ForRows(Config.Rank, t.In * (long)t.Out, new GradAJob(g + t.Weight.Offset, p + t.B.Offset, d + t.A.Offset, t.Out, t.In, Config.Rank, Config.Scaling));
-        }
+            var row = new float[t.In];
+            float s = Config.Scaling;
+            var w = weights.Matrix(tensor.Offset);
+            for (int o = 0; o < t.Out; o++)
+            {
+                fixed (float* r = row)
+                {
+                    if (w.Format == MatrixFormat.F32) new ReadOnlySpan<float>((float*)w.Data + (long)o * t.In, t.In).CopyTo(row);
+                    else Kernels.Widen((BF16*)w.Data + (long)o * t.In, r, t.In);
+                }
+                MergeRow(row, Parameters.Pointer + t.A.Offset, Parameters.Pointer + t.B.Offset + (long)o * Config.Rank, t.In, Config.Rank, s);
+                stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(row.AsSpan()));
+            }
+        };
+    }
+
+    /// <summary>row += Σ_k (s·b[k])·A[k], k in order.</summary>
+    private static void MergeRow(Span<float> row, float* a, float* b, int inDim, int rank, float s)
+    {
+        for (int k = 0; k < rank; k++)
+            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(a + (long)k * inDim, inDim), s * b[k], row, row);
     }
 
     public void ZeroGradients() => Gradients.Clear();
@@ -197,49 +263,16 @@ public sealed unsafe class LoraAdapter : IDisposable
     {
         Parameters.Dispose();
         Gradients.Dispose();
-        _base.Dispose();
+        _scratch?.Dispose();
     }
 
-    /// <summary>Row o of W' = W₀[o] + s·Σ_k B[o, k]·A[k].</summary>
-    private readonly struct MergeJob(float* w, float* w0, float* a, float* b, int inDim, int rank, float s) : IParallelJob
+    /// <summary>Row o of W += s·Σ_k B[o, k]·A[k].</summary>
+    private readonly struct MergeJob(float* w, float* a, float* b, int inDim, int rank, float s) : IParallelJob
     {
         public void Execute(int start, int end)
         {
             for (int o = start; o < end; o++)
-            {
-                var row = new Span<float>(w + (long)o * inDim, inDim);
-                new ReadOnlySpan<float>(w0 + (long)o * inDim, inDim).CopyTo(row);
-                for (int k = 0; k < rank; k++)
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(a + (long)k * inDim, inDim), s * b[(long)o * rank + k], row, row);
-            }
-        }
-    }
-
-    /// <summary>dB[o, k] += s·G[o]·A[k].</summary>
-    private readonly struct GradBJob(float* g, float* a, float* db, int inDim, int rank, float s) : IParallelJob
-    {
-        public void Execute(int start, int end)
-        {
-            for (int o = start; o < end; o++)
-            {
-                var row = new ReadOnlySpan<float>(g + (long)o * inDim, inDim);
-                for (int k = 0; k < rank; k++)
-                    db[(long)o * rank + k] += s * TensorPrimitives.Dot(row, new ReadOnlySpan<float>(a + (long)k * inDim, inDim));
-            }
-        }
-    }
-
-    /// <summary>dA[k] += s·Σ_o B[o, k]·G[o] (o in order: each dA row is one thread's).</summary>
-    private readonly struct GradAJob(float* g, float* b, float* da, int outDim, int inDim, int rank, float s) : IParallelJob
-    {
-        public void Execute(int start, int end)
-        {
-            for (int k = start; k < end; k++)
-            {
-                var row = new Span<float>(da + (long)k * inDim, inDim);
-                for (int o = 0; o < outDim; o++)
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(g + (long)o * inDim, inDim), s * b[(long)o * rank + k], row, row);
-            }
+                MergeRow(new Span<float>(w + (long)o * inDim, inDim), a, b + (long)o * rank, inDim, rank, s);
         }
     }
 }

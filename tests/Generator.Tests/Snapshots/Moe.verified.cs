@@ -185,10 +185,11 @@ public unsafe partial class Moe
             for (int b = 0; b < batch; b++) { s.Slot[b] = b; s.Past[b] = past; }
         Weights m = _weights;
         float* v = _weights.Vectors;
+        var lora = Adapters;                                                    // LoRA: adapters add to their matrices' outputs
         s.BackwardDone = false;
         EmbeddingForward(s.Layer[0].Input, m.Matrix(Layout.Embed), s.Tokens, rows);
         for (int l = 0; l < Layers; l++)
-            DecoderLayerForward(ref s.Layer[l], m, v, l, batch, seqLen, s.Slot, s.Past, capacity, s.RopeCos, s.RopeSin);
+            DecoderLayerForward(ref s.Layer[l], m, v, lora, l, batch, seqLen, s.Slot, s.Past, capacity, s.RopeCos, s.RopeSin);
         RmsNormForward(s.FinalNorm, s.RstdF, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, rows, Hidden);
         if (lastOnly && seqLen == 1)                                            // decode step: every row is a last position
         {
@@ -211,8 +212,9 @@ public unsafe partial class Moe
     /// <summary>
     /// One decoder layer over rows (b, t) at positions past[b] + t. Keys and values enter cache slot slot[b] at those
     /// positions, and each query attends to that slot's positions 0 .. past[b] + t (causal).
+    /// lora: adapters (null: none) add their term to the output of the projection they sit on, y += s·(x·Aᵀ)·Bᵀ.
     /// </summary>
-    private static void DecoderLayerForward(ref LayerBuffers a, Weights m, float* v, int l, int batch, int seqLen, int* slot, int* past,
+    private static void DecoderLayerForward(ref LayerBuffers a, Weights m, float* v, IMatrixAdapters? lora, int l, int batch, int seqLen, int* slot, int* past,
                                             int capacity, float* cos, float* sin)
     {
         int rows = batch * seqLen;
@@ -221,6 +223,12 @@ public unsafe partial class Moe
         MatMul.Forward(a.QRaw, a.Ln1, m.Matrix(Layout.QProj(l)), rows, Hidden, QDim);         // q = x · Wqᵀ   [R, Heads·HeadDim]
         MatMul.Forward(a.KRaw, a.Ln1, m.Matrix(Layout.KProj(l)), rows, Hidden, KvDim);        // k = x · Wkᵀ   [R, KvHeads·HeadDim]
         MatMul.Forward(a.VRaw, a.Ln1, m.Matrix(Layout.VProj(l)), rows, Hidden, KvDim);        // v = x · Wvᵀ
+        if (lora is not null)                                                            // (+ the adapters of q, k, v)
+        {
+            lora.Forward(Layout.QProj(l), a.QRaw, a.Ln1, rows);
+            lora.Forward(Layout.KProj(l), a.KRaw, a.Ln1, rows);
+            lora.Forward(Layout.VProj(l), a.VRaw, a.Ln1, rows);
+        }
         RmsNormForward(a.Q, a.QRstd, a.QRaw, v + Layout.QNorm(l), rows * Heads, HeadDim);  // QK-norm per head, before RoPE
         RopeForward(a.Q, rows, seqLen, Heads, past, cos, sin);
         Workers.ForRows(rows, 3L * KvDim, new KvCacheWriteJob                           // k: QK-norm + RoPE into the cache, v copied
@@ -244,6 +252,7 @@ public unsafe partial class Moe
                 Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
             });
         MatMul.Forward(a.Mid, a.Attn, m.Matrix(Layout.OProj(l)), rows, QDim, Hidden);         // o = attn · Woᵀ
+        lora?.Forward(Layout.OProj(l), a.Mid, a.Attn, rows);
 
         // ---- MLP block: Output = Mid + MLP(RMSNorm(Mid)) ----
         AddRmsNormForward(a.Ln2, a.Rstd2, a.Mid, a.Input, v + Layout.PostAttentionNorm(l), rows, Hidden);  // Mid = Input + o, then its norm
@@ -255,27 +264,36 @@ public unsafe partial class Moe
         }
         MatMul.Forward(a.Gate, a.Ln2, m.Matrix(Layout.GateProj(l)), rows, Hidden, Ffn);       // gate = x · Wgᵀ   [R, Ffn]
         MatMul.Forward(a.Up, a.Ln2, m.Matrix(Layout.UpProj(l)), rows, Hidden, Ffn);           // up   = x · Wuᵀ
+        if (lora is not null)
+        {
+            lora.Forward(Layout.GateProj(l), a.Gate, a.Ln2, rows);
+            lora.Forward(Layout.UpProj(l), a.Up, a.Ln2, rows);
+        }
         SwiGluForward(a.Act, a.Gate, a.Up, (long)rows * Ffn);                            // act  = silu(gate) ⊙ up
         MatMul.Forward(a.Output, a.Act, m.Matrix(Layout.DownProj(l)), rows, Ffn, Hidden);     // down = act · Wdᵀ
+        lora?.Forward(Layout.DownProj(l), a.Output, a.Act, rows);
         ResidualAdd(a.Output, a.Mid, rows, Hidden);                                      // Output = Mid + down
     }
 
     // ================================ Backward ================================
     // The forward steps in reverse. Gradients of parameters are ADDED into _gradients (the caller zeroes them);
     // gradients of activations live in the State's scratch, reused by every layer.
+    // With Adapters set (LoRA) the base is frozen: g is null, no weight gradient is computed and Gradients is never
+    // allocated; the input gradients flow as before and each adapter takes its own from its matrix's dy and x.
 
     private void BackwardPass(State s)
     {
         int batch = s.Batch, seqLen = s.SeqLen, rows = s.Rows;
-        float* m = _weights.Matrix<float>();
+        Weights m = _weights;
         float* v = _weights.Vectors;
-        float* g = Gradients.Pointer;
+        var lora = Adapters;
+        float* g = lora is null ? Gradients.Pointer : null;
         CrossEntropyBackward(s.Logits, s.LogitLse, s.Targets, rows);                  // logits ← dlogits, in place
         RowOps.Clear(s.DLn, (long)rows * Hidden);
-        MatMul.BackwardInput(s.DLn, s.Logits, m + Layout.LmHead, rows, Hidden, Vocab);  // dh   = dlogits · W_lm
-        MatMul.BackwardWeight(g + Layout.LmHead, s.Logits, s.FinalNorm, rows, Hidden, Vocab);  // dW_lm += dlogitsᵀ · h (tied: into the embedding)
+        MatMul.BackwardInput(s.DLn, s.Logits, m.Matrix(Layout.LmHead), rows, Hidden, Vocab);  // dh   = dlogits · W_lm
+        WeightGradient(g, lora, Layout.LmHead, s.DLn, s.Logits, s.FinalNorm, rows, Hidden, Vocab);  // dW_lm += dlogitsᵀ · h (tied: into the embedding)
         RowOps.Clear(s.DResid, (long)rows * Hidden);
-        RmsNormBackward(s.DResid, g + Layout.FinalNorm, s.DLn, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, s.RstdF, rows, Hidden);
+        RmsNormBackward(s.DResid, At(g, Layout.FinalNorm), s.DLn, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, s.RstdF, rows, Hidden);
         var hook = BackwardHook;                                                        // data parallelism: reduce each part as it becomes final
         hook?.HeadDone();                                                               // model.norm (and an untied lm_head) are final
         for (int l = Layers - 1; l >= 0; l--)
@@ -283,39 +301,39 @@ public unsafe partial class Moe
             // Gradient checkpointing: the shared buffers hold the last layer's activations; refill them for layer l
             // by running its forward again from its kept input (the same operations, so the same bits).
             if (s.Recompute && l < Layers - 1)
-                DecoderLayerForward(ref s.Layer[l], _weights, v, l, batch, seqLen, s.Slot, s.Past, seqLen, s.RopeCos, s.RopeSin);
-            DecoderLayerBackward(ref s.Layer[l], s, m, v, g, l, batch, seqLen);
+                DecoderLayerForward(ref s.Layer[l], m, v, lora, l, batch, seqLen, s.Slot, s.Past, seqLen, s.RopeCos, s.RopeSin);
+            DecoderLayerBackward(ref s.Layer[l], s, m, v, g, lora, l, batch, seqLen);
             hook?.LayerDone(l);                                                         // layer l's parameters are final
         }
-        EmbeddingBackward(g + Layout.Embed, s.DResid, s.Tokens, rows);                  // dE[id] += dh
+        if (g != null) EmbeddingBackward(g + Layout.Embed, s.DResid, s.Tokens, rows);   // dE[id] += dh
         hook?.EmbeddingDone();
     }
 
-    /// <summary>On entry s.DResid holds d(loss)/d(Output); on exit d(loss)/d(Input).</summary>
-    private static void DecoderLayerBackward(ref LayerBuffers a, State s, float* m, float* v, float* g, int l, int batch, int seqLen)
+    /// <summary>On entry s.DResid holds d(loss)/d(Output); on exit d(loss)/d(Input). g null: a frozen base (see BackwardPass).</summary>
+    private static void DecoderLayerBackward(ref LayerBuffers a, State s, Weights m, float* v, float* g, IMatrixAdapters? lora, int l, int batch, int seqLen)
     {
         int rows = batch * seqLen;
         // ---- MLP block ----
-        if (IsSparse(l)) MoeBackward(ref a, s, m, g, l, rows);                            // s.DLn = d(loss)/d(Ln2)
+        if (IsSparse(l)) MoeBackward(ref a, s, m, g, lora, l, rows);                      // s.DLn = d(loss)/d(Ln2)
         else
         {
         RowOps.Clear(s.DAct, (long)rows * Ffn);
-        MatMul.BackwardInput(s.DAct, s.DResid, m + Layout.DownProj(l), rows, Ffn, Hidden);       // dact = dout · Wd
-        MatMul.BackwardWeight(g + Layout.DownProj(l), s.DResid, a.Act, rows, Ffn, Hidden);       // dWd += doutᵀ · act
+        MatMul.BackwardInput(s.DAct, s.DResid, m.Matrix(Layout.DownProj(l)), rows, Ffn, Hidden); // dact = dout · Wd
+        WeightGradient(g, lora, Layout.DownProj(l), s.DAct, s.DResid, a.Act, rows, Ffn, Hidden); // dWd += doutᵀ · act
         SwiGluBackward(s.DGate, s.DUp, s.DAct, a.Gate, a.Up, (long)rows * Ffn);
         RowOps.Clear(s.DLn, (long)rows * Hidden);
-        MatMul.BackwardInput(s.DLn, s.DGate, m + Layout.GateProj(l), rows, Hidden, Ffn);         // dx = dgate · Wg + dup · Wu
-        MatMul.BackwardInput(s.DLn, s.DUp, m + Layout.UpProj(l), rows, Hidden, Ffn);
-        MatMul.BackwardWeight(g + Layout.GateProj(l), s.DGate, a.Ln2, rows, Hidden, Ffn);        // dWg += dgateᵀ · x
-        MatMul.BackwardWeight(g + Layout.UpProj(l), s.DUp, a.Ln2, rows, Hidden, Ffn);            // dWu += dupᵀ · x
+        MatMul.BackwardInput(s.DLn, s.DGate, m.Matrix(Layout.GateProj(l)), rows, Hidden, Ffn);   // dx = dgate · Wg + dup · Wu
+        MatMul.BackwardInput(s.DLn, s.DUp, m.Matrix(Layout.UpProj(l)), rows, Hidden, Ffn);
+        WeightGradient(g, lora, Layout.GateProj(l), s.DLn, s.DGate, a.Ln2, rows, Hidden, Ffn);  // dWg += dgateᵀ · x
+        WeightGradient(g, lora, Layout.UpProj(l), s.DLn, s.DUp, a.Ln2, rows, Hidden, Ffn);      // dWu += dupᵀ · x
         }
-        RmsNormBackward(s.DResid, g + Layout.PostAttentionNorm(l), s.DLn, a.Mid, v + Layout.PostAttentionNorm(l), a.Rstd2, rows, Hidden);
+        RmsNormBackward(s.DResid, At(g, Layout.PostAttentionNorm(l)), s.DLn, a.Mid, v + Layout.PostAttentionNorm(l), a.Rstd2, rows, Hidden);
         // s.DResid is now d(loss)/d(Mid): the skip path plus the MLP path
 
         // ---- attention block ----
         RowOps.Clear(s.DAttn, (long)rows * QDim);
-        MatMul.BackwardInput(s.DAttn, s.DResid, m + Layout.OProj(l), rows, QDim, Hidden);        // dattn = dmid · Wo
-        MatMul.BackwardWeight(g + Layout.OProj(l), s.DResid, a.Attn, rows, QDim, Hidden);        // dWo  += dmidᵀ · attn
+        MatMul.BackwardInput(s.DAttn, s.DResid, m.Matrix(Layout.OProj(l)), rows, QDim, Hidden);  // dattn = dmid · Wo
+        WeightGradient(g, lora, Layout.OProj(l), s.DAttn, s.DResid, a.Attn, rows, QDim, Hidden); // dWo  += dmidᵀ · attn
         RowOps.Clear(s.DQ, (long)rows * QDim);
         RowOps.Clear(s.DK, (long)rows * KvDim);
         RowOps.Clear(s.DV, (long)rows * KvDim);
@@ -327,18 +345,31 @@ public unsafe partial class Moe
         RopeBackward(s.DK, rows, seqLen, KvHeads, s.Past, s.RopeCos, s.RopeSin);
         RowOps.Clear(s.DQRaw, (long)rows * QDim);
         RowOps.Clear(s.DKRaw, (long)rows * KvDim);
-        RmsNormBackward(s.DQRaw, g + Layout.QNorm(l), s.DQ, a.QRaw, v + Layout.QNorm(l), a.QRstd, rows * Heads, HeadDim);
-        RmsNormBackward(s.DKRaw, g + Layout.KNorm(l), s.DK, a.KRaw, v + Layout.KNorm(l), a.KRstd, rows * KvHeads, HeadDim);
+        RmsNormBackward(s.DQRaw, At(g, Layout.QNorm(l)), s.DQ, a.QRaw, v + Layout.QNorm(l), a.QRstd, rows * Heads, HeadDim);
+        RmsNormBackward(s.DKRaw, At(g, Layout.KNorm(l)), s.DK, a.KRaw, v + Layout.KNorm(l), a.KRstd, rows * KvHeads, HeadDim);
         RowOps.Clear(s.DLn, (long)rows * Hidden);
-        MatMul.BackwardInput(s.DLn, s.DQRaw, m + Layout.QProj(l), rows, Hidden, QDim);           // dx = dq · Wq + dk · Wk + dv · Wv
-        MatMul.BackwardInput(s.DLn, s.DKRaw, m + Layout.KProj(l), rows, Hidden, KvDim);
-        MatMul.BackwardInput(s.DLn, s.DV, m + Layout.VProj(l), rows, Hidden, KvDim);
-        MatMul.BackwardWeight(g + Layout.QProj(l), s.DQRaw, a.Ln1, rows, Hidden, QDim);          // dWq += dqᵀ · x, and so on
-        MatMul.BackwardWeight(g + Layout.KProj(l), s.DKRaw, a.Ln1, rows, Hidden, KvDim);
-        MatMul.BackwardWeight(g + Layout.VProj(l), s.DV, a.Ln1, rows, Hidden, KvDim);
-        RmsNormBackward(s.DResid, g + Layout.InputNorm(l), s.DLn, a.Input, v + Layout.InputNorm(l), a.Rstd1, rows, Hidden);
+        MatMul.BackwardInput(s.DLn, s.DQRaw, m.Matrix(Layout.QProj(l)), rows, Hidden, QDim);     // dx = dq · Wq + dk · Wk + dv · Wv
+        MatMul.BackwardInput(s.DLn, s.DKRaw, m.Matrix(Layout.KProj(l)), rows, Hidden, KvDim);
+        MatMul.BackwardInput(s.DLn, s.DV, m.Matrix(Layout.VProj(l)), rows, Hidden, KvDim);
+        WeightGradient(g, lora, Layout.QProj(l), s.DLn, s.DQRaw, a.Ln1, rows, Hidden, QDim);    // dWq += dqᵀ · x, and so on
+        WeightGradient(g, lora, Layout.KProj(l), s.DLn, s.DKRaw, a.Ln1, rows, Hidden, KvDim);
+        WeightGradient(g, lora, Layout.VProj(l), s.DLn, s.DV, a.Ln1, rows, Hidden, KvDim);
+        RmsNormBackward(s.DResid, At(g, Layout.InputNorm(l)), s.DLn, a.Input, v + Layout.InputNorm(l), a.Rstd1, rows, Hidden);
         // s.DResid is now d(loss)/d(Input)
     }
+
+    /// <summary>
+    /// dW += dyᵀ · x for the matrix at layout offset <paramref name="matrix"/> (y = x · Wᵀ). A frozen base (g null) computes
+    /// no dW; the matrix's adapter, if it has one, takes its own gradients from dy and x and adds its term to dx.
+    /// </summary>
+    private static void WeightGradient(float* g, IMatrixAdapters? lora, long matrix, float* dx, float* dy, float* x, int rows, int inDim, int outDim)
+    {
+        if (g != null) MatMul.BackwardWeight(g + matrix, dy, x, rows, inDim, outDim);
+        else lora?.Backward(matrix, dx, dy, x, rows);
+    }
+
+    /// <summary>The gradient of the parameter at layout offset <paramref name="offset"/>, or null with a frozen base (g null).</summary>
+    private static float* At(float* g, long offset) => g == null ? null : g + offset;
 
 }
 // ==== Moe.Layers.g.cs ====
@@ -463,11 +494,13 @@ public unsafe partial class Moe
         }
     }
 
+    // dw null: a frozen weight (LoRA), only dx.
     private static void RmsNormBackward(float* dx, float* dw, float* dy, float* x, float* w, float* rstd, int rows, int n)
     {
         Workers.ForRows(rows, 2L * n, new RmsNormBackwardJob { DX = dx, DY = dy, X = x, W = w, Rstd = rstd, N = n });
-        Workers.ForRows((n + NormColumns - 1) / NormColumns, (long)rows * NormColumns,
-                        new RmsNormWeightGradientJob { DW = dw, DY = dy, X = x, Rstd = rstd, N = n, Rows = rows });
+        if (dw != null)
+            Workers.ForRows((n + NormColumns - 1) / NormColumns, (long)rows * NormColumns,
+                            new RmsNormWeightGradientJob { DW = dw, DY = dy, X = x, Rstd = rstd, N = n, Rows = rows });
     }
 
     // ================================ RoPE ================================
@@ -1023,7 +1056,7 @@ public unsafe partial class Moe
     //   Through the weights to the probabilities: NormTopKProb: dp_sel = (dw − Σ dw ⊙ w) / Σ p_sel;  else dp_sel = dw.
     //   Aux loss (if OutputRouterLogits): dp[m, e] += coef · Experts · f_e / M   (f is a constant: top-k is discrete).
     //   Softmax: dz = p ⊙ (dp − Σ_e dp_e p_e). Experts with no rows get exactly zero gradient.
-    private static void MoeBackward(ref LayerBuffers a, State s, float* m, float* g, int l, int rows)
+    private static void MoeBackward(ref LayerBuffers a, State s, Weights m, float* g, IMatrixAdapters? lora, int l, int rows)
     {
         for (int r = 0; r < rows; r++)
             for (int k = 0; k < ExpertsPerToken; k++)
@@ -1042,14 +1075,14 @@ public unsafe partial class Moe
             float* x = a.Xe + p0 * Hidden, dx = s.DXe + p0 * Hidden, dy = s.DYe + p0 * Hidden;
             float* dAe = s.DAe + p0 * ExpertFfn, dGe = s.DGe + p0 * ExpertFfn, dUe = s.DUe + p0 * ExpertFfn;
             RowOps.Clear(dAe, (long)n * ExpertFfn);
-            MatMul.BackwardInput(dAe, dy, m + Layout.ExpertDownProj(l, e), n, ExpertFfn, Hidden);
-            MatMul.BackwardWeight(g + Layout.ExpertDownProj(l, e), dy, a.Ae + p0 * ExpertFfn, n, ExpertFfn, Hidden);
+            MatMul.BackwardInput(dAe, dy, m.Matrix(Layout.ExpertDownProj(l, e)), n, ExpertFfn, Hidden);
+            WeightGradient(g, lora, Layout.ExpertDownProj(l, e), dAe, dy, a.Ae + p0 * ExpertFfn, n, ExpertFfn, Hidden);
             SwiGluBackward(dGe, dUe, dAe, a.Ge + p0 * ExpertFfn, a.Ue + p0 * ExpertFfn, (long)n * ExpertFfn);
             RowOps.Clear(dx, (long)n * Hidden);
-            MatMul.BackwardInput(dx, dGe, m + Layout.ExpertGateProj(l, e), n, Hidden, ExpertFfn);
-            MatMul.BackwardInput(dx, dUe, m + Layout.ExpertUpProj(l, e), n, Hidden, ExpertFfn);
-            MatMul.BackwardWeight(g + Layout.ExpertGateProj(l, e), dGe, x, n, Hidden, ExpertFfn);
-            MatMul.BackwardWeight(g + Layout.ExpertUpProj(l, e), dUe, x, n, Hidden, ExpertFfn);
+            MatMul.BackwardInput(dx, dGe, m.Matrix(Layout.ExpertGateProj(l, e)), n, Hidden, ExpertFfn);
+            MatMul.BackwardInput(dx, dUe, m.Matrix(Layout.ExpertUpProj(l, e)), n, Hidden, ExpertFfn);
+            WeightGradient(g, lora, Layout.ExpertGateProj(l, e), dx, dGe, x, n, Hidden, ExpertFfn);
+            WeightGradient(g, lora, Layout.ExpertUpProj(l, e), dx, dUe, x, n, Hidden, ExpertFfn);
         }
         RowOps.Clear(s.DLn, (long)rows * Hidden);
         for (int r = 0; r < rows; r++)                                                          // dx[r] = Σ_slot dXe[pos]
@@ -1077,8 +1110,8 @@ public unsafe partial class Moe
             for (int e = 0; e < Experts; e++) dot += dp[e] * p[e];
             for (int e = 0; e < Experts; e++) dp[e] = p[e] * (dp[e] - dot);                    // now d(loss)/d(router_logits)
         }
-        MatMul.BackwardInput(s.DLn, s.DProbs, m + Layout.Router(l), rows, Hidden, Experts);
-        MatMul.BackwardWeight(g + Layout.Router(l), s.DProbs, a.Ln2, rows, Hidden, Experts);
+        MatMul.BackwardInput(s.DLn, s.DProbs, m.Matrix(Layout.Router(l)), rows, Hidden, Experts);
+        WeightGradient(g, lora, Layout.Router(l), s.DLn, s.DProbs, a.Ln2, rows, Hidden, Experts);
     }
 }
 // ==== Moe.Session.g.cs ====
@@ -1465,6 +1498,12 @@ public unsafe partial class Moe : IMoeModel
     public void ZeroGradients() => Gradients.Clear();
     public IBackwardHook? BackwardHook { get; set; }
 
+    /// <summary>
+    /// Low-rank adapters on a frozen base (LoRA), or null: with them set, Forward adds each adapter's term after its
+    /// matrix's product and Backward computes no gradient of these weights (Gradients is not touched; BF16 weights allowed).
+    /// </summary>
+    public IMatrixAdapters? Adapters { get; set; }
+
     /// <summary>The logits of the last Forward: [batch, seqLen, Vocab].</summary>
     public ReadOnlySpan<float> Logits => _state is { } s ? new ReadOnlySpan<float>(s.Logits, s.Rows * Vocab) : default;
 
@@ -1516,7 +1555,7 @@ public unsafe partial class Moe : IMoeModel
                 throw new ArgumentOutOfRangeException(nameof(targets), targets[i], $"Target id {targets[i]} at position {i} is outside the vocabulary [0, {Vocab}) and is not {CausalLm.IgnoreIndex}.");
         if (_state is null || _state.MaxBatch * _state.MaxSeqLen < batch * seqLen || _state.Capacity < seqLen)
             Reserve(Math.Max(batch, _state?.MaxBatch ?? 0), Math.Max(seqLen, _state?.MaxSeqLen ?? 0),
-                    training: _state?.Training ?? _weights.Format == WeightFormat.F32);   // grows once; later calls reuse it
+                    training: _state?.Training ?? (_weights.Format == WeightFormat.F32 || Adapters is not null));   // grows once; later calls reuse it
         var state = _state!;
         inputs.CopyTo(new Span<int>(state.Tokens, inputs.Length));
         state.HasTargets = targets.Length != 0;
@@ -1532,7 +1571,8 @@ public unsafe partial class Moe : IMoeModel
         if (!state.Training) throw new InvalidOperationException("These work buffers were reserved for inference; Reserve(..., training: true) before Forward.");
         if (!state.HasTargets) throw new InvalidOperationException("Backward needs a Forward with targets (the loss).");
         if (state.BackwardDone) throw new InvalidOperationException("Backward was already run for this Forward (the logits were overwritten by their gradient).");
-        if (_weights.Format != WeightFormat.F32) throw new InvalidOperationException("Training needs F32 weights.");
+        if (_weights.Format != WeightFormat.F32 && !(Adapters is not null && _weights.Format == WeightFormat.BF16))
+            throw new InvalidOperationException("Training needs F32 weights (a frozen base under Adapters may be BF16).");
         BackwardPass(state);
         state.BackwardDone = true;
     }

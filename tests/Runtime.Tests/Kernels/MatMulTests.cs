@@ -79,6 +79,51 @@ public unsafe class MatMulTests
             }
     }
 
+    [Theory, MemberData(nameof(Shapes))]
+    public void ForwardAdd_AccumulatesDoubleReference(int rows, int inDim, int outDim)
+    {
+        using var t = new Matrices(rows, inDim, outDim, seed: rows * 13 + inDim);
+        var before = t.Y.ToArray();
+        MatMul.ForwardAdd(t.Y.Pointer, t.X.Pointer, t.W.Pointer, rows, inDim, outDim);
+        for (int r = 0; r < rows; r++)
+            for (int o = 0; o < outDim; o++)
+            {
+                double sum = before[r * outDim + o], abs = Math.Abs(sum);
+                for (int i = 0; i < inDim; i++) { double p = (double)t.Xv(r, i) * t.Wv(o, i); sum += p; abs += Math.Abs(p); }
+                AssertClose(sum, t.Y.Pointer[r * outDim + o], abs, $"y[{r},{o}]");
+            }
+    }
+
+    /// <summary>
+    /// The input gradient through a BF16 handle (a frozen BF16 base under LoRA) is bit for bit that through F32 weights holding
+    /// the widened values (widened by hand here), on 1 and 2 threads; a quantised handle is refused.
+    /// </summary>
+    [Theory, MemberData(nameof(Shapes))]
+    public void BackwardInput_BF16Handle_IsTheF32ProductOfTheWidenedWeights(int rows, int inDim, int outDim)
+    {
+        using var t = new Matrices(rows, inDim, outDim, seed: rows * 17 + outDim);
+        long n = (long)outDim * inDim;
+        using var widened = new NativeBuffer<float>(Math.Max(1, n));
+        for (long i = 0; i < n; i++) widened.Pointer[i] = BitConverter.Int32BitsToSingle(t.WB.Pointer[i].Bits << 16);
+        var start = t.DX.ToArray();
+        int threads = Workers.Threads;
+        try
+        {
+            foreach (int count in new[] { 1, 2 })
+            {
+                Workers.Threads = count;
+                start.CopyTo(t.DX.Slice(0, start.Length));
+                MatMul.BackwardInput(t.DX.Pointer, t.DY.Pointer, widened.Pointer, rows, inDim, outDim);
+                var expected = t.DX.ToArray();
+                start.CopyTo(t.DX.Slice(0, start.Length));
+                MatMul.BackwardInput(t.DX.Pointer, t.DY.Pointer, WeightMatrix.BF16(t.WB.Pointer), rows, inDim, outDim);
+                Assert.Equal(expected, t.DX.ToArray());
+            }
+        }
+        finally { Workers.Threads = threads; }
+        Assert.Throws<NotSupportedException>(() => MatMul.BackwardInput(t.DX.Pointer, t.DY.Pointer, new WeightMatrix(t.WB.Pointer, MatrixFormat.Q8_0), rows, inDim, outDim));
+    }
+
     [Fact]
     public void Forward_ZeroInDim_WritesZeros()
     {
