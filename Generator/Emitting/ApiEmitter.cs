@@ -65,7 +65,16 @@ internal static class ApiEmitter
             public IMatrixAdapters? Adapters { get; set; }
 
             /// <summary>The logits of the last Forward: [batch, seqLen, Vocab].</summary>
-            public ReadOnlySpan<float> Logits => _state is { } s ? new ReadOnlySpan<float>(s.Logits, s.Rows * Vocab) : default;
+            public ReadOnlySpan<float> Logits => _state is { } s
+                ? new ReadOnlySpan<float>(s.Logits, (long)s.Rows * Vocab <= int.MaxValue ? s.Rows * Vocab
+                    : throw new InvalidOperationException($"{s.Rows} rows × {Vocab} logits exceed the {int.MaxValue} elements of a span; read them per row."))
+                : default;
+
+            /// <summary>Bytes of the work buffers reserved now (0 before the first Reserve or Forward).</summary>
+            public long WorkBufferBytes => _state?.Bytes ?? 0;
+
+            /// <summary>Bytes the work buffers of Reserve(<paramref name="batch"/>, <paramref name="seqLen"/>, <paramref name="training"/>) would take (null: more than a long counts); nothing is allocated.</summary>
+            public long? PlanWorkBufferBytes(int batch, int seqLen, bool training) => State.PlannedBytes(batch, seqLen, training, _ropeScaling, recompute: _checkpointing);
 
             private bool _checkpointing;
 
@@ -93,7 +102,11 @@ internal static class ApiEmitter
                 if (seqLen <= 0 || seqLen > PositionLimit)
                     throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"seqLen must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
                 if (_state is { } s && s.MaxBatch >= batch && s.MaxSeqLen >= seqLen && (s.Training || !training)) return;
+                // Sized from run-time values: rows and bytes checked before anything is allocated (or the old buffers freed).
+                WorkBufferLimits.Check(State.PlannedBytes(batch, seqLen, training, _ropeScaling, recompute: _checkpointing), (long)batch * seqLen,
+                                       nameof(batch), batch, $"Reserve(batch {batch}, seqLen {seqLen}, {(training ? "training" : "inference")})");
                 _state?.Dispose();
+                _state = null;
                 _state = new State(batch, seqLen, training, _ropeScaling, recompute: _checkpointing);
             }
 
@@ -103,7 +116,7 @@ internal static class ApiEmitter
                 if (seqLen <= 0) throw new ArgumentException("The input is empty: seqLen must be at least 1.", nameof(seqLen));
                 if (seqLen > PositionLimit)
                     throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"The context of {seqLen} tokens exceeds the model's {PositionLimit} positions (max_position_embeddings, RoPE scaling {_ropeScaling}).");
-                if (inputs.Length != batch * seqLen)
+                if (inputs.Length != (long)batch * seqLen)
                     throw new ArgumentException($"{inputs.Length} input ids do not match batch {batch} × seqLen {seqLen}.", nameof(inputs));
                 if (targets.Length != 0 && targets.Length != inputs.Length)
                     throw new ArgumentException($"{targets.Length} targets do not match {inputs.Length} inputs.", nameof(targets));
@@ -113,7 +126,7 @@ internal static class ApiEmitter
                 for (int i = 0; i < targets.Length; i++)
                     if ((uint)targets[i] >= Vocab && targets[i] != CausalLm.IgnoreIndex)
                         throw new ArgumentOutOfRangeException(nameof(targets), targets[i], $"Target id {targets[i]} at position {i} is outside the vocabulary [0, {Vocab}) and is not {CausalLm.IgnoreIndex}.");
-                if (_state is null || _state.MaxBatch * _state.MaxSeqLen < batch * seqLen || _state.Capacity < seqLen)
+                if (_state is null || (long)_state.MaxBatch * _state.MaxSeqLen < (long)batch * seqLen || _state.Capacity < seqLen)
                     Reserve(Math.Max(batch, _state?.MaxBatch ?? 0), Math.Max(seqLen, _state?.MaxSeqLen ?? 0),
                             training: _state?.Training ?? (_weights.Format == WeightFormat.F32 || Adapters is not null));   // grows once; later calls reuse it
                 var state = _state!;

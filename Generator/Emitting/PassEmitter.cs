@@ -97,18 +97,35 @@ internal static class PassEmitter
         w.Block("""
                 public int Batch, SeqLen;
                 public bool HasTargets, BackwardDone;
-                private readonly Arena _arena = new();
+                private readonly Arena _arena;
 
                 public int Rows => Batch * SeqLen;
+
+                /// <summary>
+                /// Bytes of the work buffers these arguments take: a dry run of the constructor on a planner arena (nothing
+                /// allocated), in checked arithmetic; null when the count overflows a long.
+                /// </summary>
+                public static long? PlannedBytes(int maxBatch, int maxSeqLen, bool training, RopeScaling rope, int capacity = 0, int logitRows = 0,
+                                                 KvCacheFormat cacheFormat = KvCacheFormat.F32, bool recompute = false)
+                {
+                    try { return new State(maxBatch, maxSeqLen, training, rope, capacity, logitRows, cacheFormat, recompute, planOnly: true)._arena.Bytes; }
+                    catch (OverflowException) { return null; }
+                }
+
+                /// <summary>Bytes of these work buffers.</summary>
+                public long Bytes => _arena.Bytes;
 
                 /// <param name="capacity">KV-cache positions per sequence (training: maxSeqLen).</param>
                 /// <param name="logitRows">Rows of logits kept (a decoding session needs only the last position).</param>
                 /// <param name="rope">RoPE scaling of the cos/sin tables.</param>
                 /// <param name="cacheFormat">How keys and values are stored (training: F32 only).</param>
                 /// <param name="recompute">Training only: keep one layer's activations and recompute the others in backward.</param>
+                /// <param name="planOnly">Allocate nothing, only count the bytes (<see cref="PlannedBytes"/>); callers check them first (WorkBufferLimits).</param>
                 public State(int maxBatch, int maxSeqLen, bool training, RopeScaling rope, int capacity = 0, int logitRows = 0,
-                             KvCacheFormat cacheFormat = KvCacheFormat.F32, bool recompute = false)
+                             KvCacheFormat cacheFormat = KvCacheFormat.F32, bool recompute = false, bool planOnly = false)
                 {
+                    checked {                                           // sizes from run-time values: an overflow is an error, never a wrapped size
+                    _arena = planOnly ? Arena.Planner() : new Arena();
                     MaxBatch = maxBatch; MaxSeqLen = maxSeqLen; Training = training; Recompute = training && recompute;
                     if (training && cacheFormat != KvCacheFormat.F32) throw new ArgumentException("Training keeps an F32 cache.", nameof(cacheFormat));
                     CacheFormat = cacheFormat;
@@ -118,7 +135,7 @@ internal static class PassEmitter
                     Tokens = a.Ints(r); Targets = a.Ints(r);
                     Slot = a.Ints(maxBatch); Past = a.Ints(maxBatch);
                     RopeCos = a.Floats((long)Capacity * (HeadDim / 2)); RopeSin = a.Floats((long)Capacity * (HeadDim / 2));
-                    Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta, rope);
+                    if (!planOnly) Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta, rope);
                     LayerBuffers shared = default;
                     float* residual = a.Floats(r * Hidden);
                     float* partials = training ? null : a.Floats((long)maxBatch * Heads * ((Capacity + KeySplit - 1) / KeySplit) * (HeadDim + 2));
@@ -167,10 +184,12 @@ internal static class PassEmitter
                 """);
         w.Block("""
                     }
+                    }
                 }
 
                 private static LayerBuffers NewLayer(Arena a, long r, float* input, int layer)
                 {
+                    checked {
                     var b = new LayerBuffers
                     {
                     Input = input,
@@ -193,6 +212,7 @@ internal static class PassEmitter
                 """);
         w.Block("""
                     return b;
+                    }
                 }
 
                 public void Dispose() => _arena.Dispose();

@@ -15,7 +15,10 @@ internal static class SessionEmitter
                 if (capacity <= 0 || capacity > PositionLimit)
                     throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
                 if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk), chunk, "The prefill chunk must be positive.");
-                return new Session(this, capacity, Math.Min(chunk, capacity), cacheFormat);
+                chunk = Math.Min(chunk, capacity);
+                WorkBufferLimits.Check(State.PlannedBytes(1, chunk, training: false, _ropeScaling, capacity, logitRows: 1, cacheFormat), chunk,
+                                       nameof(capacity), capacity, $"CreateSession(capacity {capacity}, chunk {chunk}, {cacheFormat} cache)");
+                return new Session(this, capacity, chunk, cacheFormat);
             }
 
             /// <summary>
@@ -42,7 +45,7 @@ internal static class SessionEmitter
                 public ReadOnlySpan<float> Prefill(ReadOnlySpan<int> tokens)
                 {
                     if (tokens.Length == 0) throw new ArgumentException("The prompt is empty: give at least one token.", nameof(tokens));
-                    if (Position + tokens.Length > Capacity)
+                    if ((long)Position + tokens.Length > Capacity)
                         throw new InvalidOperationException($"The context is full: {Position} cached + {tokens.Length} new tokens exceed the session's {Capacity} positions.");
                     for (int i = 0; i < tokens.Length; i++)
                         if ((uint)tokens[i] >= Vocab)
@@ -85,7 +88,10 @@ internal static class SessionEmitter
                 if (capacity <= 0 || capacity > PositionLimit)
                     throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
                 if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk), chunk, "The prefill chunk must be positive.");
-                return new BatchSession(this, sequences, capacity, Math.Min(chunk, capacity));
+                chunk = Math.Min(chunk, capacity);
+                WorkBufferLimits.Check(State.PlannedBytes(sequences, chunk, training: false, _ropeScaling, capacity, logitRows: sequences), (long)sequences * chunk,
+                                       nameof(sequences), sequences, $"CreateBatchSession(sequences {sequences}, capacity {capacity}, chunk {chunk})");
+                return new BatchSession(this, sequences, capacity, chunk);
             }
 
             /// <summary>
@@ -117,7 +123,7 @@ internal static class SessionEmitter
                 {
                     CheckSlot(sequence);
                     if (tokens.Length == 0) throw new ArgumentException("The prompt is empty: give at least one token.", nameof(tokens));
-                    if (_position[sequence] + tokens.Length > Capacity)
+                    if ((long)_position[sequence] + tokens.Length > Capacity)
                         throw new InvalidOperationException($"The context is full: {_position[sequence]} cached + {tokens.Length} new tokens exceed the slot's {Capacity} positions.");
                     CheckIds(tokens);
                     var s = _state;

@@ -93,7 +93,7 @@ public sealed class Sampler
 
     /// <summary>
     /// Picks the next token and records it as generated. <paramref name="logits"/> (length <see cref="Vocab"/>)
-    /// is modified in place by the penalties. Throws if a logit is NaN or +∞ or if every logit is −∞.
+    /// is modified in place by the penalties. Throws <see cref="NonFiniteLogitsException"/> if a logit is NaN or +∞ or if every logit is −∞.
     /// </summary>
     public int Sample(Span<float> logits)
     {
@@ -102,9 +102,9 @@ public sealed class Sampler
 
         int best = TensorPrimitives.IndexOfMax(logits); // first index of the maximum; a NaN wins
         float max = logits[best];
-        if (float.IsNaN(max)) throw new ArgumentException($"Logit {best} is NaN.", nameof(logits));
-        if (float.IsPositiveInfinity(max)) throw new ArgumentException($"Logit {best} is +infinity.", nameof(logits));
-        if (float.IsNegativeInfinity(max)) throw new ArgumentException("Every logit is -infinity: no token can be chosen.", nameof(logits));
+        if (float.IsNaN(max)) throw new NonFiniteLogitsException($"Logit {best} is NaN.");
+        if (float.IsPositiveInfinity(max)) throw new NonFiniteLogitsException($"Logit {best} is +infinity.");
+        if (float.IsNegativeInfinity(max)) throw new NonFiniteLogitsException("Every logit is -infinity: no token can be chosen.");
 
         int id = _options.IsGreedy ? best : Draw(logits, max);
         Accept(id);

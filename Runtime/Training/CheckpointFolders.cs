@@ -78,11 +78,16 @@ public static class CheckpointFolders
             // Step 4: the previous copy is no longer needed.
             if (Directory.Exists(old)) Discard(old);
         }
-        catch
+        catch (Exception failure)
         {
             // A failure the process survives (disk full, no permission): the new copy is dropped, the complete one
             // (NAME/ or NAME.old/) stays. A killed process skips this; CleanStrays does it at the next start.
             try { if (Directory.Exists(temp)) fs.DeleteDirectory(temp); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            // .NET reports a write failing with EFBIG (past RLIMIT_FSIZE or the file system's largest file) as
+            // ArgumentOutOfRangeException("value") without the file: make it the I/O error it is, naming the folder.
+            if (failure is ArgumentOutOfRangeException { ParamName: "value" })
+                throw new IOException($"Writing the checkpoint into '{temp}' failed: a file grew past the largest size this process may write " +
+                                      $"(EFBIG: a file-size limit or the file system's maximum; {failure.Message}).", failure);
             throw;
         }
         finally

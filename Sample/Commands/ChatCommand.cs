@@ -119,7 +119,7 @@ internal static class ChatCommand
                     catch (Exception e) when (ModelLoading.IsUserError(e))
                     {
                         writer.End();
-                        ModelLoading.Fail("chat", e, error);
+                        ModelLoading.Fail("chat", e, error, loaded);
                     }
                     finally { cancel.Done(); }
                 }

@@ -95,7 +95,7 @@ internal static class GenerateCommand
             }
             catch (Exception e) when (ModelLoading.IsUserError(e))
             {
-                ModelLoading.Fail("generate", e, error);
+                ModelLoading.Fail("generate", e, error, loaded);
                 return 1;
             }
         }
@@ -111,7 +111,8 @@ internal static class GenerateCommand
         int[] prompt = tokenizer.Encode(s.Prompt);
         if (prompt.Length == 0) throw new ArgumentException("The prompt encodes to no tokens: give some text.");
         var sampling = s.Model.Sampling(FromGenerationConfig(loaded.Generation));
-        int context = ModelLoading.ContextLength(s.Model, loaded, prompt.Length + maxTokens);
+        ModelLoading.CheckMaxTokens(s.Model, loaded, prompt.Length);
+        int context = ModelLoading.ContextLength(s.Model, loaded, (int)Math.Min(int.MaxValue, (long)prompt.Length + maxTokens));
         using var session = new PrefillProgress(loaded.Model.CreateSession(context, cacheFormat: s.Model.CacheFormat), error);   // progress lines for long prompts
         var generation = new TextGeneration(session, new Sampler(loaded.Config.Vocab, sampling), tokenizer);
         var options = new GenerationOptions { MaxNewTokens = maxTokens, StopTokenIds = [.. loaded.Generation.EosTokenIds, .. tokenizer.EosIds], OnlyTokenizerIds = true };

@@ -161,6 +161,18 @@ internal static class ModelLoading
     public static void Fail(string command, Exception e, TextWriter err) => err.WriteLine($"{command}: error: {e.Message}");
 
     /// <summary>
+    /// As <see cref="Fail(string, Exception, TextWriter)"/> for an error while <paramref name="model"/> runs: logits that
+    /// are not numbers come from weights that are not (a damaged or badly converted file), so the message names the file.
+    /// </summary>
+    public static void Fail(string command, Exception e, TextWriter err, LoadedModel model)
+    {
+        if (e is Sampling.NonFiniteLogitsException)
+            err.WriteLine($"{command}: error: '{model.Gguf?.Path ?? model.Directory}': the model computed logits that are not finite numbers ({e.Message}): " +
+                          "its weights hold NaN or infinite values (a damaged or badly converted file).");
+        else Fail(command, e, err);
+    }
+
+    /// <summary>
     /// An explicit --max-tokens must leave the prompt room in the context (--context, else max_position_embeddings):
     /// a reply that can never be that long is a mistake in the command line, reported as one.
     /// </summary>
@@ -175,6 +187,15 @@ internal static class ModelLoading
                 : $"--max-tokens ({maxTokens}) exceeds the context length {context} ({source}); lower --max-tokens.");
     }
 
-    /// <summary>Context length: what was asked, else min(<paramref name="fallback"/>, max_position_embeddings).</summary>
-    public static int ContextLength(ModelSettings s, LoadedModel m, int fallback) => s.Context ?? Math.Min(fallback, m.Config.PositionLimit);
+    /// <summary>
+    /// Context length: what was asked, else min(<paramref name="fallback"/>, max_position_embeddings). An asked context
+    /// past the model's positions is refused naming --context (the KV cache is sized from it).
+    /// </summary>
+    public static int ContextLength(ModelSettings s, LoadedModel m, int fallback)
+    {
+        int limit = m.Config.PositionLimit;
+        if (s.Context is int asked && asked > limit)
+            throw new ArgumentException($"--context ({asked}) exceeds the model's {limit} positions (max_position_embeddings{(limit != m.Config.MaxPositions ? " with its RoPE scaling" : "")}).");
+        return s.Context ?? Math.Min(fallback, limit);
+    }
 }

@@ -142,9 +142,22 @@ internal static class TrainCommand
     private static int Run(TrainSettings settings, string resumeCommand, ICommunicator comm)
     {
         using var stop = new CancellationTokenSource();
+        BeginWatch? watch = null;
+        // Before training begins (loading the data, a snapshot, a checkpoint: reads that can block or take minutes) there is
+        // no trained state to save: a stop request ends the process at once (the signal's default action, exit 130 / 143),
+        // whatever the main thread is blocked in. The run folder lock is an OS lock and ends with the process; an
+        // interrupted stray-folder cleanup is finished by the next start.
+        bool BeforeTraining(string signal)
+        {
+            if (watch is { Begun: true }) return false;
+            Console.Error.WriteLine($"train: {signal} before training began: stopped, nothing to save.");
+            Console.Error.Flush();
+            return true;
+        }
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
             if (stop.IsCancellationRequested) return;      // a second Ctrl+C ends the process at once
+            if (BeforeTraining("Ctrl+C")) return;
             e.Cancel = true;
             stop.Cancel();
             Console.Error.WriteLine("Ctrl+C: finishing this step and saving (press again to quit without saving) ...");
@@ -154,22 +167,23 @@ internal static class TrainCommand
         using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
         {
             if (stop.IsCancellationRequested) return;
+            if (BeforeTraining("SIGTERM")) return;
             context.Cancel = true;
             stop.Cancel();
         });
         try
         {
             TrainSummary summary;
-            if (comm.Rank != 0) summary = TrainRun.Execute(settings, QuietProgress.Instance, stop.Token, comm);
+            if (comm.Rank != 0) summary = TrainRun.Execute(settings, watch = new BeginWatch(QuietProgress.Instance), stop.Token, comm);
             else if (IsInteractive())
             {
                 summary = AnsiConsole.Progress()
                     .AutoClear(false)
                     .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
                              new ElapsedTimeColumn(), new RemainingTimeColumn())
-                    .Start(ctx => TrainRun.Execute(settings, new LiveProgress(ctx), stop.Token, comm));
+                    .Start(ctx => TrainRun.Execute(settings, watch = new BeginWatch(new LiveProgress(ctx)), stop.Token, comm));
             }
-            else summary = TrainRun.Execute(settings, new PlainProgress(Console.Out, settings.LogInterval), stop.Token, comm);
+            else summary = TrainRun.Execute(settings, watch = new BeginWatch(new PlainProgress(Console.Out, settings.LogInterval)), stop.Token, comm);
 
             if (comm.Rank == 0) Report(summary, resumeCommand);
             return 0;

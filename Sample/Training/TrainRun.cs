@@ -56,6 +56,7 @@ internal static class TrainRun
         }
         if (memory.Shortfall($"Training {definition.Name} (batch {options.Batch} × context {options.Context})", settings.AvailableBytes ?? MemoryBudget.AvailableBytes()) is string shortfall)
             throw new InsufficientMemoryException(shortfall);
+        long processBefore = Environment.WorkingSet;                              // the runtime and the tokenizer, before the run allocates
 
         // One process per run folder: a second one would interleave its checkpoints with ours. Then what interrupted
         // saves left behind (stray temp folders, each a full model + optimizer state) is removed. Rank 0 owns the folder.
@@ -120,7 +121,8 @@ internal static class TrainRun
             trainer.SynchronizeWeights();
         }
         long resumedFrom = trainer.Step;
-        progress.Info($"Memory: {definition.Name} with batch {options.Batch} × context {options.Context} {memory.Describe()}.");
+        progress.Info($"Memory: {definition.Name} with batch {options.Batch} × context {options.Context} {memory.Describe()}; " +
+                      $"the process held {processBefore / 1e9:0.00} GB before (runtime, tokenizer), so its peak should be about {(memory.Total + processBefore) / 1e9:0.00} GB.");
         progress.Info($"{definition.Name}: {parameters:N0} parameters; {start.TokenizerName} tokens: {data.Description}; " +
                       $"batch {options.Batch} × context {options.Context} × accumulation {options.GradientAccumulation}" +
                       (comm.Size > 1 ? $" × {comm.Size} ranks ({comm.Description}{(settings.Parallel.ShardOptimizer ? ", ZeRO-1" : "")}{(settings.Parallel.Overlap ? "" : ", no overlap")})" : "") +

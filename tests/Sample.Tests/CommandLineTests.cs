@@ -92,6 +92,18 @@ public sealed class CommandLineTests : IDisposable
         Assert.False(Directory.Exists(output));                                 // nothing started
     }
 
+    /// <summary>Run-time sizes at their extremes: refused before anything is sized from them (docs/reliability.md, Run-time sizes).</summary>
+    [Theory]
+    [InlineData("--batch", "2147483647", "--context", "2", "Training Qwen3Tiny (batch 2147483647 × context 2) needs")]
+    [InlineData("--batch", "65536", "--context", "256", "Training Qwen3Tiny (batch 65536 × context 256) needs")]
+    [InlineData("--batch", "4", "--context", "2147483647", "--context (2147483647) exceeds Qwen3Tiny's max_position_embeddings (256)")]
+    public void TrainBatchAndContext_AtTheirExtremes_AreRefusedNamingThem(string option, string value, string option2, string value2, string message)
+    {
+        string output = Path.Combine(_root, "run");
+        Refused(Run("train", "--model", "Qwen3Tiny", option, value, option2, value2, "--out", output), message);
+        Assert.False(Directory.Exists(Path.Combine(output, "checkpoint")));
+    }
+
     [Theory]
     [InlineData("--max-tokens", "-1", "--max-tokens (-1)")]
     [InlineData("--max-tokens", "0", "--max-tokens (0)")]

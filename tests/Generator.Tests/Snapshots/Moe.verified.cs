@@ -79,18 +79,35 @@ public unsafe partial class Moe
         public int PooledRows;                                         // M = sparse layers · R
         public int Batch, SeqLen;
         public bool HasTargets, BackwardDone;
-        private readonly Arena _arena = new();
+        private readonly Arena _arena;
 
         public int Rows => Batch * SeqLen;
+
+        /// <summary>
+        /// Bytes of the work buffers these arguments take: a dry run of the constructor on a planner arena (nothing
+        /// allocated), in checked arithmetic; null when the count overflows a long.
+        /// </summary>
+        public static long? PlannedBytes(int maxBatch, int maxSeqLen, bool training, RopeScaling rope, int capacity = 0, int logitRows = 0,
+                                         KvCacheFormat cacheFormat = KvCacheFormat.F32, bool recompute = false)
+        {
+            try { return new State(maxBatch, maxSeqLen, training, rope, capacity, logitRows, cacheFormat, recompute, planOnly: true)._arena.Bytes; }
+            catch (OverflowException) { return null; }
+        }
+
+        /// <summary>Bytes of these work buffers.</summary>
+        public long Bytes => _arena.Bytes;
 
         /// <param name="capacity">KV-cache positions per sequence (training: maxSeqLen).</param>
         /// <param name="logitRows">Rows of logits kept (a decoding session needs only the last position).</param>
         /// <param name="rope">RoPE scaling of the cos/sin tables.</param>
         /// <param name="cacheFormat">How keys and values are stored (training: F32 only).</param>
         /// <param name="recompute">Training only: keep one layer's activations and recompute the others in backward.</param>
+        /// <param name="planOnly">Allocate nothing, only count the bytes (<see cref="PlannedBytes"/>); callers check them first (WorkBufferLimits).</param>
         public State(int maxBatch, int maxSeqLen, bool training, RopeScaling rope, int capacity = 0, int logitRows = 0,
-                     KvCacheFormat cacheFormat = KvCacheFormat.F32, bool recompute = false)
+                     KvCacheFormat cacheFormat = KvCacheFormat.F32, bool recompute = false, bool planOnly = false)
         {
+            checked {                                           // sizes from run-time values: an overflow is an error, never a wrapped size
+            _arena = planOnly ? Arena.Planner() : new Arena();
             MaxBatch = maxBatch; MaxSeqLen = maxSeqLen; Training = training; Recompute = training && recompute;
             if (training && cacheFormat != KvCacheFormat.F32) throw new ArgumentException("Training keeps an F32 cache.", nameof(cacheFormat));
             CacheFormat = cacheFormat;
@@ -100,7 +117,7 @@ public unsafe partial class Moe
             Tokens = a.Ints(r); Targets = a.Ints(r);
             Slot = a.Ints(maxBatch); Past = a.Ints(maxBatch);
             RopeCos = a.Floats((long)Capacity * (HeadDim / 2)); RopeSin = a.Floats((long)Capacity * (HeadDim / 2));
-            Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta, rope);
+            if (!planOnly) Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta, rope);
             LayerBuffers shared = default;
             float* residual = a.Floats(r * Hidden);
             float* partials = training ? null : a.Floats((long)maxBatch * Heads * ((Capacity + KeySplit - 1) / KeySplit) * (HeadDim + 2));
@@ -139,10 +156,12 @@ public unsafe partial class Moe
                 DAe = a.Floats(p * ExpertFfn); DGe = a.Floats(p * ExpertFfn); DUe = a.Floats(p * ExpertFfn);
                 DRouteWeight = a.Floats(p); DProbs = a.Floats(r * Experts);
             }
+            }
         }
 
         private static LayerBuffers NewLayer(Arena a, long r, float* input, int layer)
         {
+            checked {
             var b = new LayerBuffers
             {
             Input = input,
@@ -160,6 +179,7 @@ public unsafe partial class Moe
             b.Xe = a.Floats(p * Hidden); b.Ye = a.Floats(p * Hidden);
             b.Ge = a.Floats(p * ExpertFfn); b.Ue = a.Floats(p * ExpertFfn); b.Ae = a.Floats(p * ExpertFfn);
             return b;
+            }
         }
 
         public void Dispose() => _arena.Dispose();
@@ -1135,7 +1155,10 @@ public unsafe partial class Moe
         if (capacity <= 0 || capacity > PositionLimit)
             throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
         if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk), chunk, "The prefill chunk must be positive.");
-        return new Session(this, capacity, Math.Min(chunk, capacity), cacheFormat);
+        chunk = Math.Min(chunk, capacity);
+        WorkBufferLimits.Check(State.PlannedBytes(1, chunk, training: false, _ropeScaling, capacity, logitRows: 1, cacheFormat), chunk,
+                               nameof(capacity), capacity, $"CreateSession(capacity {capacity}, chunk {chunk}, {cacheFormat} cache)");
+        return new Session(this, capacity, chunk, cacheFormat);
     }
 
     /// <summary>
@@ -1162,7 +1185,7 @@ public unsafe partial class Moe
         public ReadOnlySpan<float> Prefill(ReadOnlySpan<int> tokens)
         {
             if (tokens.Length == 0) throw new ArgumentException("The prompt is empty: give at least one token.", nameof(tokens));
-            if (Position + tokens.Length > Capacity)
+            if ((long)Position + tokens.Length > Capacity)
                 throw new InvalidOperationException($"The context is full: {Position} cached + {tokens.Length} new tokens exceed the session's {Capacity} positions.");
             for (int i = 0; i < tokens.Length; i++)
                 if ((uint)tokens[i] >= Vocab)
@@ -1205,7 +1228,10 @@ public unsafe partial class Moe
         if (capacity <= 0 || capacity > PositionLimit)
             throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
         if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk), chunk, "The prefill chunk must be positive.");
-        return new BatchSession(this, sequences, capacity, Math.Min(chunk, capacity));
+        chunk = Math.Min(chunk, capacity);
+        WorkBufferLimits.Check(State.PlannedBytes(sequences, chunk, training: false, _ropeScaling, capacity, logitRows: sequences), (long)sequences * chunk,
+                               nameof(sequences), sequences, $"CreateBatchSession(sequences {sequences}, capacity {capacity}, chunk {chunk})");
+        return new BatchSession(this, sequences, capacity, chunk);
     }
 
     /// <summary>
@@ -1237,7 +1263,7 @@ public unsafe partial class Moe
         {
             CheckSlot(sequence);
             if (tokens.Length == 0) throw new ArgumentException("The prompt is empty: give at least one token.", nameof(tokens));
-            if (_position[sequence] + tokens.Length > Capacity)
+            if ((long)_position[sequence] + tokens.Length > Capacity)
                 throw new InvalidOperationException($"The context is full: {_position[sequence]} cached + {tokens.Length} new tokens exceed the slot's {Capacity} positions.");
             CheckIds(tokens);
             var s = _state;
@@ -1505,7 +1531,16 @@ public unsafe partial class Moe : IMoeModel
     public IMatrixAdapters? Adapters { get; set; }
 
     /// <summary>The logits of the last Forward: [batch, seqLen, Vocab].</summary>
-    public ReadOnlySpan<float> Logits => _state is { } s ? new ReadOnlySpan<float>(s.Logits, s.Rows * Vocab) : default;
+    public ReadOnlySpan<float> Logits => _state is { } s
+        ? new ReadOnlySpan<float>(s.Logits, (long)s.Rows * Vocab <= int.MaxValue ? s.Rows * Vocab
+            : throw new InvalidOperationException($"{s.Rows} rows × {Vocab} logits exceed the {int.MaxValue} elements of a span; read them per row."))
+        : default;
+
+    /// <summary>Bytes of the work buffers reserved now (0 before the first Reserve or Forward).</summary>
+    public long WorkBufferBytes => _state?.Bytes ?? 0;
+
+    /// <summary>Bytes the work buffers of Reserve(<paramref name="batch"/>, <paramref name="seqLen"/>, <paramref name="training"/>) would take (null: more than a long counts); nothing is allocated.</summary>
+    public long? PlanWorkBufferBytes(int batch, int seqLen, bool training) => State.PlannedBytes(batch, seqLen, training, _ropeScaling, recompute: _checkpointing);
 
     private bool _checkpointing;
 
@@ -1533,7 +1568,11 @@ public unsafe partial class Moe : IMoeModel
         if (seqLen <= 0 || seqLen > PositionLimit)
             throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"seqLen must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
         if (_state is { } s && s.MaxBatch >= batch && s.MaxSeqLen >= seqLen && (s.Training || !training)) return;
+        // Sized from run-time values: rows and bytes checked before anything is allocated (or the old buffers freed).
+        WorkBufferLimits.Check(State.PlannedBytes(batch, seqLen, training, _ropeScaling, recompute: _checkpointing), (long)batch * seqLen,
+                               nameof(batch), batch, $"Reserve(batch {batch}, seqLen {seqLen}, {(training ? "training" : "inference")})");
         _state?.Dispose();
+        _state = null;
         _state = new State(batch, seqLen, training, _ropeScaling, recompute: _checkpointing);
     }
 
@@ -1543,7 +1582,7 @@ public unsafe partial class Moe : IMoeModel
         if (seqLen <= 0) throw new ArgumentException("The input is empty: seqLen must be at least 1.", nameof(seqLen));
         if (seqLen > PositionLimit)
             throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"The context of {seqLen} tokens exceeds the model's {PositionLimit} positions (max_position_embeddings, RoPE scaling {_ropeScaling}).");
-        if (inputs.Length != batch * seqLen)
+        if (inputs.Length != (long)batch * seqLen)
             throw new ArgumentException($"{inputs.Length} input ids do not match batch {batch} × seqLen {seqLen}.", nameof(inputs));
         if (targets.Length != 0 && targets.Length != inputs.Length)
             throw new ArgumentException($"{targets.Length} targets do not match {inputs.Length} inputs.", nameof(targets));
@@ -1553,7 +1592,7 @@ public unsafe partial class Moe : IMoeModel
         for (int i = 0; i < targets.Length; i++)
             if ((uint)targets[i] >= Vocab && targets[i] != CausalLm.IgnoreIndex)
                 throw new ArgumentOutOfRangeException(nameof(targets), targets[i], $"Target id {targets[i]} at position {i} is outside the vocabulary [0, {Vocab}) and is not {CausalLm.IgnoreIndex}.");
-        if (_state is null || _state.MaxBatch * _state.MaxSeqLen < batch * seqLen || _state.Capacity < seqLen)
+        if (_state is null || (long)_state.MaxBatch * _state.MaxSeqLen < (long)batch * seqLen || _state.Capacity < seqLen)
             Reserve(Math.Max(batch, _state?.MaxBatch ?? 0), Math.Max(seqLen, _state?.MaxSeqLen ?? 0),
                     training: _state?.Training ?? (_weights.Format == WeightFormat.F32 || Adapters is not null));   // grows once; later calls reuse it
         var state = _state!;

@@ -45,6 +45,38 @@ public class AllocationTests
         finally { Workers.Threads = saved; }
     }
 
+    /// <summary>Forward and backward with LoRA adapters on a frozen BF16 base (the adapters' scratch is allocated once, in the warm-up).</summary>
+    [Fact]
+    public void LoraForwardBackward_AllocatesNothing_AfterWarmUp()
+    {
+        int saved = Workers.Threads;
+        try
+        {
+            Workers.Threads = 1;
+            using var model = Qwen3Tiny.Create(WeightFormat.BF16);
+            WeightInit.Normal(model, 1);
+            using var lora = Qwen3Gen.Training.Lora.LoraAdapter.Create(model, new Qwen3Gen.Training.Lora.LoraConfig { Rank = 4, Alpha = 8 }, seed: 2);
+            model.Adapters = lora;
+            const int batch = 2, seqLen = 16;
+            var ids = Enumerable.Range(0, batch * seqLen).Select(i => i * 7 % model.Config.Vocab).ToArray();
+            var targets = CausalLm.ShiftedTargets(ids, batch, seqLen);
+            void Step()
+            {
+                lora.ZeroGradients();
+                model.Forward(ids, targets, batch, seqLen);
+                model.Backward();
+            }
+            for (int i = 0; i < 2; i++) Step();
+            Assert.Equal(0, Smallest(() =>
+            {
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < 3; i++) Step();
+                return (GC.GetAllocatedBytesForCurrentThread() - before) / 3;
+            }));
+        }
+        finally { Workers.Threads = saved; }
+    }
+
     private static long Smallest(Func<long> allocatedBytesPerCall)
     {
         long smallest = long.MaxValue;

@@ -176,8 +176,9 @@ public sealed class SamplerTests
     public void Sampler_BadInput_ThrowsNamingTheProblem()
     {
         var sampler = new Sampler(4, SamplingOptions.QwenThinking);
-        Assert.Contains("NaN", Assert.Throws<ArgumentException>(() => sampler.Sample([0, float.NaN, 1, 2])).Message);
-        Assert.Contains("-infinity", Assert.Throws<ArgumentException>(() => sampler.Sample(Enumerable.Repeat(float.NegativeInfinity, 4).ToArray())).Message);
+        Assert.Contains("NaN", Assert.Throws<NonFiniteLogitsException>(() => sampler.Sample([0, float.NaN, 1, 2])).Message);
+        Assert.Contains("+infinity", Assert.Throws<NonFiniteLogitsException>(() => sampler.Sample([0, float.PositiveInfinity, 1, 2])).Message);
+        Assert.Contains("-infinity", Assert.Throws<NonFiniteLogitsException>(() => sampler.Sample(Enumerable.Repeat(float.NegativeInfinity, 4).ToArray())).Message);
         Assert.Contains("vocabulary of 4", Assert.Throws<ArgumentException>(() => sampler.Sample(new float[5])).Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => sampler.Accept(4));
         Assert.Contains("TopP", Assert.Throws<ArgumentException>(() => new Sampler(4, new SamplingOptions { TopP = 0 })).Message);
