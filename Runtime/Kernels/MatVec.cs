@@ -151,7 +151,7 @@ internal static unsafe class MatVec
     /// <see cref="Dot1"/> for two consecutive rows of w (outputs y[0], y[1]) and four rows of x (x + k·n; outputs at
     /// y + k·ldy): sixteen accumulators, the same operations per (row, output) in the same order as alone, each weight
     /// vector loaded and widened once for the four rows. prefetch: ask for the two rows of w after the next two
-    /// (the quad after this one, as <see cref="Dot4"/> does; the caller's two calls per quad cover its four rows).
+    /// (the quad after this one, into L2 as <see cref="Dot4"/> does; the caller's two calls per quad cover its four rows).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Dot2x4<S, TV, TW>(float* y, int ldy, float* x, TW* w, int n, bool prefetch) where S : struct, ISimd<TV> where TV : unmanaged where TW : unmanaged
@@ -170,8 +170,8 @@ internal static unsafe class MatVec
             if (prefetch)
             {
                 byte* p = next + (long)i * sizeof(TW);
-                Sse.Prefetch0(p); Sse.Prefetch0(p + rowBytes);
-                if (2 * vw * sizeof(TW) > 64) { Sse.Prefetch0(p + 64); Sse.Prefetch0(p + rowBytes + 64); }
+                Sse.Prefetch1(p); Sse.Prefetch1(p + rowBytes);
+                if (2 * vw * sizeof(TW) > 64) { Sse.Prefetch1(p + 64); Sse.Prefetch1(p + rowBytes + 64); }
             }
             TV wa = LoadW<S, TV, TW>(w0 + i), wb = LoadW<S, TV, TW>(w0 + i + vw);
             TV va = LoadW<S, TV, TW>(w1 + i), vb = LoadW<S, TV, TW>(w1 + i + vw);
