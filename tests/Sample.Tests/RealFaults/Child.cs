@@ -26,7 +26,10 @@ internal sealed class Child : IDisposable
     /// <summary>Starts <c>wrapper… dotnet qwen3gen.dll arguments…</c>.</summary>
     public static Child Start(IEnumerable<string> wrapper, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
     {
-        var command = wrapper.Concat(["dotnet", Path.Combine(AppContext.BaseDirectory, "qwen3gen.dll")]).Concat(arguments).ToList();
+        // Signals at their default disposition in the child, whatever the test runner inherited: a runner started with `&`
+        // from a script ignores SIGINT, and an ignored signal stays ignored across fork and exec (the Ctrl+C test then fails).
+        var command = new[] { "env", "--default-signal" }.Concat(wrapper)
+                          .Concat(["dotnet", Path.Combine(AppContext.BaseDirectory, "qwen3gen.dll")]).Concat(arguments).ToList();
         var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in command.Skip(1)) info.ArgumentList.Add(a);
         foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
