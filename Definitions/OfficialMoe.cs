@@ -26,3 +26,14 @@ public partial class Qwen3_235B_A22B;
             Experts = 8, ExpertsPerToken = 2, ExpertFfn = 128, NormTopKProb = true, DecoderSparseStep = 1,
             RouterAuxLossCoef = 0.01, OutputRouterLogits = true)]
 public partial class Qwen3ShakespeareMoe;
+
+/// <summary>
+/// The small MoE of the speed kit (../shared/perf, `make_gguf.py --arch qwen3moe --layers 8 --experts 16
+/// --experts-used 4 --expert-ffn 512`): the 0.6B's attention and vocabulary with 8 sparse layers of 16 experts of
+/// 512, 4 active, tied embeddings. Not a released model: it exists so that MoE decode and prefill can be compared
+/// with llama.cpp on the same shape (`bench generate --definition Qwen3SmallMoe`).
+/// </summary>
+[Qwen3Model(Vocab = 151_936, Hidden = 1024, Layers = 8, Heads = 16, KvHeads = 8, HeadDim = 128,
+            Ffn = 2048, RopeTheta = 1e6, TieEmbeddings = true, MaxPositions = 40_960,
+            Experts = 16, ExpertsPerToken = 4, ExpertFfn = 512, NormTopKProb = true, DecoderSparseStep = 1)]
+public partial class Qwen3SmallMoe;

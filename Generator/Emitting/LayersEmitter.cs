@@ -579,17 +579,15 @@ internal static class LayersEmitter
             MatMul.Forward(a.RouterLogits, a.Ln2, m.Matrix(Layout.Router(l)), rows, Hidden, Experts);     // [R, Experts]
             Route(ref a, rows);
             Pack(ref a, rows);
-            for (int e = 0; e < Experts; e++)
-            {
-                int n = a.Counts[e];
-                if (n == 0) continue;                                                               // an idle expert costs nothing
-                long p0 = a.Starts[e];
-                float* x = a.Xe + p0 * Hidden, ge = a.Ge + p0 * ExpertFfn, ue = a.Ue + p0 * ExpertFfn, ae = a.Ae + p0 * ExpertFfn;
-                MatMul.Forward(ge, x, m.Matrix(Layout.ExpertGateProj(l, e)), n, Hidden, ExpertFfn);       // gate_e = x · Wgᵀ
-                MatMul.Forward(ue, x, m.Matrix(Layout.ExpertUpProj(l, e)), n, Hidden, ExpertFfn);         // up_e   = x · Wuᵀ
-                SwiGluForward(ae, ge, ue, (long)n * ExpertFfn);                                      // act_e  = silu(gate_e) ⊙ up_e
-                MatMul.Forward(a.Ye + p0 * Hidden, ae, m.Matrix(Layout.ExpertDownProj(l, e)), n, ExpertFfn, Hidden);
-            }
+            var experts = new ExpertForwardJob { M = m, Layer = l, Counts = a.Counts, Starts = a.Starts, Xe = a.Xe, Ge = a.Ge, Ue = a.Ue, Ae = a.Ae, Ye = a.Ye };
+            // Experts side by side, one per work item, each one's products on its thread alone: a decode step's few
+            // small experts split poorly across threads one after another. When one expert holds over half of the routed
+            // rows that would leave the other threads idle, so the experts run in turn with each product split instead.
+            // Either way each expert's output is the same (products do not depend on how they are split).
+            int busiest = 0;
+            for (int e = 0; e < Experts; e++) busiest = Math.Max(busiest, a.Counts[e]);
+            if (2L * busiest <= (long)rows * ExpertsPerToken) Workers.For(Experts, experts, 1);
+            else experts.Execute(0, Experts);
             for (int r = 0; r < rows; r++)                                                          // out[r] = Σ_slot w · y
             {
                 float* o = a.Output + (long)r * Hidden;
@@ -598,6 +596,29 @@ internal static class LayersEmitter
                 {
                     int i = r * ExpertsPerToken + k;
                     RowOps.Axpy(o, a.RouteWeight[i], a.Ye + (long)a.PackedPos[i] * Hidden, Hidden);
+                }
+            }
+        }
+
+        /// <summary>Experts [start, end) of a layer:  y_e = (silu(x_e · Wgᵀ) ⊙ (x_e · Wuᵀ)) · Wdᵀ  over the rows routed to each.</summary>
+        private struct ExpertForwardJob : IParallelJob
+        {
+            public Weights M; public int Layer;
+            public int* Counts, Starts;
+            public float* Xe, Ge, Ue, Ae, Ye;
+
+            public void Execute(int start, int end)
+            {
+                for (int e = start; e < end; e++)
+                {
+                    int n = Counts[e];
+                    if (n == 0) continue;                                                           // an idle expert costs nothing
+                    long p0 = Starts[e];
+                    float* x = Xe + p0 * Hidden, ge = Ge + p0 * ExpertFfn, ue = Ue + p0 * ExpertFfn, ae = Ae + p0 * ExpertFfn;
+                    MatMul.Forward(ge, x, M.Matrix(Layout.ExpertGateProj(Layer, e)), n, Hidden, ExpertFfn);    // gate_e = x · Wgᵀ
+                    MatMul.Forward(ue, x, M.Matrix(Layout.ExpertUpProj(Layer, e)), n, Hidden, ExpertFfn);      // up_e   = x · Wuᵀ
+                    SwiGluForward(ae, ge, ue, (long)n * ExpertFfn);                                  // act_e  = silu(gate_e) ⊙ up_e
+                    MatMul.Forward(Ye + p0 * Hidden, ae, M.Matrix(Layout.ExpertDownProj(Layer, e)), n, ExpertFfn, Hidden);
                 }
             }
         }

@@ -11,7 +11,11 @@ public sealed record PhaseTimes(string Phase, double Milliseconds, IReadOnlyList
 }
 
 /// <summary>Best-of-N timing of a workload, with the GC bytes allocated by the timed calls (after warm-up).</summary>
-public sealed record WorkloadTiming(double BestMilliseconds, double MedianMilliseconds, int Repetitions, long AllocatedBytesPerCall, IReadOnlyList<PhaseTimes> Phases);
+public sealed record WorkloadTiming(double BestMilliseconds, double MedianMilliseconds, int Repetitions, long AllocatedBytesPerCall, IReadOnlyList<PhaseTimes> Phases)
+{
+    /// <summary>The slowest repetition (with <see cref="BestMilliseconds"/> and <see cref="MedianMilliseconds"/>: the spread).</summary>
+    public double WorstMilliseconds { get; init; } = BestMilliseconds;
+}
 
 /// <summary>
 /// One training step exactly as <see cref="Training.Trainer.TrainStep"/> runs it (zero gradients, forward with loss,
@@ -90,7 +94,7 @@ public sealed class TrainingStepWorkload : IDisposable
     {
         var sorted = (double[])times.Clone();
         Array.Sort(sorted);
-        return new WorkloadTiming(sorted[0], sorted[sorted.Length / 2], sorted.Length, allocated, phases);
+        return new WorkloadTiming(sorted[0], sorted[sorted.Length / 2], sorted.Length, allocated, phases) { WorstMilliseconds = sorted[^1] };
     }
 
     public void Dispose() => _optimizer.Dispose();

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Qwen3Gen;
 
 /// <summary>
-/// A 64-byte aligned block of native memory of <typeparamref name="T"/>, zeroed at allocation.
+/// A 64-byte aligned block (2 MiB aligned, in transparent huge pages, when it is big: <see cref="HugePages"/>) of native memory of <typeparamref name="T"/>, zeroed at allocation.
 /// Model parameters, gradients and activations live in these: no GC pressure, no 2^31 element limit,
 /// and pointers that kernels and worker threads can share. Allocate once, reuse (fresh pages are slow).
 /// </summary>
@@ -16,7 +16,8 @@ public sealed unsafe class NativeBuffer<T> : IDisposable where T : unmanaged
         if (length < 0) throw new ArgumentOutOfRangeException(nameof(length), length, "Length must not be negative.");
         Length = length;
         nuint bytes = (nuint)Math.Max(1, length) * (nuint)sizeof(T);
-        _pointer = (T*)NativeMemory.AlignedAlloc(bytes, 64);
+        _pointer = (T*)NativeMemory.AlignedAlloc(bytes, HugePages.Alignment(bytes));
+        HugePages.Advise(_pointer, bytes);                                  // before the first touch (the clear)
         NativeMemory.Clear(_pointer, bytes);
         NativeMemoryStats.Allocated((long)bytes);
     }

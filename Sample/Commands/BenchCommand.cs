@@ -30,7 +30,7 @@ internal static class BenchCommand
                                                 parse.GetValue(modelDir)));
         var quick = new Option<bool>("--quick") { Description = "Small shapes and fewer repetitions only (under a minute)." };
         var tableThreads = new Option<string>("--threads") { Description = "Thread counts, comma-separated.", DefaultValueFactory = _ => "1,2" };
-        var bench = new Command("bench", "The performance table (matmul, training step, prefill/decode vs PyTorch and llama.cpp); `bench generate`: any definition's tokens/s.")
+        var bench = new Command("bench", "The performance table (matmul, training steps, prefill/decode; best, median and worst of the repetitions); `bench generate`: any definition's tokens/s.")
             { generate, BenchBatchCommand.Create(), ContextBench.Create(), BenchAllReduceCommand.Create(), quick, tableThreads };
         bench.SetAction(parse => RunTable(parse.GetValue(quick), parse.GetValue(tableThreads)!, Console.Out, Console.Error));
         return bench;

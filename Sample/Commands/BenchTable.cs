@@ -9,16 +9,13 @@ namespace Qwen3Gen.Sample.Commands;
 /// <summary>
 /// `qwen3gen bench`: the performance table of the speed issue on this machine: matrix-product GFLOP/s on the model
 /// shapes, training-step time of the nanoGPT-size and full-vocabulary models, and Qwen3-0.6B-shape prefill and decode
-/// tokens/s (random weights), each beside the reference figures measured on the issue's machine (PyTorch 1.13,
-/// llama.cpp) as a ratio. Best of N (the machine may be shared: the best run is the least disturbed one).
+/// tokens/s (random weights), with the spread of the repetitions (best / median / worst) and, for decode, the weight
+/// bytes read per second. No reference column: a speed comparison is only meaningful side by side, in the same
+/// minutes, with the kit in ../shared/perf (docs/performance.md); figures from another day were 20–30% off.
 /// --quick: small shapes and fewer repetitions only (under a minute).
 /// </summary>
 internal static class BenchTable
 {
-    // Reference figures of issue 7 (same 2-core machine): PyTorch 1.13 training steps, llama.cpp (no mmap, 2 threads).
-    private const double TorchSmallStepMs = 52, TorchFullStepMs = 2300;
-    private const double LlamaDecodeF32 = 20, LlamaDecodeBF16 = 34, LlamaPrefillF32 = 220, LlamaPrefillBF16 = 385;
-
     public static int Run(bool quick, int[] threadCounts, TextWriter output)
     {
         var c = CultureInfo.InvariantCulture;
@@ -30,7 +27,7 @@ internal static class BenchTable
             output.WriteLine($"machine: {CpuModel()}, {Environment.ProcessorCount} cores, {SimdLevelName()}; threads {string.Join(",", threadCounts)}; " +
                              $"{DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm", c)} UTC; .NET {Environment.Version}; best of {reps}");
             output.WriteLine();
-            output.WriteLine("| workload | threads | time | rate | reference | ratio | alloc B/call |");
+            output.WriteLine("| workload | threads | best | median | worst | rate (best) | alloc B/call |");
             output.WriteLine("|---|---|---|---|---|---|---|");
 
             // ---- matrix products on the model shapes ----
@@ -63,33 +60,33 @@ internal static class BenchTable
                     var t = mm.Measure(op, rows == 1 ? reps * 20 : reps * 2);
                     double gflops = 2.0 * rows * inDim * outDim / t.BestMilliseconds / 1e6;
                     string extra = rows == 1 ? string.Format(c, ", {0:0.0} GB/s", (double)inDim * outDim * (op == MatMulOp.ForwardBF16 ? 2 : 4) / t.BestMilliseconds / 1e6) : "";
-                    Row(output, $"matmul {name}", threads, t, string.Format(c, "{0:0.0} GFLOP/s{1}", gflops, extra), "", "");
+                    Row(output, $"matmul {name}", threads, t, string.Format(c, "{0:0.0} GFLOP/s{1}", gflops, extra));
                 }
             }
 
             // ---- training steps ----
-            Train(output, "train step Qwen3Shakespeare B12 T64", Qwen3Shakespeare.Create(), 12, 64, reps * 3, threadCounts, TorchSmallStepMs);
-            if (!quick) Train(output, "train step Qwen3FullVocab B4 T256", Qwen3FullVocab.Create(), 4, 256, 3, threadCounts, TorchFullStepMs);
+            Train(output, "train step Qwen3Shakespeare B12 T64", Qwen3Shakespeare.Create(), 12, 64, reps * 3, threadCounts);
+            if (!quick) Train(output, "train step Qwen3FullVocab B4 T256", Qwen3FullVocab.Create(), 4, 256, 3, threadCounts);
 
             // ---- inference ----
             if (quick)
-                Infer(output, "Qwen3Shakespeare", Qwen3Shakespeare.Create(WeightFormat.F32), 64, 16, reps, threadCounts, 0, 0);
+                Infer(output, "Qwen3Shakespeare", Qwen3Shakespeare.Create(WeightFormat.F32), 64, 16, reps, threadCounts);
             else
             {
-                Infer(output, "Qwen3-0.6B BF16", Qwen3_0_6B.Create(WeightFormat.BF16), 128, 16, 3, threadCounts, LlamaPrefillBF16, LlamaDecodeBF16);
-                Infer(output, "Qwen3-0.6B F32", Qwen3_0_6B.Create(WeightFormat.F32), 128, 16, 3, threadCounts, LlamaPrefillF32, LlamaDecodeF32);
+                Infer(output, "Qwen3-0.6B BF16", Qwen3_0_6B.Create(WeightFormat.BF16), 128, 16, 3, threadCounts);
+                Infer(output, "Qwen3-0.6B F32", Qwen3_0_6B.Create(WeightFormat.F32), 128, 16, 3, threadCounts);
             }
             using var process = Process.GetCurrentProcess();
             output.WriteLine();
-            output.WriteLine(string.Format(c, "peak memory (working set): {0:0.00} GB. ratio = reference time / ours (> 1: faster than the reference); " +
-                "references: PyTorch 1.13 training steps, llama.cpp prefill/decode (2 threads), measured on the issue's 2-core AVX-512 machine.",
-                process.PeakWorkingSet64 / 1e9));
+            output.WriteLine(string.Format(c, "peak memory (working set): {0:0.00} GB. Prefill rows compute the logits of the last prompt " +
+                "position only (the one a generator samples from). To compare with llama.cpp or PyTorch, run both side by side in the same " +
+                "minutes (../shared/perf/side_by_side.sh; docs/performance.md).", process.PeakWorkingSet64 / 1e9));
             return 0;
         }
         finally { Workers.Threads = saved; }
     }
 
-    private static void Train(TextWriter output, string name, IQwen3Model model, int batch, int seqLen, int reps, int[] threadCounts, double referenceMs)
+    private static void Train(TextWriter output, string name, IQwen3Model model, int batch, int seqLen, int reps, int[] threadCounts)
     {
         using (model)
         {
@@ -99,13 +96,12 @@ internal static class BenchTable
             {
                 Workers.Threads = threads;
                 var t = work.Measure(reps);
-                Row(output, name, threads, t, Rate(work.Tokens, t.BestMilliseconds), $"PyTorch {Ms(referenceMs)}", Ratio(referenceMs / t.BestMilliseconds));
+                Row(output, name, threads, t, Rate(work.Tokens, t.BestMilliseconds));
             }
         }
     }
 
-    private static void Infer(TextWriter output, string name, IQwen3Model model, int prompt, int decode, int reps, int[] threadCounts,
-                              double prefillReference, double decodeReference)
+    private static void Infer(TextWriter output, string name, IQwen3Model model, int prompt, int decode, int reps, int[] threadCounts)
     {
         using (model)
         {
@@ -116,23 +112,20 @@ internal static class BenchTable
             {
                 Workers.Threads = threads;
                 var p = work.MeasurePrefill(reps);
-                double prefillRate = prompt / p.BestMilliseconds * 1000;
-                Row(output, $"{name} prefill {prompt}", threads, p, Rate(prompt, p.BestMilliseconds),
-                    prefillReference > 0 ? $"llama.cpp {prefillReference} tok/s" : "", prefillReference > 0 ? Ratio(prefillRate / prefillReference) : "");
+                Row(output, $"{name} prefill {prompt}", threads, p, Rate(prompt, p.BestMilliseconds));
                 var d = work.MeasureDecode(reps);
                 double decodeRate = decode / d.BestMilliseconds * 1000;
-                Row(output, $"{name} decode ({decode} tokens)", threads, d, string.Format(CultureInfo.InvariantCulture, "{0:0.0} tok/s", decodeRate),
-                    decodeReference > 0 ? $"llama.cpp {decodeReference} tok/s" : "", decodeReference > 0 ? Ratio(decodeRate / decodeReference) : "");
+                // Every weight is read once per decode step: weight bytes × tokens/s is the bandwidth the step achieved.
+                Row(output, $"{name} decode ({decode} tokens)", threads, d, string.Format(CultureInfo.InvariantCulture,
+                    "{0:0.0} tok/s, {1:0.0} GB/s of weights", decodeRate, model.Weights.Bytes / 1e9 * decodeRate));
             }
         }
     }
 
-    private static void Row(TextWriter output, string name, int threads, WorkloadTiming t, string rate, string reference, string ratio) =>
-        output.WriteLine($"| {name} | {threads} | {Ms(t.BestMilliseconds)} | {rate} | {reference} | {ratio} | {t.AllocatedBytesPerCall} |");
+    private static void Row(TextWriter output, string name, int threads, WorkloadTiming t, string rate) =>
+        output.WriteLine($"| {name} | {threads} | {Ms(t.BestMilliseconds)} | {Ms(t.MedianMilliseconds)} | {Ms(t.WorstMilliseconds)} | {rate} | {t.AllocatedBytesPerCall} |");
 
     private static string Rate(int tokens, double ms) => string.Format(CultureInfo.InvariantCulture, "{0:0} tok/s", tokens / ms * 1000);
-
-    private static string Ratio(double r) => string.Format(CultureInfo.InvariantCulture, "{0:0.00}×", r);
 
     private static string Ms(double ms) => ms >= 1000
         ? string.Format(CultureInfo.InvariantCulture, "{0:0.00} s", ms / 1000)

@@ -7,6 +7,7 @@ namespace Qwen3Gen.Fuzz.Tests;
 /// exception escapes), a non-zero code comes with a message on stderr, and no stack trace is printed. Commands that
 /// would start real work are pointed at a missing model so they end at once.
 /// </summary>
+[Collection(ConsoleCollection.Name)]
 public class CommandLineFuzzTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly string[] Values =

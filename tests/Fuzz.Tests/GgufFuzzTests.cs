@@ -15,6 +15,7 @@ public partial class FuzzDenseQ;
 /// InvalidDataException / NotSupportedException naming the file; through the CLI (`generate --model X.gguf`) the
 /// command ends with an exit code and, when non-zero, an error whose first line names the file, never a stack trace.
 /// </summary>
+[Collection(ConsoleCollection.Name)]
 public class GgufFuzzTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly string[] Types = ["q4_0", "q8_0", "q4_k_m", "q6_k"];

@@ -57,7 +57,9 @@ public sealed class FaultTests(ITestOutputHelper output) : IDisposable
     {
         if (!MpiRun.Available(output)) return;
         string folder = Path.Combine(_root, "hung");
-        using var run = MpiRun.Start(2, Args(folder, "--comm-timeout", "3"));
+        // 10 s, not less: on a loaded machine a healthy rank can be descheduled for seconds, and a tighter timeout
+        // then fires before the stop (seen at load 50: "did not complete within 3 s" at step 2).
+        using var run = MpiRun.Start(2, Args(folder, "--comm-timeout", "10"));
         run.WaitFor("step 4: saved", TimeSpan.FromSeconds(120));
         var ranks = run.RankProcesses();
         var clock = Stopwatch.StartNew();
@@ -65,8 +67,8 @@ public sealed class FaultTests(ITestOutputHelper output) : IDisposable
         int code = run.Wait(TimeSpan.FromSeconds(60));
         output.WriteLine($"ended {clock.Elapsed.TotalSeconds:F1} s after the stop, exit code {code}\n{run.Output}");
         Assert.NotEqual(0, code);
-        Assert.Contains("did not complete within 3 s", run.Output);
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}");
+        Assert.Contains("did not complete within 10 s", run.Output);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(40), $"took {clock.Elapsed}");
         AssertNoHalfCheckpoint(folder);
     }
 }

@@ -101,6 +101,62 @@ public sealed partial class RealFaultTests : IDisposable
         Assert.Empty(Directory.GetFileSystemEntries(run, ".checkpoint.*"));
     }
 
+    [Fact]
+    public void FullDisk_IsAOneLineErrorNamingTheFile_AndThePreviousCheckpointStillResumes()
+    {
+        string disk = Path.Combine(_root, "disk");
+        string copy = Path.Combine(_root, "copied");
+        using (Tools.SmallDisk(disk, 2048))                                                 // room for one checkpoint (~1.1 MB), not two
+        {
+            string run = Path.Combine(disk, "run");
+            Assert.Equal(0, InProcess(Args(run, 2)));
+            var checkpoint = Contents(Path.Combine(run, TrainingCheckpoint.FolderName));
+            var (code, _, stderr) = Child.Run([], Args(run, 4, "--resume"), Limit);
+            Assert.Equal(2, code);
+            AssertOneLineError(stderr);
+            Assert.Contains("No space left on device", stderr);
+            Assert.Contains($"{run}{Path.DirectorySeparatorChar}.checkpoint.", stderr);        // names the file it was writing
+            Assert.Equal(checkpoint, Contents(Path.Combine(run, TrainingCheckpoint.FolderName)));
+            Assert.Empty(Directory.GetFileSystemEntries(run, ".checkpoint.*"));               // the failed save dropped its copy
+            Assert.Equal(2, Step(run));
+            CopyFolder(run, copy);
+        }
+        Assert.Equal(0, InProcess(Args(copy, 4, "--resume")));                              // with room again it continues
+        Assert.Equal(4, Step(copy));
+    }
+
+    [Fact]
+    public void ASecondTrainProcess_OnARunFolderInUse_IsRefused_AndTheFirstKeepsIt()
+    {
+        string strace = Tools.Require("strace", "strace");
+        string run = Path.Combine(_root, "shared");
+        // The first process holds the run folder and is held in its data read (the lock is taken before the data is read).
+        using var first = Child.Start([strace, "-qq", "-o", "/dev/null", "-P", _data, "-e", "trace=read,pread64,readv,preadv,preadv2",
+                                       "-e", "inject=read,pread64,readv,preadv,preadv2:delay_enter=600000000"], Args(run, 2));
+        int pid = first.DotnetProcess();
+        WaitUntilOpened(first, pid, _data);
+
+        var (code, _, stderr) = Child.Run([], Args(run, 2), Limit);
+        Assert.Equal(2, code);
+        AssertOneLineError(stderr);
+        Assert.Contains("in use by another training process", stderr);
+        Assert.Null(TrainingCheckpoint.Find(run));
+        Assert.True(Threads(pid) > 1, "the first train ended");                            // the first one was not disturbed
+        Child.Signal(pid, Child.SigKill);
+    }
+
+    private static void WaitUntilOpened(Child child, int pid, string file)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!Directory.GetFiles($"/proc/{pid}/fd").Any(fd => Link(fd) == file))
+        {
+            Assert.False(child.HasExited, $"train ended before opening {file}.\n{child.Stderr}");
+            Assert.True(clock.Elapsed < Limit, $"train did not open {file}.");
+            Thread.Sleep(20);
+        }
+        Thread.Sleep(500);                                                                 // into the blocked read
+    }
+
     [Theory]
     [InlineData(Child.SigTerm, "SIGTERM")]
     [InlineData(Child.SigInt, "Ctrl+C")]
@@ -114,14 +170,7 @@ public sealed partial class RealFaultTests : IDisposable
         using var child = Child.Start([strace, "-qq", "-o", "/dev/null", "-P", _data, "-e", "trace=read,pread64,readv,preadv,preadv2",
                                        "-e", "inject=read,pread64,readv,preadv,preadv2:delay_enter=600000000"], Args(run, 2));
         int pid = child.DotnetProcess();
-        var clock = Stopwatch.StartNew();
-        while (!Directory.GetFiles($"/proc/{pid}/fd").Any(fd => Link(fd) == _data))
-        {
-            Assert.False(child.HasExited, $"train ended before opening the data.\n{child.Stderr}");
-            Assert.True(clock.Elapsed < Limit, "train did not open the data file.");
-            Thread.Sleep(20);
-        }
-        Thread.Sleep(500);                                                                 // into the blocked read
+        WaitUntilOpened(child, pid, _data);
         Assert.DoesNotContain("training steps", child.Stdout);
         Child.Signal(pid, signal);
 

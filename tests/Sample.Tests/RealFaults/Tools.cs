@@ -53,6 +53,18 @@ internal static class Tools
         throw new InvalidOperationException($"cannot make '{folder}' read-only for root: chattr +i failed ({error}) and a read-only bind mount failed ({bindError}).");
     }
 
+    /// <summary>
+    /// Mounts a tmpfs of <paramref name="kib"/> KiB on <paramref name="folder"/>: a real disk that fills (writes fail with
+    /// ENOSPC). Disposing unmounts it. Throws, saying why, when mounting is not allowed (it needs root).
+    /// </summary>
+    public static IDisposable SmallDisk(string folder, int kib)
+    {
+        Directory.CreateDirectory(folder);
+        var (code, error) = Run(Require("mount", "mount"), "-t", "tmpfs", "-o", $"size={kib}k", "tmpfs", folder);
+        if (code != 0) throw new InvalidOperationException($"cannot mount a {kib} KiB tmpfs on '{folder}' for a full disk (it needs root): {error}");
+        return new Undo(() => Run(Require("umount", "mount"), folder), $"tmpfs on {folder}");
+    }
+
     private sealed class Undo(Func<(int, string)> undo, string what) : IDisposable
     {
         public override string ToString() => what;
