@@ -10,22 +10,24 @@ namespace Qwen3Gen.Sample.Commands;
 
 /// <summary>
 /// `qwen3gen bench generate`: prefill and decode tokens/s of a compiled definition (default Qwen3_0_6B) with random
-/// weights, per weight format and thread count, with the process's working set. No checkpoint needed.
+/// weights, per weight format and thread count, with the process's working set. No checkpoint needed. The quantised
+/// formats (q8_0, q4_0, q4_k_m, q5_k_m, q6_k) quantise the random weights in memory with llama-quantize's recipe;
+/// `--model FILE.gguf` measures a file's own weights in their stored format (format `stored`, the default for a .gguf).
 /// </summary>
 internal static class BenchCommand
 {
     public static Command Create()
     {
         var definition = new Option<string>("--definition") { Description = "Compiled definition to measure, dense or MoE (e.g. Qwen3ShakespeareMoe); refused when its weights exceed the available memory.", DefaultValueFactory = _ => "Qwen3_0_6B" };
-        var formats = new Option<string>("--formats") { Description = "Weight formats, comma-separated: bf16, f32, and the quantised q8_0, q4_0 (random weights quantised in memory, no file).", DefaultValueFactory = _ => "bf16,f32" };
+        var formats = new Option<string?>("--formats") { Description = "Weight formats, comma-separated: bf16, f32, the quantised q8_0, q4_0, q4_k_m, q5_k_m, q6_k (random weights quantised in memory with llama-quantize's recipe, no file), or stored (a .gguf's own blocks, with --model). Default: bf16,f32; stored for a .gguf." };
         var threads = new Option<string>("--threads") { Description = "Thread counts, comma-separated.", DefaultValueFactory = _ => "1,2" };
         var prompt = new Option<int>("--prompt-tokens") { Description = "Prompt length for the prefill measurement.", DefaultValueFactory = _ => 128 }.AtLeast(1);
         var decode = new Option<int>("--decode-tokens") { Description = "Greedy decode steps measured.", DefaultValueFactory = _ => 32 }.AtLeast(1);
-        var repeat = new Option<int>("--repeat") { Description = "Runs per setting; the best is reported.", DefaultValueFactory = _ => 2 }.AtLeast(1);
-        var modelDir = new Option<string?>("--model") { Description = "A model folder (Hugging Face snapshot or training checkpoint) to measure with its own weights, instead of --definition with random ones." };
+        var repeat = new Option<int>("--repeat") { Description = "Runs per setting; the best is reported, with the min / median / max decode rate beside it.", DefaultValueFactory = _ => 3 }.AtLeast(1);
+        var modelDir = new Option<string?>("--model") { Description = "A model folder (Hugging Face snapshot or training checkpoint) or a .gguf file to measure with its own weights, instead of --definition with random ones." };
         var generate = new Command("generate", "Prefill and decode tokens/s with random weights (F32 / BF16, 1 / 2 threads), and memory.")
             { definition, formats, threads, prompt, decode, repeat, modelDir };
-        generate.SetAction(parse => RunGenerate(parse.GetValue(definition)!, parse.GetValue(formats)!, parse.GetValue(threads)!,
+        generate.SetAction(parse => RunGenerate(parse.GetValue(definition)!, parse.GetValue(formats), parse.GetValue(threads)!,
                                                 parse.GetValue(prompt), parse.GetValue(decode), parse.GetValue(repeat), Console.Out, Console.Error,
                                                 parse.GetValue(modelDir)));
         var quick = new Option<bool>("--quick") { Description = "Small shapes and fewer repetitions only (under a minute)." };
@@ -57,13 +59,27 @@ internal static class BenchCommand
         return BenchTable.Run(quick, threadCounts, output);
     }
 
-    public static int RunGenerate(string name, string formatList, string threadList, int promptTokens, int decodeTokens, int repeat,
+    /// <summary>The quantised bench formats and the llama-quantize recipe each stands for.</summary>
+    private static readonly Dictionary<string, GgufRecipe> QuantFormats = new()
+    {
+        ["q8_0"] = GgufRecipe.Q8_0, ["q4_0"] = GgufRecipe.Q4_0, ["q4_k_m"] = GgufRecipe.Q4_K_M,
+        ["q5_k_m"] = GgufRecipe.Q5_K_M, ["q6_k"] = GgufRecipe.Q6_K,
+    };
+
+    public static int RunGenerate(string name, string? formatList, string threadList, int promptTokens, int decodeTokens, int repeat,
                                   TextWriter output, TextWriter error, string? modelDir = null)
     {
         ModelLoading.RegisterDefinitions();
+        bool gguf = modelDir is not null && GgufFile.IsGgufPath(modelDir);
+        formatList ??= gguf ? "stored" : "bf16,f32";
         if (modelDir is not null)
         {
-            try { name = ModelDirectory.FindDefinition(ModelDirectory.ReadConfig(modelDir), Path.GetFullPath(modelDir)).Name; }
+            try
+            {
+                name = gguf
+                    ? ModelDirectory.FindDefinition(GgufConfigOf(modelDir), Path.GetFullPath(modelDir)).Name
+                    : ModelDirectory.FindDefinition(ModelDirectory.ReadConfig(modelDir), Path.GetFullPath(modelDir)).Name;
+            }
             catch (Exception e) when (ModelLoading.IsUserError(e))
             {
                 error.WriteLine($"bench: error: {e.Message}");
@@ -82,15 +98,17 @@ internal static class BenchCommand
         {
             fmts = formatList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(f => f.ToLowerInvariant()).ToArray();
             foreach (var f in fmts)
-                if (f is not ("bf16" or "f32" or "q8_0" or "q4_0")) throw new ArgumentException($"unknown format '{f}'");
-            if (modelDir is not null && fmts.Any(f => f.StartsWith('q')))
-                throw new ArgumentException("q8_0 / q4_0 rows quantise random weights; with --model give bf16 or f32 (a .gguf file runs in its stored format with generate)");
+                if (f is not ("bf16" or "f32" or "stored") && !QuantFormats.ContainsKey(f)) throw new ArgumentException($"unknown format '{f}'");
+            if (modelDir is not null && fmts.Any(QuantFormats.ContainsKey))
+                throw new ArgumentException("the q* rows quantise random weights; with --model give stored (a .gguf's own blocks), bf16 or f32");
+            if (fmts.Contains("stored") && !gguf)
+                throw new ArgumentException("stored measures a .gguf file's own blocks: give --model FILE.gguf");
             threadCounts = threadList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToArray();
         }
         catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
         {
-            error.WriteLine($"bench: error: {e.Message} (formats: bf16,f32,q8_0,q4_0; threads: e.g. 1,2)");
+            error.WriteLine($"bench: error: {e.Message} (formats: bf16,f32,q8_0,q4_0,q4_k_m,q5_k_m,q6_k, stored with --model FILE.gguf; threads: e.g. 1,2)");
             return 1;
         }
         if (promptTokens < 1 || decodeTokens < 1 || repeat < 1 || threadCounts.Any(t => t < 1))
@@ -101,7 +119,7 @@ internal static class BenchCommand
 
         // Every format is checked before anything is allocated (Qwen3_30B_A3B in BF16 is 61 GB of weights).
         long available = MemoryBudget.AvailableBytes();
-        foreach (var format in fmts.Where(f => !f.StartsWith('q')).Select(f => Enum.Parse<WeightFormat>(f, ignoreCase: true)))
+        foreach (var format in fmts.Where(f => f is "bf16" or "f32").Select(f => Enum.Parse<WeightFormat>(f, ignoreCase: true)))
             if (MemoryBudget.Shortfall(definition.Name, definition.Config, format, available) is string shortfall)
             {
                 error.WriteLine($"bench: error: {shortfall}");
@@ -114,8 +132,10 @@ internal static class BenchCommand
             definition.Name, cfg, promptTokens, decodeTokens, repeat, Environment.ProcessorCount,
             System.Runtime.InteropServices.RuntimeInformation.OSDescription, Environment.Version, DateTime.UtcNow,
             modelDir is null ? " with random weights" : $" from {Path.GetFullPath(modelDir)}"));
-        output.WriteLine("| format | threads | init s | prefill tok/s | decode tok/s | weights GB | working set GB | peak GB |");
-        output.WriteLine("|---|---|---|---|---|---|---|---|");
+        if (fmts.Any(f => f == "stored" || QuantFormats.ContainsKey(f)))
+            output.WriteLine($"int8 kernels: {Quantization.QuantMatMul.PathName}");
+        output.WriteLine("| format | threads | init s | prefill tok/s | decode tok/s | decode min / median / max | weights GB | weight GB/s | working set GB | peak GB |");
+        output.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
         int savedThreads = Workers.Threads;
         try
         {
@@ -123,12 +143,14 @@ internal static class BenchCommand
             {
                 long t0 = Stopwatch.GetTimestamp();
                 Workers.Threads = Environment.ProcessorCount;
-                GgmlType? quant = format switch { "q8_0" => GgmlType.Q8_0, "q4_0" => GgmlType.Q4_0, _ => null };
-                using var loaded = modelDir is null ? null : ModelDirectory.Load(modelDir, Enum.Parse<WeightFormat>(format, ignoreCase: true));
+                GgufRecipe? quant = QuantFormats.TryGetValue(format, out var recipe) ? recipe : null;
+                var weightFormat = format == "stored" ? WeightFormat.Quantized : quant is null ? Enum.Parse<WeightFormat>(format, ignoreCase: true) : WeightFormat.Quantized;
+                using var loaded = modelDir is null ? null : ModelDirectory.Load(modelDir, weightFormat);
                 using var random = modelDir is not null ? null
-                    : quant is GgmlType q ? QuantizedRandom(definition, q, seed: 1) : definition.Create(Enum.Parse<WeightFormat>(format, ignoreCase: true));
+                    : quant is GgufRecipe q ? QuantizedRandom(definition, q, seed: 1) : definition.Create(weightFormat);
                 var model = loaded?.Model ?? random!;
                 if (random is not null && quant is null) FastRandom(random, seed: 1);
+                string label = format == "stored" ? $"stored ({StoredTypes(loaded!)})" : format.ToUpperInvariant();
                 double init = Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 int context = Math.Min(cfg.MaxPositions, promptTokens + decodeTokens + 1);
                 using var session = model.CreateSession(context);
@@ -143,6 +165,7 @@ internal static class BenchCommand
                 {
                     Workers.Threads = threads;
                     double bestPrefill = 0, bestDecode = 0;
+                    var decodes = new List<double>();
                     for (int r = 0; r < repeat; r++)
                     {
                         session.Rewind(0);
@@ -156,40 +179,67 @@ internal static class BenchCommand
                         double decode = decodeTokens / Stopwatch.GetElapsedTime(d0).TotalSeconds;
                         bestPrefill = Math.Max(bestPrefill, prefill);
                         bestDecode = Math.Max(bestDecode, decode);
+                        decodes.Add(decode);
                     }
+                    decodes.Sort();
+                    double median = decodes.Count % 2 == 1 ? decodes[decodes.Count / 2] : (decodes[decodes.Count / 2 - 1] + decodes[decodes.Count / 2]) / 2;
+                    double gb = model.Weights.Bytes / 1e9;
                     using var process = Process.GetCurrentProcess();
-                    output.WriteLine(string.Format(c, "| {0} | {1} | {2:0.0} | {3:0.0} | {4:0.00} | {5:0.00} | {6:0.00} | {7:0.00} |",
-                        format.ToUpperInvariant(), threads, init, bestPrefill, bestDecode, model.Weights.Bytes / 1e9, process.WorkingSet64 / 1e9, process.PeakWorkingSet64 / 1e9));
+                    output.WriteLine(string.Format(c, "| {0} | {1} | {2:0.0} | {3:0.0} | {4:0.00} | {5:0.00} / {6:0.00} / {7:0.00} | {8:0.000} | {9:0.0} | {10:0.00} | {11:0.00} |",
+                        label, threads, init, bestPrefill, bestDecode, decodes[0], median, decodes[^1], gb, gb * bestDecode, process.WorkingSet64 / 1e9, process.PeakWorkingSet64 / 1e9));
                     // One machine-readable line per row (for side-by-side scripts): weight bytes × decode tok/s = weight GB/s read.
-                    output.WriteLine(string.Format(c, "BENCH definition={0} format={1} threads={2} prompt={3} prefill_tok_s={4:0.00} decode_tok_s={5:0.000} weights_gb={6:0.000} weight_gb_s={7:0.00} peak_gb={8:0.000}",
-                        definition.Name, format, threads, promptTokens, bestPrefill, bestDecode, model.Weights.Bytes / 1e9, model.Weights.Bytes / 1e9 * bestDecode, process.PeakWorkingSet64 / 1e9));
+                    output.WriteLine(string.Format(c, "BENCH definition={0} format={1} threads={2} prompt={3} prefill_tok_s={4:0.00} decode_tok_s={5:0.000} decode_min={9:0.000} decode_median={10:0.000} decode_max={5:0.000} weights_gb={6:0.000} weight_gb_s={7:0.00} peak_gb={8:0.000}",
+                        definition.Name, format, threads, promptTokens, bestPrefill, bestDecode, gb, gb * bestDecode, process.PeakWorkingSet64 / 1e9, decodes[0], median));
                     output.Flush();
                 }
             }
         }
         finally { Workers.Threads = savedThreads; }
+        output.WriteLine("weight GB/s = bytes of weight matrices × best decode tok/s (each decode step reads every matrix once; an untied embedding table is counted though a step reads one row of it).");
         output.WriteLine("peak = the process's peak working set so far (formats run in the order given: put the smaller first).");
         return 0;
     }
 
+    /// <summary>The definition a .gguf file's metadata matches (as <c>ModelDirectory.Load</c> maps it).</summary>
+    private static ModelConfig GgufConfigOf(string path)
+    {
+        using var file = GgufFile.Open(path);
+        return GgufConfig.Read(file);
+    }
+
+    /// <summary>The GGML types of a loaded .gguf's matrices, most bytes first (e.g. "Q4_K 71%, Q6_K 29%").</summary>
+    private static string StoredTypes(LoadedModel loaded)
+    {
+        var byType = loaded.Gguf!.TensorList.Where(t => t.Ne.Length >= 2).GroupBy(t => t.Type)
+            .Select(g => (Type: g.Key, Bytes: g.Sum(t => t.RowBytes * t.Rows))).OrderByDescending(x => x.Bytes).ToList();
+        double total = byType.Sum(x => (double)x.Bytes);
+        return string.Join(", ", byType.Select(x => string.Format(CultureInfo.InvariantCulture, "{0} {1:0}%", x.Type, 100 * x.Bytes / total)));
+    }
+
     /// <summary>
-    /// A model of <paramref name="definition"/> with random matrices quantised to <paramref name="type"/> in memory (no
-    /// file, no float32 copy of the model): each matrix is drawn chunk by chunk as <see cref="FastRandom"/> draws it and
-    /// quantised with GGML's reference quantiser into its own block buffer; norms are 1.
+    /// A model of <paramref name="definition"/> with random matrices quantised in memory with
+    /// <paramref name="recipe"/> (llama-quantize's type per tensor, <see cref="GgufExport.TypeFor"/>; no file, no float32
+    /// copy of the model): each matrix is drawn chunk by chunk as <see cref="FastRandom"/> draws it and quantised with
+    /// GGML's reference quantiser into its own block buffer; norms are 1.
     /// </summary>
-    public static unsafe IQwen3Model QuantizedRandom(ModelDefinition definition, GgmlType type, ulong seed)
+    public static unsafe IQwen3Model QuantizedRandom(ModelDefinition definition, GgufRecipe recipe, ulong seed)
     {
         if (definition.FromWeights is not { } factory || definition.TensorTable is not { } tensors)
             throw new NotSupportedException($"{definition.Name} has no weights factory.");
         var matrices = new Dictionary<long, WeightMatrix>();
         var buffers = new List<NativeBuffer<byte>>();
         long bytes = 0;
-        var format = Quantization.MatrixRows.FromGgml(type)!.Value;
         const float Scale = 0.02f * 1.7320508f;
+        var cfg = definition.Config;
         foreach (var t in tensors.Where(t => t.Offset < definition.VectorStart))
         {
             if (matrices.ContainsKey(t.Offset)) continue;
-            long size = t.Length / 32 * GgmlTypes.BlockBytes(type);
+            var gguf = GgufNames.ToGguf(t.Name) ?? throw new InvalidDataException($"Tensor '{t.Name}' has no GGUF name.");
+            long[] ne = t.Shape.Reverse().Select(d => (long)d).ToArray();
+            var type = GgufExport.TypeFor(recipe, gguf.Name, ne, cfg.TieEmbeddings, cfg.Layers, cfg.IsMoe ? cfg.Experts : 0);
+            if (type == GgmlType.F32) throw new NotSupportedException($"{definition.Name}: {t.Name} has rows of {ne[0]}, not whole blocks of 32: no quantised bench row.");
+            var format = Quantization.MatrixRows.FromGgml(type)!.Value;
+            long size = GgmlTypes.RowBytes(type, t.Length);
             var buffer = new NativeBuffer<byte>(size);
             buffers.Add(buffer);
             const int Chunk = 1 << 16;
@@ -203,7 +253,7 @@ internal static class BenchCommand
                     x ^= x << 13; x ^= x >> 7; x ^= x << 17;
                     values[j] = Scale * ((x >> 40) * (2f / (1 << 24)) - 1f);
                 }
-                fixed (float* v = values) Quantization.Quantize.Row(type, v, buffer.Pointer + start / 32 * GgmlTypes.BlockBytes(type), n);
+                fixed (float* v = values) Quantization.Quantize.Row(type, v, buffer.Pointer + GgmlTypes.RowBytes(type, start), n);
                 return values;
             }, _ => { });
             matrices[t.Offset] = new WeightMatrix(buffer.Pointer, format);
