@@ -7,7 +7,7 @@ using Qwen3Gen.Threading;
 namespace Qwen3Gen.Sample.Commands;
 
 /// <summary>
-/// `qwen3gen serve --model DIR`: the OpenAI-compatible HTTP server (Serving/OpenAiServer) over a continuous-batching
+/// `qwen3gen serve --model DIR|FILE`: the OpenAI-compatible HTTP server (Serving/OpenAiServer) over a continuous-batching
 /// engine (Runtime/Serving/BatchEngine). As llama-server's -c, --ctx is the KV cache of all sequences together:
 /// each of the --parallel sequences holds ctx / parallel positions (prompt + reply).
 /// </summary>
@@ -29,7 +29,7 @@ internal static class ServeCommand
 
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "Hugging Face snapshot directory: config.json, model*.safetensors, tokenizer files.", Required = true };
+        var model = new Option<string>("--model", "-m") { Description = "Hugging Face snapshot or training-checkpoint folder (config.json, model*.safetensors, tokenizer files), or a .gguf file.", Required = true };
         var host = new Option<string>("--host") { Description = "Address to listen on (127.0.0.1, 0.0.0.0, localhost).", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "TCP port (0: any free port, printed at start).", DefaultValueFactory = _ => 8080 };
         var parallel = new Option<int>("--parallel", "-np") { Description = $"Sequences decoded together (1..{MatMul.MatVecMaxRows}).", DefaultValueFactory = _ => 8 };
@@ -37,10 +37,10 @@ internal static class ServeCommand
         var chunk = new Option<int>("--prefill-chunk") { Description = "Prompt tokens per prefill step (running streams decode between chunks).", DefaultValueFactory = _ => 64 };
         var queue = new Option<int>("--queue") { Description = "Requests that may wait for a sequence slot; more get HTTP 429.", DefaultValueFactory = _ => 64 };
         var threads = new Option<int?>("--threads") { Description = "Threads for the kernels (default: all cores)." };
-        var name = new Option<string?>("--name") { Description = "Model id in the API (default: the directory's name)." };
+        var name = new Option<string?>("--name") { Description = "Model id in the API (default: the folder's name, or the .gguf file's without the extension)." };
         var bf16 = new Option<bool>("--bf16") { Description = "Keep matrices in BF16 (default when the checkpoint is BF16)." };
         var f32 = new Option<bool>("--f32") { Description = "Widen every weight to float32." };
-        var command = new Command("serve", "Serve a Qwen3 snapshot over an OpenAI-compatible HTTP API with continuous batching.")
+        var command = new Command("serve", "Serve a Qwen3 model (snapshot, training checkpoint or .gguf) over an OpenAI-compatible HTTP API with continuous batching.")
             { model, host, port, parallel, ctx, chunk, queue, threads, name, bf16, f32 };
         command.SetAction(parse =>
         {
@@ -77,6 +77,13 @@ internal static class ServeCommand
         return command;
     }
 
+    /// <summary>The model id a client sees: the folder's name, or the file's name less ".gguf" (as llama-server names a model by its file).</summary>
+    public static string DefaultId(string model)
+    {
+        string path = Path.TrimEndingDirectorySeparator(Path.GetFullPath(model));
+        return Directory.Exists(path) || !Checkpoints.GgufFile.IsGgufPath(path) ? Path.GetFileName(path) : Path.GetFileNameWithoutExtension(path);
+    }
+
     public static async Task<int> Run(Settings s, TextWriter output, TextWriter error, CancellationToken stop)
     {
         var modelSettings = new ModelSettings { ModelDir = s.ModelDir, Format = s.Format, Threads = s.Threads };
@@ -88,7 +95,7 @@ internal static class ServeCommand
                 int perSequence = Math.Min(s.Context / s.Parallel, loaded.Config.MaxPositions);
                 var options = new BatchEngineOptions { Sequences = s.Parallel, Context = perSequence, PrefillChunk = s.Chunk, MaxQueue = s.Queue };
                 using var engine = new BatchEngine(loaded.Model, tokenizer, loaded.Generation.EosTokenIds.Concat(tokenizer.EosIds), options);
-                string id = s.Name ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(s.ModelDir)));
+                string id = s.Name ?? DefaultId(s.ModelDir);
                 await using var server = await OpenAiServer.StartAsync(engine, id, loaded.Generation, s.Host, s.Port, error);
                 long kv = 2L * loaded.Config.Layers * loaded.Config.KvHeads * loaded.Config.HeadDim * 4 * perSequence * s.Parallel;
                 output.WriteLine($"serve: {loaded.Definition.Name} ({loaded.Format}) as '{id}' on {server.Address}: {s.Parallel} sequences of {perSequence} positions " +

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.IO.Compression;
+using Xunit.Abstractions;
 
 namespace Qwen3Gen.Sample.Tests;
 
@@ -11,7 +12,7 @@ namespace Qwen3Gen.Sample.Tests;
 /// and runs. Offline: the feed is a folder, everything else comes from the machine's package cache (a fallback
 /// folder), and unreachable sources are ignored. Packs the already-built Release output (--no-build).
 /// </summary>
-public class PackageTests
+public class PackageTests(ITestOutputHelper log)
 {
 #if DEBUG
     private const string Configuration = "Debug";
@@ -29,8 +30,9 @@ public class PackageTests
         try
         {
             Directory.CreateDirectory(consumer);
-            Dotnet(repo, null, "pack", "Runtime/Qwen3Gen.Runtime.csproj", "-c", Configuration, "--no-build", "-o", feed, $"-p:Version={version}");
-            Dotnet(repo, null, "pack", "Sample/Qwen3Gen.Sample.csproj", "-c", Configuration, "--no-build", "-o", feed, $"-p:Version={version}");
+            // Built and restored already (the test project references both): pack only.
+            Dotnet(repo, null, "pack", "Runtime/Qwen3Gen.Runtime.csproj", "-c", Configuration, "--no-build", "--no-restore", "-o", feed, $"-p:Version={version}");
+            Dotnet(repo, null, "pack", "Sample/Qwen3Gen.Sample.csproj", "-c", Configuration, "--no-build", "--no-restore", "-o", feed, $"-p:Version={version}");
 
             // One package holds the runtime, the generator as an analyzer, the unsafe-code switch, symbols next to it.
             using (var zip = ZipFile.OpenRead(Path.Combine(feed, $"Qwen3Gen.{version}.nupkg")))
@@ -92,8 +94,7 @@ public class PackageTests
                 """);
             string cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p ? p
                 : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-            Dotnet(consumer, null, "restore", "--ignore-failed-sources", $"-p:RestorePackagesPath={packages}", $"-p:RestoreFallbackFolders={cache}");
-            Dotnet(consumer, null, "build", "--no-restore", "-c", "Release", $"-p:RestorePackagesPath={packages}", $"-p:RestoreFallbackFolders={cache}");
+            Dotnet(consumer, null, "build", "-c", "Release", "--ignore-failed-sources", $"-p:RestorePackagesPath={packages}", $"-p:RestoreFallbackFolders={cache}");
             string[] output = Dotnet(consumer, null, "bin/Release/net10.0/Consumer.dll").Trim().Split(' ');
             Assert.Equal("300", output[0]);                                       // the shapes came from config.json
             Assert.Equal("2", output[1]);
@@ -112,10 +113,12 @@ public class PackageTests
         }
     }
 
-    private static string Dotnet(string directory, string? nugetPackages, params string[] args) => Run("dotnet", directory, nugetPackages, args);
+    private string Dotnet(string directory, string? nugetPackages, params string[] args) => Run("dotnet", directory, nugetPackages, args);
 
-    private static string Run(string file, string directory, string? nugetPackages, params string[] args)
+    /// <summary>Runs a command (it must exit 0) and logs how long it took: the steps of this test are its whole cost.</summary>
+    private string Run(string file, string directory, string? nugetPackages, params string[] args)
     {
+        var clock = Stopwatch.StartNew();
         var start = new ProcessStartInfo(file) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) start.ArgumentList.Add(a);
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
@@ -126,6 +129,7 @@ public class PackageTests
         string stdout = process.StandardOutput.ReadToEnd();
         if (!process.WaitForExit(TimeSpan.FromMinutes(5))) { process.Kill(entireProcessTree: true); Assert.Fail($"{file} {string.Join(' ', args)} timed out"); }
         Assert.True(process.ExitCode == 0, $"{file} {string.Join(' ', args)} exited {process.ExitCode}:\n{stdout}\n{stderr.Result}");
+        log.WriteLine($"{clock.Elapsed.TotalSeconds,6:F1} s  {Path.GetFileName(file)} {string.Join(' ', args.Take(2))}");
         return stdout;
     }
 

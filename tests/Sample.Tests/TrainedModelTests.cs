@@ -13,6 +13,8 @@ namespace Qwen3Gen.Sample.Tests;
 /// A trained model is a model: the checkpoint folder `train` leaves carries its tokenizer and generation_config.json,
 /// so `generate`, `chat` (Qwen3-tokenizer models), `bench` and `info` take it as they take a Hugging Face snapshot.
 /// </summary>
+// InfoCommand.Run writes to Console.Out, which CommandLineTests swaps for its own capture: not at the same time.
+[Collection("Console")]
 public sealed class TrainedModelTests : IDisposable
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), "qwen3gen-trained-" + Guid.NewGuid().ToString("N"));
