@@ -28,7 +28,7 @@ public partial class Qwen3_235B_A22B;
 public partial class Qwen3ShakespeareMoe;
 
 /// <summary>
-/// The small MoE of the speed kit (../shared/perf, `make_gguf.py --arch qwen3moe --layers 8 --experts 16
+/// The small MoE of the side-by-side speed kit (docs/performance.md; its GGUF is `make_gguf.py --arch qwen3moe --layers 8 --experts 16
 /// --experts-used 4 --expert-ffn 512`): the 0.6B's attention and vocabulary with 8 sparse layers of 16 experts of
 /// 512, 4 active, tied embeddings. Not a released model: it exists so that MoE decode and prefill can be compared
 /// with llama.cpp on the same shape (`bench generate --definition Qwen3SmallMoe`).

@@ -11,7 +11,7 @@ namespace Qwen3Gen.Sample.Commands;
 /// shapes, training-step time of the nanoGPT-size and full-vocabulary models, and Qwen3-0.6B-shape prefill and decode
 /// tokens/s (random weights), with the spread of the repetitions (best / median / worst) and, for decode, the weight
 /// bytes read per second. No reference column: a speed comparison is only meaningful side by side, in the same
-/// minutes, with the kit in ../shared/perf (docs/performance.md); figures from another day were 20–30% off.
+/// minutes, with the side-by-side kit docs/performance.md describes; figures from another day were 20–30% off.
 /// --quick: small shapes and fewer repetitions only (under a minute).
 /// </summary>
 internal static class BenchTable
@@ -80,7 +80,7 @@ internal static class BenchTable
             output.WriteLine();
             output.WriteLine(string.Format(c, "peak memory (working set): {0:0.00} GB. Prefill rows compute the logits of the last prompt " +
                 "position only (the one a generator samples from). To compare with llama.cpp or PyTorch, run both side by side in the same " +
-                "minutes (../shared/perf/side_by_side.sh; docs/performance.md).", process.PeakWorkingSet64 / 1e9));
+                "minutes (how: docs/performance.md, \"Side by side\").", process.PeakWorkingSet64 / 1e9));
             return 0;
         }
         finally { Workers.Threads = saved; }
