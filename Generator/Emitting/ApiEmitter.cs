@@ -181,11 +181,11 @@ internal static class ApiEmitter
                             ref var a = ref s.Layer[layer];
                             switch (name.Substring(0, dot))
                             {
-                                case "router_logits": return new ReadOnlySpan<float>(a.RouterLogits, rows * Experts).ToArray();
-                                case "routing_weights": return new ReadOnlySpan<float>(a.RouteWeight, rows * ExpertsPerToken).ToArray();
+                                case "router_logits": return new ReadOnlySpan<float>(a.Moe.RouterLogits, rows * Experts).ToArray();
+                                case "routing_weights": return new ReadOnlySpan<float>(a.Moe.RouteWeight, rows * ExpertsPerToken).ToArray();
                                 case "selected_experts":
                                     var ids = new float[rows * ExpertsPerToken];
-                                    for (int k = 0; k < ids.Length; k++) ids[k] = a.Selected[k];
+                                    for (int k = 0; k < ids.Length; k++) ids[k] = a.Moe.Selected[k];
                                     return ids;
                             }
                         }
@@ -210,7 +210,7 @@ internal static class ApiEmitter
                 {
                     var s = _state ?? throw new InvalidOperationException("Run Forward first.");
                     if (!IsSparse(layer)) throw new ArgumentException($"Layer {layer} is dense.", nameof(layer));
-                    return new ReadOnlySpan<int>(s.Layer[layer].Counts, Experts).ToArray();
+                    return new ReadOnlySpan<int>(s.Layer[layer].Moe.Counts, Experts).ToArray();
                 }
 
                 """);

@@ -66,6 +66,8 @@ internal static class LayoutEmitter
             w.Line("public static long ExpertGateProj(int layer, int expert) => MlpBase(layer) + RouterSize + expert * ExpertSize;");
             w.Line("public static long ExpertUpProj(int layer, int expert) => ExpertGateProj(layer, expert) + (long)ExpertFfn * Hidden;");
             w.Line("public static long ExpertDownProj(int layer, int expert) => ExpertUpProj(layer, expert) + (long)ExpertFfn * Hidden;");
+            w.Line("public static global::Qwen3Gen.Layers.ExpertMatrices ExpertBlock(int layer) =>     // expert e's matrices: these + e · ExpertSize");
+            w.Line("    new(ExpertGateProj(layer, 0), ExpertUpProj(layer, 0), ExpertDownProj(layer, 0), ExpertSize);");
         }
         w.Line();
         if (s.TieEmbeddings)

@@ -36,7 +36,7 @@ internal static class PassEmitter
                 public float* KCache;   // [batch, capacity, KvDim]  keys after QK-norm and RoPE, by position
                 public float* VCache;   // [batch, capacity, KvDim]  values, by position
                 public KvRows KRows, VRows;  // the same in a compact format (BF16 / F16 / Q8_0 sessions; KCache, VCache then null)
-                public float* Partials; // [batch, Heads, ⌈capacity / KeySplit⌉, HeadDim + 2]  flash-decoding chunks (inference)
+                public float* Partials; // [batch, Heads, chunks, HeadDim + 2]  flash-decoding scratch (inference; PartialsFloats)
                 public float* Attn;     // [R, QDim]     softmax(q·kᵀ·scale + causal mask)·v, heads concatenated
                 public float* Lse;      // [R, Heads]    log-sum-exp of each attention row (flash-style backward)
                 public float* Mid;      // [R, Hidden]   Input + o_proj(Attn)
@@ -49,18 +49,7 @@ internal static class PassEmitter
             """);
         if (spec.Shape.IsMoe)
             w.Block("""
-                    // sparse MoE layers (P = R · ExpertsPerToken routed (row, slot) pairs, grouped by expert)
-                    public float* RouterLogits; // [R, Experts]   x · W_routerᵀ
-                    public float* Probs;        // [R, Experts]   softmax over all experts
-                    public int* Selected;       // [R, ExpertsPerToken]  top-k expert ids, descending probability
-                    public float* RouteWeight;  // [R, ExpertsPerToken]  their combine weights (renormalised if NormTopKProb)
-                    public int* Counts;         // [Experts]      rows routed to each expert
-                    public int* Starts;         // [Experts + 1]  first packed position of each expert
-                    public int* PackedRow;      // [P]            row of each packed position
-                    public int* PackedPos;      // [R, ExpertsPerToken]  packed position of each (row, slot)
-                    public float* Xe;           // [P, Hidden]    the routed rows, grouped by expert
-                    public float* Ge, Ue, Ae;   // [P, ExpertFfn] expert gate, up, silu(gate) ⊙ up
-                    public float* Ye;           // [P, Hidden]    expert outputs
+                    public global::Qwen3Gen.Layers.MoeBuffers Moe;  // sparse layers: routing, and the routed rows grouped by expert
                 """);
         w.Block("""
             }
@@ -87,7 +76,7 @@ internal static class PassEmitter
             """);
         if (spec.Shape.IsMoe)
             w.Block("""
-                    public readonly float* DYe, DAe, DGe, DUe, DXe, DRouteWeight, DProbs;
+                    public readonly global::Qwen3Gen.Layers.MoeGradients DMoe;     // sparse layers' gradient scratch
                     // load-balancing aux loss, pooled over every sparse layer (spec §4)
                     public readonly double[] ExpertSelections = new double[Experts], ExpertProbSums = new double[Experts];
                     public readonly float[] ExpertFraction = new float[Experts];   // f_e = selections of e / M
@@ -138,7 +127,7 @@ internal static class PassEmitter
                     if (!planOnly) Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta, rope);
                     LayerBuffers shared = default;
                     float* residual = a.Floats(r * Hidden);
-                    float* partials = training ? null : a.Floats((long)maxBatch * Heads * ((Capacity + KeySplit - 1) / KeySplit) * (HeadDim + 2));
+                    float* partials = training ? null : a.Floats(PartialsFloats(maxBatch, Capacity));
                     for (int l = 0; l < Layers; l++)
                     {
                         if (l == 0 || (training && !Recompute)) shared = NewLayer(a, r, residual, l);
@@ -159,7 +148,7 @@ internal static class PassEmitter
             """);
         if (spec.Shape.IsMoe)
             w.Block("""
-                            layer.Counts = a.Ints(Experts);                     // routing statistics per layer, also when inference shares the rest
+                            layer.Moe.Counts = a.Ints(Experts);                     // routing statistics per layer, also when inference shares the rest
                 """);
         w.Block("""
                         if (training) { residual = a.Floats(r * Hidden); layer.Output = residual; }
@@ -178,9 +167,9 @@ internal static class PassEmitter
         if (spec.Shape.IsMoe)
             w.Block("""
                             long p = r * ExpertsPerToken;
-                            DYe = a.Floats(p * Hidden); DXe = a.Floats(p * Hidden);
-                            DAe = a.Floats(p * ExpertFfn); DGe = a.Floats(p * ExpertFfn); DUe = a.Floats(p * ExpertFfn);
-                            DRouteWeight = a.Floats(p); DProbs = a.Floats(r * Experts);
+                            DMoe.DYe = a.Floats(p * Hidden); DMoe.DXe = a.Floats(p * Hidden);
+                            DMoe.DAe = a.Floats(p * ExpertFfn); DMoe.DGe = a.Floats(p * ExpertFfn); DMoe.DUe = a.Floats(p * ExpertFfn);
+                            DMoe.DRouteWeight = a.Floats(p); DMoe.DProbs = a.Floats(r * Experts);
                 """);
         w.Block("""
                     }
@@ -204,11 +193,12 @@ internal static class PassEmitter
         if (spec.Shape.IsMoe)
             w.Block("""
                         long p = r * ExpertsPerToken;
-                        b.RouterLogits = a.Floats(r * Experts); b.Probs = a.Floats(r * Experts);
-                        b.Selected = a.Ints(p); b.RouteWeight = a.Floats(p); b.Starts = a.Ints(Experts + 1);
-                        b.PackedRow = a.Ints(p); b.PackedPos = a.Ints(p);
-                        b.Xe = a.Floats(p * Hidden); b.Ye = a.Floats(p * Hidden);
-                        b.Ge = a.Floats(p * ExpertFfn); b.Ue = a.Floats(p * ExpertFfn); b.Ae = a.Floats(p * ExpertFfn);
+                        ref var e = ref b.Moe;
+                        e.RouterLogits = a.Floats(r * Experts); e.Probs = a.Floats(r * Experts);
+                        e.Selected = a.Ints(p); e.RouteWeight = a.Floats(p); e.Starts = a.Ints(Experts + 1);
+                        e.PackedRow = a.Ints(p); e.PackedPos = a.Ints(p);
+                        e.Xe = a.Floats(p * Hidden); e.Ye = a.Floats(p * Hidden);
+                        e.Ge = a.Floats(p * ExpertFfn); e.Ue = a.Floats(p * ExpertFfn); e.Ae = a.Floats(p * ExpertFfn);
                 """);
         w.Block("""
                     return b;
@@ -230,6 +220,9 @@ internal static class PassEmitter
             // logits = RMSNorm(h) · W_lmᵀ;  loss = mean cross-entropy of logits[b, t] vs targets[b, t]
             // m.Matrix(offset) is a matrix's handle (data + storage format: F32, BF16 or GGML blocks); MatMul dispatches on the
             // format once per product. Vectors (norm weights) and activations are always float.
+            // The layer functions called here (EmbeddingForward, RmsNormForward, RopeForward, AttentionForward, SwiGluForward, ...)
+            // are Qwen3Gen.Layers.Layer<Shape>'s (Runtime/Layers, imported by the using static above): ordinary C#, written once,
+            // compiled by the JIT for this model's Shape, so their loops run to this model's constants.
 
             /// <summary>
             /// The forward pass over s.Batch × s.SeqLen tokens at positions past .. past + SeqLen − 1 (past > 0 continues a
@@ -275,6 +268,23 @@ internal static class PassEmitter
                     // total loss = cross-entropy + router_aux_loss_coef · aux (only when output_router_logits, as HF)
                     return OutputRouterLogits ? s.CrossEntropy + RouterAuxLossCoef * s.AuxLoss : s.CrossEntropy;
                 }
+
+                // Load-balancing loss over every sparse layer pooled (M = sparse layers · R rows), spec §4:
+                //   aux = Experts · Σ_e f_e · P̄_e,   f_e = (selections of e) / M  (sums to k),   P̄_e = mean_m p[m, e]
+                private static float AuxLossForward(State s)
+                {
+                    Array.Clear(s.ExpertSelections);
+                    Array.Clear(s.ExpertProbSums);
+                    int pooled = 0;
+                    for (int l = 0; l < Layers; l++)
+                    {
+                        if (!IsSparse(l)) continue;
+                        MoeAuxStatistics(ref s.Layer[l].Moe, s.Rows, s.ExpertSelections, s.ExpertProbSums);
+                        pooled += s.Rows;
+                    }
+                    s.PooledRows = pooled;
+                    return MoeAuxLoss(s.ExpertSelections, s.ExpertProbSums, pooled, s.ExpertFraction);
+                }
                 """);
         w.Block("""
 
@@ -300,26 +310,10 @@ internal static class PassEmitter
                 }
                 RmsNormForward(a.Q, a.QRstd, a.QRaw, v + Layout.QNorm(l), rows * Heads, HeadDim);  // QK-norm per head, before RoPE
                 RopeForward(a.Q, rows, seqLen, Heads, past, cos, sin);
-                Workers.ForRows(rows, 3L * KvDim, new KvCacheWriteJob                           // k: QK-norm + RoPE into the cache, v copied
-                {
-                    KCache = a.KCache, VCache = a.VCache, KRows = a.KRows, VRows = a.VRows, KRstd = a.KRstd, KRaw = a.KRaw, VRaw = a.VRaw, NormWeight = v + Layout.KNorm(l),
-                    Cos = cos, Sin = sin, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
-                });
-                int splits = seqLen == 1 && Group <= DirectQueries && a.Partials != null ? AttentionSplitJob.Count(batch, past) : 1;
-                if (splits > 1)                                                                  // decode over a long cache: flash-decoding
-                {
-                    Workers.For(batch * KvHeads * splits, new AttentionSplitJob
-                    {
-                        Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, Partials = a.Partials, Slot = slot, Past = past,
-                        Capacity = capacity, Splits = splits,
-                    });
-                    Workers.For(batch * Heads, new AttentionMergeJob { Out = a.Attn, Lse = a.Lse, Partials = a.Partials, Splits = splits });
-                }
-                else
-                    Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
-                    {
-                        Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
-                    });
+                KvCacheWrite(a.KCache, a.VCache, a.KRows, a.VRows, a.KRstd, a.KRaw, a.VRaw, v + Layout.KNorm(l), cos, sin,   // k: QK-norm + RoPE into
+                             rows, seqLen, slot, past, capacity);                                              // the cache, v copied beside it
+                // attn = softmax(q·kᵀ·scale + causal mask)·v per query head, K/V head h / Group (flash-decoding when a decode step's cache is long)
+                AttentionForward(a.Attn, a.Lse, a.Q, a.KCache, a.VCache, a.KRows, a.VRows, a.Partials, batch, seqLen, slot, past, capacity);
                 MatMul.Forward(a.Mid, a.Attn, m.Matrix(Layout.OProj(l)), rows, QDim, Hidden);         // o = attn · Woᵀ
                 lora?.Forward(Layout.OProj(l), a.Mid, a.Attn, rows);
 
@@ -330,7 +324,7 @@ internal static class PassEmitter
             w.Block("""
                     if (IsSparse(l))
                     {
-                        MoeForward(ref a, m, l, rows);                                               // Output = Σ_k w_k · expert_k(Ln2)
+                        MoeForward(ref a.Moe, a.Output, a.Ln2, m, Layout.Router(l), Layout.ExpertBlock(l), rows);  // Output = Σ_k w_k · expert_k(Ln2)
                         ResidualAdd(a.Output, a.Mid, rows, Hidden);                                  // Output = Mid + moe
                         return;
                     }
@@ -397,7 +391,9 @@ internal static class PassEmitter
             """);
         if (spec.Shape.IsMoe)
             w.Block("""
-                    if (IsSparse(l)) MoeBackward(ref a, s, m, g, lora, l, rows);                      // s.DLn = d(loss)/d(Ln2)
+                    if (IsSparse(l))                                                                // s.DLn = d(loss)/d(Ln2)
+                        MoeBackward(ref a.Moe, in s.DMoe, s.DResid, s.DLn, a.Ln2, m, g, lora, Layout.Router(l), Layout.ExpertBlock(l), rows,
+                                    OutputRouterLogits ? RouterAuxLossCoef * Experts / s.PooledRows : 0f, s.ExpertFraction);
                     else
                     {
                 """);
@@ -427,10 +423,7 @@ internal static class PassEmitter
                 RowOps.Clear(s.DQ, (long)rows * QDim);
                 RowOps.Clear(s.DK, (long)rows * KvDim);
                 RowOps.Clear(s.DV, (long)rows * KvDim);
-                Workers.For(batch * KvHeads, new AttentionBackwardJob
-                {
-                    DQ = s.DQ, DK = s.DK, DV = s.DV, DOut = s.DAttn, Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen,
-                });
+                AttentionBackward(s.DQ, s.DK, s.DV, s.DAttn, a.Attn, a.Lse, a.Q, a.KCache, a.VCache, batch, seqLen);  // FlashAttention-2 style
                 RopeBackward(s.DQ, rows, seqLen, Heads, s.Past, s.RopeCos, s.RopeSin);         // training: Past[b] = 0
                 RopeBackward(s.DK, rows, seqLen, KvHeads, s.Past, s.RopeCos, s.RopeSin);
                 RowOps.Clear(s.DQRaw, (long)rows * QDim);
@@ -447,19 +440,6 @@ internal static class PassEmitter
                 RmsNormBackward(s.DResid, At(g, Layout.InputNorm(l)), s.DLn, a.Input, v + Layout.InputNorm(l), a.Rstd1, rows, Hidden);
                 // s.DResid is now d(loss)/d(Input)
             }
-
-            /// <summary>
-            /// dW += dyᵀ · x for the matrix at layout offset <paramref name="matrix"/> (y = x · Wᵀ). A frozen base (g null) computes
-            /// no dW; the matrix's adapter, if it has one, takes its own gradients from dy and x and adds its term to dx.
-            /// </summary>
-            private static void WeightGradient(float* g, IMatrixAdapters? lora, long matrix, float* dx, float* dy, float* x, int rows, int inDim, int outDim)
-            {
-                if (g != null) MatMul.BackwardWeight(g + matrix, dy, x, rows, inDim, outDim);
-                else lora?.Backward(matrix, dx, dy, x, rows);
-            }
-
-            /// <summary>The gradient of the parameter at layout offset <paramref name="offset"/>, or null with a frozen base (g null).</summary>
-            private static float* At(float* g, long offset) => g == null ? null : g + offset;
 
             """);
     }

@@ -8,6 +8,7 @@ using System.Numerics.Tensors;
 using Qwen3Gen;
 using Qwen3Gen.Quantization;
 using Qwen3Gen.Threading;
+using static global::Qwen3Gen.Layers.Layer<global::Demo.DenseUntied.Shape>;   // the layer math, compiled for this model's constants
 
 namespace Demo;
 
@@ -28,7 +29,7 @@ public unsafe partial class DenseUntied
         public float* KCache;   // [batch, capacity, KvDim]  keys after QK-norm and RoPE, by position
         public float* VCache;   // [batch, capacity, KvDim]  values, by position
         public KvRows KRows, VRows;  // the same in a compact format (BF16 / F16 / Q8_0 sessions; KCache, VCache then null)
-        public float* Partials; // [batch, Heads, ⌈capacity / KeySplit⌉, HeadDim + 2]  flash-decoding chunks (inference)
+        public float* Partials; // [batch, Heads, chunks, HeadDim + 2]  flash-decoding scratch (inference; PartialsFloats)
         public float* Attn;     // [R, QDim]     softmax(q·kᵀ·scale + causal mask)·v, heads concatenated
         public float* Lse;      // [R, Heads]    log-sum-exp of each attention row (flash-style backward)
         public float* Mid;      // [R, Hidden]   Input + o_proj(Attn)
@@ -102,7 +103,7 @@ public unsafe partial class DenseUntied
             if (!planOnly) Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta, rope);
             LayerBuffers shared = default;
             float* residual = a.Floats(r * Hidden);
-            float* partials = training ? null : a.Floats((long)maxBatch * Heads * ((Capacity + KeySplit - 1) / KeySplit) * (HeadDim + 2));
+            float* partials = training ? null : a.Floats(PartialsFloats(maxBatch, Capacity));
             for (int l = 0; l < Layers; l++)
             {
                 if (l == 0 || (training && !Recompute)) shared = NewLayer(a, r, residual, l);
@@ -162,6 +163,9 @@ public unsafe partial class DenseUntied
     // logits = RMSNorm(h) · W_lmᵀ;  loss = mean cross-entropy of logits[b, t] vs targets[b, t]
     // m.Matrix(offset) is a matrix's handle (data + storage format: F32, BF16 or GGML blocks); MatMul dispatches on the
     // format once per product. Vectors (norm weights) and activations are always float.
+    // The layer functions called here (EmbeddingForward, RmsNormForward, RopeForward, AttentionForward, SwiGluForward, ...)
+    // are Qwen3Gen.Layers.Layer<Shape>'s (Runtime/Layers, imported by the using static above): ordinary C#, written once,
+    // compiled by the JIT for this model's Shape, so their loops run to this model's constants.
 
     /// <summary>
     /// The forward pass over s.Batch × s.SeqLen tokens at positions past .. past + SeqLen − 1 (past > 0 continues a
@@ -219,26 +223,10 @@ public unsafe partial class DenseUntied
         }
         RmsNormForward(a.Q, a.QRstd, a.QRaw, v + Layout.QNorm(l), rows * Heads, HeadDim);  // QK-norm per head, before RoPE
         RopeForward(a.Q, rows, seqLen, Heads, past, cos, sin);
-        Workers.ForRows(rows, 3L * KvDim, new KvCacheWriteJob                           // k: QK-norm + RoPE into the cache, v copied
-        {
-            KCache = a.KCache, VCache = a.VCache, KRows = a.KRows, VRows = a.VRows, KRstd = a.KRstd, KRaw = a.KRaw, VRaw = a.VRaw, NormWeight = v + Layout.KNorm(l),
-            Cos = cos, Sin = sin, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
-        });
-        int splits = seqLen == 1 && Group <= DirectQueries && a.Partials != null ? AttentionSplitJob.Count(batch, past) : 1;
-        if (splits > 1)                                                                  // decode over a long cache: flash-decoding
-        {
-            Workers.For(batch * KvHeads * splits, new AttentionSplitJob
-            {
-                Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, Partials = a.Partials, Slot = slot, Past = past,
-                Capacity = capacity, Splits = splits,
-            });
-            Workers.For(batch * Heads, new AttentionMergeJob { Out = a.Attn, Lse = a.Lse, Partials = a.Partials, Splits = splits });
-        }
-        else
-            Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
-            {
-                Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
-            });
+        KvCacheWrite(a.KCache, a.VCache, a.KRows, a.VRows, a.KRstd, a.KRaw, a.VRaw, v + Layout.KNorm(l), cos, sin,   // k: QK-norm + RoPE into
+                     rows, seqLen, slot, past, capacity);                                              // the cache, v copied beside it
+        // attn = softmax(q·kᵀ·scale + causal mask)·v per query head, K/V head h / Group (flash-decoding when a decode step's cache is long)
+        AttentionForward(a.Attn, a.Lse, a.Q, a.KCache, a.VCache, a.KRows, a.VRows, a.Partials, batch, seqLen, slot, past, capacity);
         MatMul.Forward(a.Mid, a.Attn, m.Matrix(Layout.OProj(l)), rows, QDim, Hidden);         // o = attn · Woᵀ
         lora?.Forward(Layout.OProj(l), a.Mid, a.Attn, rows);
 
@@ -315,10 +303,7 @@ public unsafe partial class DenseUntied
         RowOps.Clear(s.DQ, (long)rows * QDim);
         RowOps.Clear(s.DK, (long)rows * KvDim);
         RowOps.Clear(s.DV, (long)rows * KvDim);
-        Workers.For(batch * KvHeads, new AttentionBackwardJob
-        {
-            DQ = s.DQ, DK = s.DK, DV = s.DV, DOut = s.DAttn, Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen,
-        });
+        AttentionBackward(s.DQ, s.DK, s.DV, s.DAttn, a.Attn, a.Lse, a.Q, a.KCache, a.VCache, batch, seqLen);  // FlashAttention-2 style
         RopeBackward(s.DQ, rows, seqLen, Heads, s.Past, s.RopeCos, s.RopeSin);         // training: Past[b] = 0
         RopeBackward(s.DK, rows, seqLen, KvHeads, s.Past, s.RopeCos, s.RopeSin);
         RowOps.Clear(s.DQRaw, (long)rows * QDim);
@@ -336,563 +321,6 @@ public unsafe partial class DenseUntied
         // s.DResid is now d(loss)/d(Input)
     }
 
-    /// <summary>
-    /// dW += dyᵀ · x for the matrix at layout offset <paramref name="matrix"/> (y = x · Wᵀ). A frozen base (g null) computes
-    /// no dW; the matrix's adapter, if it has one, takes its own gradients from dy and x and adds its term to dx.
-    /// </summary>
-    private static void WeightGradient(float* g, IMatrixAdapters? lora, long matrix, float* dx, float* dy, float* x, int rows, int inDim, int outDim)
-    {
-        if (g != null) MatMul.BackwardWeight(g + matrix, dy, x, rows, inDim, outDim);
-        else lora?.Backward(matrix, dx, dy, x, rows);
-    }
-
-    /// <summary>The gradient of the parameter at layout offset <paramref name="offset"/>, or null with a frozen base (g null).</summary>
-    private static float* At(float* g, long offset) => g == null ? null : g + offset;
-
-}
-// ==== DenseUntied.Layers.g.cs ====
-// <auto-generated/> by Qwen3Gen from [Qwen3Model] on DenseUntied. Do not edit.
-#nullable enable
-#pragma warning disable CS0162, CS1591, CA2255 // constant shapes make some branches unreachable; members are documented in comments; the module initializer registers the model
-using System;
-using System.Collections.Generic;
-using System.Numerics.Tensors;
-using Qwen3Gen;
-using Qwen3Gen.Quantization;
-using Qwen3Gen.Threading;
-
-namespace Demo;
-
-public unsafe partial class DenseUntied
-{
-    // ================================ Embedding ================================
-    // h[r, :] = E[id[r], :]          E = model.embed_tokens.weight [Vocab, Hidden]
-
-    private static void EmbeddingForward(float* h, WeightMatrix embed, int* ids, int rows) =>
-        MatrixRows.Gather(h, embed, ids, rows, Hidden);          // row id[r] of E in its stored format, widened
-
-    // dE[id[r], :] += dh[r, :]       rows in order, so repeated ids accumulate in a fixed order
-    private static void EmbeddingBackward(float* dEmbed, float* dh, int* ids, int rows)
-    {
-        for (int r = 0; r < rows; r++)
-            RowOps.Add(dEmbed + (long)ids[r] * Hidden, dh + (long)r * Hidden, Hidden);
-    }
-
-    // ================================ RMSNorm ================================
-    // y = w ⊙ (x · r),   r = 1 / sqrt(mean(x²) + eps),   over the last dim n (Hidden, or HeadDim for QK-norm).
-    // HF order: normalise first, then multiply by the weight (no 1 + w offset). r is kept for backward.
-    // Rows are independent, so threads split them (Workers.ForRows); each row runs the same steps on any thread.
-
-    private struct RmsNormJob : IParallelJob
-    {
-        public float* Y, Rstd, X, W, Residual;
-        public int N;
-
-        public void Execute(int start, int end)
-        {
-            int n = N;
-            for (int r = start; r < end; r++)
-            {
-                float* xr = X + (long)r * n, yr = Y + (long)r * n;
-                if (Residual != null) RowOps.Add(xr, Residual + (long)r * n, n);       // x += residual (the fused residual add)
-                var xs = new ReadOnlySpan<float>(xr, n);
-                var ys = new Span<float>(yr, n);
-                float meanSquare = TensorPrimitives.SumOfSquares(xs) / n;
-                float s = 1f / MathF.Sqrt(meanSquare + RmsNormEps);
-                Rstd[r] = s;
-                TensorPrimitives.Multiply(xs, s, ys);                                 // x · r
-                TensorPrimitives.Multiply(ys, new ReadOnlySpan<float>(W, n), ys);    // w ⊙ (x · r)
-            }
-        }
-    }
-
-    private static void RmsNormForward(float* y, float* rstd, float* x, float* w, int rows, int n) =>
-        Workers.ForRows(rows, n, new RmsNormJob { Y = y, Rstd = rstd, X = x, W = w, N = n });
-
-    // x += residual, then y = RMSNorm(x): a block's residual add fused into the next norm (one pass over x).
-    private static void AddRmsNormForward(float* y, float* rstd, float* x, float* residual, float* w, int rows, int n) =>
-        Workers.ForRows(rows, 2L * n, new RmsNormJob { Y = y, Rstd = rstd, X = x, W = w, Residual = residual, N = n });
-
-    // y += x over rows of n floats (a residual add), split by rows.
-    private struct AddJob : IParallelJob
-    {
-        public float* Y, X;
-        public int N;
-
-        public void Execute(int start, int end) => RowOps.Add(Y + (long)start * N, X + (long)start * N, (end - start) * N);
-    }
-
-    private static void ResidualAdd(float* y, float* x, int rows, int n) => Workers.ForRows(rows, n, new AddJob { Y = y, X = x, N = n });
-
-    // With g = dy ⊙ w:   dx += r · g − x · r³ · mean(g ⊙ x)      dw += Σ_rows dy ⊙ x · r
-    // dx is split by rows; dw by blocks of NormColumns columns, each block summing the rows in row order,
-    // so every dw element is the same chain of additions for any thread count.
-    private const int NormColumns = 32;
-
-    private struct RmsNormBackwardJob : IParallelJob
-    {
-        public float* DX, DY, X, W, Rstd;
-        public int N;
-
-        public void Execute(int start, int end)
-        {
-            int n = N;
-            var gw = RowOps.ScratchRow(n);
-            var ws = new ReadOnlySpan<float>(W, n);
-            for (int r = start; r < end; r++)
-            {
-                var xs = new ReadOnlySpan<float>(X + (long)r * n, n);
-                var dys = new ReadOnlySpan<float>(DY + (long)r * n, n);
-                var dxs = new Span<float>(DX + (long)r * n, n);
-                float s = Rstd[r];
-                TensorPrimitives.Multiply(dys, ws, gw);                               // g = dy ⊙ w
-                float c = s * s * s * TensorPrimitives.Dot(gw, xs) / n;               // r³ · mean(g ⊙ x)
-                TensorPrimitives.MultiplyAdd(gw, s, dxs, dxs);                        // dx += r · g
-                TensorPrimitives.MultiplyAdd(xs, -c, dxs, dxs);                       // dx −= c · x
-            }
-        }
-    }
-
-    private struct RmsNormWeightGradientJob : IParallelJob
-    {
-        public float* DW, DY, X, Rstd;
-        public int N, Rows;
-
-        public void Execute(int start, int end)
-        {
-            int n = N, c0 = start * NormColumns, width = Math.Min(n, end * NormColumns) - c0;
-            var dyx = RowOps.ScratchRow(width);
-            var dws = new Span<float>(DW + c0, width);
-            for (int r = 0; r < Rows; r++)                                            // rows in order
-            {
-                long offset = (long)r * n + c0;
-                TensorPrimitives.Multiply(new ReadOnlySpan<float>(DY + offset, width), new ReadOnlySpan<float>(X + offset, width), dyx);
-                TensorPrimitives.MultiplyAdd(dyx, Rstd[r], dws, dws);                 // dw += dy ⊙ x · r
-            }
-        }
-    }
-
-    // dw null: a frozen weight (LoRA), only dx.
-    private static void RmsNormBackward(float* dx, float* dw, float* dy, float* x, float* w, float* rstd, int rows, int n)
-    {
-        Workers.ForRows(rows, 2L * n, new RmsNormBackwardJob { DX = dx, DY = dy, X = x, W = w, Rstd = rstd, N = n });
-        if (dw != null)
-            Workers.ForRows((n + NormColumns - 1) / NormColumns, (long)rows * NormColumns,
-                            new RmsNormWeightGradientJob { DW = dw, DY = dy, X = x, Rstd = rstd, N = n, Rows = rows });
-    }
-
-    // ================================ RoPE ================================
-    // Half-split rotation (rotate_half), frequency j for dims j and j + D/2, c = cos[pos, j], s = sin[pos, j]:
-    //   x'[j] = x[j]·c − x[j + D/2]·s          x'[j + D/2] = x[j + D/2]·c + x[j]·s
-    // x: [rows, heads, HeadDim] in place, rows = sequences of seqLen; row r is at position past[r / seqLen] + r % seqLen.
-    // Rows are independent, so threads split them.
-
-    private struct RopeJob : IParallelJob
-    {
-        public float* X, Cos, Sin;
-        public int* Past;                                                         // first position of each sequence
-        public int Heads, SeqLen;
-        public bool Transposed;                                                   // backward: the rotation's transpose
-
-        public void Execute(int start, int end)
-        {
-            const int half = HeadDim / 2;
-            for (int r = start; r < end; r++)
-            {
-                long position = Past[r / SeqLen] + r % SeqLen;
-                float* c = Cos + position * half, s = Sin + position * half;
-                for (int h = 0; h < Heads; h++)
-                {
-                    float* v = X + ((long)r * Heads + h) * HeadDim;
-                    if (!Transposed)
-                        for (int j = 0; j < half; j++)
-                        {
-                            float a = v[j], b = v[j + half];
-                            v[j] = a * c[j] - b * s[j];
-                            v[j + half] = b * c[j] + a * s[j];
-                        }
-                    else
-                        for (int j = 0; j < half; j++)
-                        {
-                            float a = v[j], b = v[j + half];
-                            v[j] = a * c[j] + b * s[j];
-                            v[j + half] = b * c[j] - a * s[j];
-                        }
-                }
-            }
-        }
-    }
-
-    private static void RopeForward(float* x, int rows, int seqLen, int heads, int* past, float* cos, float* sin) =>
-        Workers.ForRows(rows, (long)heads * HeadDim,
-                        new RopeJob { X = x, Cos = cos, Sin = sin, Heads = heads, SeqLen = seqLen, Past = past });
-
-    // Cache write for rows (b, t) of a forward call, in one job instead of two small calls per sequence:
-    //   KCache[slot[b], past[b] + t] = RoPE(RMSNorm_k(KRaw[b, t]))  per K/V head,   VCache[slot[b], past[b] + t] = VRaw[b, t]
-    // Each row runs exactly the steps of RmsNormJob and RopeJob on its own K/V heads, so the result is the same.
-    // A compact cache (KCache null) gets the row computed in float32 scratch, then encoded (KvCacheKernels.Store).
-    private struct KvCacheWriteJob : IParallelJob
-    {
-        public float* KCache, VCache, KRstd, KRaw, VRaw, NormWeight, Cos, Sin;
-        public KvRows KRows, VRows;
-        public int* Slot, Past;
-        public int SeqLen, Capacity;
-
-        public void Execute(int start, int end)
-        {
-            for (int r = start; r < end; r++)
-            {
-                int b = r / SeqLen, t = r % SeqLen;
-                long slot = ((long)Slot[b] * Capacity + Past[b] + t) * KvDim;
-                float* k = KCache != null ? KCache + slot : AttentionKernels.Scratch(KvDim);
-                new RmsNormJob { Y = k, Rstd = KRstd + (long)r * KvHeads, X = KRaw + (long)r * KvDim, W = NormWeight, N = HeadDim }
-                    .Execute(0, KvHeads);
-                new RopeJob { X = k - (long)t * KvDim, Cos = Cos, Sin = Sin, Heads = KvHeads, SeqLen = SeqLen, Past = Past + b }
-                    .Execute(t, t + 1);                                                  // row t of sequence b: position past[b] + t
-                if (KCache != null) RowOps.Copy(VCache + slot, VRaw + (long)r * KvDim, KvDim);
-                else
-                {
-                    KvCacheKernels.Store(KRows, slot, k, KvDim);
-                    KvCacheKernels.Store(VRows, slot, VRaw + (long)r * KvDim, KvDim);
-                }
-            }
-        }
-    }
-
-    // The rotation's transpose:  dx[j] = dy[j]·c + dy[j + D/2]·s     dx[j + D/2] = dy[j + D/2]·c − dy[j]·s
-    private static void RopeBackward(float* dx, int rows, int seqLen, int heads, int* past, float* cos, float* sin) =>
-        Workers.ForRows(rows, (long)heads * HeadDim,
-                        new RopeJob { X = dx, Cos = cos, Sin = sin, Heads = heads, SeqLen = seqLen, Past = past, Transposed = true });
-
-    // ================================ Causal GQA attention ================================
-    // For query head h at row (b, t), position p = past[b] + t, with K/V head g = h / Group (keys of cache slot slot[b]):
-    //   o = Σ_{s ≤ p} softmax_s(q · k_s · scale) v_s
-    // computed flash-style: keys in blocks of KeyBlock with an online softmax (running max m and sum l),
-    // so memory grows with T, not T². lse = m + log l is kept for the backward pass.
-    // One work item is (b, K/V head, tile of QueryTile positions): it copies the keys its rows can see into kᵀ[d, s]
-    // once, and every row of the tile and every query head of the group reuses that copy, so a score needs no
-    // horizontal sum: scores[s..s+16) = Σ_d q[d] · kᵀ[d, s..s+16) (AttentionKernels, 16 keys per FMA).
-    // A tile with few query rows (a decode step has one) does not pay for that copy (HeadDim scattered stores per
-    // key against Group · rows dot products per key), so when rows · Group ≤ DirectQueries it reads the key rows
-    // straight from the cache instead (AttentionKernels.ScoresDirect). The choice depends only on the shapes, never
-    // on the thread count, so results stay the same on any number of threads.
-    private const int KeyBlock = 64;
-    private const int QueryTile = 16;
-    private const int DirectQueries = 8;
-
-    private struct AttentionForwardJob : IParallelJob
-    {
-        public float* Out, Lse, Q, K, V;                        // K, V null: the cache is compact (KRows, VRows), read as stored
-        public KvRows KRows, VRows;
-        public int* Slot, Past;
-        public int SeqLen, Capacity;
-
-        /// <summary>Work items of a call: batch · KvHeads · ⌈SeqLen / QueryTile⌉.</summary>
-        public static int Items(int batch, int seqLen) => batch * KvHeads * ((seqLen + QueryTile - 1) / QueryTile);
-
-        public void Execute(int start, int end)
-        {
-            float* scores = stackalloc float[KeyBlock];
-            float* acc = stackalloc float[HeadDim];
-            int tiles = (SeqLen + QueryTile - 1) / QueryTile;
-            for (int i = start; i < end; i++)
-            {
-                int b = i / (KvHeads * tiles), kv = i / tiles % KvHeads, tile = i % tiles;
-                int t0 = tile * QueryTile, t1 = Math.Min(SeqLen, t0 + QueryTile);
-                int past = Past[b];
-                int keys = past + t1;                               // the tile's last row sees positions 0 .. past + t1 − 1
-                long e0 = (long)Slot[b] * Capacity * KvDim + kv * HeadDim;   // element of (slot, position 0, head kv, d 0)
-                bool compact = K == null;
-                float* k0 = K + e0, v0 = V + e0;
-                bool direct = (t1 - t0) * Group <= DirectQueries;       // too few queries to amortise kᵀ
-                int stride = AttentionKernels.Padded(keys);
-                float* kt = null;
-                if (!direct)
-                {
-                    kt = AttentionKernels.Scratch(HeadDim * stride);
-                    if (compact) KvCacheKernels.Transpose(kt, KRows, e0, keys, KvDim, HeadDim);
-                    else AttentionKernels.Transpose(kt, k0, keys, KvDim, HeadDim);      // kᵀ[d, s] = k_s[d]
-                }
-                for (int h = kv * Group; h < (kv + 1) * Group; h++)     // the query heads that share this K/V head
-                    for (int t = t0; t < t1; t++)
-                    {
-                        long row = (long)b * SeqLen + t;
-                        int n = past + t + 1;                           // causal: positions 0 .. past + t
-                        float* q = Q + row * QDim + h * HeadDim;
-                        float m = float.NegativeInfinity, l = 0f;
-                        new Span<float>(acc, HeadDim).Clear();
-                        for (int s0 = 0; s0 < n; s0 += KeyBlock)
-                        {
-                            int nb = Math.Min(KeyBlock, n - s0);
-                            if (!direct) AttentionKernels.Scores(scores, q, kt, stride, s0, nb, HeadDim, AttentionScale);
-                            else if (compact) KvCacheKernels.ScoresDirect(scores, q, KRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim, AttentionScale);
-                            else AttentionKernels.ScoresDirect(scores, q, k0, KvDim, s0, nb, HeadDim, AttentionScale);  // q · k_s · scale
-                            float mNew = MathF.Max(m, AttentionKernels.Max(scores, nb));
-                            float correction = MathF.Exp(m - mNew);     // rescale what was summed under the old max
-                            l = l * correction + AttentionKernels.ExpSum(scores, nb, mNew);  // p_s = exp(score_s − m), l += Σ p_s
-                            AttentionKernels.Scale(acc, correction, HeadDim);
-                            if (compact) KvCacheKernels.WeightedSum(acc, scores, VRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim);
-                            else AttentionKernels.WeightedSum(acc, scores, v0 + (long)s0 * KvDim, KvDim, nb, HeadDim);  // acc += Σ_s p_s v_s
-                            m = mNew;
-                        }
-                        float* o = Out + row * QDim + h * HeadDim;
-                        float inv = 1f / l;
-                        for (int d = 0; d < HeadDim; d++) o[d] = acc[d] * inv;
-                        Lse[row * Heads + h] = m + MathF.Log(l);
-                    }
-            }
-        }
-    }
-
-    // Flash-decoding: a decode step (one row per sequence) has only batch · KvHeads work items above, too few to keep
-    // the threads busy when the cache is long and the K/V heads few. Its keys are then split into chunks of KeySplit
-    // positions (boundaries fixed by position, never by the thread count); item (b, K/V head, chunk) runs the loop above
-    // over its chunk only and leaves, per query head, its running max m_i, sum l_i and unnormalised acc_i. The merge then
-    // combines the chunks of each (b, h) in chunk order:  m = max_i m_i,  l = Σ_i l_i e^(m_i − m),  o = Σ_i acc_i e^(m_i − m) / l.
-    // With one chunk every factor is e^0 = 1 and o is bit for bit the unsplit result.
-    private const int KeySplit = 1024;
-
-    private struct AttentionSplitJob : IParallelJob
-    {
-        public float* Q, K, V, Partials;                        // Partials [batch, Heads, Splits, HeadDim + 2]: acc, m, l
-        public KvRows KRows, VRows;
-        public int* Slot, Past;
-        public int Capacity, Splits;
-
-        /// <summary>Chunks of the longest sequence of a decode step (1 when every sequence fits one).</summary>
-        public static int Count(int batch, int* past)
-        {
-            int keys = 0;
-            for (int b = 0; b < batch; b++) keys = Math.Max(keys, past[b] + 1);
-            return (keys + KeySplit - 1) / KeySplit;
-        }
-
-        public void Execute(int start, int end)
-        {
-            float* scores = stackalloc float[KeyBlock];
-            for (int i = start; i < end; i++)
-            {
-                int b = i / (KvHeads * Splits), kv = i / Splits % KvHeads, split = i % Splits;
-                int n = Past[b] + 1, first = split * KeySplit, last = Math.Min(n, first + KeySplit);
-                long e0 = (long)Slot[b] * Capacity * KvDim + kv * HeadDim;
-                bool compact = K == null;
-                float* k0 = K + e0, v0 = V + e0;
-                for (int h = kv * Group; h < (kv + 1) * Group; h++)
-                {
-                    float* part = Partials + (((long)b * Heads + h) * Splits + split) * (HeadDim + 2);
-                    float* acc = part;
-                    float* q = Q + (long)b * QDim + h * HeadDim;
-                    float m = float.NegativeInfinity, l = 0f;
-                    new Span<float>(acc, HeadDim).Clear();
-                    for (int s0 = first; s0 < last; s0 += KeyBlock)
-                    {
-                        int nb = Math.Min(KeyBlock, last - s0);
-                        if (compact) KvCacheKernels.ScoresDirect(scores, q, KRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim, AttentionScale);
-                        else AttentionKernels.ScoresDirect(scores, q, k0, KvDim, s0, nb, HeadDim, AttentionScale);
-                        float mNew = MathF.Max(m, AttentionKernels.Max(scores, nb));
-                        float correction = MathF.Exp(m - mNew);
-                        l = l * correction + AttentionKernels.ExpSum(scores, nb, mNew);
-                        AttentionKernels.Scale(acc, correction, HeadDim);
-                        if (compact) KvCacheKernels.WeightedSum(acc, scores, VRows, e0 + (long)s0 * KvDim, KvDim, nb, HeadDim);
-                        else AttentionKernels.WeightedSum(acc, scores, v0 + (long)s0 * KvDim, KvDim, nb, HeadDim);
-                        m = mNew;
-                    }
-                    part[HeadDim] = m;                                  // an empty chunk (past this sequence's end): m = −∞, l = 0
-                    part[HeadDim + 1] = l;
-                }
-            }
-        }
-    }
-
-    private struct AttentionMergeJob : IParallelJob
-    {
-        public float* Out, Lse, Partials;
-        public int Splits;
-
-        public void Execute(int start, int end)
-        {
-            for (int i = start; i < end; i++)                            // i = b · Heads + h
-            {
-                float* parts = Partials + (long)i * Splits * (HeadDim + 2);
-                float m = float.NegativeInfinity, l = 0f;
-                for (int c = 0; c < Splits; c++) m = MathF.Max(m, parts[c * (HeadDim + 2) + HeadDim]);
-                float* o = Out + (long)i * HeadDim;                          // a decode row's heads are consecutive: row b, head h
-                new Span<float>(o, HeadDim).Clear();
-                for (int c = 0; c < Splits; c++)
-                {
-                    float* part = parts + c * (HeadDim + 2);
-                    float lc = part[HeadDim + 1];
-                    if (lc == 0f) continue;                                  // empty chunk
-                    float factor = MathF.Exp(part[HeadDim] - m);
-                    l += lc * factor;
-                    AttentionKernels.Axpy(o, factor, part, HeadDim);         // o += e^(m_c − m) · acc_c
-                }
-                float inv = 1f / l;
-                for (int d = 0; d < HeadDim; d++) o[d] *= inv;
-                Lse[i] = m + MathF.Log(l);
-            }
-        }
-    }
-
-    // Backward (as FlashAttention-2), recomputing p from lse instead of storing the T×T matrix:
-    //   p_s = exp(q·k_s·scale − lse),  D = dO · o,  dp_s = dO · v_s,  ds_s = p_s (dp_s − D)
-    //   dq += Σ_s ds_s · scale · k_s     dk_s += ds_s · scale · q     dv_s += p_s · dO
-    // One work item per (batch row, K/V head): it owns dK, dV of that head and dQ of its Group query heads,
-    // so no two threads write the same output and the sums run in a fixed order. The item copies K and V to
-    // kᵀ, vᵀ once, so that p_s and dp_s of a row come 16 keys per FMA, as in the forward pass.
-    private struct AttentionBackwardJob : IParallelJob
-    {
-        public float* DQ, DK, DV, DOut, Out, Lse, Q, K, V;
-        public int SeqLen;
-
-        public void Execute(int start, int end)
-        {
-            int stride = AttentionKernels.Padded(SeqLen);
-            for (int i = start; i < end; i++)
-            {
-                int b = i / KvHeads, kv = i % KvHeads;
-                long kvBase = (long)b * SeqLen * KvDim + kv * HeadDim;
-                float* kt = AttentionKernels.Scratch(2 * (HeadDim + 1) * stride);
-                float* vt = kt + HeadDim * stride, p = vt + HeadDim * stride, dp = p + stride;
-                AttentionKernels.Transpose(kt, K + kvBase, SeqLen, KvDim, HeadDim);      // kᵀ[d, s] = k_s[d]
-                AttentionKernels.Transpose(vt, V + kvBase, SeqLen, KvDim, HeadDim);      // vᵀ[d, s] = v_s[d]
-                for (int h = kv * Group; h < (kv + 1) * Group; h++)
-                {
-                    for (int t = 0; t < SeqLen; t++)
-                    {
-                        long row = (long)b * SeqLen + t;
-                        long qOffset = row * QDim + h * HeadDim;
-                        float* q = Q + qOffset, dO = DOut + qOffset, dq = DQ + qOffset;
-                        int n = t + 1;
-                        float dDotO = AttentionKernels.Dot(dO, Out + qOffset, HeadDim);            // D = dO · o
-                        AttentionKernels.Scores(p, q, kt, stride, 0, n, HeadDim, AttentionScale);   // q · k_s · scale
-                        AttentionKernels.ExpSum(p, n, Lse[row * Heads + h]);                       // p_s = exp(q·k_s·scale − lse)
-                        AttentionKernels.Scores(dp, dO, vt, stride, 0, n, HeadDim, 1f);             // dp_s = dO · v_s
-                        AttentionKernels.ScoreGradient(dp, p, n, dDotO, AttentionScale);            // ds_s · scale = p_s (dp_s − D) · scale
-                        AttentionKernels.WeightedSum(dq, dp, K + kvBase, KvDim, n, HeadDim);       // dq += Σ_s ds_s · scale · k_s
-                        for (int s = 0; s < n; s++)
-                        {
-                            long kOffset = kvBase + (long)s * KvDim;
-                            AttentionKernels.Axpy(DK + kOffset, dp[s], q, HeadDim);                 // dk_s += ds_s · scale · q
-                            AttentionKernels.Axpy(DV + kOffset, p[s], dO, HeadDim);                 // dv_s += p_s · dO
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    // ================================ SwiGLU ================================
-    // act = silu(gate) ⊙ up,   silu(z) = z · σ(z)
-    // Element-wise: threads split the elements into fixed blocks of SwiGluBlock (the blocks do not depend on the
-    // thread count, so neither does any result).
-    private const int SwiGluBlock = 4096;
-
-    private struct SwiGluJob : IParallelJob
-    {
-        public float* Act, Gate, Up, DGate, DUp, DAct;
-        public long N;
-        public bool Backward;
-
-        public void Execute(int start, int end)
-        {
-            for (int block = start; block < end; block++)
-            {
-                long i0 = (long)block * SwiGluBlock;
-                int length = (int)Math.Min(SwiGluBlock, N - i0);
-                if (Backward) SwiGluBackwardBlock(DGate + i0, DUp + i0, DAct + i0, Gate + i0, Up + i0, length);
-                else SwiGluForwardBlock(Act + i0, Gate + i0, Up + i0, length);
-            }
-        }
-    }
-
-    private static int SwiGluBlocks(long n) => checked((int)((n + SwiGluBlock - 1) / SwiGluBlock));
-
-    private static void SwiGluForward(float* act, float* gate, float* up, long n) =>
-        Workers.ForRows(SwiGluBlocks(n), SwiGluBlock, new SwiGluJob { Act = act, Gate = gate, Up = up, N = n });
-
-    private static void SwiGluForwardBlock(float* act, float* gate, float* up, int length)
-    {
-        var a = new Span<float>(act, length);
-        var z = new ReadOnlySpan<float>(gate, length);
-        TensorPrimitives.Sigmoid(z, a);                                           // σ(z)
-        TensorPrimitives.Multiply(a, z, a);                                       // silu(z) = z · σ(z)
-        TensorPrimitives.Multiply(a, new ReadOnlySpan<float>(up, length), a);    // ⊙ up
-    }
-
-    // dgate = dact ⊙ up ⊙ σ(z)(1 + z(1 − σ(z)))      dup = dact ⊙ silu(z)      (overwrites dgate, dup)
-    private static void SwiGluBackward(float* dGate, float* dUp, float* dAct, float* gate, float* up, long n) =>
-        Workers.ForRows(SwiGluBlocks(n), 2 * SwiGluBlock,
-                        new SwiGluJob { DGate = dGate, DUp = dUp, DAct = dAct, Gate = gate, Up = up, N = n, Backward = true });
-
-    private static void SwiGluBackwardBlock(float* dGate, float* dUp, float* dAct, float* gate, float* up, int length)
-    {
-        var z = new ReadOnlySpan<float>(gate, length);
-        var dg = new Span<float>(dGate, length);
-        var du = new Span<float>(dUp, length);
-        var da = new ReadOnlySpan<float>(dAct, length);
-        TensorPrimitives.Sigmoid(z, dg);                                          // dg = σ
-        TensorPrimitives.Multiply(z, dg, du);                                     // du = silu(z)
-        RowOps.SwiGluGateGradient(dGate, dAct, gate, up, length);                // dg = dact ⊙ up ⊙ σ(1 + z(1 − σ))
-        TensorPrimitives.Multiply(du, da, du);                                    // du = dact ⊙ silu(z)
-    }
-
-    // ================================ Cross-entropy (HF ForCausalLMLoss) ================================
-    // loss_r = logsumexp(z_r) − z_r[target_r]; the loss is the mean over rows whose target is not −100.
-
-    private struct CrossEntropyJob : IParallelJob
-    {
-        public float* Logits, Lse, RowLoss;
-        public int* Targets;
-
-        public void Execute(int start, int end)
-        {
-            for (int r = start; r < end; r++)
-            {
-                float* z = Logits + (long)r * Vocab;
-                Lse[r] = RowOps.LogSumExp(z, Vocab);
-                int target = Targets[r];
-                RowLoss[r] = target == CausalLm.IgnoreIndex ? 0f : Lse[r] - z[target];
-            }
-        }
-    }
-
-    private static float CrossEntropyForward(float* rowLoss, float* lse, float* logits, int* targets, int rows)
-    {
-        Workers.For(rows, new CrossEntropyJob { Logits = logits, Lse = lse, RowLoss = rowLoss, Targets = targets });
-        double sum = 0;
-        int count = 0;
-        for (int r = 0; r < rows; r++)
-            if (targets[r] != CausalLm.IgnoreIndex) { sum += rowLoss[r]; count++; }
-        return count == 0 ? float.NaN : (float)(sum / count);
-    }
-
-    // dz_r = (softmax(z_r) − onehot(target_r)) / count, written over the logits; ignored rows get 0.
-    private struct CrossEntropyBackwardJob : IParallelJob
-    {
-        public float* Logits, Lse;
-        public int* Targets;
-        public float InvCount;
-
-        public void Execute(int start, int end)
-        {
-            for (int r = start; r < end; r++)
-            {
-                float* z = Logits + (long)r * Vocab;
-                int target = Targets[r];
-                if (target == CausalLm.IgnoreIndex) { RowOps.Clear(z, Vocab); continue; }
-                RowOps.ExpScale(z, Vocab, Lse[r], InvCount);                      // softmax(z) / count = exp(z − lse) / count
-                z[target] -= InvCount;
-            }
-        }
-    }
-
-    private static void CrossEntropyBackward(float* logits, float* lse, int* targets, int rows)
-    {
-        int count = 0;
-        for (int r = 0; r < rows; r++) if (targets[r] != CausalLm.IgnoreIndex) count++;
-        Workers.For(rows, new CrossEntropyBackwardJob { Logits = logits, Lse = lse, Targets = targets, InvCount = count == 0 ? 0f : 1f / count });
-    }
 }
 // ==== DenseUntied.Session.g.cs ====
 // <auto-generated/> by Qwen3Gen from [Qwen3Model] on DenseUntied. Do not edit.
@@ -1132,6 +560,30 @@ public unsafe partial class DenseUntied : IQwen3Model
         Vocab = Vocab, Hidden = Hidden, Layers = Layers, Heads = Heads, KvHeads = KvHeads, HeadDim = HeadDim, Ffn = Ffn,
         RopeTheta = RopeTheta, RmsNormEps = 1E-06, TieEmbeddings = TieEmbeddings, MaxPositions = MaxPositions,
     };
+
+    /// <summary>
+    /// The shape above as the type argument of the layer code, global::Qwen3Gen.Layers.Layer&lt;Shape&gt; (Runtime/Layers):
+    /// the JIT compiles that code for this struct alone, each member inlines to its constant, and the layers' loops
+    /// run to this model's numbers.
+    /// </summary>
+    public readonly struct Shape : global::Qwen3Gen.Layers.IModelShape
+    {
+        public static int Vocab => DenseUntied.Vocab;
+        public static int Hidden => DenseUntied.Hidden;
+        public static int Heads => DenseUntied.Heads;
+        public static int KvHeads => DenseUntied.KvHeads;
+        public static int HeadDim => DenseUntied.HeadDim;
+        public static int Ffn => DenseUntied.Ffn;
+        public static float RmsNormEps => DenseUntied.RmsNormEps;
+        public static int QDim => DenseUntied.QDim;
+        public static int KvDim => DenseUntied.KvDim;
+        public static int Group => DenseUntied.Group;
+        public static float AttentionScale => DenseUntied.AttentionScale;
+        public static int Experts => 0;                 // dense: no mixture-of-experts layers
+        public static int ExpertsPerToken => 0;
+        public static int ExpertFfn => 0;
+        public static bool NormTopKProb => false;
+    }
 
     /// <summary>
     /// Where each parameter tensor lives in the flat buffer, in elements. All matrices come first (embedding,
