@@ -20,6 +20,7 @@ internal static class LayoutEmitter
         w.Line("/// attention, MLP, LM head), then every 1-D norm weight from VectorStart on: BF16 weights keep the matrices");
         w.Line("/// in BF16 and the vectors in float32 at the same offsets.");
         w.Line("/// </summary>");
+        w.Line("[GeneratedCode]");
         w.Open("public static class Layout");
         w.Line("public const long Embed = 0;                                              // model.embed_tokens.weight [Vocab, Hidden]");
         w.Line();
@@ -104,10 +105,10 @@ internal static class LayoutEmitter
         }
 
         w.Line("/// <summary>Every parameter tensor by Hugging Face checkpoint key, with its shape and offset.</summary>");
-        w.Line("public static readonly IReadOnlyList<TensorSpec> TensorTable = BuildTensorTable();");
+        w.Line("public static readonly global::System.Collections.Generic.IReadOnlyList<global::Qwen3Gen.TensorSpec> TensorTable = BuildTensorTable();");
         w.Line();
-        w.Open("private static TensorSpec[] BuildTensorTable()");
-        w.Line("var t = new List<TensorSpec>();");
+        w.Open("private static global::Qwen3Gen.TensorSpec[] BuildTensorTable()");
+        w.Line("var t = new global::System.Collections.Generic.List<global::Qwen3Gen.TensorSpec>();");
         w.Line("t.Add(new(\"model.embed_tokens.weight\", [Vocab, Hidden], Layout.Embed));");
         w.Open("for (int i = 0; i < Layers; i++)");
         w.Line("string p = \"model.layers.\" + i + \".\";");

@@ -16,6 +16,7 @@ internal static class ShapeEmitter
         w.Line("/// the JIT compiles that code for this struct alone, each member inlines to its constant, and the layers' loops");
         w.Line("/// run to this model's numbers.");
         w.Line("/// </summary>");
+        w.Line("[GeneratedCode]");
         w.Open("public readonly struct Shape : global::Qwen3Gen.Layers.IModelShape");
         w.Line("public static int Vocab => " + spec.ClassName + ".Vocab;");
         w.Line("public static int Hidden => " + spec.ClassName + ".Hidden;");
