@@ -9,10 +9,10 @@ internal static class ApiEmitter
     {
         var c = spec.ClassName;
         w.Block($$"""
-            private readonly global::Qwen3Gen.Weights _weights;
+            private readonly global::Qwen3Gen.Models.Weights _weights;
             private global::Qwen3Gen.NativeBuffer<float>? _gradients;
             private State? _state;
-            private global::Qwen3Gen.RopeScaling _ropeScaling = Definition.RopeScaling;
+            private global::Qwen3Gen.RopeScaling _ropeScaling = HyperParameters.RopeScaling;
 
             /// <summary>
             /// The RoPE scaling of work buffers and sessions made from now on (default: the definition's; a model directory
@@ -35,7 +35,7 @@ internal static class ApiEmitter
             public int PositionLimit => _ropeScaling.PositionLimit(MaxPositions);
 
             /// <summary>A model over existing weights (F32 for training; F32, BF16 or Quantized for inference).</summary>
-            public {{c}}(global::Qwen3Gen.Weights weights)
+            public {{c}}(global::Qwen3Gen.Models.Weights weights)
             {
                 if (weights.Count != Layout.Count || weights.VectorStart != Layout.VectorStart)
                     throw new global::System.ArgumentException($"Weights of {weights.Count} parameters (vectors from {weights.VectorStart}) do not fit {{c}}: {Layout.Count} parameters, vectors from {Layout.VectorStart}.", nameof(weights));
@@ -43,26 +43,26 @@ internal static class ApiEmitter
             }
 
             /// <summary>A model with all-zero weights in <paramref name="format"/> (load a checkpoint or initialise them next).</summary>
-            public static {{c}} Create(global::Qwen3Gen.WeightFormat format = global::Qwen3Gen.WeightFormat.F32) => new(global::Qwen3Gen.Weights.Create(format, Layout.Count, Layout.VectorStart));
+            public static {{c}} Create(global::Qwen3Gen.Models.WeightFormat format = global::Qwen3Gen.Models.WeightFormat.F32) => new(global::Qwen3Gen.Models.Weights.Create(format, Layout.Count, Layout.VectorStart));
 
             [global::System.Runtime.CompilerServices.ModuleInitializer]
             internal static void Register() =>
-                global::Qwen3Gen.ModelCatalog.Register(new global::Qwen3Gen.ModelDefinition(nameof({{c}}), Definition, static format => Create(format),
+                global::Qwen3Gen.Models.ModelCatalog.Register(new global::Qwen3Gen.Models.ModelDefinition(nameof({{c}}), HyperParameters, static format => Create(format),
                                                          static weights => new {{c}}(weights), TensorTable, Layout.Count, Layout.VectorStart));
 
             public string Name => nameof({{c}});
-            public global::Qwen3Gen.ModelConfig Config => Definition;
-            public global::System.Collections.Generic.IReadOnlyList<global::Qwen3Gen.TensorSpec> Tensors => TensorTable;
-            public global::Qwen3Gen.Weights Weights => _weights;
+            public global::Qwen3Gen.Models.ModelConfig Config => HyperParameters;
+            public global::System.Collections.Generic.IReadOnlyList<global::Qwen3Gen.Models.TensorSpec> Tensors => TensorTable;
+            public global::Qwen3Gen.Models.Weights Weights => _weights;
             public global::Qwen3Gen.NativeBuffer<float> Gradients => _gradients ??= new global::Qwen3Gen.NativeBuffer<float>(Layout.Count);
             public void ZeroGradients() => Gradients.Clear();
-            public global::Qwen3Gen.IBackwardHook? BackwardHook { get; set; }
+            public global::Qwen3Gen.Models.IBackwardHook? BackwardHook { get; set; }
 
             /// <summary>
             /// Low-rank adapters on a frozen base (LoRA), or null: with them set, Forward adds each adapter's term after its
             /// matrix's product and Backward computes no gradient of these weights (Gradients is not touched; BF16 weights allowed).
             /// </summary>
-            public global::Qwen3Gen.IMatrixAdapters? Adapters { get; set; }
+            public global::Qwen3Gen.Models.IMatrixAdapters? Adapters { get; set; }
 
             /// <summary>The logits of the last Forward: [batch, seqLen, Vocab].</summary>
             public global::System.ReadOnlySpan<float> Logits => _state is { } s
@@ -87,7 +87,7 @@ internal static class ApiEmitter
                 get => _checkpointing;
                 set
                 {
-                    if (value && Definition.IsMoe) throw new global::System.NotSupportedException("Gradient checkpointing is implemented for dense models only (a MoE layer's forward also pools the aux-loss statistics).");
+                    if (value && HyperParameters.IsMoe) throw new global::System.NotSupportedException("Gradient checkpointing is implemented for dense models only (a MoE layer's forward also pools the aux-loss statistics).");
                     if (value == _checkpointing) return;
                     _checkpointing = value;
                     _state?.Dispose();                                  // the next Reserve or Forward allocates for the new mode
@@ -124,11 +124,11 @@ internal static class ApiEmitter
                     if ((uint)inputs[i] >= Vocab)
                         throw new global::System.ArgumentOutOfRangeException(nameof(inputs), inputs[i], $"Token id {inputs[i]} at position {i} is outside the vocabulary [0, {Vocab}).");
                 for (int i = 0; i < targets.Length; i++)
-                    if ((uint)targets[i] >= Vocab && targets[i] != global::Qwen3Gen.CausalLm.IgnoreIndex)
-                        throw new global::System.ArgumentOutOfRangeException(nameof(targets), targets[i], $"Target id {targets[i]} at position {i} is outside the vocabulary [0, {Vocab}) and is not {(global::Qwen3Gen.CausalLm.IgnoreIndex)}.");
+                    if ((uint)targets[i] >= Vocab && targets[i] != global::Qwen3Gen.Models.CausalLm.IgnoreIndex)
+                        throw new global::System.ArgumentOutOfRangeException(nameof(targets), targets[i], $"Target id {targets[i]} at position {i} is outside the vocabulary [0, {Vocab}) and is not {(global::Qwen3Gen.Models.CausalLm.IgnoreIndex)}.");
                 if (_state is null || (long)_state.MaxBatch * _state.MaxSeqLen < (long)batch * seqLen || _state.Capacity < seqLen)
                     Reserve(global::System.Math.Max(batch, _state?.MaxBatch ?? 0), global::System.Math.Max(seqLen, _state?.MaxSeqLen ?? 0),
-                            training: _state?.Training ?? (_weights.Format == global::Qwen3Gen.WeightFormat.F32 || Adapters is not null));   // grows once; later calls reuse it
+                            training: _state?.Training ?? (_weights.Format == global::Qwen3Gen.Models.WeightFormat.F32 || Adapters is not null));   // grows once; later calls reuse it
                 var state = _state!;
                 inputs.CopyTo(new global::System.Span<int>(state.Tokens, inputs.Length));
                 state.HasTargets = targets.Length != 0;
@@ -144,7 +144,7 @@ internal static class ApiEmitter
                 if (!state.Training) throw new global::System.InvalidOperationException("These work buffers were reserved for inference; Reserve(..., training: true) before Forward.");
                 if (!state.HasTargets) throw new global::System.InvalidOperationException("Backward needs a Forward with targets (the loss).");
                 if (state.BackwardDone) throw new global::System.InvalidOperationException("Backward was already run for this Forward (the logits were overwritten by their gradient).");
-                if (_weights.Format != global::Qwen3Gen.WeightFormat.F32 && !(Adapters is not null && _weights.Format == global::Qwen3Gen.WeightFormat.BF16))
+                if (_weights.Format != global::Qwen3Gen.Models.WeightFormat.F32 && !(Adapters is not null && _weights.Format == global::Qwen3Gen.Models.WeightFormat.BF16))
                     throw new global::System.InvalidOperationException("Training needs F32 weights (a frozen base under Adapters may be BF16).");
                 BackwardPass(state);
                 state.BackwardDone = true;

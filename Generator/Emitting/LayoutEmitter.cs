@@ -105,10 +105,10 @@ internal static class LayoutEmitter
         }
 
         w.Line("/// <summary>Every parameter tensor by Hugging Face checkpoint key, with its shape and offset.</summary>");
-        w.Line("public static readonly global::System.Collections.Generic.IReadOnlyList<global::Qwen3Gen.TensorSpec> TensorTable = BuildTensorTable();");
+        w.Line("public static readonly global::System.Collections.Generic.IReadOnlyList<global::Qwen3Gen.Models.TensorSpec> TensorTable = BuildTensorTable();");
         w.Line();
-        w.Open("private static global::Qwen3Gen.TensorSpec[] BuildTensorTable()");
-        w.Line("var t = new global::System.Collections.Generic.List<global::Qwen3Gen.TensorSpec>();");
+        w.Open("private static global::Qwen3Gen.Models.TensorSpec[] BuildTensorTable()");
+        w.Line("var t = new global::System.Collections.Generic.List<global::Qwen3Gen.Models.TensorSpec>();");
         w.Line("t.Add(new(\"model.embed_tokens.weight\", [Vocab, Hidden], Layout.Embed));");
         w.Open("for (int i = 0; i < Layers; i++)");
         w.Line("string p = \"model.layers.\" + i + \".\";");

@@ -21,7 +21,7 @@ internal static class ModelEmitter
     /// <summary>The generated files as (hint name, text); also used by the snapshot tests.</summary>
     public static (string Name, string Text)[] Files(ModelSpec spec, System.Threading.CancellationToken ct = default)
     {
-        var main = Wrap(spec, spec.Shape.IsMoe ? " : global::Qwen3Gen.IMoeModel" : " : global::Qwen3Gen.IQwen3Model", w => { ConstantsEmitter.Write(w, spec); ShapeEmitter.Write(w, spec); LayoutEmitter.Write(w, spec); ApiEmitter.Write(w, spec); });
+        var main = Wrap(spec, spec.Shape.IsMoe ? " : global::Qwen3Gen.Models.IMoeModel" : " : global::Qwen3Gen.Models.IQwen3Model", w => { ConstantsEmitter.Write(w, spec); ShapeEmitter.Write(w, spec); LayoutEmitter.Write(w, spec); ApiEmitter.Write(w, spec); });
         ct.ThrowIfCancellationRequested();
         var passes = Wrap(spec, "", w => PassEmitter.Write(w, spec, ct), layerCode: true);
         ct.ThrowIfCancellationRequested();

@@ -237,7 +237,7 @@ internal static class PassEmitter
                 int capacity = s.Training ? seqLen : s.Capacity;                   // training: the cache is exactly this call's keys
                 if (!perSequence)
                     for (int b = 0; b < batch; b++) { s.Slot[b] = b; s.Past[b] = past; }
-                global::Qwen3Gen.Weights m = _weights;
+                global::Qwen3Gen.Models.Weights m = _weights;
                 float* v = _weights.Vectors;
                 var lora = Adapters;                                                    // LoRA: adapters add to their matrices' outputs
                 s.BackwardDone = false;
@@ -295,7 +295,7 @@ internal static class PassEmitter
             /// positions, and each query attends to that slot's positions 0 .. past[b] + t (causal).
             /// lora: adapters (null: none) add their term to the output of the projection they sit on, y += s·(x·Aᵀ)·Bᵀ.
             /// </summary>
-            private static void DecoderLayerForward(ref LayerBuffers a, global::Qwen3Gen.Weights m, float* v, global::Qwen3Gen.IMatrixAdapters? lora, int l, int batch, int seqLen, int* slot, int* past,
+            private static void DecoderLayerForward(ref LayerBuffers a, global::Qwen3Gen.Models.Weights m, float* v, global::Qwen3Gen.Models.IMatrixAdapters? lora, int l, int batch, int seqLen, int* slot, int* past,
                                                     int capacity, float* cos, float* sin)
             {
                 int rows = batch * seqLen;
@@ -360,7 +360,7 @@ internal static class PassEmitter
             private void BackwardPass(State s)
             {
                 int batch = s.Batch, seqLen = s.SeqLen, rows = s.Rows;
-                global::Qwen3Gen.Weights m = _weights;
+                global::Qwen3Gen.Models.Weights m = _weights;
                 float* v = _weights.Vectors;
                 var lora = Adapters;
                 float* g = lora is null ? Gradients.Pointer : null;
@@ -386,7 +386,7 @@ internal static class PassEmitter
             }
 
             /// <summary>On entry s.DResid holds d(loss)/d(Output); on exit d(loss)/d(Input). g null: a frozen base (see BackwardPass).</summary>
-            private static void DecoderLayerBackward(ref LayerBuffers a, State s, global::Qwen3Gen.Weights m, float* v, float* g, global::Qwen3Gen.IMatrixAdapters? lora, int l, int batch, int seqLen)
+            private static void DecoderLayerBackward(ref LayerBuffers a, State s, global::Qwen3Gen.Models.Weights m, float* v, float* g, global::Qwen3Gen.Models.IMatrixAdapters? lora, int l, int batch, int seqLen)
             {
                 int rows = batch * seqLen;
                 // ---- MLP block ----

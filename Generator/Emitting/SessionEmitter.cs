@@ -9,7 +9,7 @@ internal static class SessionEmitter
     {
         var c = spec.ClassName;
         w.Block($$"""
-            public global::Qwen3Gen.IInferenceSession CreateSession(int capacity, int chunk = 128, global::Qwen3Gen.KvCacheFormat cacheFormat = global::Qwen3Gen.KvCacheFormat.F32)
+            public global::Qwen3Gen.Models.IInferenceSession CreateSession(int capacity, int chunk = 128, global::Qwen3Gen.KvCacheFormat cacheFormat = global::Qwen3Gen.KvCacheFormat.F32)
             {
                 if (!global::System.Enum.IsDefined(cacheFormat)) throw new global::System.ArgumentOutOfRangeException(nameof(cacheFormat), cacheFormat, "Unknown KV cache format.");
                 if (capacity <= 0 || capacity > PositionLimit)
@@ -26,7 +26,7 @@ internal static class SessionEmitter
             /// keys and values of every earlier position. Same math as a full recompute (tested), positions past .. past + n − 1.
             /// </summary>
             [GeneratedCode]
-            private sealed class Session : global::Qwen3Gen.IInferenceSession
+            private sealed class Session : global::Qwen3Gen.Models.IInferenceSession
             {
                 private readonly {{c}} _model;
                 private readonly State _state;
@@ -83,7 +83,7 @@ internal static class SessionEmitter
                 public void Dispose() => _state.Dispose();
             }
 
-            public global::Qwen3Gen.IBatchSession CreateBatchSession(int sequences, int capacity, int chunk = 64)
+            public global::Qwen3Gen.Models.IBatchSession CreateBatchSession(int sequences, int capacity, int chunk = 64)
             {
                 if (sequences <= 0) throw new global::System.ArgumentOutOfRangeException(nameof(sequences), sequences, "A batch session needs at least one sequence slot.");
                 if (capacity <= 0 || capacity > PositionLimit)
@@ -101,7 +101,7 @@ internal static class SessionEmitter
             /// position Past[b]), so every weight matrix is read once for all of them.
             /// </summary>
             [GeneratedCode]
-            private sealed class BatchSession : global::Qwen3Gen.IBatchSession
+            private sealed class BatchSession : global::Qwen3Gen.Models.IBatchSession
             {
                 private readonly {{c}} _model;
                 private readonly State _state;

@@ -174,7 +174,7 @@ public unsafe partial class DenseUntied
         int capacity = s.Training ? seqLen : s.Capacity;                   // training: the cache is exactly this call's keys
         if (!perSequence)
             for (int b = 0; b < batch; b++) { s.Slot[b] = b; s.Past[b] = past; }
-        global::Qwen3Gen.Weights m = _weights;
+        global::Qwen3Gen.Models.Weights m = _weights;
         float* v = _weights.Vectors;
         var lora = Adapters;                                                    // LoRA: adapters add to their matrices' outputs
         s.BackwardDone = false;
@@ -202,7 +202,7 @@ public unsafe partial class DenseUntied
     /// positions, and each query attends to that slot's positions 0 .. past[b] + t (causal).
     /// lora: adapters (null: none) add their term to the output of the projection they sit on, y += s·(x·Aᵀ)·Bᵀ.
     /// </summary>
-    private static void DecoderLayerForward(ref LayerBuffers a, global::Qwen3Gen.Weights m, float* v, global::Qwen3Gen.IMatrixAdapters? lora, int l, int batch, int seqLen, int* slot, int* past,
+    private static void DecoderLayerForward(ref LayerBuffers a, global::Qwen3Gen.Models.Weights m, float* v, global::Qwen3Gen.Models.IMatrixAdapters? lora, int l, int batch, int seqLen, int* slot, int* past,
                                             int capacity, float* cos, float* sin)
     {
         int rows = batch * seqLen;
@@ -250,7 +250,7 @@ public unsafe partial class DenseUntied
     private void BackwardPass(State s)
     {
         int batch = s.Batch, seqLen = s.SeqLen, rows = s.Rows;
-        global::Qwen3Gen.Weights m = _weights;
+        global::Qwen3Gen.Models.Weights m = _weights;
         float* v = _weights.Vectors;
         var lora = Adapters;
         float* g = lora is null ? Gradients.Pointer : null;
@@ -276,7 +276,7 @@ public unsafe partial class DenseUntied
     }
 
     /// <summary>On entry s.DResid holds d(loss)/d(Output); on exit d(loss)/d(Input). g null: a frozen base (see BackwardPass).</summary>
-    private static void DecoderLayerBackward(ref LayerBuffers a, State s, global::Qwen3Gen.Weights m, float* v, float* g, global::Qwen3Gen.IMatrixAdapters? lora, int l, int batch, int seqLen)
+    private static void DecoderLayerBackward(ref LayerBuffers a, State s, global::Qwen3Gen.Models.Weights m, float* v, float* g, global::Qwen3Gen.Models.IMatrixAdapters? lora, int l, int batch, int seqLen)
     {
         int rows = batch * seqLen;
         // ---- MLP block ----
@@ -327,7 +327,7 @@ namespace Demo;
 
 public unsafe partial class DenseUntied
 {
-    public global::Qwen3Gen.IInferenceSession CreateSession(int capacity, int chunk = 128, global::Qwen3Gen.KvCacheFormat cacheFormat = global::Qwen3Gen.KvCacheFormat.F32)
+    public global::Qwen3Gen.Models.IInferenceSession CreateSession(int capacity, int chunk = 128, global::Qwen3Gen.KvCacheFormat cacheFormat = global::Qwen3Gen.KvCacheFormat.F32)
     {
         if (!global::System.Enum.IsDefined(cacheFormat)) throw new global::System.ArgumentOutOfRangeException(nameof(cacheFormat), cacheFormat, "Unknown KV cache format.");
         if (capacity <= 0 || capacity > PositionLimit)
@@ -344,7 +344,7 @@ public unsafe partial class DenseUntied
     /// keys and values of every earlier position. Same math as a full recompute (tested), positions past .. past + n − 1.
     /// </summary>
     [global::System.CodeDom.Compiler.GeneratedCode("Qwen3Gen.Generator", "1.0.0.0")]
-    private sealed class Session : global::Qwen3Gen.IInferenceSession
+    private sealed class Session : global::Qwen3Gen.Models.IInferenceSession
     {
         private readonly DenseUntied _model;
         private readonly State _state;
@@ -401,7 +401,7 @@ public unsafe partial class DenseUntied
         public void Dispose() => _state.Dispose();
     }
 
-    public global::Qwen3Gen.IBatchSession CreateBatchSession(int sequences, int capacity, int chunk = 64)
+    public global::Qwen3Gen.Models.IBatchSession CreateBatchSession(int sequences, int capacity, int chunk = 64)
     {
         if (sequences <= 0) throw new global::System.ArgumentOutOfRangeException(nameof(sequences), sequences, "A batch session needs at least one sequence slot.");
         if (capacity <= 0 || capacity > PositionLimit)
@@ -419,7 +419,7 @@ public unsafe partial class DenseUntied
     /// position Past[b]), so every weight matrix is read once for all of them.
     /// </summary>
     [global::System.CodeDom.Compiler.GeneratedCode("Qwen3Gen.Generator", "1.0.0.0")]
-    private sealed class BatchSession : global::Qwen3Gen.IBatchSession
+    private sealed class BatchSession : global::Qwen3Gen.Models.IBatchSession
     {
         private readonly DenseUntied _model;
         private readonly State _state;
@@ -520,7 +520,7 @@ public unsafe partial class DenseUntied
 
 namespace Demo;
 
-public unsafe partial class DenseUntied : global::Qwen3Gen.IQwen3Model
+public unsafe partial class DenseUntied : global::Qwen3Gen.Models.IQwen3Model
 {
     // ---- Hyper-parameters: every shape below is a compile-time constant ----
     public const int Vocab = 300;            // vocab_size
@@ -541,7 +541,7 @@ public unsafe partial class DenseUntied : global::Qwen3Gen.IQwen3Model
     public const float AttentionScale = 0.35355338f;  // HeadDim^-0.5
 
     /// <summary>The hyper-parameters as a runtime value (for checkpoints, config.json matching and tools).</summary>
-    public static readonly global::Qwen3Gen.ModelConfig Definition = new()
+    public static readonly global::Qwen3Gen.Models.ModelConfig HyperParameters = new()
     {
         Vocab = Vocab, Hidden = Hidden, Layers = Layers, Heads = Heads, KvHeads = KvHeads, HeadDim = HeadDim, Ffn = Ffn,
         RopeTheta = RopeTheta, RmsNormEps = 1E-06, TieEmbeddings = TieEmbeddings, MaxPositions = MaxPositions,
@@ -616,11 +616,11 @@ public unsafe partial class DenseUntied : global::Qwen3Gen.IQwen3Model
     public const long ParameterCount = Layout.Count;
 
     /// <summary>Every parameter tensor by Hugging Face checkpoint key, with its shape and offset.</summary>
-    public static readonly global::System.Collections.Generic.IReadOnlyList<global::Qwen3Gen.TensorSpec> TensorTable = BuildTensorTable();
+    public static readonly global::System.Collections.Generic.IReadOnlyList<global::Qwen3Gen.Models.TensorSpec> TensorTable = BuildTensorTable();
 
-    private static global::Qwen3Gen.TensorSpec[] BuildTensorTable()
+    private static global::Qwen3Gen.Models.TensorSpec[] BuildTensorTable()
     {
-        var t = new global::System.Collections.Generic.List<global::Qwen3Gen.TensorSpec>();
+        var t = new global::System.Collections.Generic.List<global::Qwen3Gen.Models.TensorSpec>();
         t.Add(new("model.embed_tokens.weight", [Vocab, Hidden], Layout.Embed));
         for (int i = 0; i < Layers; i++)
         {
@@ -642,10 +642,10 @@ public unsafe partial class DenseUntied : global::Qwen3Gen.IQwen3Model
         return t.ToArray();
     }
 
-    private readonly global::Qwen3Gen.Weights _weights;
+    private readonly global::Qwen3Gen.Models.Weights _weights;
     private global::Qwen3Gen.NativeBuffer<float>? _gradients;
     private State? _state;
-    private global::Qwen3Gen.RopeScaling _ropeScaling = Definition.RopeScaling;
+    private global::Qwen3Gen.RopeScaling _ropeScaling = HyperParameters.RopeScaling;
 
     /// <summary>
     /// The RoPE scaling of work buffers and sessions made from now on (default: the definition's; a model directory
@@ -668,7 +668,7 @@ public unsafe partial class DenseUntied : global::Qwen3Gen.IQwen3Model
     public int PositionLimit => _ropeScaling.PositionLimit(MaxPositions);
 
     /// <summary>A model over existing weights (F32 for training; F32, BF16 or Quantized for inference).</summary>
-    public DenseUntied(global::Qwen3Gen.Weights weights)
+    public DenseUntied(global::Qwen3Gen.Models.Weights weights)
     {
         if (weights.Count != Layout.Count || weights.VectorStart != Layout.VectorStart)
             throw new global::System.ArgumentException($"Weights of {weights.Count} parameters (vectors from {weights.VectorStart}) do not fit DenseUntied: {Layout.Count} parameters, vectors from {Layout.VectorStart}.", nameof(weights));
@@ -676,26 +676,26 @@ public unsafe partial class DenseUntied : global::Qwen3Gen.IQwen3Model
     }
 
     /// <summary>A model with all-zero weights in <paramref name="format"/> (load a checkpoint or initialise them next).</summary>
-    public static DenseUntied Create(global::Qwen3Gen.WeightFormat format = global::Qwen3Gen.WeightFormat.F32) => new(global::Qwen3Gen.Weights.Create(format, Layout.Count, Layout.VectorStart));
+    public static DenseUntied Create(global::Qwen3Gen.Models.WeightFormat format = global::Qwen3Gen.Models.WeightFormat.F32) => new(global::Qwen3Gen.Models.Weights.Create(format, Layout.Count, Layout.VectorStart));
 
     [global::System.Runtime.CompilerServices.ModuleInitializer]
     internal static void Register() =>
-        global::Qwen3Gen.ModelCatalog.Register(new global::Qwen3Gen.ModelDefinition(nameof(DenseUntied), Definition, static format => Create(format),
+        global::Qwen3Gen.Models.ModelCatalog.Register(new global::Qwen3Gen.Models.ModelDefinition(nameof(DenseUntied), HyperParameters, static format => Create(format),
                                                  static weights => new DenseUntied(weights), TensorTable, Layout.Count, Layout.VectorStart));
 
     public string Name => nameof(DenseUntied);
-    public global::Qwen3Gen.ModelConfig Config => Definition;
-    public global::System.Collections.Generic.IReadOnlyList<global::Qwen3Gen.TensorSpec> Tensors => TensorTable;
-    public global::Qwen3Gen.Weights Weights => _weights;
+    public global::Qwen3Gen.Models.ModelConfig Config => HyperParameters;
+    public global::System.Collections.Generic.IReadOnlyList<global::Qwen3Gen.Models.TensorSpec> Tensors => TensorTable;
+    public global::Qwen3Gen.Models.Weights Weights => _weights;
     public global::Qwen3Gen.NativeBuffer<float> Gradients => _gradients ??= new global::Qwen3Gen.NativeBuffer<float>(Layout.Count);
     public void ZeroGradients() => Gradients.Clear();
-    public global::Qwen3Gen.IBackwardHook? BackwardHook { get; set; }
+    public global::Qwen3Gen.Models.IBackwardHook? BackwardHook { get; set; }
 
     /// <summary>
     /// Low-rank adapters on a frozen base (LoRA), or null: with them set, Forward adds each adapter's term after its
     /// matrix's product and Backward computes no gradient of these weights (Gradients is not touched; BF16 weights allowed).
     /// </summary>
-    public global::Qwen3Gen.IMatrixAdapters? Adapters { get; set; }
+    public global::Qwen3Gen.Models.IMatrixAdapters? Adapters { get; set; }
 
     /// <summary>The logits of the last Forward: [batch, seqLen, Vocab].</summary>
     public global::System.ReadOnlySpan<float> Logits => _state is { } s
@@ -720,7 +720,7 @@ public unsafe partial class DenseUntied : global::Qwen3Gen.IQwen3Model
         get => _checkpointing;
         set
         {
-            if (value && Definition.IsMoe) throw new global::System.NotSupportedException("Gradient checkpointing is implemented for dense models only (a MoE layer's forward also pools the aux-loss statistics).");
+            if (value && HyperParameters.IsMoe) throw new global::System.NotSupportedException("Gradient checkpointing is implemented for dense models only (a MoE layer's forward also pools the aux-loss statistics).");
             if (value == _checkpointing) return;
             _checkpointing = value;
             _state?.Dispose();                                  // the next Reserve or Forward allocates for the new mode
@@ -757,11 +757,11 @@ public unsafe partial class DenseUntied : global::Qwen3Gen.IQwen3Model
             if ((uint)inputs[i] >= Vocab)
                 throw new global::System.ArgumentOutOfRangeException(nameof(inputs), inputs[i], $"Token id {inputs[i]} at position {i} is outside the vocabulary [0, {Vocab}).");
         for (int i = 0; i < targets.Length; i++)
-            if ((uint)targets[i] >= Vocab && targets[i] != global::Qwen3Gen.CausalLm.IgnoreIndex)
-                throw new global::System.ArgumentOutOfRangeException(nameof(targets), targets[i], $"Target id {targets[i]} at position {i} is outside the vocabulary [0, {Vocab}) and is not {(global::Qwen3Gen.CausalLm.IgnoreIndex)}.");
+            if ((uint)targets[i] >= Vocab && targets[i] != global::Qwen3Gen.Models.CausalLm.IgnoreIndex)
+                throw new global::System.ArgumentOutOfRangeException(nameof(targets), targets[i], $"Target id {targets[i]} at position {i} is outside the vocabulary [0, {Vocab}) and is not {(global::Qwen3Gen.Models.CausalLm.IgnoreIndex)}.");
         if (_state is null || (long)_state.MaxBatch * _state.MaxSeqLen < (long)batch * seqLen || _state.Capacity < seqLen)
             Reserve(global::System.Math.Max(batch, _state?.MaxBatch ?? 0), global::System.Math.Max(seqLen, _state?.MaxSeqLen ?? 0),
-                    training: _state?.Training ?? (_weights.Format == global::Qwen3Gen.WeightFormat.F32 || Adapters is not null));   // grows once; later calls reuse it
+                    training: _state?.Training ?? (_weights.Format == global::Qwen3Gen.Models.WeightFormat.F32 || Adapters is not null));   // grows once; later calls reuse it
         var state = _state!;
         inputs.CopyTo(new global::System.Span<int>(state.Tokens, inputs.Length));
         state.HasTargets = targets.Length != 0;
@@ -777,7 +777,7 @@ public unsafe partial class DenseUntied : global::Qwen3Gen.IQwen3Model
         if (!state.Training) throw new global::System.InvalidOperationException("These work buffers were reserved for inference; Reserve(..., training: true) before Forward.");
         if (!state.HasTargets) throw new global::System.InvalidOperationException("Backward needs a Forward with targets (the loss).");
         if (state.BackwardDone) throw new global::System.InvalidOperationException("Backward was already run for this Forward (the logits were overwritten by their gradient).");
-        if (_weights.Format != global::Qwen3Gen.WeightFormat.F32 && !(Adapters is not null && _weights.Format == global::Qwen3Gen.WeightFormat.BF16))
+        if (_weights.Format != global::Qwen3Gen.Models.WeightFormat.F32 && !(Adapters is not null && _weights.Format == global::Qwen3Gen.Models.WeightFormat.BF16))
             throw new global::System.InvalidOperationException("Training needs F32 weights (a frozen base under Adapters may be BF16).");
         BackwardPass(state);
         state.BackwardDone = true;
