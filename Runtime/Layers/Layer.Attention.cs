@@ -181,17 +181,16 @@ public static unsafe partial class Layer<S>
 
         public void Execute(int start, int end)
         {
-            int width = S.HeadDim + 2;
             for (int i = start; i < end; i++)                            // i = b · Heads + h
             {
-                float* parts = Partials + (long)i * Splits * width;
+                float* parts = Partials + (long)i * Splits * (S.HeadDim + 2);
                 float m = float.NegativeInfinity, l = 0f;
-                for (int c = 0; c < Splits; c++) m = MathF.Max(m, parts[c * width + S.HeadDim]);
+                for (int c = 0; c < Splits; c++) m = MathF.Max(m, parts[c * (S.HeadDim + 2) + S.HeadDim]);
                 float* o = Out + (long)i * S.HeadDim;                        // a decode row's heads are consecutive: row b, head h
                 new Span<float>(o, S.HeadDim).Clear();
                 for (int c = 0; c < Splits; c++)
                 {
-                    float* part = parts + c * width;
+                    float* part = parts + c * (S.HeadDim + 2);
                     float lc = part[S.HeadDim + 1];
                     if (lc == 0f) continue;                                  // empty chunk
                     float factor = MathF.Exp(part[S.HeadDim] - m);
