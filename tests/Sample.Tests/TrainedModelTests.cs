@@ -148,6 +148,23 @@ public sealed class TrainedModelTests : IDisposable
         };
         Assert.Equal(0, GenerateCommand.Run(settings, output, error, terminal: false));
         Assert.Contains("prompt ", error.ToString());
+
+        // `quantize` takes the checkpoint folder (trainer.safetensors beside the weights) as it takes a snapshot: the GGUF
+        // carries the Qwen3 tokenizer, and its Q8_0 model computes the checkpoint's logits up to the quantisation error.
+        string gguf = Path.Combine(_root, "trained-q8_0.gguf");
+        Assert.Equal(0, QuantizeCommand.Run(checkpoint, "q8_0", gguf, new StringWriter(), error));
+        int[] ids = tokenizer.Encode("To be, or not to be");
+        float[] Logits(string model)
+        {
+            using var loaded = ModelDirectory.Load(model);
+            if (model == gguf) Assert.Equal(ids, loaded.LoadTokenizer().Encode("To be, or not to be"));
+            loaded.Model.Reserve(1, ids.Length, training: false);
+            loaded.Model.Forward(ids, [], 1, ids.Length);
+            return loaded.Model.Logits.ToArray();
+        }
+        float[] exact = Logits(checkpoint), quantised = Logits(gguf);
+        double error2 = exact.Zip(quantised, (a, b) => (double)(a - b) * (a - b)).Sum(), norm2 = exact.Sum(a => (double)a * a);
+        Assert.True(error2 / norm2 is > 0 and < 1e-3, $"Q8_0 logits NMSE {error2 / norm2:E2} against the checkpoint's F32 (expected small, and not 0)");
     }
 
     [Fact]
