@@ -15,7 +15,7 @@ public sealed class Qwen3ModelGenerator : IIncrementalGenerator
     /// <summary>Tracking names, asserted by the incrementality test.</summary>
     public static class Steps
     {
-        public const string Definition = nameof(Definition);
+        public const string Declaration = nameof(Declaration);
         public const string ConfigFiles = nameof(ConfigFiles);
         public const string Parse = nameof(Parse);
     }
@@ -31,8 +31,8 @@ public sealed class Qwen3ModelGenerator : IIncrementalGenerator
         var definitions = context.SyntaxProvider.ForAttributeWithMetadataName(
                 AttributeSource.FullName,
                 static (node, _) => node is Microsoft.CodeAnalysis.CSharp.Syntax.ClassDeclarationSyntax,
-                static (ctx, ct) => DefinitionReader.Read(ctx, ct))
-            .WithTrackingName(Steps.Definition);
+                static (ctx, ct) => DeclarationReader.Read(ctx, ct))
+            .WithTrackingName(Steps.Declaration);
 
         // Only config.json files are read, as (path, text) pairs with value equality.
         var configFiles = context.AdditionalTextsProvider

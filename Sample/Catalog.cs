@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Qwen3Gen.Definitions;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Sample;
 

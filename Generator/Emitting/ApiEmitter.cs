@@ -12,7 +12,7 @@ internal static class ApiEmitter
             private readonly Weights _weights;
             private NativeBuffer<float>? _gradients;
             private State? _state;
-            private RopeScaling _ropeScaling = Definition.RopeScaling;
+            private RopeScaling _ropeScaling = HyperParameters.RopeScaling;
 
             /// <summary>
             /// The RoPE scaling of work buffers and sessions made from now on (default: the definition's; a model directory
@@ -47,11 +47,11 @@ internal static class ApiEmitter
 
             [System.Runtime.CompilerServices.ModuleInitializer]
             internal static void Register() =>
-                ModelCatalog.Register(new ModelDefinition(nameof({{c}}), Definition, static format => Create(format),
+                ModelCatalog.Register(new ModelDefinition(nameof({{c}}), HyperParameters, static format => Create(format),
                                                          static weights => new {{c}}(weights), TensorTable, Layout.Count, Layout.VectorStart));
 
             public string Name => nameof({{c}});
-            public ModelConfig Config => Definition;
+            public ModelConfig Config => HyperParameters;
             public IReadOnlyList<TensorSpec> Tensors => TensorTable;
             public Weights Weights => _weights;
             public NativeBuffer<float> Gradients => _gradients ??= new NativeBuffer<float>(Layout.Count);
@@ -87,7 +87,7 @@ internal static class ApiEmitter
                 get => _checkpointing;
                 set
                 {
-                    if (value && Definition.IsMoe) throw new NotSupportedException("Gradient checkpointing is implemented for dense models only (a MoE layer's forward also pools the aux-loss statistics).");
+                    if (value && HyperParameters.IsMoe) throw new NotSupportedException("Gradient checkpointing is implemented for dense models only (a MoE layer's forward also pools the aux-loss statistics).");
                     if (value == _checkpointing) return;
                     _checkpointing = value;
                     _state?.Dispose();                                  // the next Reserve or Forward allocates for the new mode

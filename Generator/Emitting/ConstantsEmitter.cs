@@ -21,7 +21,7 @@ internal static class ConstantsEmitter
         w.Line($"public const double RopeTheta = {Double(s.RopeTheta)};   // rope_theta");
         var rope = s.RopeScaling;
         if (rope.Type != "default")
-            w.Line($"// rope_scaling: {rope.Type}, factor {Double(rope.Factor)} over {Int(rope.OriginalMaxPositions)} trained positions (Definition.RopeScaling)");
+            w.Line($"// rope_scaling: {rope.Type}, factor {Double(rope.Factor)} over {Int(rope.OriginalMaxPositions)} trained positions (HyperParameters.RopeScaling)");
         w.Line($"public const float RmsNormEps = {Float(s.RmsNormEps)};   // rms_norm_eps (added inside the square root)");
         w.Line($"public const bool TieEmbeddings = {(s.TieEmbeddings ? "true" : "false")};  // tie_word_embeddings: " +
                (s.TieEmbeddings ? "the LM head is model.embed_tokens.weight" : "a separate lm_head.weight"));
@@ -41,7 +41,7 @@ internal static class ConstantsEmitter
         w.Line($"public const float AttentionScale = {Float(1.0 / System.Math.Sqrt(s.HeadDim))};  // HeadDim^-0.5");
         w.Line();
         w.Line("/// <summary>The hyper-parameters as a runtime value (for checkpoints, config.json matching and tools).</summary>");
-        w.Line("public static readonly ModelConfig Definition = new()");
+        w.Line("public static readonly ModelConfig HyperParameters = new()");
         w.Line("{");
         w.Line("    Vocab = Vocab, Hidden = Hidden, Layers = Layers, Heads = Heads, KvHeads = KvHeads, HeadDim = HeadDim, Ffn = Ffn,");
         w.Line($"    RopeTheta = RopeTheta, RmsNormEps = {Double(s.RmsNormEps)}, TieEmbeddings = TieEmbeddings, MaxPositions = MaxPositions,");

@@ -46,6 +46,7 @@ internal static class ModelEmitter
         w.Line("using System.Collections.Generic;");
         w.Line("using System.Numerics.Tensors;");
         w.Line("using Qwen3Gen;");
+        w.Line("using Qwen3Gen.Models;");
         w.Line("using Qwen3Gen.Quantization;");
         w.Line("using Qwen3Gen.Threading;");
         w.Line();

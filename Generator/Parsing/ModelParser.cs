@@ -8,7 +8,7 @@ using Qwen3Gen.Generator.Model;
 namespace Qwen3Gen.Generator.Parsing;
 
 /// <summary>
-/// A <see cref="Definition"/> (inline values or a config.json) -> a validated <see cref="ModelSpec"/>.
+/// A <see cref="DeclaredModel"/> (inline values or a config.json) -> a validated <see cref="ModelSpec"/>.
 /// All decisions are made here; the emitter only writes. The steps:
 /// 1. the class itself (partial, top-level, not generic);
 /// 2. the source of the values: Config = "..." (<see cref="ConfigReader"/>) or inline (<see cref="InlineReader"/>), never both;
@@ -16,7 +16,7 @@ namespace Qwen3Gen.Generator.Parsing;
 /// </summary>
 internal static class ModelParser
 {
-    public static ParseResult Parse(Definition definition, EquatableArray<ConfigFile> configs, CancellationToken ct)
+    public static ParseResult Parse(DeclaredModel definition, EquatableArray<ConfigFile> configs, CancellationToken ct)
     {
         var diagnostics = new List<DiagnosticInfo>();
         var at = definition.AttributeLocation?.ToLocation();
@@ -25,7 +25,7 @@ internal static class ModelParser
         return new ParseResult(spec, new EquatableArray<DiagnosticInfo>(diagnostics.ToArray()));
     }
 
-    private static ModelSpec? ParseCore(Definition definition, EquatableArray<ConfigFile> configs, Location? at,
+    private static ModelSpec? ParseCore(DeclaredModel definition, EquatableArray<ConfigFile> configs, Location? at,
                                         List<DiagnosticInfo> diagnostics, CancellationToken ct)
     {
         // 1. The class: the generator adds members to it, so it must be partial, top-level and not generic.

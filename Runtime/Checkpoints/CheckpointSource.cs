@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Checkpoints;
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Checkpoints;
 

@@ -1,3 +1,5 @@
+using Qwen3Gen.Models;
+
 namespace Qwen3Gen.Checkpoints;
 
 /// <summary>

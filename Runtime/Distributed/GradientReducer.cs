@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Distributed;
 

@@ -1,4 +1,5 @@
 using Qwen3Gen.Optim;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Distributed;
 

@@ -1,5 +1,6 @@
 using Qwen3Gen.Sampling;
 using Qwen3Gen.Tokenization;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Inference;
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Inference;
 

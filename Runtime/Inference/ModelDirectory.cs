@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Qwen3Gen.Checkpoints;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Inference;
 

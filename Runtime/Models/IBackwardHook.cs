@@ -1,4 +1,4 @@
-namespace Qwen3Gen;
+namespace Qwen3Gen.Models;
 
 /// <summary>
 /// Told by the generated <see cref="IQwen3Model.Backward"/> when a part of the gradient is final, in the order the

@@ -1,4 +1,4 @@
-namespace Qwen3Gen;
+namespace Qwen3Gen.Models;
 
 /// <summary>
 /// KV-cached decoding of several sequences at once (continuous batching): <see cref="Sequences"/> cache slots of

@@ -1,4 +1,4 @@
-namespace Qwen3Gen;
+namespace Qwen3Gen.Models;
 
 /// <summary>
 /// KV-cached decoding of one sequence: the cache holds up to <see cref="Capacity"/> positions, allocated once

@@ -1,4 +1,4 @@
-namespace Qwen3Gen;
+namespace Qwen3Gen.Models;
 
 /// <summary>
 /// Trainable additions to some of a model's weight matrices while the model's own weights stay frozen: LoRA's

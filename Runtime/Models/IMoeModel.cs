@@ -1,4 +1,4 @@
-namespace Qwen3Gen;
+namespace Qwen3Gen.Models;
 
 /// <summary>What a generated Qwen3-MoE model adds to <see cref="IQwen3Model"/>: routing statistics of the last Forward.</summary>
 public interface IMoeModel : IQwen3Model

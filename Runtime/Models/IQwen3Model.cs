@@ -1,4 +1,4 @@
-namespace Qwen3Gen;
+namespace Qwen3Gen.Models;
 
 /// <summary>
 /// What every generated model offers, so shape-independent code (trainer, loader, sampler, CLI) can drive any of them.

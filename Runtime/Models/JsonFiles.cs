@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Models;
 
 /// <summary>Parsing of the small JSON files of a model folder (config.json, generation_config.json) with clear errors.</summary>
 internal static class JsonFiles

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Models;
 
 /// <summary>
 /// How many bytes a definition's weights take, and whether this machine has them free, checked before anything is

@@ -1,4 +1,4 @@
-namespace Qwen3Gen;
+namespace Qwen3Gen.Models;
 
 /// <summary>
 /// A compiled definition: its name, hyper-parameters and factories (registered by the generated code): <see cref="Create"/>

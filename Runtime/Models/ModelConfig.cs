@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Models;
 
 /// <summary>
 /// The hyper-parameters of a Qwen3 / Qwen3-MoE model, named as in the [Qwen3Model] attribute

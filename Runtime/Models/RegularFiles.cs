@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Models;
 
 /// <summary>
 /// Opens the files a model is made of (weights, shards, index, config, tokenizer files, training data) only when

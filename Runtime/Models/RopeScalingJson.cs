@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Models;
 
 /// <summary>
 /// Reads config.json's RoPE scaling the way transformers does: <c>rope_scaling</c> (4.x) or <c>rope_parameters</c>

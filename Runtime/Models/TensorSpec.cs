@@ -1,4 +1,4 @@
-namespace Qwen3Gen;
+namespace Qwen3Gen.Models;
 
 /// <summary>One parameter tensor of a generated model: its Hugging Face checkpoint key, shape and place in the flat buffer.</summary>
 public sealed record TensorSpec(string Name, int[] Shape, long Offset)

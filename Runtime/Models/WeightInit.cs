@@ -3,7 +3,7 @@ using System.Text;
 using Qwen3Gen.Checkpoints;
 using Qwen3Gen.Inference;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Models;
 
 /// <summary>
 /// Random weights and Hub-style snapshots of them, for tests, benchmarks and training from scratch.

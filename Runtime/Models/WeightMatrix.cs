@@ -1,4 +1,4 @@
-namespace Qwen3Gen;
+namespace Qwen3Gen.Models;
 
 /// <summary>How one matrix's elements are stored: plain floats, or GGML blocks (layouts in docs/quantization.md).</summary>
 public enum MatrixFormat : byte

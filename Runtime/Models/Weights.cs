@@ -1,4 +1,4 @@
-namespace Qwen3Gen;
+namespace Qwen3Gen.Models;
 
 /// <summary>How a model's matrices are stored in memory.</summary>
 public enum WeightFormat

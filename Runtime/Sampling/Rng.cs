@@ -1,4 +1,5 @@
 using System.Numerics;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Sampling;
 

@@ -56,11 +56,11 @@ public static class Workers
         if (count < 0) throw new ArgumentOutOfRangeException(nameof(count), count, "Count must not be negative.");
         if (grain < 1) throw new ArgumentOutOfRangeException(nameof(grain), grain, "Grain must be at least 1.");
         if (count == 0) return;
-        if (Diagnostics.Profiler.Enabled && !Pool.InJob)
+        if (Profiling.Profiler.Enabled && !Pool.InJob)
         {
             long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             Run(count, job, grain);
-            Diagnostics.Profiler.Add(Diagnostics.Profiler.Slot<TJob>.Index, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
+            Profiling.Profiler.Add(Profiling.Profiler.Slot<TJob>.Index, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
             return;
         }
         Run(count, job, grain);

@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Text.Json;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Tokenization;
 

@@ -1,5 +1,6 @@
 using Qwen3Gen.Inference;
 using Qwen3Gen.Tokenization;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Training;
 

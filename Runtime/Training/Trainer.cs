@@ -3,6 +3,7 @@ using System.Numerics.Tensors;
 using Qwen3Gen.Distributed;
 using Qwen3Gen.Optim;
 using Qwen3Gen.Training.Lora;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Training;
 

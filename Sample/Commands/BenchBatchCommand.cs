@@ -4,6 +4,7 @@ using System.Globalization;
 using Qwen3Gen.Serving;
 using Qwen3Gen.Threading;
 using Qwen3Gen.Tokenization;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Sample.Commands;
 

@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Numerics.Tensors;
 using Qwen3Gen.Inference;
 using Qwen3Gen.Threading;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Sample.Commands;
 

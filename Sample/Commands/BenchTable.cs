@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using Qwen3Gen.Definitions;
-using Qwen3Gen.Diagnostics;
+using Qwen3Gen.Profiling;
 using Qwen3Gen.Threading;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Sample.Commands;
 

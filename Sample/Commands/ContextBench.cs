@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Numerics.Tensors;
 using System.Text.Json;
 using Qwen3Gen.Threading;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Sample.Commands;
 

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Qwen3Gen.Sample.Training;
+using Qwen3Gen.Sample.Runs;
 using Qwen3Gen.Training;
 
 namespace Qwen3Gen.Sample.Commands;

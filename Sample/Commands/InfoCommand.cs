@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Sample.Commands;
 

@@ -4,6 +4,7 @@ using Qwen3Gen.Inference;
 using Qwen3Gen.Sampling;
 using Qwen3Gen.Threading;
 using Qwen3Gen.Tokenization;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Sample.Commands;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Qwen3Gen.Checkpoints;
 using Qwen3Gen.Inference;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Sample.Commands;
 

@@ -3,6 +3,7 @@ using Qwen3Gen.Inference;
 using Qwen3Gen.Sample.Serving;
 using Qwen3Gen.Serving;
 using Qwen3Gen.Threading;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Sample.Commands;
 

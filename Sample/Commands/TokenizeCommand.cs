@@ -3,6 +3,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Qwen3Gen.Tokenization;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Sample.Commands;
 

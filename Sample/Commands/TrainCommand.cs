@@ -1,9 +1,10 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using Qwen3Gen.Distributed;
-using Qwen3Gen.Sample.Training;
+using Qwen3Gen.Sample.Runs;
 using Qwen3Gen.Training;
 using Spectre.Console;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Sample.Commands;
 

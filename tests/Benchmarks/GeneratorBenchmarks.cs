@@ -4,6 +4,7 @@ using BenchmarkDotNet.Attributes;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Qwen3Gen.Generator;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Benchmarks;
 

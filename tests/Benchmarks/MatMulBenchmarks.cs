@@ -1,4 +1,4 @@
-using Qwen3Gen.Diagnostics;
+using Qwen3Gen.Profiling;
 using System.Diagnostics;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Columns;

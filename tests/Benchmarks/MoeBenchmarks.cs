@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using Qwen3Gen.Definitions;
 using Qwen3Gen.Threading;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Benchmarks;
 

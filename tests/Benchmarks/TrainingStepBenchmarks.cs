@@ -1,7 +1,8 @@
 using BenchmarkDotNet.Attributes;
 using Qwen3Gen.Definitions;
-using Qwen3Gen.Diagnostics;
+using Qwen3Gen.Profiling;
 using Qwen3Gen.Threading;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Benchmarks;
 

@@ -53,7 +53,7 @@ public class IncrementalityTests
             "namespace Demo; public class Unrelated { public int X => 42; }", GeneratorHarness.ParseOptions, "Unrelated.cs"));
         var second = GeneratorHarness.Run(first.Driver, edited);
 
-        AssertReused(second, Qwen3ModelGenerator.Steps.Definition, Qwen3ModelGenerator.Steps.ConfigFiles, Qwen3ModelGenerator.Steps.Parse);
+        AssertReused(second, Qwen3ModelGenerator.Steps.Declaration, Qwen3ModelGenerator.Steps.ConfigFiles, Qwen3ModelGenerator.Steps.Parse);
         Assert.Equal(first.ModelSourcesText, second.ModelSourcesText);
     }
 
@@ -64,7 +64,7 @@ public class IncrementalityTests
         var first = GeneratorHarness.Run(CreateDriver(), compilation);
         var driver = first.Driver.AddAdditionalTexts([new InMemoryAdditionalText("/repo/notes.txt", "not a config")]);
         var second = GeneratorHarness.Run(driver, compilation);
-        AssertReused(second, Qwen3ModelGenerator.Steps.Definition, Qwen3ModelGenerator.Steps.ConfigFiles, Qwen3ModelGenerator.Steps.Parse);
+        AssertReused(second, Qwen3ModelGenerator.Steps.Declaration, Qwen3ModelGenerator.Steps.ConfigFiles, Qwen3ModelGenerator.Steps.Parse);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using Qwen3Gen.Definitions;
-using Qwen3Gen.Sample.Training;
+using Qwen3Gen.Sample.Runs;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Sample.Tests;
 

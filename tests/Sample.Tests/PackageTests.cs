@@ -79,6 +79,7 @@ public class PackageTests(ITestOutputHelper log)
                 """);
             File.WriteAllText(Path.Combine(consumer, "Program.cs"), """
                 using Qwen3Gen;
+                using Qwen3Gen.Models;
 
                 using var model = Consumer.Tiny.Create(WeightFormat.F32);
                 WeightInit.Normal(model, seed: 1);

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Qwen3Gen.Sample.Commands;
-using Qwen3Gen.Sample.Training;
+using Qwen3Gen.Sample.Runs;
 using Qwen3Gen.Training;
 
 namespace Qwen3Gen.Sample.Tests;

@@ -3,9 +3,10 @@ using Qwen3Gen.Checkpoints;
 using Qwen3Gen.Definitions;
 using Qwen3Gen.Inference;
 using Qwen3Gen.Sample.Commands;
-using Qwen3Gen.Sample.Training;
+using Qwen3Gen.Sample.Runs;
 using Qwen3Gen.Tokenization;
 using Qwen3Gen.Training;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Sample.Tests;
 

@@ -1,4 +1,5 @@
 using Qwen3Gen.Tokenization;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Serving.Tests;
 
@@ -22,7 +23,7 @@ public sealed class ScriptedModel : IQwen3Model
         _reply = reply;
         _header = tokenizer.Encode("<|im_start|>assistant\n");
         _emptyThink = tokenizer.Encode("<think>\n\n</think>\n\n");
-        Config = Qwen3ServeTest.Definition;
+        Config = Qwen3ServeTest.HyperParameters;
     }
 
     public string Name => "Scripted";

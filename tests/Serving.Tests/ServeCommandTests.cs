@@ -2,6 +2,7 @@ using System.Text.Json;
 using Qwen3Gen.Checkpoints;
 using Qwen3Gen.Inference;
 using Qwen3Gen.Sample.Commands;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Serving.Tests;
 

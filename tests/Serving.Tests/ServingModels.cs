@@ -1,4 +1,5 @@
 using Qwen3Gen.Tokenization;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Serving.Tests;
 

@@ -1,5 +1,6 @@
 using Qwen3Gen.Inference;
 using Qwen3Gen.Sample.Serving;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Serving.Tests;
 

@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using Qwen3Gen.Checkpoints;
 using Qwen3Gen.Threading;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Training.Lora;
 

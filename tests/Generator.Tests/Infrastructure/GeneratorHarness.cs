@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Qwen3Gen.Generator.Model;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Generator.Tests.Infrastructure;
 
@@ -32,7 +33,7 @@ public static class GeneratorHarness
     {
         var paths = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
         var references = paths.Where(p => p.Length > 0).Select(p => (MetadataReference)MetadataReference.CreateFromFile(p)).ToList();
-        references.Add(MetadataReference.CreateFromFile(typeof(Qwen3Gen.ModelConfig).Assembly.Location));
+        references.Add(MetadataReference.CreateFromFile(typeof(Qwen3Gen.Models.ModelConfig).Assembly.Location));
         return references.ToImmutableArray();
     });
 

@@ -6,6 +6,7 @@ using System;
 using System.Collections.Generic;
 using System.Numerics.Tensors;
 using Qwen3Gen;
+using Qwen3Gen.Models;
 using Qwen3Gen.Quantization;
 using Qwen3Gen.Threading;
 
@@ -358,6 +359,7 @@ using System;
 using System.Collections.Generic;
 using System.Numerics.Tensors;
 using Qwen3Gen;
+using Qwen3Gen.Models;
 using Qwen3Gen.Quantization;
 using Qwen3Gen.Threading;
 
@@ -902,6 +904,7 @@ using System;
 using System.Collections.Generic;
 using System.Numerics.Tensors;
 using Qwen3Gen;
+using Qwen3Gen.Models;
 using Qwen3Gen.Quantization;
 using Qwen3Gen.Threading;
 
@@ -1101,6 +1104,7 @@ using System;
 using System.Collections.Generic;
 using System.Numerics.Tensors;
 using Qwen3Gen;
+using Qwen3Gen.Models;
 using Qwen3Gen.Quantization;
 using Qwen3Gen.Threading;
 
@@ -1127,7 +1131,7 @@ public unsafe partial class DenseUntied : IQwen3Model
     public const float AttentionScale = 0.35355338f;  // HeadDim^-0.5
 
     /// <summary>The hyper-parameters as a runtime value (for checkpoints, config.json matching and tools).</summary>
-    public static readonly ModelConfig Definition = new()
+    public static readonly ModelConfig HyperParameters = new()
     {
         Vocab = Vocab, Hidden = Hidden, Layers = Layers, Heads = Heads, KvHeads = KvHeads, HeadDim = HeadDim, Ffn = Ffn,
         RopeTheta = RopeTheta, RmsNormEps = 1E-06, TieEmbeddings = TieEmbeddings, MaxPositions = MaxPositions,
@@ -1205,7 +1209,7 @@ public unsafe partial class DenseUntied : IQwen3Model
     private readonly Weights _weights;
     private NativeBuffer<float>? _gradients;
     private State? _state;
-    private RopeScaling _ropeScaling = Definition.RopeScaling;
+    private RopeScaling _ropeScaling = HyperParameters.RopeScaling;
 
     /// <summary>
     /// The RoPE scaling of work buffers and sessions made from now on (default: the definition's; a model directory
@@ -1240,11 +1244,11 @@ public unsafe partial class DenseUntied : IQwen3Model
 
     [System.Runtime.CompilerServices.ModuleInitializer]
     internal static void Register() =>
-        ModelCatalog.Register(new ModelDefinition(nameof(DenseUntied), Definition, static format => Create(format),
+        ModelCatalog.Register(new ModelDefinition(nameof(DenseUntied), HyperParameters, static format => Create(format),
                                                  static weights => new DenseUntied(weights), TensorTable, Layout.Count, Layout.VectorStart));
 
     public string Name => nameof(DenseUntied);
-    public ModelConfig Config => Definition;
+    public ModelConfig Config => HyperParameters;
     public IReadOnlyList<TensorSpec> Tensors => TensorTable;
     public Weights Weights => _weights;
     public NativeBuffer<float> Gradients => _gradients ??= new NativeBuffer<float>(Layout.Count);
@@ -1280,7 +1284,7 @@ public unsafe partial class DenseUntied : IQwen3Model
         get => _checkpointing;
         set
         {
-            if (value && Definition.IsMoe) throw new NotSupportedException("Gradient checkpointing is implemented for dense models only (a MoE layer's forward also pools the aux-loss statistics).");
+            if (value && HyperParameters.IsMoe) throw new NotSupportedException("Gradient checkpointing is implemented for dense models only (a MoE layer's forward also pools the aux-loss statistics).");
             if (value == _checkpointing) return;
             _checkpointing = value;
             _state?.Dispose();                                  // the next Reserve or Forward allocates for the new mode

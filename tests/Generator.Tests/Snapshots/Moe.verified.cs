@@ -6,6 +6,7 @@ using System;
 using System.Collections.Generic;
 using System.Numerics.Tensors;
 using Qwen3Gen;
+using Qwen3Gen.Models;
 using Qwen3Gen.Quantization;
 using Qwen3Gen.Threading;
 
@@ -400,6 +401,7 @@ using System;
 using System.Collections.Generic;
 using System.Numerics.Tensors;
 using Qwen3Gen;
+using Qwen3Gen.Models;
 using Qwen3Gen.Quantization;
 using Qwen3Gen.Threading;
 
@@ -1142,6 +1144,7 @@ using System;
 using System.Collections.Generic;
 using System.Numerics.Tensors;
 using Qwen3Gen;
+using Qwen3Gen.Models;
 using Qwen3Gen.Quantization;
 using Qwen3Gen.Threading;
 
@@ -1341,6 +1344,7 @@ using System;
 using System.Collections.Generic;
 using System.Numerics.Tensors;
 using Qwen3Gen;
+using Qwen3Gen.Models;
 using Qwen3Gen.Quantization;
 using Qwen3Gen.Threading;
 
@@ -1373,7 +1377,7 @@ public unsafe partial class Moe : IMoeModel
     public const float AttentionScale = 0.25f;  // HeadDim^-0.5
 
     /// <summary>The hyper-parameters as a runtime value (for checkpoints, config.json matching and tools).</summary>
-    public static readonly ModelConfig Definition = new()
+    public static readonly ModelConfig HyperParameters = new()
     {
         Vocab = Vocab, Hidden = Hidden, Layers = Layers, Heads = Heads, KvHeads = KvHeads, HeadDim = HeadDim, Ffn = Ffn,
         RopeTheta = RopeTheta, RmsNormEps = 1E-06, TieEmbeddings = TieEmbeddings, MaxPositions = MaxPositions,
@@ -1478,7 +1482,7 @@ public unsafe partial class Moe : IMoeModel
     private readonly Weights _weights;
     private NativeBuffer<float>? _gradients;
     private State? _state;
-    private RopeScaling _ropeScaling = Definition.RopeScaling;
+    private RopeScaling _ropeScaling = HyperParameters.RopeScaling;
 
     /// <summary>
     /// The RoPE scaling of work buffers and sessions made from now on (default: the definition's; a model directory
@@ -1513,11 +1517,11 @@ public unsafe partial class Moe : IMoeModel
 
     [System.Runtime.CompilerServices.ModuleInitializer]
     internal static void Register() =>
-        ModelCatalog.Register(new ModelDefinition(nameof(Moe), Definition, static format => Create(format),
+        ModelCatalog.Register(new ModelDefinition(nameof(Moe), HyperParameters, static format => Create(format),
                                                  static weights => new Moe(weights), TensorTable, Layout.Count, Layout.VectorStart));
 
     public string Name => nameof(Moe);
-    public ModelConfig Config => Definition;
+    public ModelConfig Config => HyperParameters;
     public IReadOnlyList<TensorSpec> Tensors => TensorTable;
     public Weights Weights => _weights;
     public NativeBuffer<float> Gradients => _gradients ??= new NativeBuffer<float>(Layout.Count);
@@ -1553,7 +1557,7 @@ public unsafe partial class Moe : IMoeModel
         get => _checkpointing;
         set
         {
-            if (value && Definition.IsMoe) throw new NotSupportedException("Gradient checkpointing is implemented for dense models only (a MoE layer's forward also pools the aux-loss statistics).");
+            if (value && HyperParameters.IsMoe) throw new NotSupportedException("Gradient checkpointing is implemented for dense models only (a MoE layer's forward also pools the aux-loss statistics).");
             if (value == _checkpointing) return;
             _checkpointing = value;
             _state?.Dispose();                                  // the next Reserve or Forward allocates for the new mode

@@ -8,8 +8,8 @@ namespace Qwen3Gen.Model.Tests.Chat;
 /// The Sample's generate and chat commands run end to end on the random snapshot (the code path a real `--model DIR`
 /// takes), and damaged directories give one clear line and exit code 1, never a stack trace.
 /// </summary>
-[Collection(ChatSnapshotCollection.Name)]
-public class ChatCommandTests(ChatSnapshotFixture fx)
+[Collection(ChatModelFolderCollection.Name)]
+public class ChatCommandTests(ChatModelFolderFixture fx)
 {
     private static ModelSettings Settings(string dir, int maxTokens = 6) => new() { ModelDir = dir, MaxTokens = maxTokens, Temperature = 0, Threads = 2 };
 

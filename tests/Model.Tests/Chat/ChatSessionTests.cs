@@ -2,6 +2,7 @@ using Qwen3Gen.Inference;
 using Qwen3Gen.Sampling;
 using Qwen3Gen.Tokenization;
 using Xunit.Abstractions;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Model.Tests.Chat;
 
@@ -9,8 +10,8 @@ namespace Qwen3Gen.Model.Tests.Chat;
 /// ChatEngine and ChatSession end to end on a random <see cref="Qwen3ChatTest"/> snapshot loaded through
 /// ModelDirectory.Load (BF16, two shards, real tokenizer): streaming, limits, KV prefix reuse, history trimming.
 /// </summary>
-[Collection(ChatSnapshotCollection.Name)]
-public class ChatSessionTests(ChatSnapshotFixture fx, ITestOutputHelper output)
+[Collection(ChatModelFolderCollection.Name)]
+public class ChatSessionTests(ChatModelFolderFixture fx, ITestOutputHelper output)
 {
     // Greedy with a presence penalty (logits of this model are ~0.2 apart, so 1 rules out repeats): a random model's argmax would otherwise repeat one token forever, and a
     // reply of one repeated token cannot tell a right cache from a wrong one.

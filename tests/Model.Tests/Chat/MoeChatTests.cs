@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Qwen3Gen.Inference;
 using Xunit.Abstractions;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Model.Tests.Chat;
 
@@ -9,17 +10,17 @@ namespace Qwen3Gen.Model.Tests.Chat;
 // history trimming, the IChatClient, and the generate / chat commands with their damaged-directory errors.
 
 [Collection(MoeChatSnapshotCollection.Name)]
-public class MoeChatSessionTests(MoeChatSnapshotFixture fx, ITestOutputHelper output) : ChatSessionTests(fx, output);
+public class MoeChatSessionTests(MoeChatModelFolderFixture fx, ITestOutputHelper output) : ChatSessionTests(fx, output);
 
 [Collection(MoeChatSnapshotCollection.Name)]
-public class MoeChatCommandTests(MoeChatSnapshotFixture fx) : ChatCommandTests(fx);
+public class MoeChatCommandTests(MoeChatModelFolderFixture fx) : ChatCommandTests(fx);
 
 [Collection(MoeChatSnapshotCollection.Name)]
-public class MoeQwen3ChatClientTests(MoeChatSnapshotFixture fx) : Qwen3ChatClientTests(fx);
+public class MoeQwen3ChatClientTests(MoeChatModelFolderFixture fx) : Qwen3ChatClientTests(fx);
 
 /// <summary>What only the MoE snapshot has: a qwen3_moe checkpoint routed through the experts, and KV decoding == full recompute.</summary>
 [Collection(MoeChatSnapshotCollection.Name)]
-public class MoeChatTests(MoeChatSnapshotFixture fx, ITestOutputHelper output)
+public class MoeChatTests(MoeChatModelFolderFixture fx, ITestOutputHelper output)
 {
     [Fact]
     public void Snapshot_IsAQwen3MoeCheckpoint_LoadedIntoTheMoeDefinition()

@@ -6,8 +6,8 @@ using AI = Microsoft.Extensions.AI;
 namespace Qwen3Gen.Model.Tests.Chat;
 
 /// <summary>The Microsoft.Extensions.AI IChatClient over the random snapshot: same text as ChatSession, options mapping, usage.</summary>
-[Collection(ChatSnapshotCollection.Name)]
-public class Qwen3ChatClientTests(ChatSnapshotFixture fx)
+[Collection(ChatModelFolderCollection.Name)]
+public class Qwen3ChatClientTests(ChatModelFolderFixture fx)
 {
     private Qwen3ChatClient NewClient() => Qwen3ChatClient.Create(fx.Loaded, fx.Tokenizer, contextLength: 512);
 

@@ -1,5 +1,6 @@
 using Qwen3Gen.Distributed;
 using Qwen3Gen.Training;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Model.Tests;
 

@@ -1,7 +1,8 @@
 using Qwen3Gen.Definitions;
-using Qwen3Gen.Diagnostics;
+using Qwen3Gen.Profiling;
 using Qwen3Gen.Threading;
 using Xunit;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Model.Tests.Performance;
 

@@ -1,5 +1,6 @@
 using Qwen3Gen.Training;
 using Xunit.Abstractions;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Model.Tests;
 
@@ -34,8 +35,8 @@ public class GradientCheckpointingTests(ITestOutputHelper output)
         var recomputed = model.Gradients.Slice(0, (int)model.Weights.Count).ToArray();
         Assert.Equal(normal, recomputed);
 
-        var estimate = TrainingMemory.For(TrainTiny.Definition, batch, seqLen);
-        var estimateCheckpointed = TrainingMemory.For(TrainTiny.Definition, batch, seqLen, checkpointing: true);
+        var estimate = TrainingMemory.For(TrainTiny.HyperParameters, batch, seqLen);
+        var estimateCheckpointed = TrainingMemory.For(TrainTiny.HyperParameters, batch, seqLen, checkpointing: true);
         output.WriteLine($"work buffers: {normalBytes:N0} bytes normal, {checkpointBytes:N0} with checkpointing; estimated activations + logits {estimate.Activations + estimate.Logits:N0} / {estimateCheckpointed.Activations + estimateCheckpointed.Logits:N0}");
         Assert.True(checkpointBytes < normalBytes);
         Assert.InRange((double)(estimateCheckpointed.Activations + estimateCheckpointed.Logits) / checkpointBytes, 0.95, 1.05);

@@ -5,6 +5,7 @@ using Qwen3Gen.Tokenization;
 using Qwen3Gen.Training;
 using Qwen3Gen.Training.Lora;
 using Xunit.Abstractions;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Model.Tests;
 
@@ -265,9 +266,9 @@ public class LoraTests(ITestOutputHelper output)
         {
             trainer.TrainStep();
             long lora = NativeMemoryStats.AllocatedOnThisThread - start;
-            var (adapterCount, _) = LoraAdapter.Size(TrainTiny.Definition, config);
-            var estimate = TrainingMemory.For(TrainTiny.Definition, options.Batch, options.Context)
-                .Lora(TrainTiny.Definition, adapterCount, config.Rank, baseFormat, options.Batch, options.Context);
+            var (adapterCount, _) = LoraAdapter.Size(TrainTiny.HyperParameters, config);
+            var estimate = TrainingMemory.For(TrainTiny.HyperParameters, options.Batch, options.Context)
+                .Lora(TrainTiny.HyperParameters, adapterCount, config.Rank, baseFormat, options.Batch, options.Context);
             output.WriteLine($"LoRA r16 on a {baseFormat} base: allocated {lora:N0}, estimated {estimate.Total:N0}");
             Assert.InRange((double)estimate.Total / lora, 0.97, 1.03);
         }
@@ -281,7 +282,7 @@ public class LoraTests(ITestOutputHelper output)
     [Fact]
     public void Memory_Lora16On06B_IsLessThanHalfOfAFullFineTune()
     {
-        var c = Qwen3_0_6B.Definition;
+        var c = Qwen3_0_6B.HyperParameters;
         var config = new LoraConfig { Rank = 16, Alpha = 32 };
         var (adapterCount, _) = LoraAdapter.Size(c, config);
         foreach (var (batch, context, checkpointing) in new[] { (1, 64, false), (2, 64, false), (1, 512, false), (4, 512, true) })

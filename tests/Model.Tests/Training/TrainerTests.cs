@@ -1,6 +1,7 @@
 using Qwen3Gen.Threading;
 using Qwen3Gen.Training;
 using Xunit.Abstractions;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Model.Tests;
 

@@ -1,6 +1,7 @@
 using Qwen3Gen.Definitions;
 using Qwen3Gen.Training;
 using Xunit.Abstractions;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Model.Tests;
 
@@ -27,15 +28,15 @@ public class TrainingMemoryTests(ITestOutputHelper output)
     [Fact]
     public void AFullFineTuneOf06B_NamesItsNumbers_AndIsRefusedWhereItDoesNotFit()
     {
-        var m = TrainingMemory.For(Qwen3_0_6B.Definition, batch: 4, context: 256);
+        var m = TrainingMemory.For(Qwen3_0_6B.HyperParameters, batch: 4, context: 256);
         // 596,049,920 parameters × 4 bytes each for weights and gradients, × 8 for m and v.
         Assert.Equal(596_049_920L * 4, m.Weights);
         Assert.Equal(596_049_920L * 8, m.OptimizerMoments);
         Assert.Equal(4L * 1024 * 151_936, m.Logits);
         Assert.Null(m.Shortfall("Training Qwen3_0_6B", 64_000_000_000));
         // The docs/training.md table (batch 1 × 512 and 4 × 512 for 0.6B): 11.25 GB and 16.37 GB.
-        Assert.Equal("11.25", (TrainingMemory.For(Qwen3_0_6B.Definition, 1, 512).Total / 1e9).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture));
-        Assert.Equal("16.37", (TrainingMemory.For(Qwen3_0_6B.Definition, 4, 512).Total / 1e9).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal("11.25", (TrainingMemory.For(Qwen3_0_6B.HyperParameters, 1, 512).Total / 1e9).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal("16.37", (TrainingMemory.For(Qwen3_0_6B.HyperParameters, 4, 512).Total / 1e9).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture));
         string refusal = m.Shortfall("Training Qwen3_0_6B", 8_000_000_000)!;
         Assert.Contains("weights 2.38 GB", refusal);
         Assert.Contains("AdamW moments 4.77 GB", refusal);

@@ -1,5 +1,6 @@
 using Qwen3Gen.Checkpoints;
 using Qwen3Gen.Quantization;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Runtime.Tests.Gguf;
 

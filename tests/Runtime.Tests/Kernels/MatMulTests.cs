@@ -1,4 +1,5 @@
 using Qwen3Gen.Threading;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Runtime.Tests.Kernels;
 

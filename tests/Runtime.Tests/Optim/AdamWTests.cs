@@ -1,5 +1,6 @@
 using Qwen3Gen.Optim;
 using Qwen3Gen.Threading;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Runtime.Tests.Optim;
 

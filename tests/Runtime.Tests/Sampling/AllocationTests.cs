@@ -4,6 +4,7 @@ using Qwen3Gen.Threading;
 using Qwen3Gen.Training;
 using Qwen3Gen.Runtime.Tests.Optim;
 using Xunit.Abstractions;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Runtime.Tests.Sampling;
 

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Qwen3Gen.Sample.Training;
+using Qwen3Gen.Sample.Runs;
 using Qwen3Gen.Training;
 using Xunit.Abstractions;
 

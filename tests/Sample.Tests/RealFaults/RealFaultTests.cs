@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Qwen3Gen.Sample.Commands;
-using Qwen3Gen.Sample.Training;
+using Qwen3Gen.Sample.Runs;
 using Qwen3Gen.Training;
 
 namespace Qwen3Gen.Sample.Tests.RealFaults;

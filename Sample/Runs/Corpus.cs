@@ -1,7 +1,8 @@
 using Qwen3Gen.Tokenization;
 using Qwen3Gen.Training;
+using Qwen3Gen.Models;
 
-namespace Qwen3Gen.Sample.Training;
+namespace Qwen3Gen.Sample.Runs;
 
 /// <summary>The training text: the bundled tinyshakespeare (copied next to the executable) or a user's file, tokenised.</summary>
 internal static class Corpus

@@ -11,7 +11,7 @@ namespace Qwen3Gen.Model.Tests;
 /// config that matches no definition, tokenizer files missing).
 /// </summary>
 [Collection(SnapshotCollection.Name)]
-public class DamagedDirectoryTests(SnapshotFixture snapshot, ITestOutputHelper output)
+public class DamagedDirectoryTests(ModelFolderFixture snapshot, ITestOutputHelper output)
 {
     private const string Shard1 = "model-00001-of-00002.safetensors";
     private const string Shard2 = "model-00002-of-00002.safetensors";

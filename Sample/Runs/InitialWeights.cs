@@ -1,4 +1,6 @@
-namespace Qwen3Gen.Sample.Training;
+using Qwen3Gen.Models;
+
+namespace Qwen3Gen.Sample.Runs;
 
 /// <summary>
 /// Starting weights for training from scratch: <see cref="WeightInit.Normal"/> (Hugging Face's Qwen3 _init_weights: every

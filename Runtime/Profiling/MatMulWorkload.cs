@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Qwen3Gen.Diagnostics;
+namespace Qwen3Gen.Profiling;
 
 /// <summary>Which product of y = x · Wᵀ a <see cref="MatMulWorkload"/> times.</summary>
 public enum MatMulOp { Forward, ForwardBF16, BackwardInput, BackwardWeight }

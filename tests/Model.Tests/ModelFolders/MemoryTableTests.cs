@@ -1,6 +1,7 @@
 using System.Globalization;
 using Qwen3Gen.Definitions;
 using Xunit.Abstractions;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Model.Tests;
 
@@ -15,12 +16,12 @@ public class MemoryTableTests(ITestOutputHelper output)
     // Model-card parameter counts ("Number of Parameters" / "(Non-Embedding)") of Qwen/Qwen3-*B, in billions.
     private static readonly Size[] Sizes =
     [
-        new("Qwen3-0.6B", Qwen3_0_6B.Definition, Qwen3_0_6B.ParameterCount, Qwen3_0_6B.Layout.VectorStart, "0.6", "0.44"),
-        new("Qwen3-1.7B", Qwen3_1_7B.Definition, Qwen3_1_7B.ParameterCount, Qwen3_1_7B.Layout.VectorStart, "1.7", "1.4"),
-        new("Qwen3-4B", Qwen3_4B.Definition, Qwen3_4B.ParameterCount, Qwen3_4B.Layout.VectorStart, "4.0", "3.6"),
-        new("Qwen3-8B", Qwen3_8B.Definition, Qwen3_8B.ParameterCount, Qwen3_8B.Layout.VectorStart, "8.2", "6.95"),
-        new("Qwen3-14B", Qwen3_14B.Definition, Qwen3_14B.ParameterCount, Qwen3_14B.Layout.VectorStart, "14.8", "13.2"),
-        new("Qwen3-32B", Qwen3_32B.Definition, Qwen3_32B.ParameterCount, Qwen3_32B.Layout.VectorStart, "32.8", "31.2"),
+        new("Qwen3-0.6B", Qwen3_0_6B.HyperParameters, Qwen3_0_6B.ParameterCount, Qwen3_0_6B.Layout.VectorStart, "0.6", "0.44"),
+        new("Qwen3-1.7B", Qwen3_1_7B.HyperParameters, Qwen3_1_7B.ParameterCount, Qwen3_1_7B.Layout.VectorStart, "1.7", "1.4"),
+        new("Qwen3-4B", Qwen3_4B.HyperParameters, Qwen3_4B.ParameterCount, Qwen3_4B.Layout.VectorStart, "4.0", "3.6"),
+        new("Qwen3-8B", Qwen3_8B.HyperParameters, Qwen3_8B.ParameterCount, Qwen3_8B.Layout.VectorStart, "8.2", "6.95"),
+        new("Qwen3-14B", Qwen3_14B.HyperParameters, Qwen3_14B.ParameterCount, Qwen3_14B.Layout.VectorStart, "14.8", "13.2"),
+        new("Qwen3-32B", Qwen3_32B.HyperParameters, Qwen3_32B.ParameterCount, Qwen3_32B.Layout.VectorStart, "32.8", "31.2"),
     ];
 
     [Fact]

@@ -19,7 +19,7 @@ internal sealed record NamedValue(string Name, string Kind, string Value, Equata
 }
 
 /// <summary>What the attribute and the class declaration say, before validation.</summary>
-internal sealed record Definition(
+internal sealed record DeclaredModel(
     string Namespace,
     string ClassName,
     string Accessibility,

@@ -1,6 +1,6 @@
 using Qwen3Gen.Training;
 
-namespace Qwen3Gen.Sample.Training;
+namespace Qwen3Gen.Sample.Runs;
 
 /// <summary>What a training run tells its user; the console has a live bar and a plain-lines version.</summary>
 internal interface ITrainingProgress

@@ -8,8 +8,9 @@ using Qwen3Gen.Threading;
 using Qwen3Gen.Tokenization;
 using Qwen3Gen.Training;
 using Qwen3Gen.Training.Lora;
+using Qwen3Gen.Models;
 
-namespace Qwen3Gen.Sample.Training;
+namespace Qwen3Gen.Sample.Runs;
 
 /// <summary>
 /// One `qwen3gen train` run, without the console: build the model, start from random weights or a checkpoint, step the

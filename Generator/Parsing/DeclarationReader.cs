@@ -9,10 +9,10 @@ using Qwen3Gen.Generator.Model;
 
 namespace Qwen3Gen.Generator.Parsing;
 
-/// <summary>Reads a [Qwen3Model] class into a plain <see cref="Definition"/> (no validation here).</summary>
-internal static class DefinitionReader
+/// <summary>Reads a [Qwen3Model] class into a plain <see cref="DeclaredModel"/> (no validation here).</summary>
+internal static class DeclarationReader
 {
-    public static Definition Read(GeneratorAttributeSyntaxContext context, CancellationToken ct)
+    public static DeclaredModel Read(GeneratorAttributeSyntaxContext context, CancellationToken ct)
     {
         var symbol = (INamedTypeSymbol)context.TargetSymbol;
         var syntax = (ClassDeclarationSyntax)context.TargetNode;
@@ -37,7 +37,7 @@ internal static class DefinitionReader
             .OfType<ClassDeclarationSyntax>()
             .Any(c => c.Modifiers.Any(SyntaxKind.PartialKeyword));
 
-        return new Definition(
+        return new DeclaredModel(
             Namespace: symbol.ContainingNamespace.IsGlobalNamespace ? "" : symbol.ContainingNamespace.ToDisplayString(),
             ClassName: symbol.Name,
             Accessibility: symbol.DeclaredAccessibility == Accessibility.Public ? "public" : "internal",

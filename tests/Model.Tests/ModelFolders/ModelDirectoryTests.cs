@@ -2,12 +2,13 @@ using System.Text.Json;
 using Qwen3Gen.Checkpoints;
 using Qwen3Gen.Inference;
 using Xunit.Abstractions;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Model.Tests;
 
 /// <summary>A snapshot written like a Hub download loads back into the right definition with the same weights and logits.</summary>
 [Collection(SnapshotCollection.Name)]
-public class ModelDirectoryTests(SnapshotFixture snapshot, ITestOutputHelper output)
+public class ModelDirectoryTests(ModelFolderFixture snapshot, ITestOutputHelper output)
 {
     [Fact]
     public void Snapshot_HasTheFilesOfAHubDownload()
@@ -16,7 +17,7 @@ public class ModelDirectoryTests(SnapshotFixture snapshot, ITestOutputHelper out
         Assert.Equal(
             ["config.json", "generation_config.json", "merges.txt", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
              "model.safetensors.index.json", "tokenizer_config.json", "vocab.json"], files);
-        Assert.Equal(File.ReadAllBytes(Path.Combine(SnapshotFixture.TokenizerSource, "merges.txt")), File.ReadAllBytes(Path.Combine(snapshot.Directory, "merges.txt")));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(ModelFolderFixture.TokenizerSource, "merges.txt")), File.ReadAllBytes(Path.Combine(snapshot.Directory, "merges.txt")));
 
         // config.json: the fields of a published Qwen3 config (spec §8), values from the definition's attribute.
         using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(snapshot.Directory, "config.json")));
@@ -65,7 +66,7 @@ public class ModelDirectoryTests(SnapshotFixture snapshot, ITestOutputHelper out
         Assert.Equal(nameof(Qwen3ChatTest), loaded.Definition.Name);
         Assert.IsType<Qwen3ChatTest>(loaded.Model);
         Assert.Equal(WeightFormat.BF16, loaded.Format);
-        Assert.Empty(loaded.Config.Differences(Qwen3ChatTest.Definition));
+        Assert.Empty(loaded.Config.Differences(Qwen3ChatTest.HyperParameters));
         Assert.Equal(Path.GetFullPath(snapshot.Directory), loaded.Directory);
         Assert.Equal(2, loaded.Report.Files.Count);
         Assert.Equal(loaded.Model.Tensors.Count, loaded.Report.Loaded);

@@ -1,6 +1,7 @@
 using Qwen3Gen.Checkpoints;
 using Qwen3Gen.Inference;
 using Qwen3Gen.Tokenization;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Model.Tests.Chat;
 
@@ -9,17 +10,17 @@ namespace Qwen3Gen.Model.Tests.Chat;
 /// random weights from a fixed seed, BF16, sharded into two files, with config.json, generation_config.json and the
 /// real tokenizer files (vocab.json, merges.txt, tokenizer_config.json of Runtime/Tokenization/qwen3, see NOTICE.md).
 /// Loaded once through <see cref="ModelDirectory.Load"/>, the path a real snapshot takes.
-/// <see cref="MoeChatSnapshotFixture"/> builds the same for the MoE twin, so every chat test class can run on both.
+/// <see cref="MoeChatModelFolderFixture"/> builds the same for the MoE twin, so every chat test class can run on both.
 /// </summary>
-public class ChatSnapshotFixture : IDisposable
+public class ChatModelFolderFixture : IDisposable
 {
     public const ulong Seed = 424242;
 
     private readonly string _root;
 
-    public ChatSnapshotFixture() : this("Qwen3-ChatTest", nameof(Qwen3ChatTest), f => Qwen3ChatTest.Create(f)) { }
+    public ChatModelFolderFixture() : this("Qwen3-ChatTest", nameof(Qwen3ChatTest), f => Qwen3ChatTest.Create(f)) { }
 
-    protected ChatSnapshotFixture(string folder, string definitionName, Func<WeightFormat, IQwen3Model> create)
+    protected ChatModelFolderFixture(string folder, string definitionName, Func<WeightFormat, IQwen3Model> create)
     {
         DefinitionName = definitionName;
         _root = Path.Combine(Path.GetTempPath(), "qwen3gen-chat-tests", Guid.NewGuid().ToString("N"));
@@ -44,7 +45,7 @@ public class ChatSnapshotFixture : IDisposable
 
     public Qwen3Tokenizer Tokenizer { get; }
 
-    public static string TokenizerSource => SnapshotFixture.TokenizerSource;
+    public static string TokenizerSource => ModelFolderFixture.TokenizerSource;
 
     /// <summary>A copy of the snapshot in a fresh folder (deleted with the fixture), to damage.</summary>
     public string Copy(string name)
@@ -65,16 +66,16 @@ public class ChatSnapshotFixture : IDisposable
 }
 
 /// <summary>The same snapshot for <see cref="Qwen3ChatMoeTest"/>: model_type qwen3_moe, router and expert tensors.</summary>
-public sealed class MoeChatSnapshotFixture() : ChatSnapshotFixture("Qwen3-ChatMoeTest", nameof(Qwen3ChatMoeTest), f => Qwen3ChatMoeTest.Create(f));
+public sealed class MoeChatModelFolderFixture() : ChatModelFolderFixture("Qwen3-ChatMoeTest", nameof(Qwen3ChatMoeTest), f => Qwen3ChatMoeTest.Create(f));
 
 [CollectionDefinition(Name)]
-public sealed class ChatSnapshotCollection : ICollectionFixture<ChatSnapshotFixture>
+public sealed class ChatModelFolderCollection : ICollectionFixture<ChatModelFolderFixture>
 {
     public const string Name = "ChatSnapshot";
 }
 
 [CollectionDefinition(Name)]
-public sealed class MoeChatSnapshotCollection : ICollectionFixture<MoeChatSnapshotFixture>
+public sealed class MoeChatSnapshotCollection : ICollectionFixture<MoeChatModelFolderFixture>
 {
     public const string Name = "MoeChatSnapshot";
 }

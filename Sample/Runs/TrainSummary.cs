@@ -1,6 +1,6 @@
 using Qwen3Gen.Training;
 
-namespace Qwen3Gen.Sample.Training;
+namespace Qwen3Gen.Sample.Runs;
 
 /// <summary>The outcome of a training run; written to &lt;out&gt;/summary.json.</summary>
 internal sealed record TrainSummary

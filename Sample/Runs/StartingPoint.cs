@@ -3,8 +3,9 @@ using Qwen3Gen.Inference;
 using Qwen3Gen.Sample.Commands;
 using Qwen3Gen.Tokenization;
 using Qwen3Gen.Training;
+using Qwen3Gen.Models;
 
-namespace Qwen3Gen.Sample.Training;
+namespace Qwen3Gen.Sample.Runs;
 
 /// <summary>
 /// What a run starts from: the definition, its tokenizer, the files its checkpoints carry, and the weights to load

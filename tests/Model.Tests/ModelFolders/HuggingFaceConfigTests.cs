@@ -1,5 +1,6 @@
 using Qwen3Gen.Definitions;
 using Qwen3Gen.Inference;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Model.Tests;
 
@@ -10,12 +11,12 @@ public class HuggingFaceConfigTests
 
     private static ModelConfig ConfigOf(string name) => name switch
     {
-        "Qwen3_0_6B" => Qwen3_0_6B.Definition,
-        "Qwen3_8B" => Qwen3_8B.Definition,
-        "Qwen3_32B" => Qwen3_32B.Definition,
-        "Qwen3Tiny" => Qwen3Tiny.Definition,
-        "MoeTied" => MoeTied.Definition,
-        "DenseUntied" => DenseUntied.Definition,
+        "Qwen3_0_6B" => Qwen3_0_6B.HyperParameters,
+        "Qwen3_8B" => Qwen3_8B.HyperParameters,
+        "Qwen3_32B" => Qwen3_32B.HyperParameters,
+        "Qwen3Tiny" => Qwen3Tiny.HyperParameters,
+        "MoeTied" => MoeTied.HyperParameters,
+        "DenseUntied" => DenseUntied.HyperParameters,
         _ => throw new ArgumentException(name),
     };
 
@@ -39,13 +40,13 @@ public class HuggingFaceConfigTests
             "[Qwen3Model(Vocab = 151_936, Hidden = 1024, Layers = 28, Heads = 16,\n" +
             "             KvHeads = 8, HeadDim = 128, Ffn = 3072, RopeTheta = 1e6,\n" +
             "             RmsNormEps = 1e-6, TieEmbeddings = true, MaxPositions = 40_960)]",
-            HuggingFaceConfig.AttributeText(Qwen3_0_6B.Definition));
+            HuggingFaceConfig.AttributeText(Qwen3_0_6B.HyperParameters));
     }
 
     [Fact]
     public void AttributeText_Moe_ListsMoeFields()
     {
-        string text = HuggingFaceConfig.AttributeText(MoeTied.Definition with { MlpOnlyLayers = [0, 3] });
+        string text = HuggingFaceConfig.AttributeText(MoeTied.HyperParameters with { MlpOnlyLayers = [0, 3] });
         Assert.Contains("Experts = 4, ExpertsPerToken = 2, ExpertFfn = 32, NormTopKProb = true", text.Replace("\n             ", " "));
         Assert.Contains("MlpOnlyLayers = new[] { 0, 3 }", text);
         Assert.Contains("RopeTheta = 1e6", text);

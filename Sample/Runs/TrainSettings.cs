@@ -1,6 +1,7 @@
 using Qwen3Gen.Training;
+using Qwen3Gen.Models;
 
-namespace Qwen3Gen.Sample.Training;
+namespace Qwen3Gen.Sample.Runs;
 
 /// <summary>Everything `qwen3gen train` was asked to do: the optimisation recipe plus the run's housekeeping.</summary>
 internal sealed record TrainSettings

@@ -1,5 +1,6 @@
 using Qwen3Gen.Checkpoints;
 using Qwen3Gen.Inference;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Model.Tests;
 
@@ -9,13 +10,13 @@ namespace Qwen3Gen.Model.Tests;
 /// tokenizer files (vocab.json, merges.txt, tokenizer_config.json from Runtime/Tokenization/qwen3, see its NOTICE.md).
 /// <see cref="Original"/> keeps the float32 model the snapshot was written from.
 /// </summary>
-public sealed class SnapshotFixture : IDisposable
+public sealed class ModelFolderFixture : IDisposable
 {
     public const ulong Seed = 20250607;
 
     private readonly TempDirectory _dir = new("Qwen3-ChatTest");
 
-    public SnapshotFixture()
+    public ModelFolderFixture()
     {
         Original = Qwen3ChatTest.Create(WeightFormat.F32);
         WeightInit.Normal(Original, Seed);
@@ -38,7 +39,7 @@ public sealed class SnapshotFixture : IDisposable
 }
 
 [CollectionDefinition(Name)]
-public sealed class SnapshotCollection : ICollectionFixture<SnapshotFixture>
+public sealed class SnapshotCollection : ICollectionFixture<ModelFolderFixture>
 {
     public const string Name = "Snapshot";
 }

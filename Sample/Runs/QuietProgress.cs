@@ -1,6 +1,6 @@
 using Qwen3Gen.Training;
 
-namespace Qwen3Gen.Sample.Training;
+namespace Qwen3Gen.Sample.Runs;
 
 /// <summary>Progress of the ranks other than 0 in a data-parallel run: rank 0 reports for all of them.</summary>
 internal sealed class QuietProgress : ITrainingProgress

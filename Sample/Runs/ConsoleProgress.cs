@@ -1,7 +1,7 @@
 using Qwen3Gen.Training;
 using Spectre.Console;
 
-namespace Qwen3Gen.Sample.Training;
+namespace Qwen3Gen.Sample.Runs;
 
 /// <summary>Progress for a terminal: one live Spectre.Console bar (step, loss, tokens/s, ETA); evaluations print above it.</summary>
 internal sealed class LiveProgress(ProgressContext context) : ITrainingProgress

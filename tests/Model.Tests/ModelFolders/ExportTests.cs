@@ -3,6 +3,7 @@ using Qwen3Gen.Inference;
 using Qwen3Gen.Tokenization;
 using Qwen3Gen.Training;
 using Xunit.Abstractions;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Model.Tests;
 

@@ -1,6 +1,6 @@
 using Qwen3Gen.Training;
 
-namespace Qwen3Gen.Sample.Training;
+namespace Qwen3Gen.Sample.Runs;
 
 /// <summary>
 /// Passes every report on to <paramref name="inner"/> and remembers whether training has begun

@@ -1,6 +1,7 @@
 using System.Diagnostics;
+using Qwen3Gen.Models;
 
-namespace Qwen3Gen.Diagnostics;
+namespace Qwen3Gen.Profiling;
 
 /// <summary>
 /// A switchable phase profiler for benchmarks: when <see cref="Enabled"/>, every top-level

@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using Qwen3Gen.Optim;
+using Qwen3Gen.Models;
 
-namespace Qwen3Gen.Diagnostics;
+namespace Qwen3Gen.Profiling;
 
 /// <summary>Where the time of one timed call went: the calls that ran through Workers, by job, and the serial rest.</summary>
 public sealed record PhaseTimes(string Phase, double Milliseconds, IReadOnlyList<(string Job, double Milliseconds, long Calls)> Jobs)

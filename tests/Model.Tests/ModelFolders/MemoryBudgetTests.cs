@@ -4,6 +4,7 @@ using Qwen3Gen.Definitions;
 using Qwen3Gen.Inference;
 using Qwen3Gen.Model.Tests.Chat;
 using Qwen3Gen.Sample.Commands;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Model.Tests;
 
@@ -16,13 +17,13 @@ public class MemoryBudgetTests
 {
     public static TheoryData<string, ModelConfig, long, long> Layouts => new()
     {
-        { nameof(Qwen3_0_6B), Qwen3_0_6B.Definition, Qwen3_0_6B.ParameterCount, Qwen3_0_6B.Layout.VectorStart },
-        { nameof(Qwen3_8B), Qwen3_8B.Definition, Qwen3_8B.ParameterCount, Qwen3_8B.Layout.VectorStart },
-        { nameof(Qwen3_30B_A3B), Qwen3_30B_A3B.Definition, Qwen3_30B_A3B.ParameterCount, Qwen3_30B_A3B.Layout.VectorStart },
-        { nameof(Qwen3_235B_A22B), Qwen3_235B_A22B.Definition, Qwen3_235B_A22B.ParameterCount, Qwen3_235B_A22B.Layout.VectorStart },
-        { nameof(Qwen3ShakespeareMoe), Qwen3ShakespeareMoe.Definition, Qwen3ShakespeareMoe.ParameterCount, Qwen3ShakespeareMoe.Layout.VectorStart },
-        { nameof(TrainTinyMoe), TrainTinyMoe.Definition, TrainTinyMoe.ParameterCount, TrainTinyMoe.Layout.VectorStart },
-        { nameof(Qwen3ChatMoeTest), Qwen3ChatMoeTest.Definition, Qwen3ChatMoeTest.ParameterCount, Qwen3ChatMoeTest.Layout.VectorStart },
+        { nameof(Qwen3_0_6B), Qwen3_0_6B.HyperParameters, Qwen3_0_6B.ParameterCount, Qwen3_0_6B.Layout.VectorStart },
+        { nameof(Qwen3_8B), Qwen3_8B.HyperParameters, Qwen3_8B.ParameterCount, Qwen3_8B.Layout.VectorStart },
+        { nameof(Qwen3_30B_A3B), Qwen3_30B_A3B.HyperParameters, Qwen3_30B_A3B.ParameterCount, Qwen3_30B_A3B.Layout.VectorStart },
+        { nameof(Qwen3_235B_A22B), Qwen3_235B_A22B.HyperParameters, Qwen3_235B_A22B.ParameterCount, Qwen3_235B_A22B.Layout.VectorStart },
+        { nameof(Qwen3ShakespeareMoe), Qwen3ShakespeareMoe.HyperParameters, Qwen3ShakespeareMoe.ParameterCount, Qwen3ShakespeareMoe.Layout.VectorStart },
+        { nameof(TrainTinyMoe), TrainTinyMoe.HyperParameters, TrainTinyMoe.ParameterCount, TrainTinyMoe.Layout.VectorStart },
+        { nameof(Qwen3ChatMoeTest), Qwen3ChatMoeTest.HyperParameters, Qwen3ChatMoeTest.ParameterCount, Qwen3ChatMoeTest.Layout.VectorStart },
     };
 
     [Theory, MemberData(nameof(Layouts))]
@@ -36,8 +37,8 @@ public class MemoryBudgetTests
     public void MoeSizes_MatchTheModelCards()
     {
         // Model cards: Qwen3-30B-A3B "30.5B" parameters, Qwen3-235B-A22B "235B".
-        Assert.Equal("30.5", (MemoryBudget.ParameterCount(Qwen3_30B_A3B.Definition) / 1e9).ToString("F1", CultureInfo.InvariantCulture));
-        Assert.Equal("235", (MemoryBudget.ParameterCount(Qwen3_235B_A22B.Definition) / 1e9).ToString("F0", CultureInfo.InvariantCulture));
+        Assert.Equal("30.5", (MemoryBudget.ParameterCount(Qwen3_30B_A3B.HyperParameters) / 1e9).ToString("F1", CultureInfo.InvariantCulture));
+        Assert.Equal("235", (MemoryBudget.ParameterCount(Qwen3_235B_A22B.HyperParameters) / 1e9).ToString("F0", CultureInfo.InvariantCulture));
     }
 
     [Theory]
@@ -46,7 +47,7 @@ public class MemoryBudgetTests
     public void WeightBytes_EqualWhatTheModelAllocates(WeightFormat format)
     {
         using var model = TrainTinyMoe.Create(format);
-        Assert.Equal(model.Weights.Bytes, MemoryBudget.WeightBytes(TrainTinyMoe.Definition, format));
+        Assert.Equal(model.Weights.Bytes, MemoryBudget.WeightBytes(TrainTinyMoe.HyperParameters, format));
     }
 
     [Fact]
@@ -62,7 +63,7 @@ public class MemoryBudgetTests
     [Fact]
     public void Shortfall_NamesBytesNeededAndAvailable()
     {
-        var config = Qwen3_30B_A3B.Definition;
+        var config = Qwen3_30B_A3B.HyperParameters;
         long bf16 = MemoryBudget.WeightBytes(config, WeightFormat.BF16);
         Assert.InRange(bf16, 60_000_000_000, 62_000_000_000);                  // 30.5 B × 2 bytes
 
@@ -110,8 +111,8 @@ public class MemoryBudgetTests
         // A qwen3_moe config.json of Qwen3-235B-A22B, the tokenizer, and one small BF16 shard: enough for the loader to
         // pick BF16, match the definition and find that 470 GB of weights do not fit.
         using var dir = new TempDirectory("Qwen3-235B-A22B");
-        File.WriteAllText(dir["config.json"], Qwen3_235B_A22B.Definition.ToHuggingFaceJson("bfloat16"));
-        foreach (var file in Directory.GetFiles(ChatSnapshotFixture.TokenizerSource))
+        File.WriteAllText(dir["config.json"], Qwen3_235B_A22B.HyperParameters.ToHuggingFaceJson("bfloat16"));
+        foreach (var file in Directory.GetFiles(ChatModelFolderFixture.TokenizerSource))
             File.Copy(file, dir[Path.GetFileName(file)]);
         var writer = new SafeTensorsWriter();
         writer.AddBF16("model.norm.weight", [2, 2], new BF16[4]);
