@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using Qwen3Gen.Checkpoints;
+using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Sample.Commands;
 

@@ -314,7 +314,7 @@ public sealed class TrainedModelTests : IDisposable
         var viaExport = Logits("export", "--model", merged);
         var bare = Logits("base", "--model", snapshot);
 
-        Assert.Equal([prompt.Length, Qwen3Tiny.Definition.Vocab], new[] { viaAdapter.GetLength(0), viaAdapter.GetLength(1) });
+        Assert.Equal([prompt.Length, Qwen3Tiny.HyperParameters.Vocab], new[] { viaAdapter.GetLength(0), viaAdapter.GetLength(1) });
         Assert.Equal(viaAdapter.Cast<float>(), viaExport.Cast<float>());        // the same merged weights in both processes: the same bits
         double moved = viaAdapter.Cast<float>().Zip(bare.Cast<float>(), (a, b) => Math.Abs(a - b)).Max();
         Assert.True(moved > 1e-2, $"the adapter changed no logit by more than {moved}: the test would not see a missing adapter");
