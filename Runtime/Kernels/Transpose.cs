@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Kernels;
 
 /// <summary>
 /// Packing of nn.Linear weights for the forward product: dst[k, n] = w[n, k] (dst row stride nr), F32 or BF16 (widened).
