@@ -63,7 +63,7 @@ public class DamagedDirectoryTests(ModelFolderFixture snapshot, ITestOutputHelpe
         using var dir = TempDirectory.CopyOf(snapshot.Directory);
         EditConfig(dir, c => c.Remove("hidden_size"));
         var e = Fails<InvalidDataException>(dir.Dir);
-        Assert.Contains("missing field 'hidden_size'", e.Message);
+        Assert.Contains("has no 'hidden_size' field, which is required", e.Message);
     }
 
     [Fact]
