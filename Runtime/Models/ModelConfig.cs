@@ -81,31 +81,51 @@ public sealed record ModelConfig
     internal IEnumerable<Field> ConfigFieldsOfThisModel() =>
         HyperParameters.All.Where(f => f.Scope == FieldScope.All || (f.Scope == FieldScope.Moe && IsMoe));
 
+    /// <summary>
+    /// The order config.json files are written in (the table's keys and the fixed ones below; Qwen3MoeConfig's keys last);
+    /// a key of a new table row not listed here goes at the end.
+    /// </summary>
+    private static readonly string[] KeyOrder =
+    [
+        "architectures", "model_type", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+        "num_key_value_heads", "head_dim", "hidden_act", "max_position_embeddings", "initializer_range", "rms_norm_eps", "rope_theta",
+        "rope_scaling", "tie_word_embeddings", "attention_bias", "attention_dropout", "use_sliding_window", "sliding_window",
+        "max_window_layers", "use_cache", "torch_dtype",
+        "decoder_sparse_step", "mlp_only_layers", "moe_intermediate_size", "num_experts", "num_experts_per_tok", "norm_topk_prob",
+        "output_router_logits", "router_aux_loss_coef",
+    ];
+
     /// <summary>A Hugging Face config.json for this model (what Qwen3ForCausalLM / Qwen3MoeForCausalLM read).</summary>
     public string ToHuggingFaceJson(string torchDtype = "float32")
     {
-        var o = new System.Text.Json.Nodes.JsonObject
+        var values = new Dictionary<string, System.Text.Json.Nodes.JsonNode?>(StringComparer.Ordinal)
         {
             ["architectures"] = new System.Text.Json.Nodes.JsonArray(IsMoe ? "Qwen3MoeForCausalLM" : "Qwen3ForCausalLM"),
             ["model_type"] = IsMoe ? "qwen3_moe" : "qwen3",
+            // What transformers writes besides the table's fields: the values Qwen3Gen implements (ConfigFields refuses others).
+            ["hidden_act"] = "silu",
+            ["initializer_range"] = 0.02,
+            ["rope_scaling"] = RopeScaling.ToJsonObject(),
+            ["attention_bias"] = false,
+            ["attention_dropout"] = 0.0,
+            ["use_sliding_window"] = false,
+            ["sliding_window"] = null,
+            ["max_window_layers"] = Layers,
+            ["use_cache"] = true,
+            ["torch_dtype"] = torchDtype,
         };
         foreach (var field in ConfigFieldsOfThisModel())
-            o[field.Key] = Get(field) switch
+            values[field.Key] = Get(field) switch
             {
                 int[] array => new System.Text.Json.Nodes.JsonArray(array.Select(i => (System.Text.Json.Nodes.JsonNode?)i).ToArray()),
-                var value => System.Text.Json.Nodes.JsonValue.Create(value),
+                int i => i,
+                double d => d,
+                bool b => b,
+                var other => throw new InvalidOperationException($"No config.json writer for {field.Name} ({other?.GetType().Name})."),
             };
-        // What transformers writes besides the table's fields; the values Qwen3Gen implements (ConfigFields refuses others).
-        o["hidden_act"] = "silu";
-        o["initializer_range"] = 0.02;
-        o["rope_scaling"] = RopeScaling.ToJsonObject();
-        o["attention_bias"] = false;
-        o["attention_dropout"] = 0.0;
-        o["use_sliding_window"] = false;
-        o["sliding_window"] = null;
-        o["max_window_layers"] = Layers;
-        o["use_cache"] = true;
-        o["torch_dtype"] = torchDtype;
+        var o = new System.Text.Json.Nodes.JsonObject();
+        foreach (var key in KeyOrder.Where(values.ContainsKey).Concat(values.Keys.Except(KeyOrder).Order(StringComparer.Ordinal)))
+            o[key] = values[key];
         return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
