@@ -289,7 +289,7 @@ public sealed class TrainedModelTests : IDisposable
         using (var source = Qwen3Tiny.Create(WeightFormat.F32))
         {
             WeightInit.Normal(source, seed: 5);
-            WeightInit.SaveHuggingFaceSnapshot(source, snapshot, SafeTensorsDType.F32, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
+            SnapshotWriter.Save(source, snapshot, SafeTensorsDType.F32, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
         }
         var settings = new TrainSettings
         {
