@@ -85,7 +85,7 @@ public sealed class TrainedModelTests : IDisposable
         Assert.Contains("generated 24 tokens", error.ToString());
 
         using var reference = Qwen3Tiny.Create(WeightFormat.F32);
-        CheckpointLoader.Load(reference.Tensors, reference.Config.TieEmbeddings, reference.Weights, Path.Combine(checkpoint, "model.safetensors"));
+        CheckpointLoader.Load(reference, Path.Combine(checkpoint, "model.safetensors"));
         using var session = reference.CreateSession(64);
         var ids = new List<int>();
         int next = ArgMax(session.Prefill("ROMEO:"u8.ToArray().Select(b => (int)b).ToArray()));
@@ -176,7 +176,7 @@ public sealed class TrainedModelTests : IDisposable
         using (var source = Qwen3Tiny.Create(WeightFormat.F32))
         {
             WeightInit.Normal(source, seed: 7);
-            WeightInit.SaveHuggingFaceSnapshot(source, snapshot, SafeTensorsDType.BF16, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
+            SnapshotWriter.Save(source, snapshot, SafeTensorsDType.BF16, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
         }
         // One step at lr 1e-9 without weight decay moves no weight by more than ~1e-9: the result is the snapshot's weights.
         string output = Path.Combine(_root, "finetune");
@@ -233,7 +233,7 @@ public sealed class TrainedModelTests : IDisposable
         using (var source = Qwen3Tiny.Create(WeightFormat.F32))
         {
             WeightInit.Normal(source, seed: 9);
-            WeightInit.SaveHuggingFaceSnapshot(source, snapshot, SafeTensorsDType.F32, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
+            SnapshotWriter.Save(source, snapshot, SafeTensorsDType.F32, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
         }
         TrainSettings Settings(string output) => new()
         {
@@ -289,7 +289,7 @@ public sealed class TrainedModelTests : IDisposable
         using (var source = Qwen3Tiny.Create(WeightFormat.F32))
         {
             WeightInit.Normal(source, seed: 5);
-            WeightInit.SaveHuggingFaceSnapshot(source, snapshot, SafeTensorsDType.F32, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
+            SnapshotWriter.Save(source, snapshot, SafeTensorsDType.F32, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
         }
         var settings = new TrainSettings
         {
