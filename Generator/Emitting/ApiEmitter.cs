@@ -2,7 +2,7 @@ using Qwen3Gen.Generator.Model;
 
 namespace Qwen3Gen.Generator.Emitting;
 
-/// <summary>Construction, registration and the <c>IQwen3Model</c> surface: validation of inputs lives here.</summary>
+/// <summary>Construction, the static Definition (for ModelCatalog.Register) and the <c>IQwen3Model</c> surface: validation of inputs lives here.</summary>
 internal static class ApiEmitter
 {
     public static void Write(SourceWriter w, ModelSpec spec)
@@ -10,15 +10,15 @@ internal static class ApiEmitter
         var c = spec.ClassName;
         w.Block($$"""
             private readonly global::Qwen3Gen.Models.Weights _weights;
-            private global::Qwen3Gen.NativeBuffer<float>? _gradients;
+            private global::Qwen3Gen.Kernels.NativeBuffer<float>? _gradients;
             private State? _state;
-            private global::Qwen3Gen.RopeScaling _ropeScaling = HyperParameters.RopeScaling;
+            private global::Qwen3Gen.Kernels.RopeScaling _ropeScaling = HyperParameters.RopeScaling;
 
             /// <summary>
             /// The RoPE scaling of work buffers and sessions made from now on (default: the definition's; a model directory
             /// sets its config.json's). Setting it drops the current work buffers; existing sessions keep their tables.
             /// </summary>
-            public global::Qwen3Gen.RopeScaling RopeScaling
+            public global::Qwen3Gen.Kernels.RopeScaling RopeScaling
             {
                 get => _ropeScaling;
                 set
@@ -45,16 +45,20 @@ internal static class ApiEmitter
             /// <summary>A model with all-zero weights in <paramref name="format"/> (load a checkpoint or initialise them next).</summary>
             public static {{c}} Create(global::Qwen3Gen.Models.WeightFormat format = global::Qwen3Gen.Models.WeightFormat.F32) => new(global::Qwen3Gen.Models.Weights.Create(format, Layout.Count, Layout.VectorStart));
 
-            [global::System.Runtime.CompilerServices.ModuleInitializer]
-            internal static void Register() =>
-                global::Qwen3Gen.Models.ModelCatalog.Register(new global::Qwen3Gen.Models.ModelDefinition(nameof({{c}}), HyperParameters, static format => Create(format),
-                                                         static weights => new {{c}}(weights), TensorTable, Layout.Count, Layout.VectorStart));
+            private static global::Qwen3Gen.Models.ModelDefinition? _definition;
+
+            /// <summary>
+            /// This class as a compiled definition (name, hyper-parameters, factories, layout). Register it with
+            /// <c>ModelCatalog.Register({{c}}.Definition)</c> so that <c>ModelDirectory.Load</c> picks it for a matching config.json.
+            /// </summary>
+            public static global::Qwen3Gen.Models.ModelDefinition Definition => _definition ??= new global::Qwen3Gen.Models.ModelDefinition(nameof({{c}}),
+                HyperParameters, static format => Create(format), static weights => new {{c}}(weights), TensorTable, Layout.Count, Layout.VectorStart);
 
             public string Name => nameof({{c}});
             public global::Qwen3Gen.Models.ModelConfig Config => HyperParameters;
             public global::System.Collections.Generic.IReadOnlyList<global::Qwen3Gen.Models.TensorSpec> Tensors => TensorTable;
             public global::Qwen3Gen.Models.Weights Weights => _weights;
-            public global::Qwen3Gen.NativeBuffer<float> Gradients => _gradients ??= new global::Qwen3Gen.NativeBuffer<float>(Layout.Count);
+            public global::Qwen3Gen.Kernels.NativeBuffer<float> Gradients => _gradients ??= new global::Qwen3Gen.Kernels.NativeBuffer<float>(Layout.Count);
             public void ZeroGradients() => Gradients.Clear();
             public global::Qwen3Gen.Models.IBackwardHook? BackwardHook { get; set; }
 
@@ -103,7 +107,7 @@ internal static class ApiEmitter
                     throw new global::System.ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"seqLen must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
                 if (_state is { } s && s.MaxBatch >= batch && s.MaxSeqLen >= seqLen && (s.Training || !training)) return;
                 // Sized from run-time values: rows and bytes checked before anything is allocated (or the old buffers freed).
-                global::Qwen3Gen.WorkBufferLimits.Check(State.PlannedBytes(batch, seqLen, training, _ropeScaling, recompute: _checkpointing), (long)batch * seqLen,
+                global::Qwen3Gen.Kernels.WorkBufferLimits.Check(State.PlannedBytes(batch, seqLen, training, _ropeScaling, recompute: _checkpointing), (long)batch * seqLen,
                                        nameof(batch), batch, $"Reserve(batch {batch}, seqLen {seqLen}, {(training ? "training" : "inference")})");
                 _state?.Dispose();
                 _state = null;
@@ -178,15 +182,11 @@ internal static class ApiEmitter
                         int dot = name.LastIndexOf('.');
                         if (dot > 0 && int.TryParse(name.Substring(dot + 1), out int layer) && layer >= 0 && layer < Layers && IsSparse(layer))
                         {
-                            ref var a = ref s.Layer[layer];
                             switch (name.Substring(0, dot))
                             {
-                                case "router_logits": return new global::System.ReadOnlySpan<float>(a.Moe.RouterLogits, rows * Experts).ToArray();
-                                case "routing_weights": return new global::System.ReadOnlySpan<float>(a.Moe.RouteWeight, rows * ExpertsPerToken).ToArray();
-                                case "selected_experts":
-                                    var ids = new float[rows * ExpertsPerToken];
-                                    for (int k = 0; k < ids.Length; k++) ids[k] = a.Moe.Selected[k];
-                                    return ids;
+                                case "router_logits": return RouterLogits(layer);
+                                case "routing_weights": return RoutingWeights(layer);
+                                case "selected_experts": return global::System.Array.ConvertAll(SelectedExperts(layer), static e => (float)e);
                             }
                         }
                 """);
@@ -206,11 +206,25 @@ internal static class ApiEmitter
                 public bool IsSparseLayer(int layer) => IsSparse(layer);
 
                 /// <summary>Rows routed to each expert of a sparse layer in the last Forward.</summary>
-                public int[] ExpertLoad(int layer)
+                public int[] ExpertLoad(int layer) => new global::System.ReadOnlySpan<int>(Routing(layer, perRow: false).Counts, Experts).ToArray();
+
+                /// <summary>Router logits of a sparse layer in the last Forward: [rows, Experts], before the softmax.</summary>
+                public float[] RouterLogits(int layer) => new global::System.ReadOnlySpan<float>(Routing(layer).RouterLogits, _state!.Rows * Experts).ToArray();
+
+                /// <summary>Weights of the selected experts: [rows, ExpertsPerToken] (renormalised when NormTopKProb).</summary>
+                public float[] RoutingWeights(int layer) => new global::System.ReadOnlySpan<float>(Routing(layer).RouteWeight, _state!.Rows * ExpertsPerToken).ToArray();
+
+                /// <summary>Selected experts: [rows, ExpertsPerToken] ids, in descending router probability.</summary>
+                public int[] SelectedExperts(int layer) => new global::System.ReadOnlySpan<int>(Routing(layer).Selected, _state!.Rows * ExpertsPerToken).ToArray();
+
+                /// <summary>The work buffers of sparse layer <paramref name="layer"/> after a Forward (per-row routing: on training buffers).</summary>
+                private ref global::Qwen3Gen.Layers.MoeBuffers Routing(int layer, bool perRow = true)
                 {
                     var s = _state ?? throw new global::System.InvalidOperationException("Run Forward first.");
+                    if (perRow && !s.Training) throw new global::System.InvalidOperationException("The routing of every row is kept only by training work buffers: Forward with targets, or Reserve(..., training: true) first.");
+                    if (layer < 0 || layer >= Layers) throw new global::System.ArgumentOutOfRangeException(nameof(layer), layer, $"The model has {Layers} layers.");
                     if (!IsSparse(layer)) throw new global::System.ArgumentException($"Layer {layer} is dense.", nameof(layer));
-                    return new global::System.ReadOnlySpan<int>(s.Layer[layer].Moe.Counts, Experts).ToArray();
+                    return ref s.Layer[layer].Moe;
                 }
 
                 """);

@@ -145,16 +145,8 @@ internal static class LayoutEmitter
         w.Line();
     }
 
-    public static long ParameterCount(ModelShape s)
-    {
-        long h = s.Hidden, total = (long)s.Vocab * h;
-        for (int i = 0; i < s.Layers; i++)
-        {
-            total += ((long)s.Heads * s.HeadDim + 2L * s.KvHeads * s.HeadDim) * h + h * s.Heads * s.HeadDim;
-            total += s.IsSparse(i) ? (long)s.Experts * h + (long)s.Experts * 3L * s.ExpertFfn * h : 3L * s.Ffn * h;
-            total += 2 * h + 2L * s.HeadDim;
-        }
-        if (!s.TieEmbeddings) total += (long)s.Vocab * h;
-        return total + h;
-    }
+    /// <summary>The parameter count of the layout written above (the shared count, Rules.ShapeRules.ParameterCount).</summary>
+    public static long ParameterCount(ModelShape s) =>
+        (long)Rules.ShapeRules.ParameterCount(s.Vocab, s.Hidden, s.Layers, s.Heads, s.KvHeads, s.HeadDim, s.Ffn, s.Experts, s.ExpertFfn,
+            s.TieEmbeddings, s.IsSparse);
 }

@@ -85,7 +85,7 @@ public sealed class TrainedModelTests : IDisposable
         Assert.Contains("generated 24 tokens", error.ToString());
 
         using var reference = Qwen3Tiny.Create(WeightFormat.F32);
-        CheckpointLoader.Load(reference.Tensors, reference.Config.TieEmbeddings, reference.Weights, Path.Combine(checkpoint, "model.safetensors"));
+        CheckpointLoader.Load(reference, Path.Combine(checkpoint, "model.safetensors"));
         using var session = reference.CreateSession(64);
         var ids = new List<int>();
         int next = ArgMax(session.Prefill("ROMEO:"u8.ToArray().Select(b => (int)b).ToArray()));
@@ -176,7 +176,7 @@ public sealed class TrainedModelTests : IDisposable
         using (var source = Qwen3Tiny.Create(WeightFormat.F32))
         {
             WeightInit.Normal(source, seed: 7);
-            WeightInit.SaveHuggingFaceSnapshot(source, snapshot, SafeTensorsDType.BF16, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
+            SnapshotWriter.Save(source, snapshot, SafeTensorsDType.BF16, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
         }
         // One step at lr 1e-9 without weight decay moves no weight by more than ~1e-9: the result is the snapshot's weights.
         string output = Path.Combine(_root, "finetune");
@@ -233,7 +233,7 @@ public sealed class TrainedModelTests : IDisposable
         using (var source = Qwen3Tiny.Create(WeightFormat.F32))
         {
             WeightInit.Normal(source, seed: 9);
-            WeightInit.SaveHuggingFaceSnapshot(source, snapshot, SafeTensorsDType.F32, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
+            SnapshotWriter.Save(source, snapshot, SafeTensorsDType.F32, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
         }
         TrainSettings Settings(string output) => new()
         {
@@ -289,7 +289,7 @@ public sealed class TrainedModelTests : IDisposable
         using (var source = Qwen3Tiny.Create(WeightFormat.F32))
         {
             WeightInit.Normal(source, seed: 5);
-            WeightInit.SaveHuggingFaceSnapshot(source, snapshot, SafeTensorsDType.F32, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
+            SnapshotWriter.Save(source, snapshot, SafeTensorsDType.F32, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
         }
         var settings = new TrainSettings
         {
@@ -330,6 +330,70 @@ public sealed class TrainedModelTests : IDisposable
         var unmerged = model.Logits.ToArray();
         double worst = unmerged.Zip(viaAdapter.Cast<float>(), (a, b) => Math.Abs(a - (double)b)).Max();
         Assert.True(worst < 1e-4, $"the unmerged adapter and the merged export differ by {worst} in a logit");
+    }
+
+    /// <summary>
+    /// `perplexity` scores the validation split as `train` does (its mean cross-entropy is the run's validation loss);
+    /// against itself the divergences are exactly zero; against its Q8_0 GGUF they are small and positive and equal, on one
+    /// window, what this test computes from the two models' logits with its own float64 loop.
+    /// </summary>
+    [Fact]
+    public void Perplexity_IsTheValidationLoss_AndMeasuresAQuantisedCopyAgainstTheOriginal()
+    {
+        string checkpoint = Train("Qwen3Tiny", "byte", 2, 16);
+        string run = Path.GetDirectoryName(checkpoint)!;
+        float validation;
+        using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "summary.json"))))
+            validation = doc.RootElement.GetProperty("FinalValidationLoss").GetSingle();
+        var settings = new PerplexityCommand.Settings { Model = checkpoint, Data = _data, Context = 16, Threads = 1 };
+        var output = new StringWriter();
+        var whole = PerplexityCommand.Measure(settings, output, new StringWriter())!;
+        Assert.Equal(validation, whole.MeanCrossEntropy, 5e-6 * validation);
+        Assert.Contains("perplexity ", output.ToString());
+
+        var self = PerplexityCommand.Measure(settings with { Reference = checkpoint, MaxWindows = 3 }, new StringWriter(), new StringWriter())!;
+        Assert.Equal((0.0, 1.0, 0.0), (self.MeanKl!.Value, self.TopOneAgreement!.Value, self.Nmse!.Value));
+
+        string gguf = Path.Combine(_root, "tiny-q8_0.gguf");
+        Assert.Equal(0, QuantizeCommand.Run(checkpoint, "q8_0", gguf, new StringWriter(), new StringWriter()));
+        var quantised = PerplexityCommand.Measure(settings with { Model = gguf, Reference = checkpoint, MaxWindows = 1 }, new StringWriter(), new StringWriter())!;
+        Assert.Equal(16, quantised.Targets);
+
+        // The same window by hand: the first 17 ids of the validation split (the text's bytes from 90 % onward).
+        byte[] corpus = File.ReadAllBytes(_data);
+        int[] ids = [.. corpus.AsSpan((int)(corpus.Length * 0.9), 17).ToArray().Select(b => (int)b)];
+        double[,] Logits(string model)
+        {
+            using var loaded = ModelDirectory.Load(model);
+            loaded.Model.Reserve(1, 16, training: false);
+            loaded.Model.Forward(ids.AsSpan(0, 16), [], 1, 16);
+            var z = new double[16, 256];
+            for (int t = 0; t < 16; t++) for (int i = 0; i < 256; i++) z[t, i] = loaded.Model.Logits[t * 256 + i];
+            return z;
+        }
+        double[,] q = Logits(gguf), f = Logits(checkpoint);
+        double kl = 0, ce = 0, err = 0, norm = 0;
+        int same = 0;
+        for (int t = 0; t < 16; t++)
+        {
+            double mq = Enumerable.Range(0, 256).Max(i => q[t, i]), mf = Enumerable.Range(0, 256).Max(i => f[t, i]);
+            double lq = mq + Math.Log(Enumerable.Range(0, 256).Sum(i => Math.Exp(q[t, i] - mq)));
+            double lf = mf + Math.Log(Enumerable.Range(0, 256).Sum(i => Math.Exp(f[t, i] - mf)));
+            ce += lq - q[t, ids[t + 1]];
+            for (int i = 0; i < 256; i++)
+            {
+                double pf = Math.Exp(f[t, i] - lf);
+                kl += pf * ((f[t, i] - lf) - (q[t, i] - lq));
+                err += (q[t, i] - f[t, i]) * (q[t, i] - f[t, i]);
+                norm += f[t, i] * f[t, i];
+            }
+            if (Enumerable.Range(0, 256).MaxBy(i => q[t, i]) == Enumerable.Range(0, 256).MaxBy(i => f[t, i])) same++;
+        }
+        Assert.Equal(ce / 16, quantised.MeanCrossEntropy, 1e-9);
+        Assert.True(kl / 16 > 0, "Q8_0 weights left every distribution unchanged: the comparison would not see a difference");
+        Assert.Equal(kl / 16, quantised.MeanKl!.Value, 1e-9);
+        Assert.Equal(err / norm, quantised.Nmse!.Value, 1e-12);
+        Assert.Equal(same / 16.0, quantised.TopOneAgreement!.Value);
     }
 
     /// <summary>A float32 C-order .npy matrix, parsed from the format's definition (numpy.lib.format, version 1.0).</summary>

@@ -1,3 +1,4 @@
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Tokenization;
 using Qwen3Gen.Models;
 
@@ -32,6 +33,7 @@ public sealed class ScriptedModel : IQwen3Model
     public Weights Weights => throw new NotSupportedException();
     public NativeBuffer<float> Gradients => throw new NotSupportedException();
     public ReadOnlySpan<float> Logits => default;
+    public float[] DebugTensor(string name) => throw new NotSupportedException();
     public void Reserve(int batch, int seqLen, bool training) => throw new NotSupportedException();
     public float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batch, int seqLen) => throw new NotSupportedException();
     public void Backward() => throw new NotSupportedException();
