@@ -1,19 +1,22 @@
-using System.Runtime.CompilerServices;
 using Qwen3Gen.Definitions;
 using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Sample;
 
-/// <summary>The definitions compiled into Qwen3Gen.Definitions (they register themselves from a module initializer).</summary>
+/// <summary>The definitions the CLI knows: Qwen3Gen.Definitions' list, registered with <see cref="ModelCatalog"/> on first use.</summary>
 internal static class Catalog
 {
+    private static readonly Lazy<bool> Registered = new(() => { ModelCatalog.Register(CompiledDefinitions.All); return true; });
+
+    /// <summary>Registers the definitions (once), so that <see cref="Inference.ModelDirectory"/> can match a config.json to them.</summary>
+    public static void Register() => _ = Registered.Value;
+
     /// <summary>Every compiled definition, by name.</summary>
     public static IReadOnlyList<ModelDefinition> All
     {
         get
         {
-            // Module initializers run when the module is first touched; make sure the Definitions assembly has been.
-            RuntimeHelpers.RunModuleConstructor(typeof(Qwen3Shakespeare).Module.ModuleHandle);
+            Register();
             return ModelCatalog.All;
         }
     }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the kernel tests (tests/Runtime.Tests/Kernels) once per vector path:
+# Runs the kernel and optimizer tests (tests/Runtime.Tests/Kernels, /Optim) once per vector path:
 #   default                      -> Vector512 where the CPU has AVX-512
 #   DOTNET_EnableAVX512=0        -> Vector256
 #   DOTNET_EnableAVX2=0          -> Vector128
@@ -13,7 +13,7 @@ status=0
 for setting in "" DOTNET_EnableAVX512=0 DOTNET_EnableAVX2=0 DOTNET_EnableHWIntrinsic=0; do
   echo "=== ${setting:-default (widest vectors)} ==="
   if ! env $setting dotnet test tests/Runtime.Tests -c Release --no-build --nologo \
-        --filter "FullyQualifiedName~Qwen3Gen.Runtime.Tests.Kernels" "$@"; then
+        --filter "FullyQualifiedName~Qwen3Gen.Runtime.Tests.Kernels|FullyQualifiedName~Qwen3Gen.Runtime.Tests.Optim" "$@"; then
     status=1
   fi
 done

@@ -50,16 +50,16 @@ internal static class Descriptors
         Error("QG0010", "Config file is not valid JSON", "Config file '{0}' is not valid JSON: {1} at line {2}, column {3} (offset {4})");
 
     public static readonly DiagnosticDescriptor ConfigWrongModelType =
-        Error("QG0011", "Config model_type is not Qwen3", "Config file '{0}' has model_type '{1}'; Qwen3Gen reads 'qwen3' and 'qwen3_moe'");
+        Error("QG0011", "Config model_type is not Qwen3", ConfigFields.WrongModelType);
 
     public static readonly DiagnosticDescriptor ConfigMissingField =
-        Error("QG0012", "Config field missing", "Config file '{0}' has no '{1}' field, which is required");
+        Error("QG0012", "Config field missing", ConfigFields.MissingField);
 
     public static readonly DiagnosticDescriptor ConfigInvalidField =
-        Error("QG0013", "Config field has an invalid value", "Config file '{0}': '{1}' is {2}; expected {3}");
+        Error("QG0013", "Config field has an invalid value", ConfigFields.InvalidField);
 
     public static readonly DiagnosticDescriptor UnsupportedFeature =
-        Error("QG0014", "Unsupported model feature", "Config file '{0}': {1} = {2} is not supported: {3}");
+        Error("QG0014", "Unsupported model feature", ConfigFields.Unsupported);
 
     public static readonly DiagnosticDescriptor ConfigWithInlineValues =
         Error("QG0015", "Config and inline values both given", "Config = \"{0}\" cannot be combined with inline values ({1}): remove them, or remove Config");

@@ -41,14 +41,14 @@ internal static class ConstantsEmitter
         w.Line($"public const float AttentionScale = {Float(1.0 / System.Math.Sqrt(s.HeadDim))};  // HeadDim^-0.5");
         w.Line();
         w.Line("/// <summary>The hyper-parameters as a runtime value (for checkpoints, config.json matching and tools).</summary>");
-        w.Line("public static readonly ModelConfig HyperParameters = new()");
+        w.Line("public static readonly global::Qwen3Gen.Models.ModelConfig HyperParameters = new()");
         w.Line("{");
         w.Line("    Vocab = Vocab, Hidden = Hidden, Layers = Layers, Heads = Heads, KvHeads = KvHeads, HeadDim = HeadDim, Ffn = Ffn,");
         w.Line($"    RopeTheta = RopeTheta, RmsNormEps = {Double(s.RmsNormEps)}, TieEmbeddings = TieEmbeddings, MaxPositions = MaxPositions,");
         if (rope.Type == "linear")
-            w.Line($"    RopeScaling = RopeScaling.Linear(factor: {Double(rope.Factor)}, originalMaxPositions: {Int(rope.OriginalMaxPositions)}),");
+            w.Line($"    RopeScaling = global::Qwen3Gen.RopeScaling.Linear(factor: {Double(rope.Factor)}, originalMaxPositions: {Int(rope.OriginalMaxPositions)}),");
         else if (rope.Type == "yarn")
-            w.Line($"    RopeScaling = RopeScaling.Yarn(factor: {Double(rope.Factor)}, originalMaxPositions: {Int(rope.OriginalMaxPositions)}, " +
+            w.Line($"    RopeScaling = global::Qwen3Gen.RopeScaling.Yarn(factor: {Double(rope.Factor)}, originalMaxPositions: {Int(rope.OriginalMaxPositions)}, " +
                    $"betaFast: {Double(rope.BetaFast)}, betaSlow: {Double(rope.BetaSlow)}, attentionFactor: {Double(rope.AttentionFactor)}, " +
                    $"truncate: {(rope.Truncate ? "true" : "false")}),");
         if (s.IsMoe)

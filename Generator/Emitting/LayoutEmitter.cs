@@ -20,6 +20,7 @@ internal static class LayoutEmitter
         w.Line("/// attention, MLP, LM head), then every 1-D norm weight from VectorStart on: BF16 weights keep the matrices");
         w.Line("/// in BF16 and the vectors in float32 at the same offsets.");
         w.Line("/// </summary>");
+        w.Line("[GeneratedCode]");
         w.Open("public static class Layout");
         w.Line("public const long Embed = 0;                                              // model.embed_tokens.weight [Vocab, Hidden]");
         w.Line();
@@ -66,6 +67,8 @@ internal static class LayoutEmitter
             w.Line("public static long ExpertGateProj(int layer, int expert) => MlpBase(layer) + RouterSize + expert * ExpertSize;");
             w.Line("public static long ExpertUpProj(int layer, int expert) => ExpertGateProj(layer, expert) + (long)ExpertFfn * Hidden;");
             w.Line("public static long ExpertDownProj(int layer, int expert) => ExpertUpProj(layer, expert) + (long)ExpertFfn * Hidden;");
+            w.Line("public static global::Qwen3Gen.Layers.ExpertMatrices ExpertBlock(int layer) =>     // expert e's matrices: these + e · ExpertSize");
+            w.Line("    new(ExpertGateProj(layer, 0), ExpertUpProj(layer, 0), ExpertDownProj(layer, 0), ExpertSize);");
         }
         w.Line();
         if (s.TieEmbeddings)
@@ -102,10 +105,10 @@ internal static class LayoutEmitter
         }
 
         w.Line("/// <summary>Every parameter tensor by Hugging Face checkpoint key, with its shape and offset.</summary>");
-        w.Line("public static readonly IReadOnlyList<TensorSpec> TensorTable = BuildTensorTable();");
+        w.Line("public static readonly global::System.Collections.Generic.IReadOnlyList<global::Qwen3Gen.Models.TensorSpec> TensorTable = BuildTensorTable();");
         w.Line();
-        w.Open("private static TensorSpec[] BuildTensorTable()");
-        w.Line("var t = new List<TensorSpec>();");
+        w.Open("private static global::Qwen3Gen.Models.TensorSpec[] BuildTensorTable()");
+        w.Line("var t = new global::System.Collections.Generic.List<global::Qwen3Gen.Models.TensorSpec>();");
         w.Line("t.Add(new(\"model.embed_tokens.weight\", [Vocab, Hidden], Layout.Embed));");
         w.Open("for (int i = 0; i < Layers; i++)");
         w.Line("string p = \"model.layers.\" + i + \".\";");
@@ -142,16 +145,8 @@ internal static class LayoutEmitter
         w.Line();
     }
 
-    public static long ParameterCount(ModelShape s)
-    {
-        long h = s.Hidden, total = (long)s.Vocab * h;
-        for (int i = 0; i < s.Layers; i++)
-        {
-            total += ((long)s.Heads * s.HeadDim + 2L * s.KvHeads * s.HeadDim) * h + h * s.Heads * s.HeadDim;
-            total += s.IsSparse(i) ? (long)s.Experts * h + (long)s.Experts * 3L * s.ExpertFfn * h : 3L * s.Ffn * h;
-            total += 2 * h + 2L * s.HeadDim;
-        }
-        if (!s.TieEmbeddings) total += (long)s.Vocab * h;
-        return total + h;
-    }
+    /// <summary>The parameter count of the layout written above (the shared count, Rules.ShapeRules.ParameterCount).</summary>
+    public static long ParameterCount(ModelShape s) =>
+        (long)Rules.ShapeRules.ParameterCount(s.Vocab, s.Hidden, s.Layers, s.Heads, s.KvHeads, s.HeadDim, s.Ffn, s.Experts, s.ExpertFfn,
+            s.TieEmbeddings, s.IsSparse);
 }

@@ -22,6 +22,7 @@ internal static class PassEmitter
     {
         w.Block("""
             /// <summary>One decoder layer's activations: what the forward pass keeps for the backward pass. R = batch · seqLen rows.</summary>
+            [GeneratedCode]
             private struct LayerBuffers
             {
                 public float* Input;    // [R, Hidden]   residual stream entering the layer
@@ -35,8 +36,8 @@ internal static class PassEmitter
                 public float* Q;        // [R, QDim]     queries after QK-norm and RoPE
                 public float* KCache;   // [batch, capacity, KvDim]  keys after QK-norm and RoPE, by position
                 public float* VCache;   // [batch, capacity, KvDim]  values, by position
-                public KvRows KRows, VRows;  // the same in a compact format (BF16 / F16 / Q8_0 sessions; KCache, VCache then null)
-                public float* Partials; // [batch, Heads, ⌈capacity / KeySplit⌉, HeadDim + 2]  flash-decoding chunks (inference)
+                public global::Qwen3Gen.KvRows KRows, VRows;  // the same in a compact format (BF16 / F16 / Q8_0 sessions; KCache, VCache then null)
+                public float* Partials; // [batch, Heads, chunks, HeadDim + 2]  flash-decoding scratch (inference; PartialsFloats)
                 public float* Attn;     // [R, QDim]     softmax(q·kᵀ·scale + causal mask)·v, heads concatenated
                 public float* Lse;      // [R, Heads]    log-sum-exp of each attention row (flash-style backward)
                 public float* Mid;      // [R, Hidden]   Input + o_proj(Attn)
@@ -49,18 +50,7 @@ internal static class PassEmitter
             """);
         if (spec.Shape.IsMoe)
             w.Block("""
-                    // sparse MoE layers (P = R · ExpertsPerToken routed (row, slot) pairs, grouped by expert)
-                    public float* RouterLogits; // [R, Experts]   x · W_routerᵀ
-                    public float* Probs;        // [R, Experts]   softmax over all experts
-                    public int* Selected;       // [R, ExpertsPerToken]  top-k expert ids, descending probability
-                    public float* RouteWeight;  // [R, ExpertsPerToken]  their combine weights (renormalised if NormTopKProb)
-                    public int* Counts;         // [Experts]      rows routed to each expert
-                    public int* Starts;         // [Experts + 1]  first packed position of each expert
-                    public int* PackedRow;      // [P]            row of each packed position
-                    public int* PackedPos;      // [R, ExpertsPerToken]  packed position of each (row, slot)
-                    public float* Xe;           // [P, Hidden]    the routed rows, grouped by expert
-                    public float* Ge, Ue, Ae;   // [P, ExpertFfn] expert gate, up, silu(gate) ⊙ up
-                    public float* Ye;           // [P, Hidden]    expert outputs
+                    public global::Qwen3Gen.Layers.MoeBuffers Moe;  // sparse layers: routing, and the routed rows grouped by expert
                 """);
         w.Block("""
             }
@@ -71,10 +61,11 @@ internal static class PassEmitter
             /// Recompute (gradient checkpointing) keeps only each layer's output and one shared set, which the backward
             /// refills by running each layer's forward again just before its backward.
             /// </summary>
-            private sealed class State : IDisposable
+            [GeneratedCode]
+            private sealed class State : global::System.IDisposable
             {
                 public readonly int MaxBatch, MaxSeqLen, Capacity;
-                public readonly KvCacheFormat CacheFormat;
+                public readonly global::Qwen3Gen.KvCacheFormat CacheFormat;
                 public readonly bool Training, Recompute;
                 public readonly LayerBuffers[] Layer = new LayerBuffers[Layers];
                 public readonly float* FinalNorm, RstdF, Logits, LogitLse, RowLoss, RopeCos, RopeSin;
@@ -87,7 +78,7 @@ internal static class PassEmitter
             """);
         if (spec.Shape.IsMoe)
             w.Block("""
-                    public readonly float* DYe, DAe, DGe, DUe, DXe, DRouteWeight, DProbs;
+                    public readonly global::Qwen3Gen.Layers.MoeGradients DMoe;     // sparse layers' gradient scratch
                     // load-balancing aux loss, pooled over every sparse layer (spec §4)
                     public readonly double[] ExpertSelections = new double[Experts], ExpertProbSums = new double[Experts];
                     public readonly float[] ExpertFraction = new float[Experts];   // f_e = selections of e / M
@@ -97,7 +88,7 @@ internal static class PassEmitter
         w.Block("""
                 public int Batch, SeqLen;
                 public bool HasTargets, BackwardDone;
-                private readonly Arena _arena;
+                private readonly global::Qwen3Gen.Arena _arena;
 
                 public int Rows => Batch * SeqLen;
 
@@ -105,11 +96,11 @@ internal static class PassEmitter
                 /// Bytes of the work buffers these arguments take: a dry run of the constructor on a planner arena (nothing
                 /// allocated), in checked arithmetic; null when the count overflows a long.
                 /// </summary>
-                public static long? PlannedBytes(int maxBatch, int maxSeqLen, bool training, RopeScaling rope, int capacity = 0, int logitRows = 0,
-                                                 KvCacheFormat cacheFormat = KvCacheFormat.F32, bool recompute = false)
+                public static long? PlannedBytes(int maxBatch, int maxSeqLen, bool training, global::Qwen3Gen.RopeScaling rope, int capacity = 0, int logitRows = 0,
+                                                 global::Qwen3Gen.KvCacheFormat cacheFormat = global::Qwen3Gen.KvCacheFormat.F32, bool recompute = false)
                 {
                     try { return new State(maxBatch, maxSeqLen, training, rope, capacity, logitRows, cacheFormat, recompute, planOnly: true)._arena.Bytes; }
-                    catch (OverflowException) { return null; }
+                    catch (global::System.OverflowException) { return null; }
                 }
 
                 /// <summary>Bytes of these work buffers.</summary>
@@ -121,34 +112,34 @@ internal static class PassEmitter
                 /// <param name="cacheFormat">How keys and values are stored (training: F32 only).</param>
                 /// <param name="recompute">Training only: keep one layer's activations and recompute the others in backward.</param>
                 /// <param name="planOnly">Allocate nothing, only count the bytes (<see cref="PlannedBytes"/>); callers check them first (WorkBufferLimits).</param>
-                public State(int maxBatch, int maxSeqLen, bool training, RopeScaling rope, int capacity = 0, int logitRows = 0,
-                             KvCacheFormat cacheFormat = KvCacheFormat.F32, bool recompute = false, bool planOnly = false)
+                public State(int maxBatch, int maxSeqLen, bool training, global::Qwen3Gen.RopeScaling rope, int capacity = 0, int logitRows = 0,
+                             global::Qwen3Gen.KvCacheFormat cacheFormat = global::Qwen3Gen.KvCacheFormat.F32, bool recompute = false, bool planOnly = false)
                 {
                     checked {                                           // sizes from run-time values: an overflow is an error, never a wrapped size
-                    _arena = planOnly ? Arena.Planner() : new Arena();
+                    _arena = planOnly ? global::Qwen3Gen.Arena.Planner() : new global::Qwen3Gen.Arena();
                     MaxBatch = maxBatch; MaxSeqLen = maxSeqLen; Training = training; Recompute = training && recompute;
-                    if (training && cacheFormat != KvCacheFormat.F32) throw new ArgumentException("Training keeps an F32 cache.", nameof(cacheFormat));
+                    if (training && cacheFormat != global::Qwen3Gen.KvCacheFormat.F32) throw new global::System.ArgumentException("Training keeps an F32 cache.", nameof(cacheFormat));
                     CacheFormat = cacheFormat;
-                    Capacity = training ? maxSeqLen : Math.Max(capacity, maxSeqLen);
+                    Capacity = training ? maxSeqLen : global::System.Math.Max(capacity, maxSeqLen);
                     long r = (long)maxBatch * maxSeqLen, cache = (long)maxBatch * Capacity;
                     var a = _arena;
                     Tokens = a.Ints(r); Targets = a.Ints(r);
                     Slot = a.Ints(maxBatch); Past = a.Ints(maxBatch);
                     RopeCos = a.Floats((long)Capacity * (HeadDim / 2)); RopeSin = a.Floats((long)Capacity * (HeadDim / 2));
-                    if (!planOnly) Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta, rope);
+                    if (!planOnly) global::Qwen3Gen.Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta, rope);
                     LayerBuffers shared = default;
                     float* residual = a.Floats(r * Hidden);
-                    float* partials = training ? null : a.Floats((long)maxBatch * Heads * ((Capacity + KeySplit - 1) / KeySplit) * (HeadDim + 2));
+                    float* partials = training ? null : a.Floats(PartialsFloats(maxBatch, Capacity));
                     for (int l = 0; l < Layers; l++)
                     {
                         if (l == 0 || (training && !Recompute)) shared = NewLayer(a, r, residual, l);
                         var layer = shared;
                         layer.Input = residual;                         // recompute: each layer reads its own kept input
                         layer.Partials = partials;                      // scratch of one attention call, shared by the layers
-                        if (cacheFormat != KvCacheFormat.F32)
+                        if (cacheFormat != global::Qwen3Gen.KvCacheFormat.F32)
                         {
-                            layer.KRows = KvRows.Allocate(a, cacheFormat, cache * KvDim, HeadDim);
-                            layer.VRows = KvRows.Allocate(a, cacheFormat, cache * KvDim, HeadDim);
+                            layer.KRows = global::Qwen3Gen.KvRows.Allocate(a, cacheFormat, cache * KvDim, HeadDim);
+                            layer.VRows = global::Qwen3Gen.KvRows.Allocate(a, cacheFormat, cache * KvDim, HeadDim);
                         }
                         else if (l == 0 || !Recompute)
                         {
@@ -159,7 +150,7 @@ internal static class PassEmitter
             """);
         if (spec.Shape.IsMoe)
             w.Block("""
-                            layer.Counts = a.Ints(Experts);                     // routing statistics per layer, also when inference shares the rest
+                            layer.Moe.Counts = a.Ints(Experts);                     // routing statistics per layer, also when inference shares the rest
                 """);
         w.Block("""
                         if (training) { residual = a.Floats(r * Hidden); layer.Output = residual; }
@@ -178,16 +169,16 @@ internal static class PassEmitter
         if (spec.Shape.IsMoe)
             w.Block("""
                             long p = r * ExpertsPerToken;
-                            DYe = a.Floats(p * Hidden); DXe = a.Floats(p * Hidden);
-                            DAe = a.Floats(p * ExpertFfn); DGe = a.Floats(p * ExpertFfn); DUe = a.Floats(p * ExpertFfn);
-                            DRouteWeight = a.Floats(p); DProbs = a.Floats(r * Experts);
+                            DMoe.DYe = a.Floats(p * Hidden); DMoe.DXe = a.Floats(p * Hidden);
+                            DMoe.DAe = a.Floats(p * ExpertFfn); DMoe.DGe = a.Floats(p * ExpertFfn); DMoe.DUe = a.Floats(p * ExpertFfn);
+                            DMoe.DRouteWeight = a.Floats(p); DMoe.DProbs = a.Floats(r * Experts);
                 """);
         w.Block("""
                     }
                     }
                 }
 
-                private static LayerBuffers NewLayer(Arena a, long r, float* input, int layer)
+                private static LayerBuffers NewLayer(global::Qwen3Gen.Arena a, long r, float* input, int layer)
                 {
                     checked {
                     var b = new LayerBuffers
@@ -204,11 +195,12 @@ internal static class PassEmitter
         if (spec.Shape.IsMoe)
             w.Block("""
                         long p = r * ExpertsPerToken;
-                        b.RouterLogits = a.Floats(r * Experts); b.Probs = a.Floats(r * Experts);
-                        b.Selected = a.Ints(p); b.RouteWeight = a.Floats(p); b.Starts = a.Ints(Experts + 1);
-                        b.PackedRow = a.Ints(p); b.PackedPos = a.Ints(p);
-                        b.Xe = a.Floats(p * Hidden); b.Ye = a.Floats(p * Hidden);
-                        b.Ge = a.Floats(p * ExpertFfn); b.Ue = a.Floats(p * ExpertFfn); b.Ae = a.Floats(p * ExpertFfn);
+                        ref var e = ref b.Moe;
+                        e.RouterLogits = a.Floats(r * Experts); e.Probs = a.Floats(r * Experts);
+                        e.Selected = a.Ints(p); e.RouteWeight = a.Floats(p); e.Starts = a.Ints(Experts + 1);
+                        e.PackedRow = a.Ints(p); e.PackedPos = a.Ints(p);
+                        e.Xe = a.Floats(p * Hidden); e.Ye = a.Floats(p * Hidden);
+                        e.Ge = a.Floats(p * ExpertFfn); e.Ue = a.Floats(p * ExpertFfn); e.Ae = a.Floats(p * ExpertFfn);
                 """);
         w.Block("""
                     return b;
@@ -230,6 +222,9 @@ internal static class PassEmitter
             // logits = RMSNorm(h) · W_lmᵀ;  loss = mean cross-entropy of logits[b, t] vs targets[b, t]
             // m.Matrix(offset) is a matrix's handle (data + storage format: F32, BF16 or GGML blocks); MatMul dispatches on the
             // format once per product. Vectors (norm weights) and activations are always float.
+            // The layer functions called here (EmbeddingForward, RmsNormForward, RopeForward, AttentionForward, SwiGluForward, ...)
+            // are Qwen3Gen.Layers.Layer<Shape>'s (Runtime/Layers, imported by the using static above): ordinary C#, written once,
+            // compiled by the JIT for this model's Shape, so their loops run to this model's constants.
 
             /// <summary>
             /// The forward pass over s.Batch × s.SeqLen tokens at positions past .. past + SeqLen − 1 (past > 0 continues a
@@ -242,7 +237,7 @@ internal static class PassEmitter
                 int capacity = s.Training ? seqLen : s.Capacity;                   // training: the cache is exactly this call's keys
                 if (!perSequence)
                     for (int b = 0; b < batch; b++) { s.Slot[b] = b; s.Past[b] = past; }
-                Weights m = _weights;
+                global::Qwen3Gen.Models.Weights m = _weights;
                 float* v = _weights.Vectors;
                 var lora = Adapters;                                                    // LoRA: adapters add to their matrices' outputs
                 s.BackwardDone = false;
@@ -252,16 +247,16 @@ internal static class PassEmitter
                 RmsNormForward(s.FinalNorm, s.RstdF, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, rows, Hidden);
                 if (lastOnly && seqLen == 1)                                            // decode step: every row is a last position
                 {
-                    MatMul.Forward(s.Logits, s.FinalNorm, m.Matrix(Layout.LmHead), batch, Hidden, Vocab);
+                    global::Qwen3Gen.MatMul.Forward(s.Logits, s.FinalNorm, m.Matrix(Layout.LmHead), batch, Hidden, Vocab);
                     return float.NaN;
                 }
                 if (lastOnly)
                 {
                     for (int b = 0; b < batch; b++)                                     // logits of the last position of each row
-                        MatMul.Forward(s.Logits + (long)b * Vocab, s.FinalNorm + ((long)b * seqLen + seqLen - 1) * Hidden, m.Matrix(Layout.LmHead), 1, Hidden, Vocab);
+                        global::Qwen3Gen.MatMul.Forward(s.Logits + (long)b * Vocab, s.FinalNorm + ((long)b * seqLen + seqLen - 1) * Hidden, m.Matrix(Layout.LmHead), 1, Hidden, Vocab);
                     return float.NaN;
                 }
-                MatMul.Forward(s.Logits, s.FinalNorm, m.Matrix(Layout.LmHead), rows, Hidden, Vocab);     // logits = h · W_lmᵀ   [R, Vocab]
+                global::Qwen3Gen.MatMul.Forward(s.Logits, s.FinalNorm, m.Matrix(Layout.LmHead), rows, Hidden, Vocab);     // logits = h · W_lmᵀ   [R, Vocab]
             """);
         if (!spec.Shape.IsMoe)
             w.Block("""
@@ -275,6 +270,23 @@ internal static class PassEmitter
                     // total loss = cross-entropy + router_aux_loss_coef · aux (only when output_router_logits, as HF)
                     return OutputRouterLogits ? s.CrossEntropy + RouterAuxLossCoef * s.AuxLoss : s.CrossEntropy;
                 }
+
+                // Load-balancing loss over every sparse layer pooled (M = sparse layers · R rows), spec §4:
+                //   aux = Experts · Σ_e f_e · P̄_e,   f_e = (selections of e) / M  (sums to k),   P̄_e = mean_m p[m, e]
+                private static float AuxLossForward(State s)
+                {
+                    global::System.Array.Clear(s.ExpertSelections);
+                    global::System.Array.Clear(s.ExpertProbSums);
+                    int pooled = 0;
+                    for (int l = 0; l < Layers; l++)
+                    {
+                        if (!IsSparse(l)) continue;
+                        MoeAuxStatistics(ref s.Layer[l].Moe, s.Rows, s.ExpertSelections, s.ExpertProbSums);
+                        pooled += s.Rows;
+                    }
+                    s.PooledRows = pooled;
+                    return MoeAuxLoss(s.ExpertSelections, s.ExpertProbSums, pooled, s.ExpertFraction);
+                }
                 """);
         w.Block("""
 
@@ -283,15 +295,15 @@ internal static class PassEmitter
             /// positions, and each query attends to that slot's positions 0 .. past[b] + t (causal).
             /// lora: adapters (null: none) add their term to the output of the projection they sit on, y += s·(x·Aᵀ)·Bᵀ.
             /// </summary>
-            private static void DecoderLayerForward(ref LayerBuffers a, Weights m, float* v, IMatrixAdapters? lora, int l, int batch, int seqLen, int* slot, int* past,
+            private static void DecoderLayerForward(ref LayerBuffers a, global::Qwen3Gen.Models.Weights m, float* v, global::Qwen3Gen.Models.IMatrixAdapters? lora, int l, int batch, int seqLen, int* slot, int* past,
                                                     int capacity, float* cos, float* sin)
             {
                 int rows = batch * seqLen;
                 // ---- attention block: Mid = Input + o_proj(Attention(RMSNorm(Input))) ----
                 RmsNormForward(a.Ln1, a.Rstd1, a.Input, v + Layout.InputNorm(l), rows, Hidden);
-                MatMul.Forward(a.QRaw, a.Ln1, m.Matrix(Layout.QProj(l)), rows, Hidden, QDim);         // q = x · Wqᵀ   [R, Heads·HeadDim]
-                MatMul.Forward(a.KRaw, a.Ln1, m.Matrix(Layout.KProj(l)), rows, Hidden, KvDim);        // k = x · Wkᵀ   [R, KvHeads·HeadDim]
-                MatMul.Forward(a.VRaw, a.Ln1, m.Matrix(Layout.VProj(l)), rows, Hidden, KvDim);        // v = x · Wvᵀ
+                global::Qwen3Gen.MatMul.Forward(a.QRaw, a.Ln1, m.Matrix(Layout.QProj(l)), rows, Hidden, QDim);         // q = x · Wqᵀ   [R, Heads·HeadDim]
+                global::Qwen3Gen.MatMul.Forward(a.KRaw, a.Ln1, m.Matrix(Layout.KProj(l)), rows, Hidden, KvDim);        // k = x · Wkᵀ   [R, KvHeads·HeadDim]
+                global::Qwen3Gen.MatMul.Forward(a.VRaw, a.Ln1, m.Matrix(Layout.VProj(l)), rows, Hidden, KvDim);        // v = x · Wvᵀ
                 if (lora is not null)                                                            // (+ the adapters of q, k, v)
                 {
                     lora.Forward(Layout.QProj(l), a.QRaw, a.Ln1, rows);
@@ -300,27 +312,11 @@ internal static class PassEmitter
                 }
                 RmsNormForward(a.Q, a.QRstd, a.QRaw, v + Layout.QNorm(l), rows * Heads, HeadDim);  // QK-norm per head, before RoPE
                 RopeForward(a.Q, rows, seqLen, Heads, past, cos, sin);
-                Workers.ForRows(rows, 3L * KvDim, new KvCacheWriteJob                           // k: QK-norm + RoPE into the cache, v copied
-                {
-                    KCache = a.KCache, VCache = a.VCache, KRows = a.KRows, VRows = a.VRows, KRstd = a.KRstd, KRaw = a.KRaw, VRaw = a.VRaw, NormWeight = v + Layout.KNorm(l),
-                    Cos = cos, Sin = sin, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
-                });
-                int splits = seqLen == 1 && Group <= DirectQueries && a.Partials != null ? AttentionSplitJob.Count(batch, past) : 1;
-                if (splits > 1)                                                                  // decode over a long cache: flash-decoding
-                {
-                    Workers.For(batch * KvHeads * splits, new AttentionSplitJob
-                    {
-                        Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, Partials = a.Partials, Slot = slot, Past = past,
-                        Capacity = capacity, Splits = splits,
-                    });
-                    Workers.For(batch * Heads, new AttentionMergeJob { Out = a.Attn, Lse = a.Lse, Partials = a.Partials, Splits = splits });
-                }
-                else
-                    Workers.For(AttentionForwardJob.Items(batch, seqLen), new AttentionForwardJob
-                    {
-                        Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, KRows = a.KRows, VRows = a.VRows, SeqLen = seqLen, Slot = slot, Past = past, Capacity = capacity,
-                    });
-                MatMul.Forward(a.Mid, a.Attn, m.Matrix(Layout.OProj(l)), rows, QDim, Hidden);         // o = attn · Woᵀ
+                KvCacheWrite(a.KCache, a.VCache, a.KRows, a.VRows, a.KRstd, a.KRaw, a.VRaw, v + Layout.KNorm(l), cos, sin,   // k: QK-norm + RoPE into
+                             rows, seqLen, slot, past, capacity);                                              // the cache, v copied beside it
+                // attn = softmax(q·kᵀ·scale + causal mask)·v per query head, K/V head h / Group (flash-decoding when a decode step's cache is long)
+                AttentionForward(a.Attn, a.Lse, a.Q, a.KCache, a.VCache, a.KRows, a.VRows, a.Partials, batch, seqLen, slot, past, capacity);
+                global::Qwen3Gen.MatMul.Forward(a.Mid, a.Attn, m.Matrix(Layout.OProj(l)), rows, QDim, Hidden);         // o = attn · Woᵀ
                 lora?.Forward(Layout.OProj(l), a.Mid, a.Attn, rows);
 
                 // ---- MLP block: Output = Mid + MLP(RMSNorm(Mid)) ----
@@ -330,21 +326,21 @@ internal static class PassEmitter
             w.Block("""
                     if (IsSparse(l))
                     {
-                        MoeForward(ref a, m, l, rows);                                               // Output = Σ_k w_k · expert_k(Ln2)
+                        MoeForward(ref a.Moe, a.Output, a.Ln2, m, Layout.Router(l), Layout.ExpertBlock(l), rows);  // Output = Σ_k w_k · expert_k(Ln2)
                         ResidualAdd(a.Output, a.Mid, rows, Hidden);                                  // Output = Mid + moe
                         return;
                     }
                 """);
         w.Block("""
-                MatMul.Forward(a.Gate, a.Ln2, m.Matrix(Layout.GateProj(l)), rows, Hidden, Ffn);       // gate = x · Wgᵀ   [R, Ffn]
-                MatMul.Forward(a.Up, a.Ln2, m.Matrix(Layout.UpProj(l)), rows, Hidden, Ffn);           // up   = x · Wuᵀ
+                global::Qwen3Gen.MatMul.Forward(a.Gate, a.Ln2, m.Matrix(Layout.GateProj(l)), rows, Hidden, Ffn);       // gate = x · Wgᵀ   [R, Ffn]
+                global::Qwen3Gen.MatMul.Forward(a.Up, a.Ln2, m.Matrix(Layout.UpProj(l)), rows, Hidden, Ffn);           // up   = x · Wuᵀ
                 if (lora is not null)
                 {
                     lora.Forward(Layout.GateProj(l), a.Gate, a.Ln2, rows);
                     lora.Forward(Layout.UpProj(l), a.Up, a.Ln2, rows);
                 }
                 SwiGluForward(a.Act, a.Gate, a.Up, (long)rows * Ffn);                            // act  = silu(gate) ⊙ up
-                MatMul.Forward(a.Output, a.Act, m.Matrix(Layout.DownProj(l)), rows, Ffn, Hidden);     // down = act · Wdᵀ
+                global::Qwen3Gen.MatMul.Forward(a.Output, a.Act, m.Matrix(Layout.DownProj(l)), rows, Ffn, Hidden);     // down = act · Wdᵀ
                 lora?.Forward(Layout.DownProj(l), a.Output, a.Act, rows);
                 ResidualAdd(a.Output, a.Mid, rows, Hidden);                                      // Output = Mid + down
             }
@@ -364,15 +360,15 @@ internal static class PassEmitter
             private void BackwardPass(State s)
             {
                 int batch = s.Batch, seqLen = s.SeqLen, rows = s.Rows;
-                Weights m = _weights;
+                global::Qwen3Gen.Models.Weights m = _weights;
                 float* v = _weights.Vectors;
                 var lora = Adapters;
                 float* g = lora is null ? Gradients.Pointer : null;
                 CrossEntropyBackward(s.Logits, s.LogitLse, s.Targets, rows);                  // logits ← dlogits, in place
-                RowOps.Clear(s.DLn, (long)rows * Hidden);
-                MatMul.BackwardInput(s.DLn, s.Logits, m.Matrix(Layout.LmHead), rows, Hidden, Vocab);  // dh   = dlogits · W_lm
+                global::Qwen3Gen.RowOps.Clear(s.DLn, (long)rows * Hidden);
+                global::Qwen3Gen.MatMul.BackwardInput(s.DLn, s.Logits, m.Matrix(Layout.LmHead), rows, Hidden, Vocab);  // dh   = dlogits · W_lm
                 WeightGradient(g, lora, Layout.LmHead, s.DLn, s.Logits, s.FinalNorm, rows, Hidden, Vocab);  // dW_lm += dlogitsᵀ · h (tied: into the embedding)
-                RowOps.Clear(s.DResid, (long)rows * Hidden);
+                global::Qwen3Gen.RowOps.Clear(s.DResid, (long)rows * Hidden);
                 RmsNormBackward(s.DResid, At(g, Layout.FinalNorm), s.DLn, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, s.RstdF, rows, Hidden);
                 var hook = BackwardHook;                                                        // data parallelism: reduce each part as it becomes final
                 hook?.HeadDone();                                                               // model.norm (and an untied lm_head) are final
@@ -390,25 +386,27 @@ internal static class PassEmitter
             }
 
             /// <summary>On entry s.DResid holds d(loss)/d(Output); on exit d(loss)/d(Input). g null: a frozen base (see BackwardPass).</summary>
-            private static void DecoderLayerBackward(ref LayerBuffers a, State s, Weights m, float* v, float* g, IMatrixAdapters? lora, int l, int batch, int seqLen)
+            private static void DecoderLayerBackward(ref LayerBuffers a, State s, global::Qwen3Gen.Models.Weights m, float* v, float* g, global::Qwen3Gen.Models.IMatrixAdapters? lora, int l, int batch, int seqLen)
             {
                 int rows = batch * seqLen;
                 // ---- MLP block ----
             """);
         if (spec.Shape.IsMoe)
             w.Block("""
-                    if (IsSparse(l)) MoeBackward(ref a, s, m, g, lora, l, rows);                      // s.DLn = d(loss)/d(Ln2)
+                    if (IsSparse(l))                                                                // s.DLn = d(loss)/d(Ln2)
+                        MoeBackward(ref a.Moe, in s.DMoe, s.DResid, s.DLn, a.Ln2, m, g, lora, Layout.Router(l), Layout.ExpertBlock(l), rows,
+                                    OutputRouterLogits ? RouterAuxLossCoef * Experts / s.PooledRows : 0f, s.ExpertFraction);
                     else
                     {
                 """);
         w.Block("""
-                RowOps.Clear(s.DAct, (long)rows * Ffn);
-                MatMul.BackwardInput(s.DAct, s.DResid, m.Matrix(Layout.DownProj(l)), rows, Ffn, Hidden); // dact = dout · Wd
+                global::Qwen3Gen.RowOps.Clear(s.DAct, (long)rows * Ffn);
+                global::Qwen3Gen.MatMul.BackwardInput(s.DAct, s.DResid, m.Matrix(Layout.DownProj(l)), rows, Ffn, Hidden); // dact = dout · Wd
                 WeightGradient(g, lora, Layout.DownProj(l), s.DAct, s.DResid, a.Act, rows, Ffn, Hidden); // dWd += doutᵀ · act
                 SwiGluBackward(s.DGate, s.DUp, s.DAct, a.Gate, a.Up, (long)rows * Ffn);
-                RowOps.Clear(s.DLn, (long)rows * Hidden);
-                MatMul.BackwardInput(s.DLn, s.DGate, m.Matrix(Layout.GateProj(l)), rows, Hidden, Ffn);   // dx = dgate · Wg + dup · Wu
-                MatMul.BackwardInput(s.DLn, s.DUp, m.Matrix(Layout.UpProj(l)), rows, Hidden, Ffn);
+                global::Qwen3Gen.RowOps.Clear(s.DLn, (long)rows * Hidden);
+                global::Qwen3Gen.MatMul.BackwardInput(s.DLn, s.DGate, m.Matrix(Layout.GateProj(l)), rows, Hidden, Ffn);   // dx = dgate · Wg + dup · Wu
+                global::Qwen3Gen.MatMul.BackwardInput(s.DLn, s.DUp, m.Matrix(Layout.UpProj(l)), rows, Hidden, Ffn);
                 WeightGradient(g, lora, Layout.GateProj(l), s.DLn, s.DGate, a.Ln2, rows, Hidden, Ffn);  // dWg += dgateᵀ · x
                 WeightGradient(g, lora, Layout.UpProj(l), s.DLn, s.DUp, a.Ln2, rows, Hidden, Ffn);      // dWu += dupᵀ · x
             """);
@@ -421,45 +419,29 @@ internal static class PassEmitter
                 // s.DResid is now d(loss)/d(Mid): the skip path plus the MLP path
 
                 // ---- attention block ----
-                RowOps.Clear(s.DAttn, (long)rows * QDim);
-                MatMul.BackwardInput(s.DAttn, s.DResid, m.Matrix(Layout.OProj(l)), rows, QDim, Hidden);  // dattn = dmid · Wo
+                global::Qwen3Gen.RowOps.Clear(s.DAttn, (long)rows * QDim);
+                global::Qwen3Gen.MatMul.BackwardInput(s.DAttn, s.DResid, m.Matrix(Layout.OProj(l)), rows, QDim, Hidden);  // dattn = dmid · Wo
                 WeightGradient(g, lora, Layout.OProj(l), s.DAttn, s.DResid, a.Attn, rows, QDim, Hidden); // dWo  += dmidᵀ · attn
-                RowOps.Clear(s.DQ, (long)rows * QDim);
-                RowOps.Clear(s.DK, (long)rows * KvDim);
-                RowOps.Clear(s.DV, (long)rows * KvDim);
-                Workers.For(batch * KvHeads, new AttentionBackwardJob
-                {
-                    DQ = s.DQ, DK = s.DK, DV = s.DV, DOut = s.DAttn, Out = a.Attn, Lse = a.Lse, Q = a.Q, K = a.KCache, V = a.VCache, SeqLen = seqLen,
-                });
+                global::Qwen3Gen.RowOps.Clear(s.DQ, (long)rows * QDim);
+                global::Qwen3Gen.RowOps.Clear(s.DK, (long)rows * KvDim);
+                global::Qwen3Gen.RowOps.Clear(s.DV, (long)rows * KvDim);
+                AttentionBackward(s.DQ, s.DK, s.DV, s.DAttn, a.Attn, a.Lse, a.Q, a.KCache, a.VCache, batch, seqLen);  // FlashAttention-2 style
                 RopeBackward(s.DQ, rows, seqLen, Heads, s.Past, s.RopeCos, s.RopeSin);         // training: Past[b] = 0
                 RopeBackward(s.DK, rows, seqLen, KvHeads, s.Past, s.RopeCos, s.RopeSin);
-                RowOps.Clear(s.DQRaw, (long)rows * QDim);
-                RowOps.Clear(s.DKRaw, (long)rows * KvDim);
+                global::Qwen3Gen.RowOps.Clear(s.DQRaw, (long)rows * QDim);
+                global::Qwen3Gen.RowOps.Clear(s.DKRaw, (long)rows * KvDim);
                 RmsNormBackward(s.DQRaw, At(g, Layout.QNorm(l)), s.DQ, a.QRaw, v + Layout.QNorm(l), a.QRstd, rows * Heads, HeadDim);
                 RmsNormBackward(s.DKRaw, At(g, Layout.KNorm(l)), s.DK, a.KRaw, v + Layout.KNorm(l), a.KRstd, rows * KvHeads, HeadDim);
-                RowOps.Clear(s.DLn, (long)rows * Hidden);
-                MatMul.BackwardInput(s.DLn, s.DQRaw, m.Matrix(Layout.QProj(l)), rows, Hidden, QDim);     // dx = dq · Wq + dk · Wk + dv · Wv
-                MatMul.BackwardInput(s.DLn, s.DKRaw, m.Matrix(Layout.KProj(l)), rows, Hidden, KvDim);
-                MatMul.BackwardInput(s.DLn, s.DV, m.Matrix(Layout.VProj(l)), rows, Hidden, KvDim);
+                global::Qwen3Gen.RowOps.Clear(s.DLn, (long)rows * Hidden);
+                global::Qwen3Gen.MatMul.BackwardInput(s.DLn, s.DQRaw, m.Matrix(Layout.QProj(l)), rows, Hidden, QDim);     // dx = dq · Wq + dk · Wk + dv · Wv
+                global::Qwen3Gen.MatMul.BackwardInput(s.DLn, s.DKRaw, m.Matrix(Layout.KProj(l)), rows, Hidden, KvDim);
+                global::Qwen3Gen.MatMul.BackwardInput(s.DLn, s.DV, m.Matrix(Layout.VProj(l)), rows, Hidden, KvDim);
                 WeightGradient(g, lora, Layout.QProj(l), s.DLn, s.DQRaw, a.Ln1, rows, Hidden, QDim);    // dWq += dqᵀ · x, and so on
                 WeightGradient(g, lora, Layout.KProj(l), s.DLn, s.DKRaw, a.Ln1, rows, Hidden, KvDim);
                 WeightGradient(g, lora, Layout.VProj(l), s.DLn, s.DV, a.Ln1, rows, Hidden, KvDim);
                 RmsNormBackward(s.DResid, At(g, Layout.InputNorm(l)), s.DLn, a.Input, v + Layout.InputNorm(l), a.Rstd1, rows, Hidden);
                 // s.DResid is now d(loss)/d(Input)
             }
-
-            /// <summary>
-            /// dW += dyᵀ · x for the matrix at layout offset <paramref name="matrix"/> (y = x · Wᵀ). A frozen base (g null) computes
-            /// no dW; the matrix's adapter, if it has one, takes its own gradients from dy and x and adds its term to dx.
-            /// </summary>
-            private static void WeightGradient(float* g, IMatrixAdapters? lora, long matrix, float* dx, float* dy, float* x, int rows, int inDim, int outDim)
-            {
-                if (g != null) MatMul.BackwardWeight(g + matrix, dy, x, rows, inDim, outDim);
-                else lora?.Backward(matrix, dx, dy, x, rows);
-            }
-
-            /// <summary>The gradient of the parameter at layout offset <paramref name="offset"/>, or null with a frozen base (g null).</summary>
-            private static float* At(float* g, long offset) => g == null ? null : g + offset;
 
             """);
     }

@@ -13,8 +13,16 @@ internal sealed class SourceWriter
     private readonly StringBuilder _text = new();
     private int _indent;
 
+    /// <summary>
+    /// What a template's <c>[GeneratedCode]</c> line becomes: the attribute on every type the generator declares (the
+    /// model class itself is the user's and stays unmarked), naming this generator and its version.
+    /// </summary>
+    public static readonly string GeneratedCode =
+        $"[global::System.CodeDom.Compiler.GeneratedCode(\"Qwen3Gen.Generator\", \"{typeof(SourceWriter).Assembly.GetName().Version}\")]";
+
     public SourceWriter Line(string line = "")
     {
+        if (line == "[GeneratedCode]") line = GeneratedCode;
         if (line.Length == 0) _text.Append('\n');
         else _text.Append(' ', _indent * 4).Append(line).Append('\n');
         return this;

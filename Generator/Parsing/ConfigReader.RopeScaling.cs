@@ -1,4 +1,5 @@
 using System;
+using Qwen3Gen.Rules;
 
 namespace Qwen3Gen.Generator.Parsing;
 

@@ -1,7 +1,11 @@
+using System.Linq;
+using Qwen3Gen.Rules;
+
 namespace Qwen3Gen.Generator.Parsing;
 
 /// <summary>
-/// The definition fields: the [Qwen3Model] property name and the Hugging Face config.json key of each.
+/// The definition fields by [Qwen3Model] property name (the names of <see cref="HyperParameters.All"/>, as constants
+/// the parser's code can name).
 /// Messages name a field the way the user wrote it: the property for inline definitions, the key for config.json.
 /// </summary>
 internal static class Fields
@@ -44,40 +48,8 @@ internal static class Fields
     public static readonly string[] YarnOnly = { RopeBetaFast, RopeBetaSlow, RopeAttentionFactor, RopeMscale, RopeMscaleAllDim, RopeTruncate };
 
     /// <summary>The MoE-only fields: giving any of them inline without Experts is an error (QG0021).</summary>
-    public static readonly string[] MoeOnly =
-        { ExpertsPerToken, ExpertFfn, NormTopKProb, DecoderSparseStep, MlpOnlyLayers, RouterAuxLossCoef, OutputRouterLogits };
+    public static readonly string[] MoeOnly = HyperParameters.MoeOnly().Select(f => f.Name).ToArray();
 
-    /// <summary>The config.json key of a property (Hugging Face names, spec §1 and §8).</summary>
-    public static string JsonKey(string property) => property switch
-    {
-        Vocab => "vocab_size",
-        Hidden => "hidden_size",
-        Layers => "num_hidden_layers",
-        Heads => "num_attention_heads",
-        KvHeads => "num_key_value_heads",
-        HeadDim => "head_dim",
-        Ffn => "intermediate_size",
-        RopeTheta => "rope_theta",
-        RmsNormEps => "rms_norm_eps",
-        TieEmbeddings => "tie_word_embeddings",
-        MaxPositions => "max_position_embeddings",
-        Experts => "num_experts",
-        ExpertsPerToken => "num_experts_per_tok",
-        ExpertFfn => "moe_intermediate_size",
-        NormTopKProb => "norm_topk_prob",
-        DecoderSparseStep => "decoder_sparse_step",
-        MlpOnlyLayers => "mlp_only_layers",
-        RouterAuxLossCoef => "router_aux_loss_coef",
-        OutputRouterLogits => "output_router_logits",
-        RopeType => "rope_scaling.rope_type",
-        RopeFactor => "rope_scaling.factor",
-        RopeOriginalMaxPositions => "rope_scaling.original_max_position_embeddings",
-        RopeBetaFast => "rope_scaling.beta_fast",
-        RopeBetaSlow => "rope_scaling.beta_slow",
-        RopeAttentionFactor => "rope_scaling.attention_factor",
-        RopeMscale => "rope_scaling.mscale",
-        RopeMscaleAllDim => "rope_scaling.mscale_all_dim",
-        RopeTruncate => "rope_scaling.truncate",
-        _ => property,
-    };
+    /// <summary>The config.json key of a property (the table's, <see cref="HyperParameters"/>).</summary>
+    public static string JsonKey(string property) => HyperParameters.JsonKey(property);
 }

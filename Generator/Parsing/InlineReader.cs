@@ -2,13 +2,14 @@ using System.Collections.Generic;
 using System.Globalization;
 using Microsoft.CodeAnalysis;
 using Qwen3Gen.Generator.Model;
+using Qwen3Gen.Rules;
 
 namespace Qwen3Gen.Generator.Parsing;
 
 /// <summary>
-/// Inline [Qwen3Model(...)] values -> <see cref="ShapeDraft"/>. Defaults are the attribute's documented ones
-/// (RopeTheta 1e6, RmsNormEps 1e-6, MaxPositions 40960, DecoderSparseStep 1, RouterAuxLossCoef 0.001, RopeType "default");
-/// a missing size stays 0 and the validator reports it.
+/// Inline [Qwen3Model(...)] values -> <see cref="ShapeDraft"/>, one row of <see cref="HyperParameters.All"/> at a time:
+/// a field not written takes the table's default (transformers' Qwen3Config one, the same a config.json gets); a missing
+/// size stays 0 and the rules report it.
 /// </summary>
 internal static class InlineReader
 {
@@ -17,49 +18,38 @@ internal static class InlineReader
         var byName = new Dictionary<string, NamedValue>();
         foreach (var value in values) byName[value.Name] = value;
 
-        int Int(string name, int fallback) =>
-            byName.TryGetValue(name, out var x) && x.Kind == NamedValue.KindInt ? int.Parse(x.Value, CultureInfo.InvariantCulture) : fallback;
-        double Dbl(string name, double fallback) =>
-            byName.TryGetValue(name, out var x) && (x.Kind == NamedValue.KindDouble || x.Kind == NamedValue.KindInt)
-                ? double.Parse(x.Value, NumberStyles.Float, CultureInfo.InvariantCulture) : fallback;
-        bool Bool(string name, bool fallback) =>
-            byName.TryGetValue(name, out var x) && x.Kind == NamedValue.KindBool ? x.Value == "true" : fallback;
-
-        double? OptDbl(string name) => byName.ContainsKey(name) ? Dbl(name, 0) : null;
-        string RopeType() =>
-            byName.TryGetValue(Fields.RopeType, out var x) && x.Kind == NamedValue.KindString ? x.Value : "default";
-
         var draft = new ShapeDraft
         {
-            Vocab = Int(Fields.Vocab, 0),
-            Hidden = Int(Fields.Hidden, 0),
-            Layers = Int(Fields.Layers, 0),
-            Heads = Int(Fields.Heads, 0),
-            KvHeads = Int(Fields.KvHeads, 0),
-            HeadDim = byName.ContainsKey(Fields.HeadDim) ? Int(Fields.HeadDim, 0) : null,
-            Ffn = Int(Fields.Ffn, 0),
-            RopeTheta = Dbl(Fields.RopeTheta, 1e6),
-            RmsNormEps = Dbl(Fields.RmsNormEps, 1e-6),
-            TieEmbeddings = Bool(Fields.TieEmbeddings, false),
-            MaxPositions = Int(Fields.MaxPositions, 40960),
-            Experts = Int(Fields.Experts, 0),
-            ExpertsPerToken = Int(Fields.ExpertsPerToken, 0),
-            ExpertFfn = Int(Fields.ExpertFfn, 0),
-            NormTopKProb = Bool(Fields.NormTopKProb, false),
-            DecoderSparseStep = Int(Fields.DecoderSparseStep, 1),
-            MlpOnlyLayers = byName.TryGetValue(Fields.MlpOnlyLayers, out var layers) && layers.Kind == NamedValue.KindIntArray
-                ? layers.IntArray.AsSpan().ToArray() : new int[0],
-            RouterAuxLossCoef = Dbl(Fields.RouterAuxLossCoef, 0.001),
-            OutputRouterLogits = Bool(Fields.OutputRouterLogits, false),
-            Rope = new RopeDraft(RopeType(), OptDbl(Fields.RopeFactor),
-                byName.ContainsKey(Fields.RopeOriginalMaxPositions) ? Int(Fields.RopeOriginalMaxPositions, 0) : null,
-                OptDbl(Fields.RopeBetaFast), OptDbl(Fields.RopeBetaSlow), OptDbl(Fields.RopeAttentionFactor),
-                OptDbl(Fields.RopeMscale), OptDbl(Fields.RopeMscaleAllDim),
-                byName.ContainsKey(Fields.RopeTruncate) ? Bool(Fields.RopeTruncate, true) : null),
             FromConfig = false,
             LocationOf = name => byName.TryGetValue(name, out var x) && x.Location is not null ? x.Location.ToLocation() : attribute,
         };
+        foreach (var field in HyperParameters.All)
+        {
+            if (field.Set is null) continue;                       // RoPE scaling: below
+            if (byName.TryGetValue(field.Name, out var given) && Value(field.Type, given) is { } value) field.Set(draft.Values, value);
+            else HyperParameters.ApplyDefault(draft.Values, field);
+        }
+
+        double? OptDbl(string name) => byName.TryGetValue(name, out var x) ? Value(FieldType.Double, x) as double? : null;
+        draft.Rope = new RopeDraft(
+            byName.TryGetValue(Fields.RopeType, out var type) && type.Kind == NamedValue.KindString ? type.Value : "default",
+            OptDbl(Fields.RopeFactor),
+            byName.TryGetValue(Fields.RopeOriginalMaxPositions, out var original) ? Value(FieldType.Int, original) as int? ?? 0 : null,
+            OptDbl(Fields.RopeBetaFast), OptDbl(Fields.RopeBetaSlow), OptDbl(Fields.RopeAttentionFactor),
+            OptDbl(Fields.RopeMscale), OptDbl(Fields.RopeMscaleAllDim),
+            byName.TryGetValue(Fields.RopeTruncate, out var truncate) ? Value(FieldType.Bool, truncate) as bool? ?? true : null);
         foreach (var name in byName.Keys) draft.Given.Add(name);
         return draft;
     }
+
+    /// <summary>An attribute argument as a field's type (the compiler has checked the C# type; an int converts to double).</summary>
+    private static object? Value(FieldType type, NamedValue x) => type switch
+    {
+        FieldType.Int when x.Kind == NamedValue.KindInt => int.Parse(x.Value, CultureInfo.InvariantCulture),
+        FieldType.Double when x.Kind is NamedValue.KindDouble or NamedValue.KindInt => double.Parse(x.Value, NumberStyles.Float, CultureInfo.InvariantCulture),
+        FieldType.Bool when x.Kind == NamedValue.KindBool => x.Value == "true",
+        FieldType.IntArray when x.Kind == NamedValue.KindIntArray => x.IntArray.AsSpan().ToArray(),
+        FieldType.String when x.Kind == NamedValue.KindString => x.Value,
+        _ => null,
+    };
 }

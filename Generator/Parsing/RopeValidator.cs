@@ -69,7 +69,7 @@ internal static class RopeValidator
         }
         if (!ok) return null;
 
-        int original = r.OriginalMaxPositions ?? d.MaxPositions;
+        int original = r.OriginalMaxPositions ?? d.Values.MaxPositions;
         if (r.Type == "linear") return new RopeSpec("linear", factor, original, 32, 1, 1, true);
         double attention = r.AttentionFactor ?? DefaultAttentionFactor(factor, r.Mscale, r.MscaleAllDim);
         return new RopeSpec("yarn", factor, original, r.BetaFast ?? 32, r.BetaSlow ?? 1, attention, r.Truncate ?? true);

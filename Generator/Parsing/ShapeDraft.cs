@@ -1,24 +1,20 @@
 using System;
 using System.Collections.Generic;
 using Microsoft.CodeAnalysis;
+using Qwen3Gen.Rules;
 
 namespace Qwen3Gen.Generator.Parsing;
 
 /// <summary>
-/// The hyper-parameters as read from one source (inline attribute values or a config.json), with that
-/// source's defaults applied but nothing checked yet. <see cref="ShapeValidator"/> turns it into a
+/// The hyper-parameters as read from one source (inline attribute values or a config.json), with the table's defaults
+/// applied (<see cref="HyperParameters"/>) but nothing checked yet. <see cref="ShapeValidator"/> turns it into a
 /// <see cref="Model.ModelShape"/>. Lives only inside one parse, so it may hold Roslyn locations.
 /// </summary>
 internal sealed class ShapeDraft
 {
-    public int Vocab, Hidden, Layers, Heads, KvHeads, Ffn, MaxPositions;
-    public int? HeadDim;                          // null: not given, derive Hidden / Heads as Hugging Face does
-    public double RopeTheta, RmsNormEps;
-    public bool TieEmbeddings;
-    public int Experts, ExpertsPerToken, ExpertFfn, DecoderSparseStep = 1;
-    public bool NormTopKProb, OutputRouterLogits;
-    public int[] MlpOnlyLayers = Array.Empty<int>();
-    public double RouterAuxLossCoef = 0.001;
+    /// <summary>Every field of the table other than RoPE scaling (the same type the runtime reads config.json into).</summary>
+    public ShapeValues Values = new();
+
     public RopeDraft Rope = RopeDraft.Default;    // rope_scaling / rope_parameters as given, defaults not applied
 
     /// <summary>True when read from config.json: messages then use its keys, and QG0021 does not apply.</summary>

@@ -22,14 +22,8 @@ internal static class ShapeValidator
     public static ModelShape Validate(ShapeDraft d, Location? attribute, List<DiagnosticInfo> diagnostics)
     {
         Location? whole = d.FromConfig ? d.LocationOf(Fields.Config) : attribute;
-        var values = new ShapeValues
-        {
-            Vocab = d.Vocab, Hidden = d.Hidden, Layers = d.Layers, Heads = d.Heads, KvHeads = d.KvHeads, Ffn = d.Ffn,
-            MaxPositions = d.MaxPositions, HeadDim = d.HeadDim, RopeTheta = d.RopeTheta, RmsNormEps = d.RmsNormEps,
-            Experts = d.Experts, ExpertsPerToken = d.ExpertsPerToken, ExpertFfn = d.ExpertFfn,
-            DecoderSparseStep = d.DecoderSparseStep, MlpOnlyLayers = d.MlpOnlyLayers, RouterAuxLossCoef = d.RouterAuxLossCoef,
-            TieEmbeddings = d.TieEmbeddings, NameOf = d.NameOf,
-        };
+        var values = d.Values;
+        values.NameOf = d.NameOf;
         var problems = new List<ShapeProblem>();
         int headDim = ShapeRules.Check(values, problems);
         foreach (var problem in problems)
@@ -42,7 +36,7 @@ internal static class ShapeValidator
         var rope = RopeValidator.Validate(d, (descriptor, at, args) => diagnostics.Add(DiagnosticInfo.Create(descriptor, at ?? attribute, args)), whole);
 
         // MoE fields written inline on a dense model are a mistake (QG0021); a config.json may carry them unused.
-        if (d.Experts == 0 && !d.FromConfig)
+        if (d.Values.Experts == 0 && !d.FromConfig)
         {
             var moeFields = Fields.MoeOnly.Where(d.Given.Contains).ToArray();
             if (moeFields.Length > 0) diagnostics.Add(DiagnosticInfo.Create(Descriptors.MoeFieldsWithoutExperts, whole, string.Join(", ", moeFields)));
@@ -50,13 +44,14 @@ internal static class ShapeValidator
 
         // mlp_only_layers is a set to Hugging Face (`i in mlp_only_layers`): store it sorted and without repeats
         // so that equal definitions give equal specs.
-        var mlpOnly = d.MlpOnlyLayers.Distinct().OrderBy(i => i).ToArray();
+        var v = d.Values;
+        var mlpOnly = v.MlpOnlyLayers.Distinct().OrderBy(i => i).ToArray();
         return new ModelShape(
-            Vocab: d.Vocab, Hidden: d.Hidden, Layers: d.Layers, Heads: d.Heads, KvHeads: d.KvHeads, HeadDim: headDim,
-            Ffn: d.Ffn, RopeTheta: d.RopeTheta, RmsNormEps: d.RmsNormEps, TieEmbeddings: d.TieEmbeddings,
-            MaxPositions: d.MaxPositions, Experts: d.Experts, ExpertsPerToken: d.ExpertsPerToken, ExpertFfn: d.ExpertFfn,
-            NormTopKProb: d.NormTopKProb, DecoderSparseStep: d.DecoderSparseStep,
-            MlpOnlyLayers: new EquatableArray<int>(mlpOnly), RouterAuxLossCoef: d.RouterAuxLossCoef,
-            OutputRouterLogits: d.OutputRouterLogits, Rope: rope);
+            Vocab: v.Vocab, Hidden: v.Hidden, Layers: v.Layers, Heads: v.Heads, KvHeads: v.KvHeads, HeadDim: headDim,
+            Ffn: v.Ffn, RopeTheta: v.RopeTheta, RmsNormEps: v.RmsNormEps, TieEmbeddings: v.TieEmbeddings,
+            MaxPositions: v.MaxPositions, Experts: v.Experts, ExpertsPerToken: v.ExpertsPerToken, ExpertFfn: v.ExpertFfn,
+            NormTopKProb: v.NormTopKProb, DecoderSparseStep: v.DecoderSparseStep,
+            MlpOnlyLayers: new EquatableArray<int>(mlpOnly), RouterAuxLossCoef: v.RouterAuxLossCoef,
+            OutputRouterLogits: v.OutputRouterLogits, Rope: rope);
     }
 }

@@ -1,9 +1,10 @@
+// Shared source: compiled into the generator and, as a linked file, into the runtime (ConfigFields reads with it).
 using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Text;
 
-namespace Qwen3Gen.Generator.Parsing;
+namespace Qwen3Gen.Rules;
 
 /// <summary>The kinds of JSON value (RFC 8259).</summary>
 internal enum JsonKind { Null, False, True, Number, String, Array, Object }

@@ -8,16 +8,19 @@ using System.Linq;
 
 namespace Qwen3Gen.Rules;
 
-/// <summary>A definition's hyper-parameters as read from an attribute or a config.json, before any check.</summary>
+/// <summary>
+/// A definition's hyper-parameters as read from an attribute or a config.json, before any check: one field per row of
+/// <see cref="HyperParameters.All"/> (other than RoPE scaling), read and defaulted through that table.
+/// </summary>
 internal sealed class ShapeValues
 {
     public int Vocab, Hidden, Layers, Heads, KvHeads, Ffn, MaxPositions;
     public int? HeadDim;                          // null: not given, derived as Hidden / Heads (Hugging Face)
     public double RopeTheta, RmsNormEps;
-    public int Experts, ExpertsPerToken, ExpertFfn, DecoderSparseStep = 1;
+    public int Experts, ExpertsPerToken, ExpertFfn, DecoderSparseStep;
     public int[] MlpOnlyLayers = new int[0];
-    public double RouterAuxLossCoef = 0.001;
-    public bool TieEmbeddings;
+    public double RouterAuxLossCoef;
+    public bool TieEmbeddings, NormTopKProb, OutputRouterLogits;
 
     /// <summary>A field's name as the user wrote it (the property inline, the config.json key in a config).</summary>
     public Func<string, string> NameOf = static property => property;
@@ -176,7 +179,9 @@ internal static class ShapeRules
         // The flat buffers (weights, gradients, AdamW m and v) hold every parameter (QG0026).
         if (d.Vocab > 0 && d.Hidden > 0 && d.Layers > 0 && headDim > 0 && d.Heads > 0 && d.KvHeads > 0)
         {
-            double total = ParameterCount(d, headDim, anyDense);
+            int layers = Math.Min(d.Layers, MaxLayers);
+            double total = ParameterCount(d.Vocab, d.Hidden, layers, d.Heads, d.KvHeads, headDim, d.Ffn, Math.Max(d.Experts, 0), d.ExpertFfn,
+                d.TieEmbeddings, layer => IsSparse(d.Experts, d.MlpOnlyLayers, d.DecoderSparseStep, layer));
             if (total > MaxBufferElements)
                 Report("QG0026", null, ModelTooLarge, "the flat parameter buffer", total.ToString("0", CultureInfo.InvariantCulture), I(MaxBufferElements));
         }
@@ -190,17 +195,29 @@ internal static class ShapeRules
     public static bool AnyDense(ShapeValues d) =>
         d.Experts <= 0 || d.DecoderSparseStep != 1 || d.MlpOnlyLayers.Any(i => i >= 0 && i < d.Layers);
 
+    /// <summary>HF rule (Qwen3MoeDecoderLayer): layer i is sparse iff not in mlp_only_layers, Experts > 0 and (i+1) % step == 0.</summary>
+    public static bool IsSparse(int experts, int[] mlpOnlyLayers, int decoderSparseStep, int layer) =>
+        experts > 0 && Array.IndexOf(mlpOnlyLayers, layer) < 0 && decoderSparseStep > 0 && (layer + 1) % decoderSparseStep == 0;
+
     /// <summary>
-    /// The number of parameters, in double (no overflow for any int inputs; exact enough for a bound), counting
-    /// each layer with both MLP kinds when the model has both: an upper bound of the layout's size.
+    /// The number of parameters, counted the way the generated Layout stores them: embedding [Vocab, Hidden] (+ lm_head
+    /// when untied); per layer q/k/v/o, a dense MLP (3 · Ffn · Hidden) or a sparse one (router Experts · Hidden +
+    /// Experts · 3 · ExpertFfn · Hidden), the q/k norms and the two layer norms; the final norm. The one count: the
+    /// generator's QG0026 bound and layout comment, and the runtime's MemoryBudget use it. In double: no overflow for
+    /// any int inputs, exact below 2^53.
     /// </summary>
-    private static double ParameterCount(ShapeValues d, int headDim, bool anyDense)
+    public static double ParameterCount(int vocab, int hidden, int layers, int heads, int kvHeads, int headDim, int ffn,
+                                        int experts, int expertFfn, bool tieEmbeddings, Func<int, bool> isSparse)
     {
-        double h = d.Hidden, q = (double)d.Heads * headDim, kv = (double)d.KvHeads * headDim;
-        double attention = (q + 2 * kv) * h + h * q + 2.0 * headDim;
-        double dense = anyDense ? 3.0 * Math.Max(d.Ffn, 0) * h : 0;
-        double sparse = d.Experts > 0 ? (double)d.Experts * h + (double)d.Experts * 3.0 * Math.Max(d.ExpertFfn, 0) * h : 0;
-        double embeddings = (double)d.Vocab * h * (d.TieEmbeddings ? 1 : 2);
-        return embeddings + d.Layers * (attention + 2 * h + dense + sparse) + h;
+        double h = hidden, q = (double)heads * headDim, kv = (double)kvHeads * headDim;
+        double attention = (q + 2 * kv) * h + h * q;
+        double dense = 3.0 * Math.Max(ffn, 0) * h;
+        double sparse = (double)experts * h + (double)experts * 3.0 * Math.Max(expertFfn, 0) * h;
+        double total = (double)vocab * h * (tieEmbeddings ? 1 : 2);
+        for (int layer = 0; layer < layers; layer++) total += attention + (isSparse(layer) ? sparse : dense);
+        return total + VectorCount(hidden, layers, headDim);
     }
+
+    /// <summary>The 1-D norm weights (float32 in every format): per layer input, q, k and post-attention norms, and the final norm.</summary>
+    public static double VectorCount(int hidden, int layers, int headDim) => (double)layers * (2.0 * hidden + 2.0 * headDim) + hidden;
 }

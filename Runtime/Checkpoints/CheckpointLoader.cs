@@ -19,14 +19,34 @@ public static unsafe class CheckpointLoader
     public static bool IsLoadable(SafeTensorsDType dtype) =>
         dtype is SafeTensorsDType.F32 or SafeTensorsDType.BF16 or SafeTensorsDType.F16;
 
-    /// <summary>Opens <paramref name="path"/> (file, index.json or folder) and loads it.</summary>
-    public static LoadReport Load(IReadOnlyList<TensorSpec> tensors, bool tieEmbeddings, Weights weights, string path)
+    /// <summary>
+    /// Fills <paramref name="model"/>'s weights from the safetensors checkpoint at <paramref name="path"/> (a file, an
+    /// index.json or a folder), by Hugging Face tensor name; a tied model reads no lm_head.weight. Every tensor must be
+    /// present with the model's shape (F32, BF16 or F16, converted to the model's format), else nothing is loaded and
+    /// an <see cref="InvalidDataException"/> lists what is wrong.
+    /// </summary>
+    public static LoadReport Load(IQwen3Model model, string path)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        using var source = CheckpointSource.Open(path);
+        return Load(model, source);
+    }
+
+    /// <summary>As <see cref="Load(IQwen3Model, string)"/>, from an open source (files stay mapped while it is open).</summary>
+    public static LoadReport Load(IQwen3Model model, CheckpointSource source)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return Load(model.Tensors, model.Config.TieEmbeddings, model.Weights, source);
+    }
+
+    /// <summary>A tensor table and its weights without a model (tests of the format, tools over raw layouts).</summary>
+    internal static LoadReport Load(IReadOnlyList<TensorSpec> tensors, bool tieEmbeddings, Weights weights, string path)
     {
         using var source = CheckpointSource.Open(path);
         return Load(tensors, tieEmbeddings, weights, source);
     }
 
-    public static LoadReport Load(IReadOnlyList<TensorSpec> tensors, bool tieEmbeddings, Weights weights, CheckpointSource source)
+    internal static LoadReport Load(IReadOnlyList<TensorSpec> tensors, bool tieEmbeddings, Weights weights, CheckpointSource source)
     {
         ArgumentNullException.ThrowIfNull(tensors);
         ArgumentNullException.ThrowIfNull(weights);

@@ -2,7 +2,7 @@ using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Checkpoints;
 
-/// <summary>What a <see cref="CheckpointLoader.Load(IReadOnlyList{TensorSpec}, bool, Weights, string)"/> did.</summary>
+/// <summary>What a <see cref="CheckpointLoader.Load(IQwen3Model, string)"/> did.</summary>
 /// <param name="Source">The checkpoint path (file, index or folder).</param>
 /// <param name="Files">The safetensors files read.</param>
 /// <param name="Loaded">Number of model tensors filled.</param>

@@ -16,28 +16,12 @@ public static class HuggingFaceConfig
 
     /// <summary>
     /// Throws <see cref="NotSupportedException"/> for settings a generated model does not implement: sliding-window
-    /// attention, an activation other than SiLU, attention biases (RoPE scaling types other than default, linear and
-    /// yarn are refused by <see cref="RopeScalingJson"/>).
-    /// Published Qwen3 configs pass (spec §5, §8).
+    /// attention, an activation other than SiLU, attention biases, layer types other than full attention (RoPE scaling
+    /// types other than default, linear and yarn are refused by <see cref="RopeScalingJson"/>). The same check
+    /// <see cref="ModelConfig.FromHuggingFaceJson"/> and the generator make (Generator/Rules/ConfigFields.cs), with
+    /// the generator's QG0014 message. Published Qwen3 configs pass (spec §5, §8).
     /// </summary>
-    public static void CheckSupported(string json, string source = FileName)
-    {
-        using var document = JsonFiles.ParseObject(json, source);
-        var root = document.RootElement;
-        // Switches Python tests for truth (the generator's rule, Rules.ShapeRules.FalseOnlyFlags): only false, null or absent.
-        foreach (var (key, why) in Rules.ShapeRules.FalseOnlyFlags)
-        {
-            if (!root.TryGetProperty(key, out var flag) || flag.ValueKind is JsonValueKind.False or JsonValueKind.Null) continue;
-            if (flag.ValueKind == JsonValueKind.True) throw new NotSupportedException($"{source}: {key} is true; {why}.");
-            throw new InvalidDataException($"{source}: '{key}' is {ModelConfig.Describe(flag)}; expected false or null (Python would read it as true: {why}).");
-        }
-        if (root.TryGetProperty("hidden_act", out var act) && act.ValueKind != JsonValueKind.Null && (act.ValueKind != JsonValueKind.String || act.GetString() != "silu"))
-            throw new NotSupportedException($"{source}: hidden_act is {(act.ValueKind == JsonValueKind.String ? $"'{act.GetString()}'" : ModelConfig.Describe(act))}; Qwen3's SwiGLU MLP uses 'silu'.");
-        if (root.TryGetProperty("layer_types", out var layerTypes) && layerTypes.ValueKind == JsonValueKind.Array)
-            foreach (var type in layerTypes.EnumerateArray())
-                if (type.ValueKind != JsonValueKind.String || type.GetString() != "full_attention")
-                    throw new NotSupportedException($"{source}: layer_types contains {ModelConfig.Describe(type)}; only \"full_attention\" layers are implemented.");
-    }
+    public static void CheckSupported(string json, string source = FileName) => ModelConfig.CheckSupported(json, source);
 
     /// <summary>
     /// A config.json as a Hub snapshot has it: <see cref="ModelConfig.ToHuggingFaceJson"/> plus the bos/eos ids
@@ -57,8 +41,9 @@ public static class HuggingFaceConfig
     }
 
     /// <summary>
-    /// The <c>[Qwen3Model(...)]</c> attribute that declares <paramref name="config"/> inline (every field the
-    /// definition needs; MoE fields only for MoE), for error messages and docs.
+    /// The <c>[Qwen3Model(...)]</c> attribute that declares <paramref name="config"/> inline: the table's fields of this
+    /// model in table order (MoE fields only for MoE, an empty MlpOnlyLayers left out), for error messages and docs.
+    /// RoPE scaling is not written: it does not select a compiled definition.
     /// </summary>
     public static string AttributeText(ModelConfig config)
     {
@@ -80,24 +65,19 @@ public static class HuggingFaceConfig
             return r[..e] + "e" + exponent.ToString(CultureInfo.InvariantCulture);
         }
         static string I(long i) => i >= 10_000 ? i.ToString("#,0", CultureInfo.InvariantCulture).Replace(',', '_') : i.ToString(CultureInfo.InvariantCulture);
-        static string B(bool b) => b ? "true" : "false";
-        var parts = new List<string>
+        var parts = new List<string>();
+        foreach (var field in config.ConfigFieldsOfThisModel())
         {
-            $"Vocab = {I(config.Vocab)}", $"Hidden = {I(config.Hidden)}", $"Layers = {I(config.Layers)}",
-            $"Heads = {I(config.Heads)}", $"KvHeads = {I(config.KvHeads)}", $"HeadDim = {I(config.HeadDim)}",
-            $"Ffn = {I(config.Ffn)}", $"RopeTheta = {D(config.RopeTheta)}", $"RmsNormEps = {D(config.RmsNormEps)}",
-            $"TieEmbeddings = {B(config.TieEmbeddings)}", $"MaxPositions = {I(config.MaxPositions)}",
-        };
-        if (config.IsMoe)
-        {
-            parts.Add($"Experts = {I(config.Experts)}");
-            parts.Add($"ExpertsPerToken = {I(config.ExpertsPerToken)}");
-            parts.Add($"ExpertFfn = {I(config.ExpertFfn)}");
-            parts.Add($"NormTopKProb = {B(config.NormTopKProb)}");
-            parts.Add($"DecoderSparseStep = {I(config.DecoderSparseStep)}");
-            if (config.MlpOnlyLayers.Length > 0) parts.Add($"MlpOnlyLayers = new[] {{ {string.Join(", ", config.MlpOnlyLayers)} }}");
-            parts.Add($"RouterAuxLossCoef = {D(config.RouterAuxLossCoef)}");
-            parts.Add($"OutputRouterLogits = {B(config.OutputRouterLogits)}");
+            string? text = config.Get(field) switch
+            {
+                int i => I(i),
+                double d => D(d),
+                bool b => b ? "true" : "false",
+                int[] { Length: 0 } => null,
+                int[] a => $"new[] {{ {string.Join(", ", a)} }}",
+                _ => null,
+            };
+            if (text is not null) parts.Add($"{field.Name} = {text}");
         }
         // Four fields per line, continuation lines aligned under the first argument.
         var lines = new List<string>();

@@ -1,5 +1,3 @@
-using System.Reflection;
-using System.Runtime.CompilerServices;
 using System.Text;
 using Qwen3Gen.Checkpoints;
 using Qwen3Gen.Models;
@@ -52,7 +50,7 @@ public sealed record LoadedModel(
 
 /// <summary>
 /// Loads a Hugging Face snapshot directory (what <c>hf download Qwen/Qwen3-0.6B --local-dir DIR</c> leaves):
-/// config.json → the compiled definition with equal hyper-parameters (<see cref="ModelCatalog.Match"/>) →
+/// config.json → the registered definition with equal hyper-parameters (<see cref="ModelCatalog.Match"/>) →
 /// its weights from model.safetensors or the shards of model.safetensors.index.json → generation_config.json.
 /// Every problem is an exception whose message names the directory, the file and what to do.
 /// </summary>
@@ -91,7 +89,7 @@ public static class ModelDirectory
             try
             {
                 model.RopeScaling = config.RopeScaling;       // config.json's rope_scaling (YaRN for 128k), whatever the definition says
-                var report = CheckpointLoader.Load(model.Tensors, config.TieEmbeddings, model.Weights, source);
+                var report = CheckpointLoader.Load(model, source);
                 return new LoadedModel(model, definition, config, dir, report, generation);
             }
             catch (InvalidDataException e)
@@ -119,7 +117,6 @@ public static class ModelDirectory
         try
         {
             var config = GgufConfig.Read(file);
-            RegisterLoadedDefinitions();
             var definition = ModelCatalog.Match(config) ?? throw new InvalidDataException(NoMatchMessage(config, file.Path));
             var chosen = format ?? WeightFormat.Quantized;
             var generation = GenerationConfig.DefaultFor(config.Vocab);
@@ -190,7 +187,6 @@ public static class ModelDirectory
     /// </summary>
     public static ModelDefinition FindDefinition(ModelConfig config, string? directory = null)
     {
-        RegisterLoadedDefinitions();
         return ModelCatalog.Match(config) ?? throw new InvalidDataException(NoMatchMessage(config, directory));
     }
 
@@ -230,32 +226,6 @@ public static class ModelDirectory
         return any ? WeightFormat.BF16 : WeightFormat.F32;
     }
 
-    /// <summary>
-    /// Runs the module initializers of loaded assemblies that use Qwen3Gen (and the ones they reference), so their
-    /// generated models are in <see cref="ModelCatalog"/> even if no type of them was touched yet. Idempotent.
-    /// </summary>
-    public static void RegisterLoadedDefinitions()
-    {
-        var runtime = typeof(ModelCatalog).Assembly.GetName().Name;
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        var pending = new Stack<Assembly>(AppDomain.CurrentDomain.GetAssemblies());
-        if (Assembly.GetEntryAssembly() is { } entry) pending.Push(entry);
-        while (pending.Count > 0)
-        {
-            var asm = pending.Pop();
-            if (asm.IsDynamic || !seen.Add(asm.FullName ?? "")) continue;
-            var references = asm.GetReferencedAssemblies();
-            if (!references.Any(r => r.Name == runtime)) continue;
-            RuntimeHelpers.RunModuleConstructor(asm.ManifestModule.ModuleHandle);
-            foreach (var reference in references)
-            {
-                if (seen.Contains(reference.FullName)) continue;
-                try { pending.Push(Assembly.Load(reference)); }
-                catch (Exception e) when (e is FileNotFoundException or FileLoadException or BadImageFormatException) { }
-            }
-        }
-    }
-
     /// <summary>The error for a config.json that no compiled definition matches.</summary>
     public static string NoMatchMessage(ModelConfig config, string? directory)
     {
@@ -265,7 +235,7 @@ public static class ModelDirectory
         sb.Append($"{where} matches no compiled model definition ({config}).");
         var (closest, differences) = ModelCatalog.Closest(config);
         if (closest is null)
-            sb.Append("\nNo definitions are registered: reference an assembly with [Qwen3Model] classes (e.g. Qwen3Gen.Definitions).");
+            sb.Append("\nNo definitions are registered: register the [Qwen3Model] classes first, e.g. ModelCatalog.Register(Qwen3_0_6B.Definition) or ModelCatalog.Register(Qwen3Gen.Definitions.CompiledDefinitions.All).");
         else
         {
             sb.Append($"\nClosest: {closest.Name}, which differs in {differences.Count} field{(differences.Count == 1 ? "" : "s")} ({closest.Name} vs config.json):");

@@ -47,7 +47,7 @@ public static class SnapshotExport
         string dir = Path.GetFullPath(output);
         if (string.Equals(dir, Path.GetFullPath(tokenizerDirectory), StringComparison.Ordinal))
             throw new ArgumentException($"--out '{dir}' is the model folder itself; export into another folder.");
-        WeightInit.SaveHuggingFaceSnapshot(model, dir, dtype, generation: generation, tokenizerDirectory: tokenizerDirectory, maxShardBytes: maxShardBytes);
+        SnapshotWriter.Save(model, dir, dtype, generation: generation, tokenizerDirectory: tokenizerDirectory, maxShardBytes: maxShardBytes);
         using var source = CheckpointSource.Open(dir);
         var files = Directory.GetFiles(dir, "*.safetensors").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
         long bytes = model.Tensors.Sum(t => t.Length) * dtype.Size();

@@ -168,7 +168,7 @@ internal static unsafe class Gemm
                 case Source.RowsBF16:                                  // BF16 rows, widened exactly (bits << 16)
                 {
                     BF16* src = (BF16*)B + k0 * Ldb + n0;
-                    for (int k = 0; k < kc; k++, src += Ldb) Kernels.Widen(src, packed + k * nr, cols);
+                    for (int k = 0; k < kc; k++, src += Ldb) RowOps.Load(packed + k * nr, src, cols);
                     break;
                 }
                 case Source.Transposed:

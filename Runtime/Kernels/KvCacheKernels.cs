@@ -5,9 +5,9 @@ namespace Qwen3Gen;
 
 /// <summary>
 /// The attention inner loops over a compact cache (<see cref="KvRows"/>: BF16, F16, Q8_0), reading the codes
-/// directly: each loop is specialised per format (a codec struct, so the JIT inlines the decode) and performs the
-/// same operations in the same order as its float32 counterpart in <see cref="AttentionKernels"/>, on the decoded
-/// values. Decoding: BF16 bits &lt;&lt; 16 (exact); F16 the IEEE half value (exact); Q8_0 q · d with d the block's
+/// directly: each loop is specialised per format (a codec struct, so the JIT inlines the decode) and per vector width
+/// (<see cref="ISimd{TV}"/>), and performs the same operations in the same order as its float32 counterpart in
+/// <see cref="AttentionKernels"/>, on the decoded values. Decoding: BF16 bits &lt;&lt; 16 (exact); F16 the IEEE half value (exact); Q8_0 q · d with d the block's
 /// half-float scale.
 /// </summary>
 public static unsafe class KvCacheKernels
@@ -86,105 +86,112 @@ public static unsafe class KvCacheKernels
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    // The vector width is chosen as in AttentionKernels (the widest that divides HeadDim), so a compact cache and a
+    // float32 cache holding the same values give the same bits.
+
     private static void ScoresDirect<T>(float* scores, float* q, in KvRows k, long e0, int rowStride, int n, int headDim, float scale)
         where T : struct, IKvCodec
     {
-        if (Vector512.IsHardwareAccelerated && headDim % 16 == 0)
+        switch (AttentionKernels.Level(headDim))
         {
-            int s = 0;
-            for (; s + 4 <= n; s += 4)                      // four keys: four independent FMA chains
-            {
-                long r0 = e0 + (long)s * rowStride, r1 = r0 + rowStride, r2 = r1 + rowStride, r3 = r2 + rowStride;
-                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                for (int d = 0; d < headDim; d += 16)
-                {
-                    var qd = Vector512.Load(q + d);
-                    a0 = Vector512.FusedMultiplyAdd(qd, T.Load16(k, r0 + d), a0);
-                    a1 = Vector512.FusedMultiplyAdd(qd, T.Load16(k, r1 + d), a1);
-                    a2 = Vector512.FusedMultiplyAdd(qd, T.Load16(k, r2 + d), a2);
-                    a3 = Vector512.FusedMultiplyAdd(qd, T.Load16(k, r3 + d), a3);
-                }
-                scores[s] = Vector512.Sum(a0) * scale;
-                scores[s + 1] = Vector512.Sum(a1) * scale;
-                scores[s + 2] = Vector512.Sum(a2) * scale;
-                scores[s + 3] = Vector512.Sum(a3) * scale;
-            }
-            for (; s < n; s++)
-            {
-                long r0 = e0 + (long)s * rowStride;
-                var a0 = Vector512<float>.Zero;
-                for (int d = 0; d < headDim; d += 16)
-                    a0 = Vector512.FusedMultiplyAdd(Vector512.Load(q + d), T.Load16(k, r0 + d), a0);
-                scores[s] = Vector512.Sum(a0) * scale;
-            }
-            return;
+            case SimdLevel.V512: ScoresDirect<T, Simd512, Vector512<float>>(scores, q, k, e0, rowStride, n, headDim, scale); break;
+            case SimdLevel.V256: ScoresDirect<T, Simd256, Vector256<float>>(scores, q, k, e0, rowStride, n, headDim, scale); break;
+            case SimdLevel.V128: ScoresDirect<T, Simd128, Vector128<float>>(scores, q, k, e0, rowStride, n, headDim, scale); break;
+            default: ScoresDirect<T, Scalar, float>(scores, q, k, e0, rowStride, n, headDim, scale); break;
         }
-        for (int s = 0; s < n; s++)
+    }
+
+    private static void WeightedSum<T>(float* acc, float* p, in KvRows v, long e0, int rowStride, int n, int headDim)
+        where T : struct, IKvCodec
+    {
+        switch (AttentionKernels.Level(headDim))
         {
-            long r0 = e0 + (long)s * rowStride;
-            float a = 0f;
-            for (int d = 0; d < headDim; d++) a = MathF.FusedMultiplyAdd(q[d], T.Load(k, r0 + d), a);
-            scores[s] = a * scale;
+            case SimdLevel.V512: WeightedSum<T, Simd512, Vector512<float>>(acc, p, v, e0, rowStride, n, headDim); break;
+            case SimdLevel.V256: WeightedSum<T, Simd256, Vector256<float>>(acc, p, v, e0, rowStride, n, headDim); break;
+            case SimdLevel.V128: WeightedSum<T, Simd128, Vector128<float>>(acc, p, v, e0, rowStride, n, headDim); break;
+            default: WeightedSum<T, Scalar, float>(acc, p, v, e0, rowStride, n, headDim); break;
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WeightedSum<T>(float* acc, float* p, in KvRows v, long e0, int rowStride, int n, int headDim)
-        where T : struct, IKvCodec
+    private static void ScoresDirect<T, S, TV>(float* scores, float* q, in KvRows k, long e0, int rowStride, int n, int headDim, float scale)
+        where T : struct, IKvCodec where S : struct, ISimd<TV> where TV : unmanaged
     {
-        if (Vector512.IsHardwareAccelerated && headDim % 32 == 0)
+        int w = S.Width, s = 0;
+        for (; s + 4 <= n; s += 4)                          // four keys: four independent FMA chains
         {
-            for (int d = 0; d < headDim; d += 32)
+            long r0 = e0 + (long)s * rowStride, r1 = r0 + rowStride, r2 = r1 + rowStride, r3 = r2 + rowStride;
+            TV a0 = S.Zero, a1 = S.Zero, a2 = S.Zero, a3 = S.Zero;
+            for (int d = 0; d < headDim; d += w)
+            {
+                TV qd = S.Load(q + d);
+                a0 = S.Fma(qd, T.Load<S, TV>(k, r0 + d), a0);
+                a1 = S.Fma(qd, T.Load<S, TV>(k, r1 + d), a1);
+                a2 = S.Fma(qd, T.Load<S, TV>(k, r2 + d), a2);
+                a3 = S.Fma(qd, T.Load<S, TV>(k, r3 + d), a3);
+            }
+            scores[s] = S.Sum(a0) * scale;
+            scores[s + 1] = S.Sum(a1) * scale;
+            scores[s + 2] = S.Sum(a2) * scale;
+            scores[s + 3] = S.Sum(a3) * scale;
+        }
+        for (; s < n; s++)
+        {
+            long r0 = e0 + (long)s * rowStride;
+            TV a0 = S.Zero;
+            for (int d = 0; d < headDim; d += w) a0 = S.Fma(S.Load(q + d), T.Load<S, TV>(k, r0 + d), a0);
+            scores[s] = S.Sum(a0) * scale;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightedSum<T, S, TV>(float* acc, float* p, in KvRows v, long e0, int rowStride, int n, int headDim)
+        where T : struct, IKvCodec where S : struct, ISimd<TV> where TV : unmanaged
+    {
+        int w = S.Width;
+        if (headDim % (2 * w) == 0)
+        {
+            for (int d = 0; d < headDim; d += 2 * w)
             {
                 // even keys into a, odd keys into b (four independent FMA chains), then a + b
-                var a0 = Vector512.Load(acc + d);
-                var a1 = Vector512.Load(acc + d + 16);
-                Vector512<float> b0 = default, b1 = default;
+                TV a0 = S.Load(acc + d), a1 = S.Load(acc + d + w), b0 = S.Zero, b1 = S.Zero;
                 long row = e0 + d;
                 int j = 0;
                 for (; j + 1 < n; j += 2, row += 2L * rowStride)
                 {
-                    var w = Vector512.Create(p[j]);
-                    a0 = Vector512.FusedMultiplyAdd(w, T.Load16(v, row), a0);
-                    a1 = Vector512.FusedMultiplyAdd(w, T.Load16(v, row + 16), a1);
-                    var u = Vector512.Create(p[j + 1]);
-                    b0 = Vector512.FusedMultiplyAdd(u, T.Load16(v, row + rowStride), b0);
-                    b1 = Vector512.FusedMultiplyAdd(u, T.Load16(v, row + rowStride + 16), b1);
+                    TV pj = S.Broadcast(p[j]);
+                    a0 = S.Fma(pj, T.Load<S, TV>(v, row), a0);
+                    a1 = S.Fma(pj, T.Load<S, TV>(v, row + w), a1);
+                    TV pk = S.Broadcast(p[j + 1]);
+                    b0 = S.Fma(pk, T.Load<S, TV>(v, row + rowStride), b0);
+                    b1 = S.Fma(pk, T.Load<S, TV>(v, row + rowStride + w), b1);
                 }
                 if (j < n)
                 {
-                    var w = Vector512.Create(p[j]);
-                    a0 = Vector512.FusedMultiplyAdd(w, T.Load16(v, row), a0);
-                    a1 = Vector512.FusedMultiplyAdd(w, T.Load16(v, row + 16), a1);
+                    TV pj = S.Broadcast(p[j]);
+                    a0 = S.Fma(pj, T.Load<S, TV>(v, row), a0);
+                    a1 = S.Fma(pj, T.Load<S, TV>(v, row + w), a1);
                 }
-                (a0 + b0).Store(acc + d);
-                (a1 + b1).Store(acc + d + 16);
+                S.Store(acc + d, S.Add(a0, b0));
+                S.Store(acc + d + w, S.Add(a1, b1));
             }
             return;
         }
-        if (Vector512.IsHardwareAccelerated && headDim % 16 == 0)
+        for (int d = 0; d < headDim; d += w)
         {
-            for (int d = 0; d < headDim; d += 16)
-            {
-                var a0 = Vector512.Load(acc + d);
-                long row = e0 + d;
-                for (int j = 0; j < n; j++, row += rowStride)
-                    a0 = Vector512.FusedMultiplyAdd(Vector512.Create(p[j]), T.Load16(v, row), a0);
-                a0.Store(acc + d);
-            }
-            return;
+            TV a0 = S.Load(acc + d);
+            long row = e0 + d;
+            for (int j = 0; j < n; j++, row += rowStride) a0 = S.Fma(S.Broadcast(p[j]), T.Load<S, TV>(v, row), a0);
+            S.Store(acc + d, a0);
         }
-        for (int j = 0; j < n; j++)
-            for (int d = 0; d < headDim; d++) acc[d] = MathF.FusedMultiplyAdd(p[j], T.Load(v, e0 + (long)j * rowStride + d), acc[d]);
     }
 
-    /// <summary>Decoding of one compact format (static, so each kernel is compiled per format).</summary>
+    /// <summary>Decoding of one compact format (static, so each kernel is compiled per format and vector width).</summary>
     private interface IKvCodec
     {
         static abstract float Load(in KvRows c, long e);
-        /// <summary>Elements e .. e + 15 (within one head row; e a multiple of 16 from the row start).</summary>
-        static abstract Vector512<float> Load16(in KvRows c, long e);
+        /// <summary>Elements e .. e + S.Width − 1 (within one head row and one Q8 block; e a multiple of the width from the row start).</summary>
+        static abstract TV Load<S, TV>(in KvRows c, long e) where S : struct, ISimd<TV> where TV : unmanaged;
     }
 
     private struct Bf16Codec : IKvCodec
@@ -193,34 +200,16 @@ public static unsafe class KvCacheKernels
         public static float Load(in KvRows c, long e) => BitConverter.Int32BitsToSingle(((ushort*)c.Data)[e] << 16);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> Load16(in KvRows c, long e)
-        {
-            var bits = Vector512.WidenLower(Vector256.Load((ushort*)c.Data + e).ToVector512Unsafe());   // 16 × uint
-            return Vector512.ShiftLeft(bits, 16).AsSingle();
-        }
+        public static TV Load<S, TV>(in KvRows c, long e) where S : struct, ISimd<TV> where TV : unmanaged => S.LoadBF16((ushort*)c.Data + e);
     }
 
     private struct F16Codec : IKvCodec
     {
-        private static readonly float TwoPow112 = MathF.ScaleB(1f, 112);
-
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static float Load(in KvRows c, long e) => (float)((Half*)c.Data)[e];
 
-        // Half → float by bits: |h| << 13 read as a float is the value · 2^-112 (also for subnormals), so multiply by 2^112;
-        // exponent 31 (inf / NaN) becomes exponent 255; then the sign.
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> Load16(in KvRows c, long e)
-        {
-            var h = Vector512.WidenLower(Vector256.Load((ushort*)c.Data + e).ToVector512Unsafe());
-            var magnitude = h & Vector512.Create(0x7FFFu);
-            var shifted = Vector512.ShiftLeft(magnitude, 13);
-            var value = shifted.AsSingle() * Vector512.Create(TwoPow112);
-            var special = Vector512.GreaterThanOrEqual(magnitude, Vector512.Create(0x7C00u));
-            var infNan = (shifted | Vector512.Create(0x7F800000u)).AsSingle();
-            var sign = Vector512.ShiftLeft(h & Vector512.Create(0x8000u), 16);
-            return (Vector512.ConditionalSelect(special.AsSingle(), infNan, value).AsUInt32() | sign).AsSingle();
-        }
+        public static TV Load<S, TV>(in KvRows c, long e) where S : struct, ISimd<TV> where TV : unmanaged => S.LoadF16((ushort*)c.Data + e);
     }
 
     private struct Q8Codec : IKvCodec
@@ -229,12 +218,7 @@ public static unsafe class KvCacheKernels
         public static float Load(in KvRows c, long e) => ((sbyte*)c.Data)[e] * (float)c.Scales[e / c.Block];
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> Load16(in KvRows c, long e)
-        {
-            var bytes = Vector128.Load((sbyte*)c.Data + e);
-            var shorts = Vector256.WidenLower(bytes.ToVector256Unsafe());                 // 16 × short
-            var ints = Vector512.WidenLower(shorts.ToVector512Unsafe());                  // 16 × int
-            return Vector512.ConvertToSingle(ints) * Vector512.Create((float)c.Scales[e / c.Block]);
-        }
+        public static TV Load<S, TV>(in KvRows c, long e) where S : struct, ISimd<TV> where TV : unmanaged =>
+            S.Mul(S.LoadInt8((sbyte*)c.Data + e), S.Broadcast((float)c.Scales[e / c.Block]));
     }
 }

@@ -53,8 +53,18 @@ public interface IQwen3Model : IDisposable
     /// </summary>
     float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batch, int seqLen);
 
-    /// <summary>The logits of the last Forward: [batch, seqLen, Vocab] (overwritten by Backward).</summary>
+    /// <summary>
+    /// The logits of the last Forward: [batch, seqLen, Vocab]. Backward overwrites them with their gradient (the buffer is
+    /// reused to save Vocab floats per row): copy what you need before calling Backward.
+    /// </summary>
     ReadOnlySpan<float> Logits { get; }
+
+    /// <summary>
+    /// An intermediate of the last Forward on training work buffers, for tests and debugging, named as in the golden
+    /// fixtures: "embed", "layer_out.{i}", "final_norm" [batch, seqLen, Hidden]; "rope_cos", "rope_sin" [seqLen, HeadDim]
+    /// (MoE models also "router_logits.{i}", "routing_weights.{i}", "selected_experts.{i}": <see cref="IMoeModel"/> has them typed).
+    /// </summary>
+    float[] DebugTensor(string name);
 
     /// <summary>Adds d(loss of the last Forward)/d(parameters) into <see cref="Gradients"/>. Needs Forward with targets.</summary>
     void Backward();

@@ -10,26 +10,18 @@ namespace Qwen3Gen.Models;
 public static class MemoryBudget
 {
     /// <summary>
-    /// Parameters of a model with <paramref name="c"/>'s hyper-parameters, counted the way the generated Layout
-    /// stores them: embedding [Vocab, Hidden] (+ lm_head when untied); per layer q/k/v/o, then a dense MLP
-    /// (3 · Ffn · Hidden) or a sparse one (router Experts · Hidden + Experts · 3 · ExpertFfn · Hidden); then the
-    /// <see cref="VectorCount"/> norm weights.
+    /// Parameters of a model with <paramref name="c"/>'s hyper-parameters, counted the way the generated Layout stores
+    /// them (Rules.ShapeRules.ParameterCount: the one count the generator uses too).
     /// </summary>
     public static long ParameterCount(ModelConfig c)
     {
         ArgumentNullException.ThrowIfNull(c);
-        long h = c.Hidden, q = (long)c.Heads * c.HeadDim, kv = (long)c.KvHeads * c.HeadDim;
-        long count = (long)c.Vocab * h * (c.TieEmbeddings ? 1 : 2);
-        for (int layer = 0; layer < c.Layers; layer++)
-        {
-            count += (q + 2 * kv) * h + h * q;
-            count += c.IsSparse(layer) ? (long)c.Experts * h + (long)c.Experts * 3 * c.ExpertFfn * h : 3L * c.Ffn * h;
-        }
-        return count + VectorCount(c);
+        return (long)Rules.ShapeRules.ParameterCount(c.Vocab, c.Hidden, c.Layers, c.Heads, c.KvHeads, c.HeadDim, c.Ffn,
+            c.Experts, c.ExpertFfn, c.TieEmbeddings, c.IsSparse);
     }
 
     /// <summary>The 1-D norm weights (float32 in both formats): per layer input, q, k and post-attention norms, and the final norm.</summary>
-    public static long VectorCount(ModelConfig c) => (long)c.Layers * (2L * c.Hidden + 2L * c.HeadDim) + c.Hidden;
+    public static long VectorCount(ModelConfig c) => (long)Rules.ShapeRules.VectorCount(c.Hidden, c.Layers, c.HeadDim);
 
     /// <summary>Bytes of the weights in memory: 4 per parameter in F32; in BF16 2 per matrix entry and 4 per norm weight (as <see cref="Weights.Bytes"/>).</summary>
     public static long WeightBytes(ModelConfig c, WeightFormat format)

@@ -1,7 +1,7 @@
 namespace Qwen3Gen.Models;
 
 /// <summary>
-/// A compiled definition: its name, hyper-parameters and factories (registered by the generated code): <see cref="Create"/>
+/// A compiled definition: its name, hyper-parameters and factories (the generated class's static <c>Definition</c>): <see cref="Create"/>
 /// allocates zeroed weights of a format; <see cref="FromWeights"/> wraps existing weights (e.g. mapped from a GGUF file),
 /// built from the layout (<see cref="TensorTable"/>, <see cref="ParameterCount"/>, <see cref="VectorStart"/>) without
 /// allocating a model first.
@@ -11,21 +11,28 @@ public sealed record ModelDefinition(string Name, ModelConfig Config, Func<Weigh
                                      long ParameterCount = 0, long VectorStart = 0);
 
 /// <summary>
-/// Every generated model registers itself here from a module initializer, so tools can list the compiled
-/// definitions and pick the one whose hyper-parameters equal a checkpoint's config.json.
+/// The compiled definitions a program has registered, so that tools can list them and <c>ModelDirectory.Load</c> can
+/// pick the one whose hyper-parameters equal a checkpoint's config.json. Registration is explicit: every generated class
+/// has a static <c>Definition</c>, and the program registers the ones it wants, e.g.
+/// <c>ModelCatalog.Register(Qwen3_0_6B.Definition)</c> or <c>ModelCatalog.Register(CompiledDefinitions.All)</c> (the
+/// Qwen3Gen.Definitions assembly's list). Nothing registers itself.
 /// </summary>
 public static class ModelCatalog
 {
     private static readonly List<ModelDefinition> _definitions = [];
     private static readonly Lock _lock = new();
 
-    public static void Register(ModelDefinition definition)
+    /// <summary>Adds definitions (one of the same name is replaced). Idempotent.</summary>
+    public static void Register(params IEnumerable<ModelDefinition> definitions)
     {
+        ArgumentNullException.ThrowIfNull(definitions);
         lock (_lock)
-        {
-            _definitions.RemoveAll(d => d.Name == definition.Name);
-            _definitions.Add(definition);
-        }
+            foreach (var definition in definitions)
+            {
+                ArgumentNullException.ThrowIfNull(definition);
+                _definitions.RemoveAll(d => d.Name == definition.Name);
+                _definitions.Add(definition);
+            }
     }
 
     public static IReadOnlyList<ModelDefinition> All

@@ -1,12 +1,16 @@
 using System.Globalization;
+using System.Reflection;
 using System.Text.Json;
+using Qwen3Gen.Rules;
 
 namespace Qwen3Gen.Models;
 
 /// <summary>
 /// The hyper-parameters of a Qwen3 / Qwen3-MoE model, named as in the [Qwen3Model] attribute
 /// (Hugging Face config.json names in comments). Every generated model exposes one; checkpoints
-/// carry one; a model directory's config.json is read into one.
+/// carry one; a model directory's config.json is read into one. One property per row of the field table
+/// (Generator/Rules/HyperParameters.cs, shared with the generator): the defaults, the config.json reader and writer,
+/// the fields compared when matching a definition and the attribute text all come from that table.
 /// </summary>
 public sealed record ModelConfig
 {
@@ -17,17 +21,17 @@ public sealed record ModelConfig
     public int KvHeads { get; init; }               // num_key_value_heads
     public int HeadDim { get; init; }               // head_dim
     public int Ffn { get; init; }                   // intermediate_size
-    public double RopeTheta { get; init; } = 1e6;   // rope_theta
-    public double RmsNormEps { get; init; } = 1e-6; // rms_norm_eps
+    public double RopeTheta { get; init; } = HyperParameters.DefaultRopeTheta;   // rope_theta
+    public double RmsNormEps { get; init; } = HyperParameters.DefaultRmsNormEps; // rms_norm_eps
     public bool TieEmbeddings { get; init; }        // tie_word_embeddings
-    public int MaxPositions { get; init; } = 40960; // max_position_embeddings
+    public int MaxPositions { get; init; } = HyperParameters.DefaultMaxPositions; // max_position_embeddings
     public int Experts { get; init; }               // num_experts (0 = dense)
     public int ExpertsPerToken { get; init; }       // num_experts_per_tok
     public int ExpertFfn { get; init; }             // moe_intermediate_size
     public bool NormTopKProb { get; init; }         // norm_topk_prob
-    public int DecoderSparseStep { get; init; } = 1; // decoder_sparse_step
+    public int DecoderSparseStep { get; init; } = HyperParameters.DefaultDecoderSparseStep; // decoder_sparse_step
     public int[] MlpOnlyLayers { get; init; } = []; // mlp_only_layers
-    public double RouterAuxLossCoef { get; init; } = 0.001; // router_aux_loss_coef
+    public double RouterAuxLossCoef { get; init; } = HyperParameters.DefaultRouterAuxLossCoef; // router_aux_loss_coef
     public bool OutputRouterLogits { get; init; }   // output_router_logits
 
     /// <summary>
@@ -42,31 +46,17 @@ public sealed record ModelConfig
     public bool IsMoe => Experts > 0;
 
     /// <summary>HF rule: layer i is sparse iff not in mlp_only_layers, E > 0 and (i+1) % decoder_sparse_step == 0.</summary>
-    public bool IsSparse(int layer) => Experts > 0 && Array.IndexOf(MlpOnlyLayers, layer) < 0 && (layer + 1) % DecoderSparseStep == 0;
+    public bool IsSparse(int layer) => ShapeRules.IsSparse(Experts, MlpOnlyLayers, DecoderSparseStep, layer);
 
-    /// <summary>The fields that define the computation, as (name, value) pairs, for comparisons and messages.</summary>
+    /// <summary>
+    /// The fields that define the computation (the table's ChangesComputation rows; MoE rows for MoE models, and
+    /// Experts always: 0 is what makes a model dense), as (name, value) pairs, for comparisons and messages.
+    /// </summary>
     public IEnumerable<(string Name, string Value)> Fields()
     {
-        static string D(double d) => d.ToString("R", CultureInfo.InvariantCulture);
-        yield return (nameof(Vocab), Vocab.ToString(CultureInfo.InvariantCulture));
-        yield return (nameof(Hidden), Hidden.ToString(CultureInfo.InvariantCulture));
-        yield return (nameof(Layers), Layers.ToString(CultureInfo.InvariantCulture));
-        yield return (nameof(Heads), Heads.ToString(CultureInfo.InvariantCulture));
-        yield return (nameof(KvHeads), KvHeads.ToString(CultureInfo.InvariantCulture));
-        yield return (nameof(HeadDim), HeadDim.ToString(CultureInfo.InvariantCulture));
-        yield return (nameof(Ffn), Ffn.ToString(CultureInfo.InvariantCulture));
-        yield return (nameof(RopeTheta), D(RopeTheta));
-        yield return (nameof(RmsNormEps), D(RmsNormEps));
-        yield return (nameof(TieEmbeddings), TieEmbeddings ? "true" : "false");
-        yield return (nameof(Experts), Experts.ToString(CultureInfo.InvariantCulture));
-        if (IsMoe)
-        {
-            yield return (nameof(ExpertsPerToken), ExpertsPerToken.ToString(CultureInfo.InvariantCulture));
-            yield return (nameof(ExpertFfn), ExpertFfn.ToString(CultureInfo.InvariantCulture));
-            yield return (nameof(NormTopKProb), NormTopKProb ? "true" : "false");
-            yield return (nameof(DecoderSparseStep), DecoderSparseStep.ToString(CultureInfo.InvariantCulture));
-            yield return (nameof(MlpOnlyLayers), "[" + string.Join(", ", MlpOnlyLayers) + "]");
-        }
+        foreach (var field in HyperParameters.All)
+            if (field.ChangesComputation && (field.Scope == FieldScope.All || IsMoe || field.Name == nameof(Experts)))
+                yield return (field.Name, Format(Get(field)));
     }
 
     /// <summary>The fields whose values differ, as "Name: this vs other" lines (empty when the computations agree).</summary>
@@ -87,27 +77,35 @@ public sealed record ModelConfig
 
     public override string ToString() => string.Join(", ", Fields().Select(f => $"{f.Name}={f.Value}"));
 
+    /// <summary>The fields a config.json of this model carries: every model's, and the MoE ones for a MoE model.</summary>
+    internal IEnumerable<Field> ConfigFieldsOfThisModel() =>
+        HyperParameters.All.Where(f => f.Scope == FieldScope.All || (f.Scope == FieldScope.Moe && IsMoe));
+
+    /// <summary>
+    /// The order config.json files are written in (the table's keys and the fixed ones below; Qwen3MoeConfig's keys last);
+    /// a key of a new table row not listed here goes at the end.
+    /// </summary>
+    private static readonly string[] KeyOrder =
+    [
+        "architectures", "model_type", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+        "num_key_value_heads", "head_dim", "hidden_act", "max_position_embeddings", "initializer_range", "rms_norm_eps", "rope_theta",
+        "rope_scaling", "tie_word_embeddings", "attention_bias", "attention_dropout", "use_sliding_window", "sliding_window",
+        "max_window_layers", "use_cache", "torch_dtype",
+        "decoder_sparse_step", "mlp_only_layers", "moe_intermediate_size", "num_experts", "num_experts_per_tok", "norm_topk_prob",
+        "output_router_logits", "router_aux_loss_coef",
+    ];
+
     /// <summary>A Hugging Face config.json for this model (what Qwen3ForCausalLM / Qwen3MoeForCausalLM read).</summary>
     public string ToHuggingFaceJson(string torchDtype = "float32")
     {
-        var o = new System.Text.Json.Nodes.JsonObject
+        var values = new Dictionary<string, System.Text.Json.Nodes.JsonNode?>(StringComparer.Ordinal)
         {
             ["architectures"] = new System.Text.Json.Nodes.JsonArray(IsMoe ? "Qwen3MoeForCausalLM" : "Qwen3ForCausalLM"),
             ["model_type"] = IsMoe ? "qwen3_moe" : "qwen3",
-            ["vocab_size"] = Vocab,
-            ["hidden_size"] = Hidden,
-            ["intermediate_size"] = Ffn,
-            ["num_hidden_layers"] = Layers,
-            ["num_attention_heads"] = Heads,
-            ["num_key_value_heads"] = KvHeads,
-            ["head_dim"] = HeadDim,
+            // What transformers writes besides the table's fields: the values Qwen3Gen implements (ConfigFields refuses others).
             ["hidden_act"] = "silu",
-            ["max_position_embeddings"] = MaxPositions,
             ["initializer_range"] = 0.02,
-            ["rms_norm_eps"] = RmsNormEps,
-            ["rope_theta"] = RopeTheta,
             ["rope_scaling"] = RopeScaling.ToJsonObject(),
-            ["tie_word_embeddings"] = TieEmbeddings,
             ["attention_bias"] = false,
             ["attention_dropout"] = 0.0,
             ["use_sliding_window"] = false,
@@ -116,139 +114,91 @@ public sealed record ModelConfig
             ["use_cache"] = true,
             ["torch_dtype"] = torchDtype,
         };
-        if (IsMoe)
-        {
-            o["decoder_sparse_step"] = DecoderSparseStep;
-            o["mlp_only_layers"] = new System.Text.Json.Nodes.JsonArray(MlpOnlyLayers.Select(i => (System.Text.Json.Nodes.JsonNode?)i).ToArray());
-            o["moe_intermediate_size"] = ExpertFfn;
-            o["num_experts"] = Experts;
-            o["num_experts_per_tok"] = ExpertsPerToken;
-            o["norm_topk_prob"] = NormTopKProb;
-            o["output_router_logits"] = OutputRouterLogits;
-            o["router_aux_loss_coef"] = RouterAuxLossCoef;
-        }
+        foreach (var field in ConfigFieldsOfThisModel())
+            values[field.Key] = Get(field) switch
+            {
+                int[] array => new System.Text.Json.Nodes.JsonArray(array.Select(i => (System.Text.Json.Nodes.JsonNode?)i).ToArray()),
+                int i => i,
+                double d => d,
+                bool b => b,
+                var other => throw new InvalidOperationException($"No config.json writer for {field.Name} ({other?.GetType().Name})."),
+            };
+        var o = new System.Text.Json.Nodes.JsonObject();
+        foreach (var key in KeyOrder.Where(values.ContainsKey).Concat(values.Keys.Except(KeyOrder).Order(StringComparer.Ordinal)))
+            o[key] = values[key];
         return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
     /// <summary>
-    /// Reads a Hugging Face config.json (model_type qwen3 or qwen3_moe) with the generator's rules: a field of the wrong
-    /// JSON kind, a non-integer size or a value out of range is an <see cref="InvalidDataException"/> naming
-    /// <paramref name="source"/>, the field and the rule (the QG id and message the generator would report).
-    /// Absent or null optional fields take transformers' defaults.
+    /// Reads a Hugging Face config.json (model_type qwen3 or qwen3_moe) with the generator's reader and rules
+    /// (Generator/Rules/ConfigFields.cs and ShapeRules.cs, compiled into both): absent or null optional fields take
+    /// transformers' defaults; a missing size, a field of the wrong JSON kind or a value out of range is an
+    /// <see cref="InvalidDataException"/>, a feature no generated model implements (sliding windows, biases, layer types
+    /// other than full attention, an activation other than SiLU, RoPE types other than default, linear and yarn) a
+    /// <see cref="NotSupportedException"/>, each with the QG id and the message the generator reports for that file.
     /// </summary>
     public static ModelConfig FromHuggingFaceJson(string json, string source = "config.json")
     {
-        using (var document = JsonFiles.ParseObject(json, source))
-        {
-            var root = document.RootElement;
-            string modelType = root.TryGetProperty("model_type", out var mt) && mt.ValueKind == JsonValueKind.String ? mt.GetString()! : "";
-            if (modelType != "qwen3" && modelType != "qwen3_moe")
-                throw new InvalidDataException($"{source}: model_type is '{modelType}', expected 'qwen3' or 'qwen3_moe'.");
-
-            JsonElement? Field(JsonElement obj, string name) =>
-                obj.TryGetProperty(name, out var e) && e.ValueKind != JsonValueKind.Null ? e : null;
-            InvalidDataException Wrong(string name, JsonElement e, string expected) =>
-                new($"{source}: '{name}' is {Describe(e)}; expected {expected}.");
-            int ToInt(string name, JsonElement e)
-            {
-                if (e.ValueKind != JsonValueKind.Number || !e.TryGetDouble(out double d) || Math.Floor(d) != d)
-                    throw Wrong(name, e, "an integer");
-                if (!e.TryGetInt32(out int value)) throw Wrong(name, e, "an integer within int range (at most 2147483647)");
-                return value;
-            }
-            int Int(string name, int? fallback = null) => Field(root, name) is JsonElement e ? ToInt(name, e)
-                : fallback ?? throw new InvalidDataException($"{source}: missing field '{name}'.");
-            double Dbl(JsonElement obj, string name, double fallback) => Field(obj, name) is not JsonElement e ? fallback
-                : e.ValueKind == JsonValueKind.Number ? e.GetDouble() : throw Wrong(name, e, "a number");
-            bool Bool(string name, bool fallback) => Field(root, name) is not JsonElement e ? fallback
-                : e.ValueKind is JsonValueKind.True or JsonValueKind.False ? e.GetBoolean() : throw Wrong(name, e, "true or false");
-
-            bool moe = modelType == "qwen3_moe";
-            int hidden = Int("hidden_size"), heads = Int("num_attention_heads");
-            int? headDim = Field(root, "head_dim") is JsonElement hd ? ToInt("head_dim", hd) : null;
-            double theta = Dbl(root, "rope_theta", 10000.0);
-            if (Field(root, "rope_parameters") is { ValueKind: JsonValueKind.Object } rp) theta = Dbl(rp, "rope_theta", theta);
-            int[] mlpOnly = [];
-            if (moe && Field(root, "mlp_only_layers") is JsonElement mol)
-            {
-                if (mol.ValueKind != JsonValueKind.Array) throw Wrong("mlp_only_layers", mol, "an array of integers");
-                mlpOnly = mol.EnumerateArray().Select((e, i) => ToInt($"mlp_only_layers[{i}]", e)).ToArray();
-            }
-            var values = new Rules.ShapeValues
-            {
-                Vocab = Int("vocab_size"), Hidden = hidden, Layers = Int("num_hidden_layers"), Heads = heads,
-                KvHeads = Int("num_key_value_heads", heads), HeadDim = headDim, Ffn = Int("intermediate_size"),
-                RopeTheta = theta, RmsNormEps = Dbl(root, "rms_norm_eps", 1e-6),
-                TieEmbeddings = Bool("tie_word_embeddings", false), MaxPositions = Int("max_position_embeddings", 32768),
-                Experts = moe ? Int("num_experts") : 0,
-                ExpertsPerToken = moe ? Int("num_experts_per_tok") : 0,
-                ExpertFfn = moe ? Int("moe_intermediate_size") : 0,
-                DecoderSparseStep = moe ? Int("decoder_sparse_step", 1) : 1,
-                MlpOnlyLayers = mlpOnly,
-                RouterAuxLossCoef = moe ? Dbl(root, "router_aux_loss_coef", 0.001) : 0.001,
-                NameOf = HuggingFaceKey,
-            };
-            var problems = new List<Rules.ShapeProblem>();
-            int resolvedHeadDim = Rules.ShapeRules.Check(values, problems);
-            var errors = problems.Where(p => !p.IsWarning).Select(p => $"{p.Id}: {p.Message}").ToList();
-            if (errors.Count > 0) throw new InvalidDataException($"{source}: {string.Join("; ", errors)}.");
-            var ropeScaling = RopeScalingJson.Read(root, values.MaxPositions, source);
-            return new ModelConfig
-            {
-                Vocab = values.Vocab,
-                Hidden = hidden,
-                Layers = values.Layers,
-                Heads = heads,
-                KvHeads = values.KvHeads,
-                HeadDim = resolvedHeadDim,
-                Ffn = values.Ffn,
-                RopeTheta = theta,
-                RmsNormEps = values.RmsNormEps,
-                TieEmbeddings = values.TieEmbeddings,
-                MaxPositions = values.MaxPositions,
-                RopeScaling = ropeScaling,
-                Experts = values.Experts,
-                ExpertsPerToken = values.ExpertsPerToken,
-                ExpertFfn = values.ExpertFfn,
-                NormTopKProb = moe && Bool("norm_topk_prob", false),
-                DecoderSparseStep = values.DecoderSparseStep,
-                MlpOnlyLayers = mlpOnly,
-                RouterAuxLossCoef = values.RouterAuxLossCoef,
-                OutputRouterLogits = moe && Bool("output_router_logits", false),
-            };
-        }
+        using var document = JsonFiles.ParseObject(json, source);
+        var values = Read(json, source);
+        var problems = new List<ShapeProblem>();
+        int headDim = ShapeRules.Check(values, problems);
+        var errors = problems.Where(p => !p.IsWarning).Select(p => $"{p.Id}: {p.Message}").ToList();
+        if (errors.Count > 0) throw new InvalidDataException($"{source}: {string.Join("; ", errors)}.");
+        var config = new ModelConfig { RopeScaling = RopeScalingJson.Read(document.RootElement, values.MaxPositions, source) };
+        foreach (var field in HyperParameters.All)
+            if (field.Get is not null && !field.Derived) Property(field).SetValue(config, field.Get(values));
+        return config with { HeadDim = headDim };
     }
 
-    /// <summary>The config.json key of a [Qwen3Model] property, for messages about a config.json.</summary>
-    internal static string HuggingFaceKey(string property) => property switch
+    /// <summary>
+    /// Throws for a feature of <paramref name="json"/> that no generated model implements (the unsupported-feature part of
+    /// <see cref="FromHuggingFaceJson"/>, for files read elsewhere).
+    /// </summary>
+    internal static void CheckSupported(string json, string source)
     {
-        nameof(Vocab) => "vocab_size",
-        nameof(Hidden) => "hidden_size",
-        nameof(Layers) => "num_hidden_layers",
-        nameof(Heads) => "num_attention_heads",
-        nameof(KvHeads) => "num_key_value_heads",
-        nameof(HeadDim) => "head_dim",
-        nameof(Ffn) => "intermediate_size",
-        nameof(RopeTheta) => "rope_theta",
-        nameof(RmsNormEps) => "rms_norm_eps",
-        nameof(TieEmbeddings) => "tie_word_embeddings",
-        nameof(MaxPositions) => "max_position_embeddings",
-        nameof(Experts) => "num_experts",
-        nameof(ExpertsPerToken) => "num_experts_per_tok",
-        nameof(ExpertFfn) => "moe_intermediate_size",
-        nameof(NormTopKProb) => "norm_topk_prob",
-        nameof(DecoderSparseStep) => "decoder_sparse_step",
-        nameof(MlpOnlyLayers) => "mlp_only_layers",
-        nameof(RouterAuxLossCoef) => "router_aux_loss_coef",
-        nameof(OutputRouterLogits) => "output_router_logits",
-        _ => property,
-    };
+        using var document = JsonFiles.ParseObject(json, source);
+        var problems = new List<ShapeProblem>();
+        ConfigFields.RejectUnsupported(Parse(json, source), source, problems);
+        ThrowFirst(problems);
+    }
 
-    /// <summary>How a JSON value reads in a message: numbers and literals as written, strings quoted, containers by kind.</summary>
-    internal static string Describe(JsonElement e) => e.ValueKind switch
+    /// <summary>The table's fields of a config.json, read by the generator's reader (every problem thrown, the first one).</summary>
+    private static ShapeValues Read(string json, string source)
     {
-        JsonValueKind.Object => "an object",
-        JsonValueKind.Array => "an array",
-        _ => e.GetRawText(),
+        var problems = new List<ShapeProblem>();
+        var values = ConfigFields.Read(Parse(json, source), source, problems);
+        ThrowFirst(problems);
+        return values!;
+    }
+
+    private static Rules.JsonValue Parse(string json, string source)
+    {
+        try { return Json.Parse(json); }
+        catch (JsonParseException e) { throw new InvalidDataException($"{source}: not valid JSON: {e.Message} at line {e.Line}, column {e.Column}.", e); }
+    }
+
+    /// <summary>QG0014 (an unsupported feature) as <see cref="NotSupportedException"/>, the others as <see cref="InvalidDataException"/>.</summary>
+    private static void ThrowFirst(List<ShapeProblem> problems)
+    {
+        if (problems.FirstOrDefault(p => !p.IsWarning) is not { } first) return;
+        string message = $"{first.Id}: {first.Message}.";
+        throw first.Id == ConfigFields.UnsupportedId ? new NotSupportedException(message) : new InvalidDataException(message);
+    }
+
+    /// <summary>The value of a table field on this config.</summary>
+    internal object? Get(Field field) => Property(field).GetValue(this);
+
+    private static PropertyInfo Property(Field field) =>
+        typeof(ModelConfig).GetProperty(field.Name) ?? throw new InvalidOperationException($"ModelConfig has no property {field.Name} for the table's row.");
+
+    /// <summary>A field's value as messages and comparisons write it (doubles round-trip, invariant culture).</summary>
+    internal static string Format(object? value) => value switch
+    {
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        bool b => b ? "true" : "false",
+        int[] a => "[" + string.Join(", ", a) + "]",
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value?.ToString() ?? "",
     };
 }

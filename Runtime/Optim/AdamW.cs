@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Qwen3Gen.Threading;
 using Qwen3Gen.Models;
@@ -15,9 +16,9 @@ namespace Qwen3Gen.Optim;
 /// </code>
 /// As in torch's single-tensor CPU path, the bias corrections, step size and decay factor are computed in
 /// double (Python floats) and enter the float32 arithmetic as float32 scalars; every float32 operation
-/// rounds in torch's order (the lerp is one fused multiply-add, as torch's vectorised lerp). Every path
-/// (Vector512/256/128, scalar) does the same IEEE operations, so results are bit-identical across
-/// paths and for any thread count: threads split fixed chunks of elements, each written by one worker.
+/// rounds in torch's order (the lerp is one fused multiply-add, as torch's vectorised lerp). The update is
+/// written once against ISimd; every path (Vector512/256/128, scalar) does the same IEEE operations, so results are
+/// bit-identical across paths and for any thread count: threads split fixed chunks of elements, each written by one worker.
 /// The moments <see cref="M"/>, <see cref="V"/> and <see cref="StepCount"/> are the whole state.
 /// </summary>
 public sealed unsafe class AdamW : IDisposable
@@ -291,62 +292,42 @@ public sealed unsafe class AdamW : IDisposable
     /// </summary>
     internal static void Update(in Coefficients c, float* p, float* g, float* m, float* v, int n, bool decay, int widestBits)
     {
+        int level = Math.Min(SimdLevel.Current, widestBits >= 512 ? SimdLevel.V512 : widestBits >= 256 ? SimdLevel.V256 : widestBits >= 128 ? SimdLevel.V128 : SimdLevel.None);
+        switch (level)
+        {
+            case SimdLevel.V512: Update<Simd512, Vector512<float>>(c, p, g, m, v, n, decay); break;
+            case SimdLevel.V256: Update<Simd256, Vector256<float>>(c, p, g, m, v, n, decay); break;
+            case SimdLevel.V128: Update<Simd128, Vector128<float>>(c, p, g, m, v, n, decay); break;
+            default: Update<Scalar, float>(c, p, g, m, v, n, decay); break;
+        }
+    }
+
+    /// <summary>
+    /// The update a vector at a time, then the tail one element at a time with the same operations in the same order
+    /// (the lerp is always one fused multiply-add, <see cref="ISimd{TV}.FusedMultiplyAdd"/>), so every width gives the same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Update<S, TV>(in Coefficients c, float* p, float* g, float* m, float* v, int n, bool decay)
+        where S : struct, ISimd<TV> where TV : unmanaged
+    {
         float df = decay ? c.DecayFactor : 1f;
         float lerpW = c.LerpSmall ? c.Weight : c.Weight - 1f; // the second form: g + (w − 1)·(g − m)
-        int i = 0;
-
-        if (widestBits >= 512 && Vector512.IsHardwareAccelerated)
+        int w = S.Width, i = 0;
+        if (w > 1)
         {
-            var vdf = Vector512.Create(df); var vw = Vector512.Create(lerpW);
-            var vb2 = Vector512.Create(c.Beta2); var vc2 = Vector512.Create(c.OneMinusBeta2);
-            var vbc = Vector512.Create(c.Bc2Sqrt); var veps = Vector512.Create(c.Epsilon); var vss = Vector512.Create(c.NegStepSize);
-            for (; i <= n - 16; i += 16)
+            TV vdf = S.Broadcast(df), vw = S.Broadcast(lerpW), vb2 = S.Broadcast(c.Beta2), vc2 = S.Broadcast(c.OneMinusBeta2);
+            TV vbc = S.Broadcast(c.Bc2Sqrt), veps = S.Broadcast(c.Epsilon), vss = S.Broadcast(c.NegStepSize);
+            for (; i <= n - w; i += w)
             {
-                var pp = Vector512.Load(p + i) * vdf;
-                var gg = Vector512.Load(g + i);
-                var mm = Vector512.Load(m + i);
-                var vv = Vector512.Load(v + i);
-                mm = Vector512.FusedMultiplyAdd(vw, gg - mm, c.LerpSmall ? mm : gg);
-                vv = vv * vb2 + vc2 * gg * gg;
-                var denom = Vector512.Sqrt(vv) / vbc + veps;
-                pp = pp + vss * mm / denom;
-                mm.Store(m + i); vv.Store(v + i); pp.Store(p + i);
-            }
-        }
-        if (widestBits >= 256 && Vector256.IsHardwareAccelerated)
-        {
-            var vdf = Vector256.Create(df); var vw = Vector256.Create(lerpW);
-            var vb2 = Vector256.Create(c.Beta2); var vc2 = Vector256.Create(c.OneMinusBeta2);
-            var vbc = Vector256.Create(c.Bc2Sqrt); var veps = Vector256.Create(c.Epsilon); var vss = Vector256.Create(c.NegStepSize);
-            for (; i <= n - 8; i += 8)
-            {
-                var pp = Vector256.Load(p + i) * vdf;
-                var gg = Vector256.Load(g + i);
-                var mm = Vector256.Load(m + i);
-                var vv = Vector256.Load(v + i);
-                mm = Vector256.FusedMultiplyAdd(vw, gg - mm, c.LerpSmall ? mm : gg);
-                vv = vv * vb2 + vc2 * gg * gg;
-                var denom = Vector256.Sqrt(vv) / vbc + veps;
-                pp = pp + vss * mm / denom;
-                mm.Store(m + i); vv.Store(v + i); pp.Store(p + i);
-            }
-        }
-        if (widestBits >= 128 && Vector128.IsHardwareAccelerated)
-        {
-            var vdf = Vector128.Create(df); var vw = Vector128.Create(lerpW);
-            var vb2 = Vector128.Create(c.Beta2); var vc2 = Vector128.Create(c.OneMinusBeta2);
-            var vbc = Vector128.Create(c.Bc2Sqrt); var veps = Vector128.Create(c.Epsilon); var vss = Vector128.Create(c.NegStepSize);
-            for (; i <= n - 4; i += 4)
-            {
-                var pp = Vector128.Load(p + i) * vdf;
-                var gg = Vector128.Load(g + i);
-                var mm = Vector128.Load(m + i);
-                var vv = Vector128.Load(v + i);
-                mm = Vector128.FusedMultiplyAdd(vw, gg - mm, c.LerpSmall ? mm : gg);
-                vv = vv * vb2 + vc2 * gg * gg;
-                var denom = Vector128.Sqrt(vv) / vbc + veps;
-                pp = pp + vss * mm / denom;
-                mm.Store(m + i); vv.Store(v + i); pp.Store(p + i);
+                TV pp = S.Mul(S.Load(p + i), vdf);
+                TV gg = S.Load(g + i);
+                TV mm = S.Load(m + i);
+                TV vv = S.Load(v + i);
+                mm = S.FusedMultiplyAdd(vw, S.Sub(gg, mm), c.LerpSmall ? mm : gg);
+                vv = S.Add(S.Mul(vv, vb2), S.Mul(S.Mul(vc2, gg), gg));
+                TV denom = S.Add(S.Div(S.Sqrt(vv), vbc), veps);
+                pp = S.Add(pp, S.Div(S.Mul(vss, mm), denom));
+                S.Store(m + i, mm); S.Store(v + i, vv); S.Store(p + i, pp);
             }
         }
         for (; i < n; i++) // scalar tail: the same operations in the same order

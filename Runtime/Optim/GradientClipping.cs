@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Qwen3Gen.Threading;
 
@@ -74,45 +75,23 @@ public static unsafe class GradientClipping
     /// <summary>Chunk length from the count alone (never from the thread count): at most <see cref="MaxChunks"/> chunks.</summary>
     private static long ChunkSize(long count) => Math.Max(MinChunkElements, (count + MaxChunks - 1) / MaxChunks);
 
-    /// <summary>Σ g² over one chunk in double: widened vectors with fused multiply-adds, then a scalar tail.</summary>
-    internal static double SumSquares(float* g, int n)
+    /// <summary>Σ g² over one chunk in double: widened vector lanes (<see cref="ISimdDouble{TV, TD}"/>), a fixed lane sum, then the tail.</summary>
+    internal static double SumSquares(float* g, int n) => SimdLevel.Current switch
     {
-        int i = 0;
-        double sum = 0;
-        if (Vector512.IsHardwareAccelerated && n >= 16)
-        {
-            var acc = Vector512<double>.Zero;
-            for (; i <= n - 16; i += 16)
-            {
-                var (lo, hi) = Vector512.Widen(Vector512.Load(g + i));
-                acc = Vector512.FusedMultiplyAdd(lo, lo, acc);
-                acc = Vector512.FusedMultiplyAdd(hi, hi, acc);
-            }
-            sum += Vector512.Sum(acc);
-        }
-        if (Vector256.IsHardwareAccelerated && n - i >= 8)
-        {
-            var acc = Vector256<double>.Zero;
-            for (; i <= n - 8; i += 8)
-            {
-                var (lo, hi) = Vector256.Widen(Vector256.Load(g + i));
-                acc = Vector256.FusedMultiplyAdd(lo, lo, acc);
-                acc = Vector256.FusedMultiplyAdd(hi, hi, acc);
-            }
-            sum += Vector256.Sum(acc);
-        }
-        if (Vector128.IsHardwareAccelerated && n - i >= 4)
-        {
-            var acc = Vector128<double>.Zero;
-            for (; i <= n - 4; i += 4)
-            {
-                var (lo, hi) = Vector128.Widen(Vector128.Load(g + i));
-                acc = Vector128.FusedMultiplyAdd(lo, lo, acc);
-                acc = Vector128.FusedMultiplyAdd(hi, hi, acc);
-            }
-            sum += Vector128.Sum(acc);
-        }
-        for (; i < n; i++) sum = Math.FusedMultiplyAdd(g[i], (double)g[i], sum);
+        SimdLevel.V512 => SumSquares<Simd512, Vector512<float>, Vector512<double>>(g, n),
+        SimdLevel.V256 => SumSquares<Simd256, Vector256<float>, Vector256<double>>(g, n),
+        SimdLevel.V128 => SumSquares<Simd128, Vector128<float>, Vector128<double>>(g, n),
+        _ => SumSquares<Scalar, float, double>(g, n),
+    };
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static double SumSquares<S, TV, TD>(float* g, int n) where S : struct, ISimdDouble<TV, TD> where TV : unmanaged where TD : unmanaged
+    {
+        int w = S.Width, i = 0;
+        TD acc = S.ZeroDouble;
+        for (; i <= n - w; i += w) acc = S.AddSquares(S.Load(g + i), acc);
+        double sum = S.SumDouble(acc);
+        for (; i < n; i++) sum += (double)g[i] * g[i];             // exact square: the same bits as a fused multiply-add
         return sum;
     }
 

@@ -116,7 +116,7 @@ public static unsafe class TrainingCheckpoint
             throw new InvalidDataException($"The checkpoint was trained with other options (checkpoint vs now): {string.Join("; ", optionDifferences)}. Resume with the same options (only --steps may change).");
 
         using var trainer = SafeTensorsFile.Open(Path.Combine(folder, "trainer.safetensors"));
-        if (loadWeights) CheckpointLoader.Load(model.Tensors, model.Config.TieEmbeddings, model.Weights, Path.Combine(folder, "model.safetensors"));
+        if (loadWeights) CheckpointLoader.Load(model, Path.Combine(folder, "model.safetensors"));
         ReadFlat(trainer, "optimizer.m", optimizer.M);
         ReadFlat(trainer, "optimizer.v", optimizer.V);
         optimizer.StepCount = step;

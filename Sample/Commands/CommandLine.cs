@@ -29,6 +29,8 @@ internal static class CommandLine
         root.Subcommands.Add(ChatCommand.Create());
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(ExportCommand.Create());
+        root.Subcommands.Add(LogitsCommand.Create());
+        root.Subcommands.Add(PerplexityCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(QuantizeCommand.Create());
         root.SetAction(parse => DefaultCommand.Run(parse));

@@ -99,16 +99,8 @@ internal sealed class ModelOptions
 /// </summary>
 internal static class ModelLoading
 {
-    /// <summary>
-    /// Registers the definitions compiled into Qwen3Gen.Definitions. The C# compiler drops an assembly reference no
-    /// code uses, so <see cref="ModelDirectory.RegisterLoadedDefinitions"/> alone would not find that assembly;
-    /// naming one of its types keeps the reference and runs its module initializer.
-    /// </summary>
-    public static void RegisterDefinitions()
-    {
-        System.Runtime.CompilerServices.RuntimeHelpers.RunModuleConstructor(typeof(Qwen3Gen.Definitions.Qwen3_0_6B).Module.ModuleHandle);
-        ModelDirectory.RegisterLoadedDefinitions();
-    }
+    /// <summary>Registers the definitions compiled into Qwen3Gen.Definitions (<see cref="Catalog.Register"/>).</summary>
+    public static void RegisterDefinitions() => Catalog.Register();
 
     /// <summary>A model with the Qwen3 tokenizer (chat); a byte-level model (trained with --tokenizer byte) is refused by name.</summary>
     public static (LoadedModel Model, Qwen3Tokenizer Tokenizer)? Load(string command, ModelSettings s, TextWriter err)

@@ -50,5 +50,5 @@ internal sealed record StartingPoint(ModelDefinition Definition, ITokenizer Toke
 
     /// <summary>Loads <see cref="Weights"/> into <paramref name="model"/> (F32: BF16 and F16 values are widened exactly).</summary>
     public LoadReport LoadInto(IQwen3Model model) =>
-        CheckpointLoader.Load(model.Tensors, model.Config.TieEmbeddings, model.Weights, Weights!);
+        CheckpointLoader.Load(model, Weights!);
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Qwen3Gen.Models;
 using Qwen3Gen.Threading;
 
 namespace Qwen3Gen.Benchmarks;
@@ -37,7 +38,7 @@ public static class MoeQuick
                     if (i >= 3) { td.Add(d); tm.Add(m); }   // 3 warm-up rounds (JIT tiering)
                 }
                 double rows = MoeBenchmarks.Batch * MoeBenchmarks.SeqLen, dMed = Median(td), mMed = Median(tm);
-                int[] load = (int[])((dynamic)moe).ExpertLoad(0);
+                int[] load = ((IMoeModel)moe).ExpertLoad(0);
                 Console.WriteLine($"{pair,-12} {threads,7} {$"{total / 1e6:F2}M / {denseTotal / 1e6:F2}M",22} {$"{active / 1e6:F2}M",12} " +
                                   $"{rows / dMed,12:F0} {rows / mMed,12:F0} {dMed / mMed,9:F2}  {load.Min()}..{load.Max()}");
             }

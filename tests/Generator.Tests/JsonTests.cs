@@ -1,4 +1,4 @@
-using Qwen3Gen.Generator.Parsing;
+using Qwen3Gen.Rules;
 
 namespace Qwen3Gen.Generator.Tests;
 

@@ -85,7 +85,7 @@ public sealed class TrainedModelTests : IDisposable
         Assert.Contains("generated 24 tokens", error.ToString());
 
         using var reference = Qwen3Tiny.Create(WeightFormat.F32);
-        CheckpointLoader.Load(reference.Tensors, reference.Config.TieEmbeddings, reference.Weights, Path.Combine(checkpoint, "model.safetensors"));
+        CheckpointLoader.Load(reference, Path.Combine(checkpoint, "model.safetensors"));
         using var session = reference.CreateSession(64);
         var ids = new List<int>();
         int next = ArgMax(session.Prefill("ROMEO:"u8.ToArray().Select(b => (int)b).ToArray()));
@@ -149,6 +149,23 @@ public sealed class TrainedModelTests : IDisposable
         };
         Assert.Equal(0, GenerateCommand.Run(settings, output, error, terminal: false));
         Assert.Contains("prompt ", error.ToString());
+
+        // `quantize` takes the checkpoint folder (trainer.safetensors beside the weights) as it takes a snapshot: the GGUF
+        // carries the Qwen3 tokenizer, and its Q8_0 model computes the checkpoint's logits up to the quantisation error.
+        string gguf = Path.Combine(_root, "trained-q8_0.gguf");
+        Assert.Equal(0, QuantizeCommand.Run(checkpoint, "q8_0", gguf, new StringWriter(), error));
+        int[] ids = tokenizer.Encode("To be, or not to be");
+        float[] Logits(string model)
+        {
+            using var loaded = ModelDirectory.Load(model);
+            if (model == gguf) Assert.Equal(ids, loaded.LoadTokenizer().Encode("To be, or not to be"));
+            loaded.Model.Reserve(1, ids.Length, training: false);
+            loaded.Model.Forward(ids, [], 1, ids.Length);
+            return loaded.Model.Logits.ToArray();
+        }
+        float[] exact = Logits(checkpoint), quantised = Logits(gguf);
+        double error2 = exact.Zip(quantised, (a, b) => (double)(a - b) * (a - b)).Sum(), norm2 = exact.Sum(a => (double)a * a);
+        Assert.True(error2 / norm2 is > 0 and < 1e-3, $"Q8_0 logits NMSE {error2 / norm2:E2} against the checkpoint's F32 (expected small, and not 0)");
     }
 
     [Fact]
@@ -159,7 +176,7 @@ public sealed class TrainedModelTests : IDisposable
         using (var source = Qwen3Tiny.Create(WeightFormat.F32))
         {
             WeightInit.Normal(source, seed: 7);
-            WeightInit.SaveHuggingFaceSnapshot(source, snapshot, SafeTensorsDType.BF16, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
+            SnapshotWriter.Save(source, snapshot, SafeTensorsDType.BF16, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
         }
         // One step at lr 1e-9 without weight decay moves no weight by more than ~1e-9: the result is the snapshot's weights.
         string output = Path.Combine(_root, "finetune");
@@ -216,7 +233,7 @@ public sealed class TrainedModelTests : IDisposable
         using (var source = Qwen3Tiny.Create(WeightFormat.F32))
         {
             WeightInit.Normal(source, seed: 9);
-            WeightInit.SaveHuggingFaceSnapshot(source, snapshot, SafeTensorsDType.F32, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
+            SnapshotWriter.Save(source, snapshot, SafeTensorsDType.F32, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
         }
         TrainSettings Settings(string output) => new()
         {
@@ -256,6 +273,149 @@ public sealed class TrainedModelTests : IDisposable
             Assert.False(baseFile.GetBytes(adapted).SequenceEqual(mergedFile.GetBytes(adapted)));   // the adapter changed q_proj
             Assert.True(baseFile.GetBytes(frozen).SequenceEqual(mergedFile.GetBytes(frozen)));      // and not k_proj (not a target)
         }
+    }
+
+    /// <summary>
+    /// A LoRA adapter loaded into another process gives the logits of the merged export: `export --merge-adapter`, then
+    /// `logits` with the base + `--adapter` and with the export, each a separate run of the built program; the .npy files
+    /// are read here with their own parser. Both also agree with this process's unmerged LoRA forward (the adapters added
+    /// after each projection, as PEFT computes them) up to the rounding of the merge, and differ from the bare base.
+    /// </summary>
+    [Fact]
+    public void LoraAdapter_InASecondProcess_GivesTheLogitsOfTheMergedExport()
+    {
+        string snapshot = Path.Combine(_root, "base"), tokenizer = Path.Combine(_root, "tok");
+        TokenizerFolder.WriteByteLevel(tokenizer);
+        using (var source = Qwen3Tiny.Create(WeightFormat.F32))
+        {
+            WeightInit.Normal(source, seed: 5);
+            SnapshotWriter.Save(source, snapshot, SafeTensorsDType.F32, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
+        }
+        var settings = new TrainSettings
+        {
+            InitFrom = snapshot, Data = _data, Out = Path.Combine(_root, "lora"), Threads = 1, EvalInterval = 0, SampleChars = 0, CheckpointInterval = 0,
+            Lora = new Qwen3Gen.Training.Lora.LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "o_proj", "up_proj", "down_proj"] },
+            Training = new TrainingOptions { Steps = 5, Batch = 2, Context = 16, WarmupSteps = 0, LearningRate = 2e-2 },
+        };
+        TrainRun.Execute(settings, new Silent(), CancellationToken.None);
+        string adapter = Path.Combine(settings.Out, TrainingCheckpoint.FolderName), merged = Path.Combine(_root, "merged");
+        const string prompt = "ROMEO: and JULIET";                               // byte-level: 17 ids, one per byte
+
+        float[,] Logits(string name, params string[] model)
+        {
+            string file = Path.Combine(_root, name + ".npy");
+            var (code, stdout, stderr) = RealFaults.Child.Run([], ["logits", prompt, "--threads", "1", "--out", file, .. model], TimeSpan.FromMinutes(2));
+            Assert.True(code == 0, $"logits {string.Join(' ', model)}: exit {code}\n{stdout}\n{stderr}");
+            return ReadNpy(file);
+        }
+        var viaAdapter = Logits("adapter", "--model", snapshot, "--adapter", adapter);
+        var (exportCode, exportOut, exportErr) = RealFaults.Child.Run([], ["export", "--model", snapshot, "--merge-adapter", adapter, "--out", merged], TimeSpan.FromMinutes(2));
+        Assert.True(exportCode == 0, $"export: exit {exportCode}\n{exportOut}\n{exportErr}");
+        var viaExport = Logits("export", "--model", merged);
+        var bare = Logits("base", "--model", snapshot);
+
+        Assert.Equal([prompt.Length, Qwen3Tiny.HyperParameters.Vocab], new[] { viaAdapter.GetLength(0), viaAdapter.GetLength(1) });
+        Assert.Equal(viaAdapter.Cast<float>(), viaExport.Cast<float>());        // the same merged weights in both processes: the same bits
+        double moved = viaAdapter.Cast<float>().Zip(bare.Cast<float>(), (a, b) => Math.Abs(a - b)).Max();
+        Assert.True(moved > 1e-2, $"the adapter changed no logit by more than {moved}: the test would not see a missing adapter");
+
+        // This process: the base with the adapter unmerged.
+        ModelLoading.RegisterDefinitions();
+        using var loaded = ModelDirectory.Load(snapshot, WeightFormat.F32);
+        var model = loaded.Model;
+        using var lora = Qwen3Gen.Training.Lora.LoraAdapter.Load(model, adapter);
+        model.Adapters = lora;
+        int[] ids = [.. System.Text.Encoding.UTF8.GetBytes(prompt).Select(b => (int)b)];
+        model.Forward(ids, [], 1, ids.Length);
+        var unmerged = model.Logits.ToArray();
+        double worst = unmerged.Zip(viaAdapter.Cast<float>(), (a, b) => Math.Abs(a - (double)b)).Max();
+        Assert.True(worst < 1e-4, $"the unmerged adapter and the merged export differ by {worst} in a logit");
+    }
+
+    /// <summary>
+    /// `perplexity` scores the validation split as `train` does (its mean cross-entropy is the run's validation loss);
+    /// against itself the divergences are exactly zero; against its Q8_0 GGUF they are small and positive and equal, on one
+    /// window, what this test computes from the two models' logits with its own float64 loop.
+    /// </summary>
+    [Fact]
+    public void Perplexity_IsTheValidationLoss_AndMeasuresAQuantisedCopyAgainstTheOriginal()
+    {
+        string checkpoint = Train("Qwen3Tiny", "byte", 2, 16);
+        string run = Path.GetDirectoryName(checkpoint)!;
+        float validation;
+        using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "summary.json"))))
+            validation = doc.RootElement.GetProperty("FinalValidationLoss").GetSingle();
+        var settings = new PerplexityCommand.Settings { Model = checkpoint, Data = _data, Context = 16, Threads = 1 };
+        var output = new StringWriter();
+        var whole = PerplexityCommand.Measure(settings, output, new StringWriter())!;
+        Assert.Equal(validation, whole.MeanCrossEntropy, 5e-6 * validation);
+        Assert.Contains("perplexity ", output.ToString());
+
+        var self = PerplexityCommand.Measure(settings with { Reference = checkpoint, MaxWindows = 3 }, new StringWriter(), new StringWriter())!;
+        Assert.Equal((0.0, 1.0, 0.0), (self.MeanKl!.Value, self.TopOneAgreement!.Value, self.Nmse!.Value));
+
+        string gguf = Path.Combine(_root, "tiny-q8_0.gguf");
+        Assert.Equal(0, QuantizeCommand.Run(checkpoint, "q8_0", gguf, new StringWriter(), new StringWriter()));
+        var quantised = PerplexityCommand.Measure(settings with { Model = gguf, Reference = checkpoint, MaxWindows = 1 }, new StringWriter(), new StringWriter())!;
+        Assert.Equal(16, quantised.Targets);
+
+        // The same window by hand: the first 17 ids of the validation split (the text's bytes from 90 % onward).
+        byte[] corpus = File.ReadAllBytes(_data);
+        int[] ids = [.. corpus.AsSpan((int)(corpus.Length * 0.9), 17).ToArray().Select(b => (int)b)];
+        double[,] Logits(string model)
+        {
+            using var loaded = ModelDirectory.Load(model);
+            loaded.Model.Reserve(1, 16, training: false);
+            loaded.Model.Forward(ids.AsSpan(0, 16), [], 1, 16);
+            var z = new double[16, 256];
+            for (int t = 0; t < 16; t++) for (int i = 0; i < 256; i++) z[t, i] = loaded.Model.Logits[t * 256 + i];
+            return z;
+        }
+        double[,] q = Logits(gguf), f = Logits(checkpoint);
+        double kl = 0, ce = 0, err = 0, norm = 0;
+        int same = 0;
+        for (int t = 0; t < 16; t++)
+        {
+            double mq = Enumerable.Range(0, 256).Max(i => q[t, i]), mf = Enumerable.Range(0, 256).Max(i => f[t, i]);
+            double lq = mq + Math.Log(Enumerable.Range(0, 256).Sum(i => Math.Exp(q[t, i] - mq)));
+            double lf = mf + Math.Log(Enumerable.Range(0, 256).Sum(i => Math.Exp(f[t, i] - mf)));
+            ce += lq - q[t, ids[t + 1]];
+            for (int i = 0; i < 256; i++)
+            {
+                double pf = Math.Exp(f[t, i] - lf);
+                kl += pf * ((f[t, i] - lf) - (q[t, i] - lq));
+                err += (q[t, i] - f[t, i]) * (q[t, i] - f[t, i]);
+                norm += f[t, i] * f[t, i];
+            }
+            if (Enumerable.Range(0, 256).MaxBy(i => q[t, i]) == Enumerable.Range(0, 256).MaxBy(i => f[t, i])) same++;
+        }
+        Assert.Equal(ce / 16, quantised.MeanCrossEntropy, 1e-9);
+        Assert.True(kl / 16 > 0, "Q8_0 weights left every distribution unchanged: the comparison would not see a difference");
+        Assert.Equal(kl / 16, quantised.MeanKl!.Value, 1e-9);
+        Assert.Equal(err / norm, quantised.Nmse!.Value, 1e-12);
+        Assert.Equal(same / 16.0, quantised.TopOneAgreement!.Value);
+    }
+
+    /// <summary>A float32 C-order .npy matrix, parsed from the format's definition (numpy.lib.format, version 1.0).</summary>
+    private static float[,] ReadNpy(string path)
+    {
+        byte[] bytes = File.ReadAllBytes(path);
+        Assert.Equal(new byte[] { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0 }, bytes[..8]);
+        int headerLength = bytes[8] | bytes[9] << 8;
+        string header = System.Text.Encoding.ASCII.GetString(bytes, 10, headerLength);
+        Assert.Equal(0, (10 + headerLength) % 64);
+        Assert.EndsWith("\n", header);
+        Assert.Contains("'descr': '<f4'", header);
+        Assert.Contains("'fortran_order': False", header);
+        var shape = System.Text.RegularExpressions.Regex.Match(header, @"'shape': \((\d+), (\d+)\)");
+        Assert.True(shape.Success, header);
+        int rows = int.Parse(shape.Groups[1].Value), columns = int.Parse(shape.Groups[2].Value);
+        Assert.Equal(10 + headerLength + 4L * rows * columns, bytes.Length);
+        var values = new float[rows, columns];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < columns; c++)
+                values[r, c] = BitConverter.ToSingle(bytes, 10 + headerLength + 4 * (r * columns + c));
+        return values;
     }
 
     private static int ArgMax(ReadOnlySpan<float> logits) => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits);

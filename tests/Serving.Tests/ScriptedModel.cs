@@ -32,6 +32,7 @@ public sealed class ScriptedModel : IQwen3Model
     public Weights Weights => throw new NotSupportedException();
     public NativeBuffer<float> Gradients => throw new NotSupportedException();
     public ReadOnlySpan<float> Logits => default;
+    public float[] DebugTensor(string name) => throw new NotSupportedException();
     public void Reserve(int batch, int seqLen, bool training) => throw new NotSupportedException();
     public float Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int batch, int seqLen) => throw new NotSupportedException();
     public void Backward() => throw new NotSupportedException();

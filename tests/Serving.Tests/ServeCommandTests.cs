@@ -30,7 +30,7 @@ public class ServeCommandTests
         try
         {
             using (var model = ServingModels.Random())
-                WeightInit.SaveHuggingFaceSnapshot(model, dir, SafeTensorsDType.BF16, shards: 1, generation: GenerationConfig.Qwen3Default,
+                SnapshotWriter.Save(model, dir, SafeTensorsDType.BF16, shards: 1, generation: GenerationConfig.Qwen3Default,
                                                    tokenizerDirectory: TokenizerFolder());
             await using var serve = await Serve.Start(new ServeCommand.Settings { ModelDir = dir, Port = 0, Parallel = 2, Context = 512, Threads = 1 });
             Assert.Contains("2 sequences of 256 positions", serve.Output);
@@ -81,7 +81,7 @@ public class ServeCommandTests
         try
         {
             using (var model = ServingModels.Random())
-                WeightInit.SaveHuggingFaceSnapshot(model, snapshot, SafeTensorsDType.F32, shards: 1, generation: GenerationConfig.Qwen3Default,
+                SnapshotWriter.Save(model, snapshot, SafeTensorsDType.F32, shards: 1, generation: GenerationConfig.Qwen3Default,
                                                    tokenizerDirectory: TokenizerFolder());
             File.WriteAllText(data, string.Concat(Enumerable.Repeat("The weather in Paris is mild today. ", 40)));
             int trained = CommandLine.Invoke(CommandLine.CreateRoot(), ["train", "--init-from", snapshot, "--data", data, "--steps", "1", "--batch", "1", "--context", "16",
@@ -91,7 +91,7 @@ public class ServeCommandTests
             Assert.True(File.Exists(Path.Combine(checkpoint, "trainer.safetensors")), "not a training checkpoint");
 
             var trainedModel = Qwen3ServeTest.Create(WeightFormat.F32);
-            CheckpointLoader.Load(trainedModel.Tensors, trainedModel.Config.TieEmbeddings, trainedModel.Weights, Path.Combine(checkpoint, "model.safetensors"));
+            CheckpointLoader.Load(trainedModel, Path.Combine(checkpoint, "model.safetensors"));
             using (var before = ServingModels.Random())
             {
                 int n = (int)before.Weights.Count;

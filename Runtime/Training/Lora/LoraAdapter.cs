@@ -171,7 +171,7 @@ public sealed unsafe class LoraAdapter : IMatrixAdapters, IDisposable
         int r = Config.Rank;
         float* p = Parameters.Pointer, u = Scratch(rows);
         MatMul.Forward(u, x, p + t.A.Offset, rows, t.In, r);                       // u = x·Aᵀ      [rows, r]
-        Kernels.Scale(u, Config.Scaling, rows * r);                                 // u = s·x·Aᵀ
+        RowOps.Scale(u, Config.Scaling, rows * r);                                 // u = s·x·Aᵀ
         MatMul.ForwardAdd(y, u, p + t.B.Offset, rows, r, t.Out);                    // y += u·Bᵀ     [rows, out]
     }
 
@@ -187,10 +187,10 @@ public sealed unsafe class LoraAdapter : IMatrixAdapters, IDisposable
         float s = Config.Scaling;
         float* p = Parameters.Pointer, d = Gradients.Pointer, u = Scratch(rows), v = u + (long)rows * r;
         MatMul.Forward(u, x, p + t.A.Offset, rows, t.In, r);                       // u = x·Aᵀ
-        Kernels.Scale(u, s, rows * r);                                              //   · s
+        RowOps.Scale(u, s, rows * r);                                              //   · s
         RowOps.Clear(v, (long)rows * r);
         MatMul.BackwardInput(v, dy, p + t.B.Offset, rows, r, t.Out);                // v = dy·B       [rows, r]
-        Kernels.Scale(v, s, rows * r);                                              //   · s
+        RowOps.Scale(v, s, rows * r);                                              //   · s
         MatMul.BackwardWeight(d + t.B.Offset, dy, u, rows, r, t.Out);               // dB += dyᵀ·u    [out, r]
         MatMul.BackwardWeight(d + t.A.Offset, v, x, rows, t.In, r);                 // dA += vᵀ·x     [r, in]
         MatMul.BackwardInput(dx, v, p + t.A.Offset, rows, t.In, r);                 // dx += v·A      [rows, in]
@@ -228,7 +228,7 @@ public sealed unsafe class LoraAdapter : IMatrixAdapters, IDisposable
                 fixed (float* r = row)
                 {
                     if (w.Format == MatrixFormat.F32) new ReadOnlySpan<float>((float*)w.Data + (long)o * t.In, t.In).CopyTo(row);
-                    else Kernels.Widen((BF16*)w.Data + (long)o * t.In, r, t.In);
+                    else RowOps.Load(r, (BF16*)w.Data + (long)o * t.In, t.In);
                 }
                 MergeRow(row, Parameters.Pointer + t.A.Offset, Parameters.Pointer + t.B.Offset + (long)o * Config.Rank, t.In, Config.Rank, s);
                 stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(row.AsSpan()));

@@ -28,7 +28,7 @@ public class ChatModelFolderFixture : IDisposable
         using (var model = create(WeightFormat.F32))
         {
             WeightInit.Normal(model, Seed);
-            WeightInit.SaveHuggingFaceSnapshot(model, Directory, SafeTensorsDType.BF16, shards: 2,
+            SnapshotWriter.Save(model, Directory, SafeTensorsDType.BF16, shards: 2,
                 generation: GenerationConfig.Qwen3Default, tokenizerDirectory: TokenizerSource);
         }
         Loaded = ModelDirectory.Load(Directory);

@@ -67,13 +67,13 @@ public class DenseGoldenTests(ITestOutputHelper output)
     /// <summary>debug.embed, debug.layer_out.*, debug.final_norm and the RoPE tables of the last Forward.</summary>
     internal static void CompareIntermediates(ITestOutputHelper output, IQwen3Model model, FixtureFile expected)
     {
-        var debug = (dynamic)model;
-        Compare.Close(output, "debug.embed", expected.F32("debug.embed"), (float[])debug.DebugTensor("embed"), Tolerances.Activations);
+        var debug = model;
+        Compare.Close(output, "debug.embed", expected.F32("debug.embed"), debug.DebugTensor("embed"), Tolerances.Activations);
         for (int i = 0; i < model.Config.Layers; i++)
-            Compare.Close(output, $"debug.layer_out.{i}", expected.F32($"debug.layer_out.{i}"), (float[])debug.DebugTensor($"layer_out.{i}"), Tolerances.Activations);
-        Compare.Close(output, "debug.final_norm", expected.F32("debug.final_norm"), (float[])debug.DebugTensor("final_norm"), Tolerances.Activations);
-        Compare.Close(output, "debug.rope_cos", expected.F32("debug.rope_cos"), (float[])debug.DebugTensor("rope_cos"), Tolerances.Activations);
-        Compare.Close(output, "debug.rope_sin", expected.F32("debug.rope_sin"), (float[])debug.DebugTensor("rope_sin"), Tolerances.Activations);
+            Compare.Close(output, $"debug.layer_out.{i}", expected.F32($"debug.layer_out.{i}"), debug.DebugTensor($"layer_out.{i}"), Tolerances.Activations);
+        Compare.Close(output, "debug.final_norm", expected.F32("debug.final_norm"), debug.DebugTensor("final_norm"), Tolerances.Activations);
+        Compare.Close(output, "debug.rope_cos", expected.F32("debug.rope_cos"), debug.DebugTensor("rope_cos"), Tolerances.Activations);
+        Compare.Close(output, "debug.rope_sin", expected.F32("debug.rope_sin"), debug.DebugTensor("rope_sin"), Tolerances.Activations);
     }
 
     /// <summary>

@@ -115,13 +115,20 @@ public class TextGenerationTests
     {
         var model = Trained.Value;
         var tokenizer = ByteTokenizer.Instance;
-        var free = NewGeneration(model, 128, Sampling(3), tokenizer);
-        var (full, _) = Run(free, Prompt, new GenerationOptions { MaxNewTokens = 60 });
+        // The checks below count one token per char, so take the first seed whose free run is ASCII only (the tiny
+        // model, 80 steps trained, samples a stray high byte now and then; which seed does depends on the kernels' bits).
+        ulong seed = 3;
+        string full = "";
+        for (; seed < 13; seed++)
+        {
+            (full, _) = Run(NewGeneration(model, 128, Sampling(seed), tokenizer), Prompt, new GenerationOptions { MaxNewTokens = 60 });
+            if (full.All(c => c < 128)) break;
+        }
+        Assert.All(full, c => Assert.True(c < 128, $"no ASCII-only sample for seeds 3-12, last: {full}"));
         string stop = full.Substring(30, 3);
         int at = full.IndexOf(stop, StringComparison.Ordinal);
-        Assert.All(full, c => Assert.True(c < 128, $"non-ASCII sample: {full}"));   // one token per char below
 
-        var generation = NewGeneration(model, 128, Sampling(3), tokenizer);
+        var generation = NewGeneration(model, 128, Sampling(seed), tokenizer);
         var (text, pieces) = Run(generation, Prompt, new GenerationOptions { MaxNewTokens = 60, StopStrings = ["\u0001never", stop] });
 
         Assert.Equal(StopReason.StopString, generation.StopReason);

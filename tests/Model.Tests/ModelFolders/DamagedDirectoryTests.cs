@@ -63,7 +63,7 @@ public class DamagedDirectoryTests(ModelFolderFixture snapshot, ITestOutputHelpe
         using var dir = TempDirectory.CopyOf(snapshot.Directory);
         EditConfig(dir, c => c.Remove("hidden_size"));
         var e = Fails<InvalidDataException>(dir.Dir);
-        Assert.Contains("missing field 'hidden_size'", e.Message);
+        Assert.Contains("has no 'hidden_size' field, which is required", e.Message);
     }
 
     [Fact]
@@ -72,8 +72,8 @@ public class DamagedDirectoryTests(ModelFolderFixture snapshot, ITestOutputHelpe
         using var dir = TempDirectory.CopyOf(snapshot.Directory);
         EditConfig(dir, c => c["model_type"] = "llama");
         var e = Fails<InvalidDataException>(dir.Dir);
-        Assert.Contains("model_type is 'llama'", e.Message);
-        Assert.Contains("'qwen3' or 'qwen3_moe'", e.Message);
+        Assert.Contains("QG0011: Config file '", e.Message);                      // the generator's message for the same file
+        Assert.Contains("has model_type 'llama'; Qwen3Gen reads 'qwen3' and 'qwen3_moe'", e.Message);
     }
 
     [Fact]

@@ -54,14 +54,15 @@ public class HuggingFaceConfigTests
     }
 
     [Theory]
-    [InlineData("\"use_sliding_window\": true", "use_sliding_window is true")]
-    [InlineData("\"hidden_act\": \"gelu\"", "hidden_act is 'gelu'")]
-    [InlineData("\"attention_bias\": true", "attention_bias is true")]
+    [InlineData("\"use_sliding_window\": true", "use_sliding_window = true is not supported: sliding-window attention is not implemented")]
+    [InlineData("\"hidden_act\": \"gelu\"", "hidden_act = \"gelu\" is not supported")]
+    [InlineData("\"attention_bias\": true", "attention_bias = true is not supported")]
+    [InlineData("\"layer_types\": [\"full_attention\", \"sliding_attention\"]", "layer_types = [... \"sliding_attention\" ...] is not supported")]
     public void CheckSupported_RefusesWhatNoGeneratedModelDoes(string field, string expected)
     {
         string json = "{\"model_type\": \"qwen3\", " + field + "}";
         var e = Assert.Throws<NotSupportedException>(() => HuggingFaceConfig.CheckSupported(json, "c.json"));
-        Assert.StartsWith("c.json: ", e.Message);
+        Assert.StartsWith("QG0014: Config file 'c.json': ", e.Message);      // the generator's message for the same file
         Assert.Contains(expected, e.Message);
     }
 

@@ -131,7 +131,7 @@ public class ModelDirectoryTests(ModelFolderFixture snapshot, ITestOutputHelper 
     public void Load_Float32SingleFile_DefaultsToF32_AndIsExact()
     {
         using var dir = new TempDirectory();
-        WeightInit.SaveHuggingFaceSnapshot(snapshot.Original, dir.Dir, SafeTensorsDType.F32);
+        SnapshotWriter.Save(snapshot.Original, dir.Dir, SafeTensorsDType.F32);
         Assert.True(File.Exists(dir["model.safetensors"]));
         Assert.False(File.Exists(dir["model.safetensors.index.json"]));
         Assert.False(File.Exists(dir["generation_config.json"]));
@@ -175,7 +175,7 @@ public class ModelDirectoryTests(ModelFolderFixture snapshot, ITestOutputHelper 
         using var original = MoeTied.Create(WeightFormat.F32);
         WeightInit.Normal(original, seed: 7);
         using var dir = new TempDirectory();
-        WeightInit.SaveHuggingFaceSnapshot(original, dir.Dir, SafeTensorsDType.F32, shards: 3);
+        SnapshotWriter.Save(original, dir.Dir, SafeTensorsDType.F32, shards: 3);
         using (var config = JsonDocument.Parse(File.ReadAllText(dir["config.json"])))
         {
             Assert.Equal("qwen3_moe", config.RootElement.GetProperty("model_type").GetString());
@@ -215,7 +215,7 @@ public class ModelDirectoryTests(ModelFolderFixture snapshot, ITestOutputHelper 
     [Fact]
     public void SaveSnapshot_RefusesAFolderThatHoldsACheckpoint()
     {
-        var e = Assert.Throws<IOException>(() => WeightInit.SaveHuggingFaceSnapshot(snapshot.Original, snapshot.Directory));
+        var e = Assert.Throws<IOException>(() => SnapshotWriter.Save(snapshot.Original, snapshot.Directory));
         Assert.Contains("already holds a checkpoint", e.Message);
     }
 

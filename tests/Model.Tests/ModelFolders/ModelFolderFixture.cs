@@ -20,7 +20,7 @@ public sealed class ModelFolderFixture : IDisposable
     {
         Original = Qwen3ChatTest.Create(WeightFormat.F32);
         WeightInit.Normal(Original, Seed);
-        WeightInit.SaveHuggingFaceSnapshot(Original, Directory, SafeTensorsDType.BF16, shards: 2,
+        SnapshotWriter.Save(Original, Directory, SafeTensorsDType.BF16, shards: 2,
             generation: GenerationConfig.Qwen3Default, tokenizerDirectory: TokenizerSource);
     }
 

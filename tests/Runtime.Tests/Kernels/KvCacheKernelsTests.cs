@@ -125,4 +125,42 @@ public unsafe class KvCacheKernelsTests
         Assert.Equal(KvCacheFormat.Q8_0, KvCacheFormats.Parse("Q8_0"));
         Assert.Null(KvCacheFormats.Parse("q4_0"));
     }
+
+    /// <summary>
+    /// The documented contract: a compact cache and a float32 cache holding the same (decoded) values give the same
+    /// scores and weighted sums, bit for bit, on whichever vector width this run uses.
+    /// </summary>
+    [Theory]
+    [InlineData(KvCacheFormat.BF16, 128, 37)]
+    [InlineData(KvCacheFormat.F16, 64, 9)]
+    [InlineData(KvCacheFormat.Q8_0, 128, 21)]
+    [InlineData(KvCacheFormat.F16, 24, 6)]         // 256-bit on AVX-512 machines (24 is not a multiple of 16)
+    [InlineData(KvCacheFormat.BF16, 12, 5)]        // 128-bit
+    [InlineData(KvCacheFormat.Q8_0, 6, 5)]         // scalar
+    public void CompactRows_GiveTheBitsOfFloatRowsWithTheDecodedValues(KvCacheFormat format, int headDim, int keys)
+    {
+        int kvDim = 2 * headDim;
+        using var arena = new Arena();
+        var k = KvRows.Allocate(arena, format, (long)keys * kvDim, headDim);
+        var v = KvRows.Allocate(arena, format, (long)keys * kvDim, headDim);
+        for (int s = 0; s < keys; s++)
+        {
+            var kr = Values(kvDim, 10 + s, 2f); var vr = Values(kvDim, 100 + s, 3f);
+            fixed (float* pk = kr, pv = vr) { KvCacheKernels.Store(k, (long)s * kvDim, pk, kvDim); KvCacheKernels.Store(v, (long)s * kvDim, pv, kvDim); }
+        }
+        var kf = new float[keys * kvDim]; var vf = new float[keys * kvDim];
+        for (int e = 0; e < kf.Length; e++) { kf[e] = KvCacheKernels.Load(k, e); vf[e] = KvCacheKernels.Load(v, e); }
+        var q = Values(headDim, 3);
+        var p = Values(keys, 4).Select(MathF.Abs).ToArray();
+        float[] compactScores = new float[keys], floatScores = new float[keys], compactAcc = Values(headDim, 5), floatAcc = (float[])compactAcc.Clone();
+        fixed (float* pq = q, pp = p, pkf = kf, pvf = vf, cs = compactScores, fs = floatScores, ca = compactAcc, fa = floatAcc)
+        {
+            KvCacheKernels.ScoresDirect(cs, pq, k, headDim, kvDim, keys, headDim, 0.125f);
+            AttentionKernels.ScoresDirect(fs, pq, pkf + headDim, kvDim, 0, keys, headDim, 0.125f);
+            KvCacheKernels.WeightedSum(ca, pp, v, headDim, kvDim, keys, headDim);
+            AttentionKernels.WeightedSum(fa, pp, pvf + headDim, kvDim, keys, headDim);
+        }
+        for (int s = 0; s < keys; s++) Assert.Equal(BitConverter.SingleToInt32Bits(floatScores[s]), BitConverter.SingleToInt32Bits(compactScores[s]));
+        for (int d = 0; d < headDim; d++) Assert.Equal(BitConverter.SingleToInt32Bits(floatAcc[d]), BitConverter.SingleToInt32Bits(compactAcc[d]));
+    }
 }

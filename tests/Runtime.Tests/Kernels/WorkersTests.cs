@@ -140,7 +140,8 @@ public unsafe class WorkersTests
                 MatMul.BackwardInput(t.DX.Pointer, t.DY.Pointer, t.W.Pointer, 70, 96, 200);
                 MatMul.BackwardWeight(t.DW.Pointer, t.DY.Pointer, t.X.Pointer, 70, 96, 200);
                 Workers.For(1000, new CountJob { Hits = hits.Pointer });
-                Qwen3Gen.Kernels.Dot(t.X.Pointer, t.W.Pointer, 96);
+                RowOps.Dot(t.X.Pointer, t.W.Pointer, 96);
+                RowOps.LogSumExp(t.X.Pointer, 96);
             }
             for (int i = 0; i < 5; i++) Step();
             long before = GC.GetAllocatedBytesForCurrentThread();
