@@ -9,7 +9,7 @@ namespace Qwen3Gen.Inference;
 /// One KV-cached decoding session plus a sampler, driven one reply at a time by a <see cref="TextGeneration"/>. Each call
 /// renders (or takes) a prompt, keeps the cached keys and values of the longest common prefix with the ids already in the
 /// cache, prefills only the rest, then samples until a stop id, a stop string, the token limit or the end of the context.
-/// The ids become text through a <see cref="ChatTextStream"/> (thinking apart from the answer, stop strings).
+/// The ids become text through the generation's <see cref="TextStream"/> (thinking apart from the answer, stop strings).
 /// A multi-turn chat re-renders the whole conversation every turn, so only the new user turn (and the previous
 /// answer, whose think block the template drops once a newer user turn follows) is run through the model again.
 /// Not thread-safe: one reply at a time.
@@ -93,46 +93,29 @@ public sealed class ChatEngine : IDisposable
         if (prompt.Length == 0) throw new ArgumentException("The prompt is empty: give at least one token.", nameof(prompt));
         if (prompt.Length >= ContextLength)
             throw new InvalidOperationException($"The prompt has {prompt.Length} tokens but the context holds {ContextLength}: no room for a reply. Use a longer context or a shorter prompt.");
-        int vocab = Model.Config.Vocab;
-        foreach (int id in prompt)
-            if ((uint)id >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(prompt), id, $"Token id {id} is outside the vocabulary [0, {vocab}).");
-        cancellationToken.ThrowIfCancellationRequested();
+        cancellationToken.ThrowIfCancellationRequested();     // the prompt's ids are checked by the session's Prefill
 
         var sampler = _generation.Sampler;
         sampler.Options = request.Sampling;
         if (request.Seed is ulong seed) sampler.Reseed(seed);
-        var options = new GenerationOptions { MaxNewTokens = request.MaxNewTokens, StopTokenIds = _stopIds, OnlyTokenizerIds = true };
-        var text = new ChatTextStream(Tokenizer, separateThinking, request.StopStrings);
-        _generation.Start(prompt, options, reusePrefix: true, new ChunkSink(text, onChunk));
-        while (_generation.Next(cancellationToken)) { }
+        var options = new GenerationOptions
+        {
+            MaxNewTokens = request.MaxNewTokens, StopTokenIds = _stopIds, StopStrings = request.StopStrings ?? [],
+            SkipSpecialTokens = true, SeparateThinking = separateThinking, OnlyTokenizerIds = true,
+        };
+        _generation.Start(prompt, options, reusePrefix: true);
+        var thinking = new System.Text.StringBuilder();
+        var answer = new System.Text.StringBuilder();
+        while (_generation.Next(cancellationToken))
+        {
+            string piece = _generation.Piece.ToString();
+            var kind = _generation.PieceKind;
+            (kind == ChatChunkKind.Thinking ? thinking : answer).Append(piece);
+            onChunk?.Invoke(new ChatChunk(kind, piece));
+        }
         var stats = _generation.Stats;
         if (stats.StopReason == StopReason.Cancelled) throw new OperationCanceledException(cancellationToken);
-        return new ChatReply { Thinking = text.Thinking, Answer = text.Answer, GeneratedIds = _generation.Generated.ToArray(), Stats = stats };
-    }
-
-    /// <summary>Feeds the generated ids to the text stream and hands each finished chunk to the caller.</summary>
-    private sealed class ChunkSink(ChatTextStream text, Action<ChatChunk>? onChunk) : ITokenSink
-    {
-        private readonly List<ChatChunk> _chunks = [];
-
-        public bool Push(int id)
-        {
-            bool more = text.Push(id, _chunks);
-            Publish();
-            return more;
-        }
-
-        public void Finish()
-        {
-            text.Finish(_chunks);
-            Publish();
-        }
-
-        private void Publish()
-        {
-            if (onChunk is not null) foreach (var c in _chunks) onChunk(c);
-            _chunks.Clear();
-        }
+        return new ChatReply { Thinking = thinking.ToString(), Answer = answer.ToString(), GeneratedIds = _generation.Generated.ToArray(), Stats = stats };
     }
 
     public void Dispose() => _generation.Session.Dispose();

@@ -34,6 +34,12 @@ public sealed record GenerationOptions
     public bool SkipSpecialTokens { get; init; }
 
     /// <summary>
+    /// Qwen3 tokenizer only: hand out &lt;think&gt; blocks as thinking pieces (<see cref="TextGeneration.PieceKind"/>), the tags
+    /// and the format's newlines around them left out (a chat reply; <see cref="TextStream"/>).
+    /// </summary>
+    public bool SeparateThinking { get; init; }
+
+    /// <summary>
     /// Sample only ids the tokenizer knows (below its <see cref="Tokenization.ITokenizer.VocabSize"/>): the logits of the model's
     /// padding rows past it are set to −∞.
     /// </summary>

@@ -17,17 +17,18 @@ namespace Qwen3Gen.Inference;
 /// Each step: copy the logits of the last position, <see cref="Sampler.Sample"/> a token, and then
 /// <list type="bullet">
 /// <item>a stop id (default: the tokenizer's end-of-sequence ids) ends the run; its text is not emitted;</item>
-/// <item>otherwise the token is decoded (a byte-level UTF-8 decoder or the tokenizer's streaming decoder, so a character split across
-///   tokens comes out whole); text that could be the start of a stop string is held back until it is not, and when a stop
-///   string completes the text is cut just before it;</item>
+/// <item>otherwise the token goes to the run's <see cref="TextStream"/> (the one decode / stop-string path): decoded so a
+///   character split across tokens comes out whole, thinking separated from the answer when
+///   <see cref="GenerationOptions.SeparateThinking"/>, text that could be the start of a stop string held back until it is
+///   not, and cut just before a stop string that completes;</item>
 /// <item>the token is fed to the session lazily, at the start of the next step, so a piece reaches the caller before the next
 ///   forward pass and the last token of a run costs no forward pass. When the cache is full, a sliding window (an option)
 ///   empties it and prefills the last <see cref="GenerationOptions.WindowKeep"/> tokens, as nanoGPT crops to its block size.</item>
 /// </list>
 /// The pieces of one run concatenate to the tokenizer's Decode of the generated ids (without a stop id), cut before a stop string.
-/// A chat (<see cref="ChatEngine"/>) runs the same loop with an <see cref="ITokenSink"/> that takes the ids in place of the
-/// decoder (its <see cref="ChatTextStream"/> separates thinking from the answer and applies the stop strings) and
-/// <see cref="GenerationOptions.OnlyTokenizerIds"/>, so the model's padding rows are never sampled.
+/// A chat (<see cref="ChatEngine"/>) runs the same loop with <see cref="GenerationOptions.SeparateThinking"/> (each piece's
+/// <see cref="PieceKind"/> says thinking or answer) and <see cref="GenerationOptions.OnlyTokenizerIds"/>, so the model's
+/// padding rows are never sampled.
 /// Per token nothing is allocated with the byte-level tokenizer (the Qwen3 streaming decoder returns one string per token).
 /// The session is this object's for the duration: it remembers which tokens are cached, so <see cref="Start"/> with
 /// reusePrefix = true (a chat's next turn) prefills only what differs from the cached tokens. Not thread-safe.
@@ -42,19 +43,15 @@ public sealed class TextGeneration
     private float[] _logits = [];             // logits of the last fed position (the sampler edits them in place)
     private int[] _generated = new int[256];
     private int _generatedCount;
-    private readonly CharBuffer _text = new(); // decoded text not handed out yet; [0, _pieceLength) is the current Piece
+    private TextStream? _text;                 // the run's ids -> text; its Ready is the current Piece (kept across runs with equal options)
     private int _pieceLength;
-    private TokenTextDecoder? _decoder;
-    private bool _decoderSkipsSpecial;
     private GenerationOptions _options = new();
     private int[] _stopIds = [];
-    private string[] _stopStrings = [];
     private int _windowKeep;
     private int _pendingToken = -1;            // sampled and emitted, not yet in the cache
     private bool _started, _done;
     private StopReason _reason;
     private readonly Stopwatch _clock = new();
-    private ITokenSink? _sink;                 // when set, takes the ids in place of _decoder and the stop strings
     private int _promptTokens, _reused, _prefilled, _slides, _decodeSteps;
     private TimeSpan _prefillTime, _decodeTime;
 
@@ -78,7 +75,10 @@ public sealed class TextGeneration
     public ITokenizer Tokenizer => _tokenizer;
 
     /// <summary>The text handed out by the last <see cref="Next"/> that returned true (valid until the next call).</summary>
-    public ReadOnlySpan<char> Piece => _text.Span[.._pieceLength];
+    public ReadOnlySpan<char> Piece => _pieceLength > 0 ? _text!.Ready : default;
+
+    /// <summary>Whether <see cref="Piece"/> is thinking or answer text (always answer without <see cref="GenerationOptions.SeparateThinking"/>).</summary>
+    public ChatChunkKind PieceKind => _text?.ReadyKind ?? ChatChunkKind.Answer;
 
     /// <summary>The tokens sampled in this run, a final stop id included.</summary>
     public ReadOnlySpan<int> Generated => _generated.AsSpan(0, _generatedCount);
@@ -97,10 +97,8 @@ public sealed class TextGeneration
     /// Begins a run: prefills <paramref name="prompt"/> (at least one token) and gets the logits of its last position.
     /// reusePrefix = false empties the cache first; true keeps the longest cached prefix shared with the prompt
     /// (at most prompt length − 1, since the last prompt position must be run to get its logits).
-    /// A <paramref name="sink"/> takes every sampled id that is not a stop id in place of the decoder and the stop strings:
-    /// <see cref="Next"/> then hands out no <see cref="Piece"/> and returns false once, when the run is over.
     /// </summary>
-    public void Start(ReadOnlySpan<int> prompt, GenerationOptions options, bool reusePrefix = false, ITokenSink? sink = null)
+    public void Start(ReadOnlySpan<int> prompt, GenerationOptions options, bool reusePrefix = false)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -119,14 +117,11 @@ public sealed class TextGeneration
         _options = options;
         _windowKeep = keep;
         _stopIds = [.. options.StopTokenIds ?? _tokenizer.EosIds];
-        _stopStrings = [.. options.StopStrings];                       // an array: foreach over it allocates nothing
-        if (_decoder is null || _decoderSkipsSpecial != options.SkipSpecialTokens)   // reused: a finished run flushed it
-        {
-            _decoder = TokenTextDecoder.For(_tokenizer, options.SkipSpecialTokens);
-            _decoderSkipsSpecial = options.SkipSpecialTokens;
-        }
-        else if (!_done) _decoder.Flush(new CharBuffer());             // a run abandoned midway: drop its held-back bytes
-        _text.Clear();
+        if (_text is not null && _text.SkipsSpecialTokens == options.SkipSpecialTokens && _text.SeparatesThinking == options.SeparateThinking &&
+            _text.StopStrings.SequenceEqual(options.StopStrings.Where(s => !string.IsNullOrEmpty(s))))
+            _text.Reset();                                              // reused: allocation-free runs; drops what an abandoned run held
+        else
+            _text = new TextStream(_tokenizer, options.SeparateThinking, options.StopStrings, options.SkipSpecialTokens);
         _pieceLength = 0;
         _generatedCount = 0;
         _pendingToken = -1;
@@ -134,7 +129,6 @@ public sealed class TextGeneration
         _done = false;
         _slides = 0;
         _decodeSteps = 0;
-        _sink = sink;
         _decodeTime = TimeSpan.Zero;
 
         int reuse = 0;
@@ -168,9 +162,10 @@ public sealed class TextGeneration
     public bool Next(CancellationToken cancellationToken = default)
     {
         if (!_started) throw new InvalidOperationException("Call Start before Next.");
+        var text = _text!;
         if (_pieceLength > 0)
         {
-            _text.RemoveStart(_pieceLength);
+            text.Consume();
             _pieceLength = 0;
         }
         while (true)
@@ -189,28 +184,10 @@ public sealed class TextGeneration
             _generated[_generatedCount++] = id;
             if (Array.IndexOf(_stopIds, id) >= 0) { _reason = StopReason.StopToken; continue; }
             _pendingToken = id;
-            if (_sink is not null)
+            if (!text.Push(id)) _reason = StopReason.StopString;
+            if (text.Ready.Length > 0)
             {
-                if (!_sink.Push(id)) _reason = StopReason.StopString;
-                continue;
-            }
-
-            _decoder!.Push(id, _text);
-            int ready = _text.Length;
-            if (_stopStrings.Length > 0)
-            {
-                int cut = StopStringMatch.First(_text.Span, _stopStrings);
-                if (cut >= 0)
-                {
-                    _text.Truncate(cut);
-                    _reason = StopReason.StopString;
-                    continue;
-                }
-                ready -= StopStringMatch.HeldBack(_text.Span, _stopStrings);
-            }
-            if (ready > 0)
-            {
-                _pieceLength = ready;
+                _pieceLength = text.Ready.Length;
                 return true;
             }
         }
@@ -287,26 +264,21 @@ public sealed class TextGeneration
             _logits.AsSpan(_tokenizer.VocabSize).Fill(float.NegativeInfinity);
     }
 
-    // The run is over: flush the decoder (unless a stop string already cut the text), cut at a stop string the flush may
-    // complete, and hand out whatever text is left as the last piece.
+    // The run is over: the text stream flushes what it held back (unless a stop string already cut the text; the flush may
+    // complete one), and whatever text is left is the last piece.
     private bool Finish()
     {
         if (!_done)
         {
             _done = true;
             _decodeTime = _clock.Elapsed;
-            if (_sink is not null)
-            {
-                if (_reason != StopReason.StopString) _sink.Finish();
-                return false;
-            }
+            var text = _text!;
             if (_reason != StopReason.StopString)
             {
-                _decoder!.Flush(_text);
-                int cut = _stopStrings.Length > 0 ? StopStringMatch.First(_text.Span, _stopStrings) : -1;
-                if (cut >= 0) { _text.Truncate(cut); _reason = StopReason.StopString; }
+                text.Finish();
+                if (text.Stopped) _reason = StopReason.StopString;
             }
-            _pieceLength = _text.Length;
+            _pieceLength = text.Ready.Length;
             if (_pieceLength > 0) return true;
         }
         return false;

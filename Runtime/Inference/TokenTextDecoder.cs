@@ -34,6 +34,14 @@ internal sealed class CharBuffer
         Length -= count;
     }
 
+    /// <summary>Drops <paramref name="count"/> chars from <paramref name="start"/> on.</summary>
+    public void RemoveRange(int start, int count)
+    {
+        if (count == 0) return;
+        _chars.AsSpan(start + count, Length - start - count).CopyTo(_chars.AsSpan(start));
+        Length -= count;
+    }
+
     public void Truncate(int length) => Length = length;
 
     public void Clear() => Length = 0;

@@ -201,7 +201,7 @@ public sealed class BatchEngine : IDisposable
         slot.Cached = reuse;
         slot.Pending = -1;
         slot.Generated.Clear();
-        slot.Text = new ChatTextStream(_tokenizer, job.SeparateThinking, job.StopStrings);
+        slot.Text = new TextStream(_tokenizer, job.SeparateThinking, job.StopStrings);
         slot.Sampler.Options = job.Sampling;
         slot.Sampler.Reseed(job.Seed ?? (ulong)Random.Shared.NextInt64());
         slot.Sampler.Reset();
@@ -378,7 +378,7 @@ public sealed class BatchEngine : IDisposable
         public int Next;              // next prompt index to prefill
         public int Cached;            // prompt tokens reused from the cache
         public int Pending = -1;      // sampled token to feed at the next decode step
-        public ChatTextStream? Text;
+        public TextStream? Text;
         public long Admitted, LastUsed;
     }
 }

@@ -59,38 +59,24 @@ internal static class GenerateCommand
         {
             try
             {
+                if (!s.Chat) return RunPlain(s, loaded, anyTokenizer, output, error);
                 if (anyTokenizer is not Qwen3Tokenizer tokenizer)
-                {
-                    if (s.Chat) throw new ArgumentException($"--chat needs a model with the Qwen3 tokenizer; '{s.Model.ModelDir}' is byte-level (trained with --tokenizer byte).");
-                    return RunPlain(s, loaded, anyTokenizer, output, error);
-                }
+                    throw new ArgumentException($"--chat needs a model with the Qwen3 tokenizer; '{s.Model.ModelDir}' is byte-level (trained with --tokenizer byte).");
                 int maxTokens = s.Model.MaxTokens ?? DefaultMaxTokens;
-                int[] prompt;
-                SamplingOptions defaults;
-                if (s.Chat)
-                {
-                    bool? enableThinking = s.NoThink ? false : null;
-                    var messages = new[] { ChatMessage.User(s.Prompt) };
-                    prompt = ChatTemplate.Encode(tokenizer, messages, addGenerationPrompt: true, enableThinking);
-                    defaults = ChatThinkingMode.IsThinking(messages, enableThinking) ? SamplingOptions.QwenThinking : SamplingOptions.QwenNonThinking;
-                }
-                else
-                {
-                    prompt = tokenizer.Encode(s.Prompt);
-                    if (prompt.Length == 0) throw new ArgumentException("The prompt encodes to no tokens: give some text.");
-                    defaults = FromGenerationConfig(loaded.Generation);
-                }
-                var sampling = s.Model.Sampling(defaults);
+                bool? enableThinking = s.NoThink ? false : null;
+                var messages = new[] { ChatMessage.User(s.Prompt) };
+                int[] prompt = ChatTemplate.Encode(tokenizer, messages, addGenerationPrompt: true, enableThinking);
+                var sampling = s.Model.Sampling(ChatThinkingMode.IsThinking(messages, enableThinking) ? SamplingOptions.QwenThinking : SamplingOptions.QwenNonThinking);
                 ModelLoading.CheckMaxTokens(s.Model, loaded, prompt.Length);
                 int context = ModelLoading.ContextLength(s.Model, loaded, (int)Math.Min(int.MaxValue, (long)prompt.Length + maxTokens));
-                using var engine = ChatEngine.Create(loaded, tokenizer, context);
+                using var engine = ChatEngine.Create(loaded, tokenizer, context, cacheFormat: s.Model.CacheFormat);
                 var request = new ChatRequest { Sampling = sampling, Seed = sampling.Seed, MaxNewTokens = maxTokens };
 
                 var writer = new ChatOutput(output, error, terminal, s.HideThinking);
                 writer.Begin();
-                var reply = engine.Generate(prompt, request, separateThinking: s.Chat, writer.Write);
+                var reply = engine.Generate(prompt, request, separateThinking: true, writer.Write);
                 writer.End();
-                error.WriteLine(Stats(reply));
+                error.WriteLine(Stats(reply.Stats));
                 return 0;
             }
             catch (Exception e) when (ModelLoading.IsUserError(e))
@@ -102,8 +88,8 @@ internal static class GenerateCommand
     }
 
     /// <summary>
-    /// A model whose tokenizer is not Qwen3's (a byte-level model from `train`): the continuation streamed by
-    /// <see cref="TextGeneration"/> with generation_config.json's sampling and stop ids.
+    /// Plain text (no chat template), for any tokenizer: the continuation streamed by <see cref="TextGeneration"/> with
+    /// generation_config.json's sampling and stop ids, special tokens left out of the text.
     /// </summary>
     private static int RunPlain(Settings s, LoadedModel loaded, ITokenizer tokenizer, TextWriter output, TextWriter error)
     {
@@ -115,11 +101,13 @@ internal static class GenerateCommand
         int context = ModelLoading.ContextLength(s.Model, loaded, (int)Math.Min(int.MaxValue, (long)prompt.Length + maxTokens));
         using var session = new PrefillProgress(loaded.Model.CreateSession(context, cacheFormat: s.Model.CacheFormat), error);   // progress lines for long prompts
         var generation = new TextGeneration(session, new Sampler(loaded.Config.Vocab, sampling), tokenizer);
-        var options = new GenerationOptions { MaxNewTokens = maxTokens, StopTokenIds = [.. loaded.Generation.EosTokenIds, .. tokenizer.EosIds], OnlyTokenizerIds = true };
+        var options = new GenerationOptions
+        {
+            MaxNewTokens = maxTokens, StopTokenIds = [.. loaded.Generation.EosTokenIds, .. tokenizer.EosIds], OnlyTokenizerIds = true, SkipSpecialTokens = true,
+        };
         var stats = generation.Generate(prompt, options, output);
         output.WriteLine();
-        error.WriteLine(string.Format(CultureInfo.InvariantCulture, "prompt {0} tokens (prefill {1:0.0} tok/s), generated {2} tokens (decode {3:0.0} tok/s), stop: {4}",
-            stats.PromptTokens, stats.PrefillTokensPerSecond, stats.GeneratedTokens, stats.DecodeTokensPerSecond, stats.StopReason));
+        error.WriteLine(Stats(stats));
         return 0;
     }
 
@@ -129,18 +117,21 @@ internal static class GenerateCommand
         : new SamplingOptions { Temperature = g.Temperature, TopK = g.TopK, TopP = g.TopP, MinP = g.MinP, RepetitionPenalty = g.RepetitionPenalty };
 
     /// <summary>"prompt 12 tokens (prefill 310.2 tok/s), generated 64 tokens (decode 15.1 tok/s), stop: max tokens".</summary>
-    public static string Stats(ChatReply r)
+    public static string Stats(ChatReply r) => Stats(r.Stats);
+
+    /// <inheritdoc cref="Stats(ChatReply)"/>
+    public static string Stats(GenerationStats r)
     {
         var c = CultureInfo.InvariantCulture;
-        string stop = r.Stop switch
+        string stop = r.StopReason switch
         {
             StopReason.StopToken => "end of sequence",
             StopReason.MaxTokens => "max tokens",
             StopReason.StopString => "stop string",
             _ => "context full",
         };
-        string reused = r.ReusedTokens > 0 ? string.Format(c, ", {0} reused", r.ReusedTokens) : "";
+        string reused = r.ReusedPromptTokens > 0 ? string.Format(c, ", {0} reused", r.ReusedPromptTokens) : "";
         return string.Format(c, "prompt {0} tokens{1} (prefill {2:0.0} tok/s), generated {3} tokens (decode {4:0.0} tok/s), stop: {5}",
-            r.PromptTokens, reused, r.PrefillTokensPerSecond, r.GeneratedIds.Length, r.DecodeTokensPerSecond, stop);
+            r.PromptTokens, reused, r.PrefillTokensPerSecond, r.GeneratedTokens, r.DecodeTokensPerSecond, stop);
     }
 }

@@ -3,14 +3,14 @@ using Qwen3Gen.Tokenization;
 
 namespace Qwen3Gen.Model.Tests.Chat;
 
-/// <summary>The think / answer separator, incremental decoding and stop strings, on scripted token streams.</summary>
-public class ChatTextStreamTests
+/// <summary>The text stream (the one decode / stop-string path): think / answer separation, incremental decoding and stop strings, on scripted token streams.</summary>
+public class TextStreamTests
 {
     private static readonly Qwen3Tokenizer Tok = Qwen3Tokenizer.Bundled;
 
-    private static (List<ChatChunk> Chunks, ChatTextStream Stream) Run(IEnumerable<int> ids, bool separate = true, string[]? stops = null)
+    private static (List<ChatChunk> Chunks, TextStream Stream) Run(IEnumerable<int> ids, bool separate = true, string[]? stops = null)
     {
-        var stream = new ChatTextStream(Tok, separate, stops);
+        var stream = new TextStream(Tok, separate, stops);
         var chunks = new List<ChatChunk>();
         foreach (int id in ids)
             if (!stream.Push(id, chunks)) break;
@@ -103,7 +103,7 @@ public class ChatTextStreamTests
     public void StopString_CutsTheText_AndNothingPastItIsStreamed()
     {
         int[] ids = Tok.Encode("Hello world. END of the reply, never shown.");
-        var stream = new ChatTextStream(Tok, stopStrings: ["END"]);
+        var stream = new TextStream(Tok, separateThinking: true, stopStrings: ["END"]);
         var chunks = new List<ChatChunk>();
         int pushed = 0;
         foreach (int id in ids)
@@ -123,7 +123,7 @@ public class ChatTextStreamTests
     {
         // "ST" and "STO" look like the start of "STOP" until the next character says otherwise.
         int[] ids = Tok.Encode("STOne STOX done");
-        var stream = new ChatTextStream(Tok, stopStrings: ["STOP"]);
+        var stream = new TextStream(Tok, separateThinking: true, stopStrings: ["STOP"]);
         var chunks = new List<ChatChunk>();
         var shownAfterEachToken = new List<string>();
         foreach (int id in ids)
