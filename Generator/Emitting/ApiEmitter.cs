@@ -10,15 +10,15 @@ internal static class ApiEmitter
         var c = spec.ClassName;
         w.Block($$"""
             private readonly global::Qwen3Gen.Models.Weights _weights;
-            private global::Qwen3Gen.NativeBuffer<float>? _gradients;
+            private global::Qwen3Gen.Kernels.NativeBuffer<float>? _gradients;
             private State? _state;
-            private global::Qwen3Gen.RopeScaling _ropeScaling = HyperParameters.RopeScaling;
+            private global::Qwen3Gen.Kernels.RopeScaling _ropeScaling = HyperParameters.RopeScaling;
 
             /// <summary>
             /// The RoPE scaling of work buffers and sessions made from now on (default: the definition's; a model directory
             /// sets its config.json's). Setting it drops the current work buffers; existing sessions keep their tables.
             /// </summary>
-            public global::Qwen3Gen.RopeScaling RopeScaling
+            public global::Qwen3Gen.Kernels.RopeScaling RopeScaling
             {
                 get => _ropeScaling;
                 set
@@ -58,7 +58,7 @@ internal static class ApiEmitter
             public global::Qwen3Gen.Models.ModelConfig Config => HyperParameters;
             public global::System.Collections.Generic.IReadOnlyList<global::Qwen3Gen.Models.TensorSpec> Tensors => TensorTable;
             public global::Qwen3Gen.Models.Weights Weights => _weights;
-            public global::Qwen3Gen.NativeBuffer<float> Gradients => _gradients ??= new global::Qwen3Gen.NativeBuffer<float>(Layout.Count);
+            public global::Qwen3Gen.Kernels.NativeBuffer<float> Gradients => _gradients ??= new global::Qwen3Gen.Kernels.NativeBuffer<float>(Layout.Count);
             public void ZeroGradients() => Gradients.Clear();
             public global::Qwen3Gen.Models.IBackwardHook? BackwardHook { get; set; }
 
@@ -107,7 +107,7 @@ internal static class ApiEmitter
                     throw new global::System.ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"seqLen must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
                 if (_state is { } s && s.MaxBatch >= batch && s.MaxSeqLen >= seqLen && (s.Training || !training)) return;
                 // Sized from run-time values: rows and bytes checked before anything is allocated (or the old buffers freed).
-                global::Qwen3Gen.WorkBufferLimits.Check(State.PlannedBytes(batch, seqLen, training, _ropeScaling, recompute: _checkpointing), (long)batch * seqLen,
+                global::Qwen3Gen.Kernels.WorkBufferLimits.Check(State.PlannedBytes(batch, seqLen, training, _ropeScaling, recompute: _checkpointing), (long)batch * seqLen,
                                        nameof(batch), batch, $"Reserve(batch {batch}, seqLen {seqLen}, {(training ? "training" : "inference")})");
                 _state?.Dispose();
                 _state = null;

@@ -46,9 +46,9 @@ internal static class ConstantsEmitter
         w.Line("    Vocab = Vocab, Hidden = Hidden, Layers = Layers, Heads = Heads, KvHeads = KvHeads, HeadDim = HeadDim, Ffn = Ffn,");
         w.Line($"    RopeTheta = RopeTheta, RmsNormEps = {Double(s.RmsNormEps)}, TieEmbeddings = TieEmbeddings, MaxPositions = MaxPositions,");
         if (rope.Type == "linear")
-            w.Line($"    RopeScaling = global::Qwen3Gen.RopeScaling.Linear(factor: {Double(rope.Factor)}, originalMaxPositions: {Int(rope.OriginalMaxPositions)}),");
+            w.Line($"    RopeScaling = global::Qwen3Gen.Kernels.RopeScaling.Linear(factor: {Double(rope.Factor)}, originalMaxPositions: {Int(rope.OriginalMaxPositions)}),");
         else if (rope.Type == "yarn")
-            w.Line($"    RopeScaling = global::Qwen3Gen.RopeScaling.Yarn(factor: {Double(rope.Factor)}, originalMaxPositions: {Int(rope.OriginalMaxPositions)}, " +
+            w.Line($"    RopeScaling = global::Qwen3Gen.Kernels.RopeScaling.Yarn(factor: {Double(rope.Factor)}, originalMaxPositions: {Int(rope.OriginalMaxPositions)}, " +
                    $"betaFast: {Double(rope.BetaFast)}, betaSlow: {Double(rope.BetaSlow)}, attentionFactor: {Double(rope.AttentionFactor)}, " +
                    $"truncate: {(rope.Truncate ? "true" : "false")}),");
         if (s.IsMoe)

@@ -9,14 +9,14 @@ internal static class SessionEmitter
     {
         var c = spec.ClassName;
         w.Block($$"""
-            public global::Qwen3Gen.Models.IInferenceSession CreateSession(int capacity, int chunk = 128, global::Qwen3Gen.KvCacheFormat cacheFormat = global::Qwen3Gen.KvCacheFormat.F32)
+            public global::Qwen3Gen.Models.IInferenceSession CreateSession(int capacity, int chunk = 128, global::Qwen3Gen.Kernels.KvCacheFormat cacheFormat = global::Qwen3Gen.Kernels.KvCacheFormat.F32)
             {
                 if (!global::System.Enum.IsDefined(cacheFormat)) throw new global::System.ArgumentOutOfRangeException(nameof(cacheFormat), cacheFormat, "Unknown KV cache format.");
                 if (capacity <= 0 || capacity > PositionLimit)
                     throw new global::System.ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
                 if (chunk <= 0) throw new global::System.ArgumentOutOfRangeException(nameof(chunk), chunk, "The prefill chunk must be positive.");
                 chunk = global::System.Math.Min(chunk, capacity);
-                global::Qwen3Gen.WorkBufferLimits.Check(State.PlannedBytes(1, chunk, training: false, _ropeScaling, capacity, logitRows: 1, cacheFormat), chunk,
+                global::Qwen3Gen.Kernels.WorkBufferLimits.Check(State.PlannedBytes(1, chunk, training: false, _ropeScaling, capacity, logitRows: 1, cacheFormat), chunk,
                                        nameof(capacity), capacity, $"CreateSession(capacity {capacity}, chunk {chunk}, {cacheFormat} cache)");
                 return new Session(this, capacity, chunk, cacheFormat);
             }
@@ -31,7 +31,7 @@ internal static class SessionEmitter
                 private readonly {{c}} _model;
                 private readonly State _state;
 
-                public Session({{c}} model, int capacity, int chunk, global::Qwen3Gen.KvCacheFormat cacheFormat)
+                public Session({{c}} model, int capacity, int chunk, global::Qwen3Gen.Kernels.KvCacheFormat cacheFormat)
                 {
                     _model = model;
                     _state = new State(maxBatch: 1, maxSeqLen: chunk, training: false, rope: model._ropeScaling, capacity: capacity, logitRows: 1,
@@ -41,7 +41,7 @@ internal static class SessionEmitter
 
                 public int Capacity { get; }
                 public int Position { get; private set; }
-                public global::Qwen3Gen.KvCacheFormat CacheFormat => _state.CacheFormat;
+                public global::Qwen3Gen.Kernels.KvCacheFormat CacheFormat => _state.CacheFormat;
 
                 public global::System.ReadOnlySpan<float> Prefill(global::System.ReadOnlySpan<int> tokens)
                 {
@@ -90,7 +90,7 @@ internal static class SessionEmitter
                     throw new global::System.ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
                 if (chunk <= 0) throw new global::System.ArgumentOutOfRangeException(nameof(chunk), chunk, "The prefill chunk must be positive.");
                 chunk = global::System.Math.Min(chunk, capacity);
-                global::Qwen3Gen.WorkBufferLimits.Check(State.PlannedBytes(sequences, chunk, training: false, _ropeScaling, capacity, logitRows: sequences), (long)sequences * chunk,
+                global::Qwen3Gen.Kernels.WorkBufferLimits.Check(State.PlannedBytes(sequences, chunk, training: false, _ropeScaling, capacity, logitRows: sequences), (long)sequences * chunk,
                                        nameof(sequences), sequences, $"CreateBatchSession(sequences {sequences}, capacity {capacity}, chunk {chunk})");
                 return new BatchSession(this, sequences, capacity, chunk);
             }
@@ -147,8 +147,8 @@ internal static class SessionEmitter
                 public global::System.ReadOnlySpan<float> Decode(global::System.ReadOnlySpan<int> sequences, global::System.ReadOnlySpan<int> tokens)
                 {
                     int n = sequences.Length;
-                    if (n == 0 || n > global::System.Math.Min(Sequences, global::Qwen3Gen.MatMul.MatVecMaxRows))
-                        throw new global::System.ArgumentException($"A decode step takes 1..{(global::System.Math.Min(Sequences, global::Qwen3Gen.MatMul.MatVecMaxRows))} sequences, got {n}.", nameof(sequences));
+                    if (n == 0 || n > global::System.Math.Min(Sequences, global::Qwen3Gen.Kernels.MatMul.MatVecMaxRows))
+                        throw new global::System.ArgumentException($"A decode step takes 1..{(global::System.Math.Min(Sequences, global::Qwen3Gen.Kernels.MatMul.MatVecMaxRows))} sequences, got {n}.", nameof(sequences));
                     if (tokens.Length != n) throw new global::System.ArgumentException($"{tokens.Length} tokens for {n} sequences.", nameof(tokens));
                     CheckIds(tokens);
                     var s = _state;

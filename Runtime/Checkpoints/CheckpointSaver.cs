@@ -1,4 +1,5 @@
 using System.Buffers;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Checkpoints;

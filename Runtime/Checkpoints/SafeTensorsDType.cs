@@ -1,3 +1,5 @@
+using Qwen3Gen.Kernels;
+
 namespace Qwen3Gen.Checkpoints;
 
 /// <summary>

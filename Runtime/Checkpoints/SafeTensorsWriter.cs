@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using Qwen3Gen.Kernels;
 
 namespace Qwen3Gen.Checkpoints;
 

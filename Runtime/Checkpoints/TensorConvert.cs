@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
+using Qwen3Gen.Kernels;
 
 namespace Qwen3Gen.Checkpoints;
 

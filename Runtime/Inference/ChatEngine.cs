@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Sampling;
 using Qwen3Gen.Tokenization;
 using Qwen3Gen.Models;

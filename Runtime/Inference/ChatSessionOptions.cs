@@ -1,3 +1,4 @@
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Sampling;
 
 namespace Qwen3Gen.Inference;

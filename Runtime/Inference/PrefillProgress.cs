@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Inference;

@@ -1,4 +1,4 @@
-namespace Qwen3Gen;
+namespace Qwen3Gen.Kernels;
 
 /// <summary>
 /// Hands out zeroed float/int buffers that live as long as the arena: work buffers are allocated once,

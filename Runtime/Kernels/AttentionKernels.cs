@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Kernels;
 
 /// <summary>
 /// The inner loops of the generated flash-style attention, for short head rows (HeadDim floats, a compile-time

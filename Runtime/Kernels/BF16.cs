@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Kernels;
 
 /// <summary>
 /// bfloat16: the upper 16 bits of an IEEE float32. .NET 10 has no BF16 type, so this is ours.

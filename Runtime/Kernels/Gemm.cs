@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Qwen3Gen.Threading;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Kernels;
 
 /// <summary>
 /// The register-blocked core behind <see cref="MatMul"/>:  C[m, n] (+)= Σ_k A(m, k) · B(k, n).

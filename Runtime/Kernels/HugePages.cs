@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Kernels;
 
 /// <summary>
 /// Transparent huge pages for big buffers (weights, KV caches, gradients): on Linux with THP in <c>madvise</c> mode

@@ -1,4 +1,4 @@
-namespace Qwen3Gen;
+namespace Qwen3Gen.Kernels;
 
 /// <summary>
 /// How a decoding session stores its keys and values (chosen per session: <c>CreateSession(..., cacheFormat)</c>,

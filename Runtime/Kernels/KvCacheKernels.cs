@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Kernels;
 
 /// <summary>
 /// The attention inner loops over a compact cache (<see cref="KvRows"/>: BF16, F16, Q8_0), reading the codes

@@ -1,4 +1,4 @@
-namespace Qwen3Gen;
+namespace Qwen3Gen.Kernels;
 
 /// <summary>
 /// One layer's keys (or values) in a compact format: element e = (slot · capacity + position) · KvDim + head · HeadDim + d.

@@ -1,7 +1,7 @@
 using Qwen3Gen.Threading;
 using Qwen3Gen.Models;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Kernels;
 
 /// <summary>
 /// Matrix products in the nn.Linear convention: weights are [out, in] and y = x @ Wᵀ. All pointers are

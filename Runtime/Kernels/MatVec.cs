@@ -3,7 +3,7 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Qwen3Gen.Threading;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Kernels;
 
 /// <summary>
 /// y[r, o] = Σ_i x[r, i] · w[o, i] for a few rows (decode): each output is a dot product of two contiguous rows,

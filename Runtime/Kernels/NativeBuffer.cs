@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Kernels;
 
 /// <summary>
 /// A 64-byte aligned block (2 MiB aligned, in transparent huge pages, when it is big: <see cref="HugePages"/>) of native memory of <typeparamref name="T"/>, zeroed at allocation.

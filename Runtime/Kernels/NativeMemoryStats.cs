@@ -1,4 +1,4 @@
-namespace Qwen3Gen;
+namespace Qwen3Gen.Kernels;
 
 /// <summary>
 /// Bytes held in <see cref="NativeBuffer{T}"/>s (weights, gradients, optimizer state, work buffers): live now, the peak so

@@ -1,4 +1,4 @@
-namespace Qwen3Gen;
+namespace Qwen3Gen.Kernels;
 
 /// <summary>
 /// Rotary position embedding tables (spec §2.3, §2.3.1), built the Hugging Face way: inv_freq in float32

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Kernels;
 
 /// <summary>How the RoPE frequencies are scaled for positions beyond the trained context (config.json rope_scaling).</summary>
 public enum RopeType

@@ -2,7 +2,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Kernels;
 
 /// <summary>
 /// Small row-level helpers shared by every generated model (shape-independent). Dot, Axpy, Scale and Add are thin

@@ -3,7 +3,7 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.Arm;
 using X86 = System.Runtime.Intrinsics.X86;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Kernels;
 
 /// <summary>
 /// The vector operations the kernels need, so that each kernel is written once and instantiated for Vector512,

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Qwen3Gen.Models;
 
-namespace Qwen3Gen;
+namespace Qwen3Gen.Kernels;
 
 /// <summary>
 /// The limits on work buffers sized from run-time values (batch, sequence length, context, parallel slots, cache

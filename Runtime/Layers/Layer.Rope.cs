@@ -1,3 +1,4 @@
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Threading;
 
 namespace Qwen3Gen.Layers;

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Threading;
 
 namespace Qwen3Gen.Layers;

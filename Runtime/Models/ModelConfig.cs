@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Reflection;
 using System.Text.Json;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Rules;
 
 namespace Qwen3Gen.Models;

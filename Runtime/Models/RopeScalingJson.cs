@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Qwen3Gen.Kernels;
 
 namespace Qwen3Gen.Models;
 

@@ -1,3 +1,5 @@
+using Qwen3Gen.Kernels;
+
 namespace Qwen3Gen.Models;
 
 /// <summary>How one matrix's elements are stored: plain floats, or GGML blocks (layouts in docs/quantization.md).</summary>

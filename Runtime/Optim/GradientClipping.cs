@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Threading;
 
 namespace Qwen3Gen.Optim;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Qwen3Gen.Kernels;
 
 namespace Qwen3Gen.Profiling;
 

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Threading;
 using Qwen3Gen.Models;
 

@@ -1,3 +1,5 @@
+using Qwen3Gen.Kernels;
+
 namespace Qwen3Gen.Serving;
 
 /// <summary>Sizes and limits of a <see cref="BatchEngine"/>.</summary>

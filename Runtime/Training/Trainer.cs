@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
 using Qwen3Gen.Distributed;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Optim;
 using Qwen3Gen.Training.Lora;
 using Qwen3Gen.Models;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Qwen3Gen.Checkpoints;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Optim;
 using Qwen3Gen.Models;
 

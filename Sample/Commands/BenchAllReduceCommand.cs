@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Qwen3Gen.Distributed;
+using Qwen3Gen.Kernels;
 
 namespace Qwen3Gen.Sample.Commands;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Profiling;
 using Qwen3Gen.Serving;
 using Qwen3Gen.Threading;

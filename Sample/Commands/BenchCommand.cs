@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Numerics.Tensors;
 using Qwen3Gen.Inference;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Threading;
 using Qwen3Gen.Models;
 

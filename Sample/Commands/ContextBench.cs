@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Numerics.Tensors;
 using System.Text.Json;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Threading;
 using Qwen3Gen.Models;
 

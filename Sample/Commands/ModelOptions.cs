@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Qwen3Gen.Inference;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Sampling;
 using Qwen3Gen.Threading;
 using Qwen3Gen.Tokenization;

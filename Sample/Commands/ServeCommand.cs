@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Qwen3Gen.Inference;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Sample.Serving;
 using Qwen3Gen.Serving;
 using Qwen3Gen.Threading;

@@ -1,3 +1,4 @@
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Profiling;
 using System.Diagnostics;
 using BenchmarkDotNet.Attributes;

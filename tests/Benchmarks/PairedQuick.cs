@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Threading;
 
 namespace Qwen3Gen.Benchmarks;

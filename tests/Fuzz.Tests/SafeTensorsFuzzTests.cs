@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using Qwen3Gen.Checkpoints;
+using Qwen3Gen.Kernels;
 
 namespace Qwen3Gen.Fuzz.Tests;
 

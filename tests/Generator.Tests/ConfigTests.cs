@@ -122,7 +122,7 @@ public class ConfigTests
 
         // Defaults of transformers' _compute_yarn_parameters: beta 32 / 1, truncate, attention factor 0.1 ln 4 + 1.
         Assert.Equal(new RopeSpec("yarn", 4.0, 16, 32, 1, 1.138629436111989, true), shape.RopeScaling);
-        Assert.Contains("RopeScaling = global::Qwen3Gen.RopeScaling.Yarn(factor: 4.0, originalMaxPositions: 16, betaFast: 32.0, betaSlow: 1.0, attentionFactor: 1.138629436111989, truncate: true)",
+        Assert.Contains("RopeScaling = global::Qwen3Gen.Kernels.RopeScaling.Yarn(factor: 4.0, originalMaxPositions: 16, betaFast: 32.0, betaSlow: 1.0, attentionFactor: 1.138629436111989, truncate: true)",
             fromConfig.ModelSourcesText);
     }
 

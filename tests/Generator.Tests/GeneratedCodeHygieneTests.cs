@@ -2,6 +2,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Qwen3Gen.Generator.Tests.Infrastructure;
+using Qwen3Gen.Kernels;
 
 namespace Qwen3Gen.Generator.Tests;
 

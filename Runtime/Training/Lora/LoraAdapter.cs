@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using Qwen3Gen.Checkpoints;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Threading;
 using Qwen3Gen.Models;
 

@@ -23,7 +23,7 @@ public unsafe partial class Moe
         public float* Q;        // [R, QDim]     queries after QK-norm and RoPE
         public float* KCache;   // [batch, capacity, KvDim]  keys after QK-norm and RoPE, by position
         public float* VCache;   // [batch, capacity, KvDim]  values, by position
-        public global::Qwen3Gen.KvRows KRows, VRows;  // the same in a compact format (BF16 / F16 / Q8_0 sessions; KCache, VCache then null)
+        public global::Qwen3Gen.Kernels.KvRows KRows, VRows;  // the same in a compact format (BF16 / F16 / Q8_0 sessions; KCache, VCache then null)
         public float* Partials; // [batch, Heads, chunks, HeadDim + 2]  flash-decoding scratch (inference; PartialsFloats)
         public float* Attn;     // [R, QDim]     softmax(q·kᵀ·scale + causal mask)·v, heads concatenated
         public float* Lse;      // [R, Heads]    log-sum-exp of each attention row (flash-style backward)
@@ -47,7 +47,7 @@ public unsafe partial class Moe
     private sealed class State : global::System.IDisposable
     {
         public readonly int MaxBatch, MaxSeqLen, Capacity;
-        public readonly global::Qwen3Gen.KvCacheFormat CacheFormat;
+        public readonly global::Qwen3Gen.Kernels.KvCacheFormat CacheFormat;
         public readonly bool Training, Recompute;
         public readonly LayerBuffers[] Layer = new LayerBuffers[Layers];
         public readonly float* FinalNorm, RstdF, Logits, LogitLse, RowLoss, RopeCos, RopeSin;
@@ -65,7 +65,7 @@ public unsafe partial class Moe
         public int PooledRows;                                         // M = sparse layers · R
         public int Batch, SeqLen;
         public bool HasTargets, BackwardDone;
-        private readonly global::Qwen3Gen.Arena _arena;
+        private readonly global::Qwen3Gen.Kernels.Arena _arena;
 
         public int Rows => Batch * SeqLen;
 
@@ -73,8 +73,8 @@ public unsafe partial class Moe
         /// Bytes of the work buffers these arguments take: a dry run of the constructor on a planner arena (nothing
         /// allocated), in checked arithmetic; null when the count overflows a long.
         /// </summary>
-        public static long? PlannedBytes(int maxBatch, int maxSeqLen, bool training, global::Qwen3Gen.RopeScaling rope, int capacity = 0, int logitRows = 0,
-                                         global::Qwen3Gen.KvCacheFormat cacheFormat = global::Qwen3Gen.KvCacheFormat.F32, bool recompute = false)
+        public static long? PlannedBytes(int maxBatch, int maxSeqLen, bool training, global::Qwen3Gen.Kernels.RopeScaling rope, int capacity = 0, int logitRows = 0,
+                                         global::Qwen3Gen.Kernels.KvCacheFormat cacheFormat = global::Qwen3Gen.Kernels.KvCacheFormat.F32, bool recompute = false)
         {
             try { return new State(maxBatch, maxSeqLen, training, rope, capacity, logitRows, cacheFormat, recompute, planOnly: true)._arena.Bytes; }
             catch (global::System.OverflowException) { return null; }
@@ -89,13 +89,13 @@ public unsafe partial class Moe
         /// <param name="cacheFormat">How keys and values are stored (training: F32 only).</param>
         /// <param name="recompute">Training only: keep one layer's activations and recompute the others in backward.</param>
         /// <param name="planOnly">Allocate nothing, only count the bytes (<see cref="PlannedBytes"/>); callers check them first (WorkBufferLimits).</param>
-        public State(int maxBatch, int maxSeqLen, bool training, global::Qwen3Gen.RopeScaling rope, int capacity = 0, int logitRows = 0,
-                     global::Qwen3Gen.KvCacheFormat cacheFormat = global::Qwen3Gen.KvCacheFormat.F32, bool recompute = false, bool planOnly = false)
+        public State(int maxBatch, int maxSeqLen, bool training, global::Qwen3Gen.Kernels.RopeScaling rope, int capacity = 0, int logitRows = 0,
+                     global::Qwen3Gen.Kernels.KvCacheFormat cacheFormat = global::Qwen3Gen.Kernels.KvCacheFormat.F32, bool recompute = false, bool planOnly = false)
         {
             checked {                                           // sizes from run-time values: an overflow is an error, never a wrapped size
-            _arena = planOnly ? global::Qwen3Gen.Arena.Planner() : new global::Qwen3Gen.Arena();
+            _arena = planOnly ? global::Qwen3Gen.Kernels.Arena.Planner() : new global::Qwen3Gen.Kernels.Arena();
             MaxBatch = maxBatch; MaxSeqLen = maxSeqLen; Training = training; Recompute = training && recompute;
-            if (training && cacheFormat != global::Qwen3Gen.KvCacheFormat.F32) throw new global::System.ArgumentException("Training keeps an F32 cache.", nameof(cacheFormat));
+            if (training && cacheFormat != global::Qwen3Gen.Kernels.KvCacheFormat.F32) throw new global::System.ArgumentException("Training keeps an F32 cache.", nameof(cacheFormat));
             CacheFormat = cacheFormat;
             Capacity = training ? maxSeqLen : global::System.Math.Max(capacity, maxSeqLen);
             long r = (long)maxBatch * maxSeqLen, cache = (long)maxBatch * Capacity;
@@ -103,7 +103,7 @@ public unsafe partial class Moe
             Tokens = a.Ints(r); Targets = a.Ints(r);
             Slot = a.Ints(maxBatch); Past = a.Ints(maxBatch);
             RopeCos = a.Floats((long)Capacity * (HeadDim / 2)); RopeSin = a.Floats((long)Capacity * (HeadDim / 2));
-            if (!planOnly) global::Qwen3Gen.Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta, rope);
+            if (!planOnly) global::Qwen3Gen.Kernels.Rope.BuildTables(RopeCos, RopeSin, Capacity, HeadDim, RopeTheta, rope);
             LayerBuffers shared = default;
             float* residual = a.Floats(r * Hidden);
             float* partials = training ? null : a.Floats(PartialsFloats(maxBatch, Capacity));
@@ -113,10 +113,10 @@ public unsafe partial class Moe
                 var layer = shared;
                 layer.Input = residual;                         // recompute: each layer reads its own kept input
                 layer.Partials = partials;                      // scratch of one attention call, shared by the layers
-                if (cacheFormat != global::Qwen3Gen.KvCacheFormat.F32)
+                if (cacheFormat != global::Qwen3Gen.Kernels.KvCacheFormat.F32)
                 {
-                    layer.KRows = global::Qwen3Gen.KvRows.Allocate(a, cacheFormat, cache * KvDim, HeadDim);
-                    layer.VRows = global::Qwen3Gen.KvRows.Allocate(a, cacheFormat, cache * KvDim, HeadDim);
+                    layer.KRows = global::Qwen3Gen.Kernels.KvRows.Allocate(a, cacheFormat, cache * KvDim, HeadDim);
+                    layer.VRows = global::Qwen3Gen.Kernels.KvRows.Allocate(a, cacheFormat, cache * KvDim, HeadDim);
                 }
                 else if (l == 0 || !Recompute)
                 {
@@ -145,7 +145,7 @@ public unsafe partial class Moe
             }
         }
 
-        private static LayerBuffers NewLayer(global::Qwen3Gen.Arena a, long r, float* input, int layer)
+        private static LayerBuffers NewLayer(global::Qwen3Gen.Kernels.Arena a, long r, float* input, int layer)
         {
             checked {
             var b = new LayerBuffers
@@ -203,16 +203,16 @@ public unsafe partial class Moe
         RmsNormForward(s.FinalNorm, s.RstdF, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, rows, Hidden);
         if (lastOnly && seqLen == 1)                                            // decode step: every row is a last position
         {
-            global::Qwen3Gen.MatMul.Forward(s.Logits, s.FinalNorm, m.Matrix(Layout.LmHead), batch, Hidden, Vocab);
+            global::Qwen3Gen.Kernels.MatMul.Forward(s.Logits, s.FinalNorm, m.Matrix(Layout.LmHead), batch, Hidden, Vocab);
             return float.NaN;
         }
         if (lastOnly)
         {
             for (int b = 0; b < batch; b++)                                     // logits of the last position of each row
-                global::Qwen3Gen.MatMul.Forward(s.Logits + (long)b * Vocab, s.FinalNorm + ((long)b * seqLen + seqLen - 1) * Hidden, m.Matrix(Layout.LmHead), 1, Hidden, Vocab);
+                global::Qwen3Gen.Kernels.MatMul.Forward(s.Logits + (long)b * Vocab, s.FinalNorm + ((long)b * seqLen + seqLen - 1) * Hidden, m.Matrix(Layout.LmHead), 1, Hidden, Vocab);
             return float.NaN;
         }
-        global::Qwen3Gen.MatMul.Forward(s.Logits, s.FinalNorm, m.Matrix(Layout.LmHead), rows, Hidden, Vocab);     // logits = h · W_lmᵀ   [R, Vocab]
+        global::Qwen3Gen.Kernels.MatMul.Forward(s.Logits, s.FinalNorm, m.Matrix(Layout.LmHead), rows, Hidden, Vocab);     // logits = h · W_lmᵀ   [R, Vocab]
         s.CrossEntropy = s.HasTargets ? CrossEntropyForward(s.RowLoss, s.LogitLse, s.Logits, s.Targets, rows) : float.NaN;
         s.AuxLoss = s.Training ? AuxLossForward(s) : float.NaN;
         // total loss = cross-entropy + router_aux_loss_coef · aux (only when output_router_logits, as HF)
@@ -247,9 +247,9 @@ public unsafe partial class Moe
         int rows = batch * seqLen;
         // ---- attention block: Mid = Input + o_proj(Attention(RMSNorm(Input))) ----
         RmsNormForward(a.Ln1, a.Rstd1, a.Input, v + Layout.InputNorm(l), rows, Hidden);
-        global::Qwen3Gen.MatMul.Forward(a.QRaw, a.Ln1, m.Matrix(Layout.QProj(l)), rows, Hidden, QDim);         // q = x · Wqᵀ   [R, Heads·HeadDim]
-        global::Qwen3Gen.MatMul.Forward(a.KRaw, a.Ln1, m.Matrix(Layout.KProj(l)), rows, Hidden, KvDim);        // k = x · Wkᵀ   [R, KvHeads·HeadDim]
-        global::Qwen3Gen.MatMul.Forward(a.VRaw, a.Ln1, m.Matrix(Layout.VProj(l)), rows, Hidden, KvDim);        // v = x · Wvᵀ
+        global::Qwen3Gen.Kernels.MatMul.Forward(a.QRaw, a.Ln1, m.Matrix(Layout.QProj(l)), rows, Hidden, QDim);         // q = x · Wqᵀ   [R, Heads·HeadDim]
+        global::Qwen3Gen.Kernels.MatMul.Forward(a.KRaw, a.Ln1, m.Matrix(Layout.KProj(l)), rows, Hidden, KvDim);        // k = x · Wkᵀ   [R, KvHeads·HeadDim]
+        global::Qwen3Gen.Kernels.MatMul.Forward(a.VRaw, a.Ln1, m.Matrix(Layout.VProj(l)), rows, Hidden, KvDim);        // v = x · Wvᵀ
         if (lora is not null)                                                            // (+ the adapters of q, k, v)
         {
             lora.Forward(Layout.QProj(l), a.QRaw, a.Ln1, rows);
@@ -262,7 +262,7 @@ public unsafe partial class Moe
                      rows, seqLen, slot, past, capacity);                                              // the cache, v copied beside it
         // attn = softmax(q·kᵀ·scale + causal mask)·v per query head, K/V head h / Group (flash-decoding when a decode step's cache is long)
         AttentionForward(a.Attn, a.Lse, a.Q, a.KCache, a.VCache, a.KRows, a.VRows, a.Partials, batch, seqLen, slot, past, capacity);
-        global::Qwen3Gen.MatMul.Forward(a.Mid, a.Attn, m.Matrix(Layout.OProj(l)), rows, QDim, Hidden);         // o = attn · Woᵀ
+        global::Qwen3Gen.Kernels.MatMul.Forward(a.Mid, a.Attn, m.Matrix(Layout.OProj(l)), rows, QDim, Hidden);         // o = attn · Woᵀ
         lora?.Forward(Layout.OProj(l), a.Mid, a.Attn, rows);
 
         // ---- MLP block: Output = Mid + MLP(RMSNorm(Mid)) ----
@@ -273,15 +273,15 @@ public unsafe partial class Moe
             ResidualAdd(a.Output, a.Mid, rows, Hidden);                                  // Output = Mid + moe
             return;
         }
-        global::Qwen3Gen.MatMul.Forward(a.Gate, a.Ln2, m.Matrix(Layout.GateProj(l)), rows, Hidden, Ffn);       // gate = x · Wgᵀ   [R, Ffn]
-        global::Qwen3Gen.MatMul.Forward(a.Up, a.Ln2, m.Matrix(Layout.UpProj(l)), rows, Hidden, Ffn);           // up   = x · Wuᵀ
+        global::Qwen3Gen.Kernels.MatMul.Forward(a.Gate, a.Ln2, m.Matrix(Layout.GateProj(l)), rows, Hidden, Ffn);       // gate = x · Wgᵀ   [R, Ffn]
+        global::Qwen3Gen.Kernels.MatMul.Forward(a.Up, a.Ln2, m.Matrix(Layout.UpProj(l)), rows, Hidden, Ffn);           // up   = x · Wuᵀ
         if (lora is not null)
         {
             lora.Forward(Layout.GateProj(l), a.Gate, a.Ln2, rows);
             lora.Forward(Layout.UpProj(l), a.Up, a.Ln2, rows);
         }
         SwiGluForward(a.Act, a.Gate, a.Up, (long)rows * Ffn);                            // act  = silu(gate) ⊙ up
-        global::Qwen3Gen.MatMul.Forward(a.Output, a.Act, m.Matrix(Layout.DownProj(l)), rows, Ffn, Hidden);     // down = act · Wdᵀ
+        global::Qwen3Gen.Kernels.MatMul.Forward(a.Output, a.Act, m.Matrix(Layout.DownProj(l)), rows, Ffn, Hidden);     // down = act · Wdᵀ
         lora?.Forward(Layout.DownProj(l), a.Output, a.Act, rows);
         ResidualAdd(a.Output, a.Mid, rows, Hidden);                                      // Output = Mid + down
     }
@@ -300,10 +300,10 @@ public unsafe partial class Moe
         var lora = Adapters;
         float* g = lora is null ? Gradients.Pointer : null;
         CrossEntropyBackward(s.Logits, s.LogitLse, s.Targets, rows);                  // logits ← dlogits, in place
-        global::Qwen3Gen.RowOps.Clear(s.DLn, (long)rows * Hidden);
-        global::Qwen3Gen.MatMul.BackwardInput(s.DLn, s.Logits, m.Matrix(Layout.LmHead), rows, Hidden, Vocab);  // dh   = dlogits · W_lm
+        global::Qwen3Gen.Kernels.RowOps.Clear(s.DLn, (long)rows * Hidden);
+        global::Qwen3Gen.Kernels.MatMul.BackwardInput(s.DLn, s.Logits, m.Matrix(Layout.LmHead), rows, Hidden, Vocab);  // dh   = dlogits · W_lm
         WeightGradient(g, lora, Layout.LmHead, s.DLn, s.Logits, s.FinalNorm, rows, Hidden, Vocab);  // dW_lm += dlogitsᵀ · h (tied: into the embedding)
-        global::Qwen3Gen.RowOps.Clear(s.DResid, (long)rows * Hidden);
+        global::Qwen3Gen.Kernels.RowOps.Clear(s.DResid, (long)rows * Hidden);
         RmsNormBackward(s.DResid, At(g, Layout.FinalNorm), s.DLn, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, s.RstdF, rows, Hidden);
         var hook = BackwardHook;                                                        // data parallelism: reduce each part as it becomes final
         hook?.HeadDone();                                                               // model.norm (and an untied lm_head) are final
@@ -330,13 +330,13 @@ public unsafe partial class Moe
                         OutputRouterLogits ? RouterAuxLossCoef * Experts / s.PooledRows : 0f, s.ExpertFraction);
         else
         {
-        global::Qwen3Gen.RowOps.Clear(s.DAct, (long)rows * Ffn);
-        global::Qwen3Gen.MatMul.BackwardInput(s.DAct, s.DResid, m.Matrix(Layout.DownProj(l)), rows, Ffn, Hidden); // dact = dout · Wd
+        global::Qwen3Gen.Kernels.RowOps.Clear(s.DAct, (long)rows * Ffn);
+        global::Qwen3Gen.Kernels.MatMul.BackwardInput(s.DAct, s.DResid, m.Matrix(Layout.DownProj(l)), rows, Ffn, Hidden); // dact = dout · Wd
         WeightGradient(g, lora, Layout.DownProj(l), s.DAct, s.DResid, a.Act, rows, Ffn, Hidden); // dWd += doutᵀ · act
         SwiGluBackward(s.DGate, s.DUp, s.DAct, a.Gate, a.Up, (long)rows * Ffn);
-        global::Qwen3Gen.RowOps.Clear(s.DLn, (long)rows * Hidden);
-        global::Qwen3Gen.MatMul.BackwardInput(s.DLn, s.DGate, m.Matrix(Layout.GateProj(l)), rows, Hidden, Ffn);   // dx = dgate · Wg + dup · Wu
-        global::Qwen3Gen.MatMul.BackwardInput(s.DLn, s.DUp, m.Matrix(Layout.UpProj(l)), rows, Hidden, Ffn);
+        global::Qwen3Gen.Kernels.RowOps.Clear(s.DLn, (long)rows * Hidden);
+        global::Qwen3Gen.Kernels.MatMul.BackwardInput(s.DLn, s.DGate, m.Matrix(Layout.GateProj(l)), rows, Hidden, Ffn);   // dx = dgate · Wg + dup · Wu
+        global::Qwen3Gen.Kernels.MatMul.BackwardInput(s.DLn, s.DUp, m.Matrix(Layout.UpProj(l)), rows, Hidden, Ffn);
         WeightGradient(g, lora, Layout.GateProj(l), s.DLn, s.DGate, a.Ln2, rows, Hidden, Ffn);  // dWg += dgateᵀ · x
         WeightGradient(g, lora, Layout.UpProj(l), s.DLn, s.DUp, a.Ln2, rows, Hidden, Ffn);      // dWu += dupᵀ · x
         }
@@ -344,23 +344,23 @@ public unsafe partial class Moe
         // s.DResid is now d(loss)/d(Mid): the skip path plus the MLP path
 
         // ---- attention block ----
-        global::Qwen3Gen.RowOps.Clear(s.DAttn, (long)rows * QDim);
-        global::Qwen3Gen.MatMul.BackwardInput(s.DAttn, s.DResid, m.Matrix(Layout.OProj(l)), rows, QDim, Hidden);  // dattn = dmid · Wo
+        global::Qwen3Gen.Kernels.RowOps.Clear(s.DAttn, (long)rows * QDim);
+        global::Qwen3Gen.Kernels.MatMul.BackwardInput(s.DAttn, s.DResid, m.Matrix(Layout.OProj(l)), rows, QDim, Hidden);  // dattn = dmid · Wo
         WeightGradient(g, lora, Layout.OProj(l), s.DAttn, s.DResid, a.Attn, rows, QDim, Hidden); // dWo  += dmidᵀ · attn
-        global::Qwen3Gen.RowOps.Clear(s.DQ, (long)rows * QDim);
-        global::Qwen3Gen.RowOps.Clear(s.DK, (long)rows * KvDim);
-        global::Qwen3Gen.RowOps.Clear(s.DV, (long)rows * KvDim);
+        global::Qwen3Gen.Kernels.RowOps.Clear(s.DQ, (long)rows * QDim);
+        global::Qwen3Gen.Kernels.RowOps.Clear(s.DK, (long)rows * KvDim);
+        global::Qwen3Gen.Kernels.RowOps.Clear(s.DV, (long)rows * KvDim);
         AttentionBackward(s.DQ, s.DK, s.DV, s.DAttn, a.Attn, a.Lse, a.Q, a.KCache, a.VCache, batch, seqLen);  // FlashAttention-2 style
         RopeBackward(s.DQ, rows, seqLen, Heads, s.Past, s.RopeCos, s.RopeSin);         // training: Past[b] = 0
         RopeBackward(s.DK, rows, seqLen, KvHeads, s.Past, s.RopeCos, s.RopeSin);
-        global::Qwen3Gen.RowOps.Clear(s.DQRaw, (long)rows * QDim);
-        global::Qwen3Gen.RowOps.Clear(s.DKRaw, (long)rows * KvDim);
+        global::Qwen3Gen.Kernels.RowOps.Clear(s.DQRaw, (long)rows * QDim);
+        global::Qwen3Gen.Kernels.RowOps.Clear(s.DKRaw, (long)rows * KvDim);
         RmsNormBackward(s.DQRaw, At(g, Layout.QNorm(l)), s.DQ, a.QRaw, v + Layout.QNorm(l), a.QRstd, rows * Heads, HeadDim);
         RmsNormBackward(s.DKRaw, At(g, Layout.KNorm(l)), s.DK, a.KRaw, v + Layout.KNorm(l), a.KRstd, rows * KvHeads, HeadDim);
-        global::Qwen3Gen.RowOps.Clear(s.DLn, (long)rows * Hidden);
-        global::Qwen3Gen.MatMul.BackwardInput(s.DLn, s.DQRaw, m.Matrix(Layout.QProj(l)), rows, Hidden, QDim);     // dx = dq · Wq + dk · Wk + dv · Wv
-        global::Qwen3Gen.MatMul.BackwardInput(s.DLn, s.DKRaw, m.Matrix(Layout.KProj(l)), rows, Hidden, KvDim);
-        global::Qwen3Gen.MatMul.BackwardInput(s.DLn, s.DV, m.Matrix(Layout.VProj(l)), rows, Hidden, KvDim);
+        global::Qwen3Gen.Kernels.RowOps.Clear(s.DLn, (long)rows * Hidden);
+        global::Qwen3Gen.Kernels.MatMul.BackwardInput(s.DLn, s.DQRaw, m.Matrix(Layout.QProj(l)), rows, Hidden, QDim);     // dx = dq · Wq + dk · Wk + dv · Wv
+        global::Qwen3Gen.Kernels.MatMul.BackwardInput(s.DLn, s.DKRaw, m.Matrix(Layout.KProj(l)), rows, Hidden, KvDim);
+        global::Qwen3Gen.Kernels.MatMul.BackwardInput(s.DLn, s.DV, m.Matrix(Layout.VProj(l)), rows, Hidden, KvDim);
         WeightGradient(g, lora, Layout.QProj(l), s.DLn, s.DQRaw, a.Ln1, rows, Hidden, QDim);    // dWq += dqᵀ · x, and so on
         WeightGradient(g, lora, Layout.KProj(l), s.DLn, s.DKRaw, a.Ln1, rows, Hidden, KvDim);
         WeightGradient(g, lora, Layout.VProj(l), s.DLn, s.DV, a.Ln1, rows, Hidden, KvDim);
@@ -378,14 +378,14 @@ namespace Demo;
 
 public unsafe partial class Moe
 {
-    public global::Qwen3Gen.Models.IInferenceSession CreateSession(int capacity, int chunk = 128, global::Qwen3Gen.KvCacheFormat cacheFormat = global::Qwen3Gen.KvCacheFormat.F32)
+    public global::Qwen3Gen.Models.IInferenceSession CreateSession(int capacity, int chunk = 128, global::Qwen3Gen.Kernels.KvCacheFormat cacheFormat = global::Qwen3Gen.Kernels.KvCacheFormat.F32)
     {
         if (!global::System.Enum.IsDefined(cacheFormat)) throw new global::System.ArgumentOutOfRangeException(nameof(cacheFormat), cacheFormat, "Unknown KV cache format.");
         if (capacity <= 0 || capacity > PositionLimit)
             throw new global::System.ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
         if (chunk <= 0) throw new global::System.ArgumentOutOfRangeException(nameof(chunk), chunk, "The prefill chunk must be positive.");
         chunk = global::System.Math.Min(chunk, capacity);
-        global::Qwen3Gen.WorkBufferLimits.Check(State.PlannedBytes(1, chunk, training: false, _ropeScaling, capacity, logitRows: 1, cacheFormat), chunk,
+        global::Qwen3Gen.Kernels.WorkBufferLimits.Check(State.PlannedBytes(1, chunk, training: false, _ropeScaling, capacity, logitRows: 1, cacheFormat), chunk,
                                nameof(capacity), capacity, $"CreateSession(capacity {capacity}, chunk {chunk}, {cacheFormat} cache)");
         return new Session(this, capacity, chunk, cacheFormat);
     }
@@ -400,7 +400,7 @@ public unsafe partial class Moe
         private readonly Moe _model;
         private readonly State _state;
 
-        public Session(Moe model, int capacity, int chunk, global::Qwen3Gen.KvCacheFormat cacheFormat)
+        public Session(Moe model, int capacity, int chunk, global::Qwen3Gen.Kernels.KvCacheFormat cacheFormat)
         {
             _model = model;
             _state = new State(maxBatch: 1, maxSeqLen: chunk, training: false, rope: model._ropeScaling, capacity: capacity, logitRows: 1,
@@ -410,7 +410,7 @@ public unsafe partial class Moe
 
         public int Capacity { get; }
         public int Position { get; private set; }
-        public global::Qwen3Gen.KvCacheFormat CacheFormat => _state.CacheFormat;
+        public global::Qwen3Gen.Kernels.KvCacheFormat CacheFormat => _state.CacheFormat;
 
         public global::System.ReadOnlySpan<float> Prefill(global::System.ReadOnlySpan<int> tokens)
         {
@@ -459,7 +459,7 @@ public unsafe partial class Moe
             throw new global::System.ArgumentOutOfRangeException(nameof(capacity), capacity, $"The context length must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
         if (chunk <= 0) throw new global::System.ArgumentOutOfRangeException(nameof(chunk), chunk, "The prefill chunk must be positive.");
         chunk = global::System.Math.Min(chunk, capacity);
-        global::Qwen3Gen.WorkBufferLimits.Check(State.PlannedBytes(sequences, chunk, training: false, _ropeScaling, capacity, logitRows: sequences), (long)sequences * chunk,
+        global::Qwen3Gen.Kernels.WorkBufferLimits.Check(State.PlannedBytes(sequences, chunk, training: false, _ropeScaling, capacity, logitRows: sequences), (long)sequences * chunk,
                                nameof(sequences), sequences, $"CreateBatchSession(sequences {sequences}, capacity {capacity}, chunk {chunk})");
         return new BatchSession(this, sequences, capacity, chunk);
     }
@@ -516,8 +516,8 @@ public unsafe partial class Moe
         public global::System.ReadOnlySpan<float> Decode(global::System.ReadOnlySpan<int> sequences, global::System.ReadOnlySpan<int> tokens)
         {
             int n = sequences.Length;
-            if (n == 0 || n > global::System.Math.Min(Sequences, global::Qwen3Gen.MatMul.MatVecMaxRows))
-                throw new global::System.ArgumentException($"A decode step takes 1..{(global::System.Math.Min(Sequences, global::Qwen3Gen.MatMul.MatVecMaxRows))} sequences, got {n}.", nameof(sequences));
+            if (n == 0 || n > global::System.Math.Min(Sequences, global::Qwen3Gen.Kernels.MatMul.MatVecMaxRows))
+                throw new global::System.ArgumentException($"A decode step takes 1..{(global::System.Math.Min(Sequences, global::Qwen3Gen.Kernels.MatMul.MatVecMaxRows))} sequences, got {n}.", nameof(sequences));
             if (tokens.Length != n) throw new global::System.ArgumentException($"{tokens.Length} tokens for {n} sequences.", nameof(tokens));
             CheckIds(tokens);
             var s = _state;
@@ -729,15 +729,15 @@ public unsafe partial class Moe : global::Qwen3Gen.Models.IMoeModel
     }
 
     private readonly global::Qwen3Gen.Models.Weights _weights;
-    private global::Qwen3Gen.NativeBuffer<float>? _gradients;
+    private global::Qwen3Gen.Kernels.NativeBuffer<float>? _gradients;
     private State? _state;
-    private global::Qwen3Gen.RopeScaling _ropeScaling = HyperParameters.RopeScaling;
+    private global::Qwen3Gen.Kernels.RopeScaling _ropeScaling = HyperParameters.RopeScaling;
 
     /// <summary>
     /// The RoPE scaling of work buffers and sessions made from now on (default: the definition's; a model directory
     /// sets its config.json's). Setting it drops the current work buffers; existing sessions keep their tables.
     /// </summary>
-    public global::Qwen3Gen.RopeScaling RopeScaling
+    public global::Qwen3Gen.Kernels.RopeScaling RopeScaling
     {
         get => _ropeScaling;
         set
@@ -777,7 +777,7 @@ public unsafe partial class Moe : global::Qwen3Gen.Models.IMoeModel
     public global::Qwen3Gen.Models.ModelConfig Config => HyperParameters;
     public global::System.Collections.Generic.IReadOnlyList<global::Qwen3Gen.Models.TensorSpec> Tensors => TensorTable;
     public global::Qwen3Gen.Models.Weights Weights => _weights;
-    public global::Qwen3Gen.NativeBuffer<float> Gradients => _gradients ??= new global::Qwen3Gen.NativeBuffer<float>(Layout.Count);
+    public global::Qwen3Gen.Kernels.NativeBuffer<float> Gradients => _gradients ??= new global::Qwen3Gen.Kernels.NativeBuffer<float>(Layout.Count);
     public void ZeroGradients() => Gradients.Clear();
     public global::Qwen3Gen.Models.IBackwardHook? BackwardHook { get; set; }
 
@@ -826,7 +826,7 @@ public unsafe partial class Moe : global::Qwen3Gen.Models.IMoeModel
             throw new global::System.ArgumentOutOfRangeException(nameof(seqLen), seqLen, $"seqLen must be in 1..{PositionLimit} (max_position_embeddings, RoPE scaling {_ropeScaling}).");
         if (_state is { } s && s.MaxBatch >= batch && s.MaxSeqLen >= seqLen && (s.Training || !training)) return;
         // Sized from run-time values: rows and bytes checked before anything is allocated (or the old buffers freed).
-        global::Qwen3Gen.WorkBufferLimits.Check(State.PlannedBytes(batch, seqLen, training, _ropeScaling, recompute: _checkpointing), (long)batch * seqLen,
+        global::Qwen3Gen.Kernels.WorkBufferLimits.Check(State.PlannedBytes(batch, seqLen, training, _ropeScaling, recompute: _checkpointing), (long)batch * seqLen,
                                nameof(batch), batch, $"Reserve(batch {batch}, seqLen {seqLen}, {(training ? "training" : "inference")})");
         _state?.Dispose();
         _state = null;

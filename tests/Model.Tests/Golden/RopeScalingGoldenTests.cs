@@ -1,5 +1,6 @@
 using Qwen3Gen.Inference;
 using Xunit.Abstractions;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Model.Tests;

@@ -1,4 +1,5 @@
 using Xunit.Abstractions;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Model.Tests;

@@ -2,6 +2,7 @@ using System.Globalization;
 using Qwen3Gen.Checkpoints;
 using Qwen3Gen.Definitions;
 using Qwen3Gen.Inference;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Model.Tests.Chat;
 using Qwen3Gen.Sample.Commands;
 using Qwen3Gen.Models;

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Qwen3Gen.Checkpoints;
 using Qwen3Gen.Inference;
 using Xunit.Abstractions;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Model.Tests;

@@ -1,6 +1,7 @@
 using Qwen3Gen.Checkpoints;
 using Qwen3Gen.Definitions;
 using Qwen3Gen.Inference;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Tokenization;
 using Qwen3Gen.Training;
 using Qwen3Gen.Training.Lora;

@@ -1,4 +1,5 @@
 using Qwen3Gen.Definitions;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Training;
 using Xunit.Abstractions;
 using Qwen3Gen.Models;

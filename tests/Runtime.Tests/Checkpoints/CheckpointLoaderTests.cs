@@ -1,4 +1,5 @@
 using Qwen3Gen.Checkpoints;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Runtime.Tests.Checkpoints;

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Qwen3Gen.Checkpoints;
+using Qwen3Gen.Kernels;
 
 namespace Qwen3Gen.Runtime.Tests.Checkpoints;
 

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
 using Qwen3Gen.Checkpoints;
+using Qwen3Gen.Kernels;
 
 namespace Qwen3Gen.Runtime.Tests.Checkpoints;
 

@@ -1,3 +1,5 @@
+using Qwen3Gen.Kernels;
+
 namespace Qwen3Gen.Runtime.Tests.Kernels;
 
 /// <summary>The two score kernels against dot products summed in double: the same scores within float rounding.</summary>

@@ -1,3 +1,5 @@
+using Qwen3Gen.Kernels;
+
 namespace Qwen3Gen.Runtime.Tests.Kernels;
 
 /// <summary>Proves that tests/run-isa-matrix.sh really runs the kernel tests on each vector path.</summary>

@@ -1,3 +1,5 @@
+using Qwen3Gen.Kernels;
+
 namespace Qwen3Gen.Runtime.Tests.Kernels;
 
 /// <summary>RowOps (Dot, Axpy, Scale, BF16 widening, log-sum-exp, exp-scale, SwiGLU gate gradient) against scalar references, for lengths around every vector width.</summary>

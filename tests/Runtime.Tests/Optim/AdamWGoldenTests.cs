@@ -1,3 +1,4 @@
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Optim;
 using Xunit.Abstractions;
 using Qwen3Gen.Models;

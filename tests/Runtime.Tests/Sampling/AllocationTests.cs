@@ -1,3 +1,4 @@
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Optim;
 using Qwen3Gen.Sampling;
 using Qwen3Gen.Threading;
