@@ -98,13 +98,13 @@ internal static class Descriptors
         Error("QG0026", "Model too large", ShapeRules.ModelTooLarge);
 
     public static readonly DiagnosticDescriptor UnknownRopeType =
-        Error("QG0027", "RoPE type not supported", "RopeType '{0}' is not supported: Qwen3Gen implements \"default\", \"linear\" and \"yarn\"{1}");
+        Error("QG0027", "RoPE type not supported", RopeRules.UnknownRopeType);
 
     public static readonly DiagnosticDescriptor RopeFieldUnused =
-        Error("QG0028", "RoPE scaling field without effect", "{0} given but {1} is '{2}', which does not use it: set {1} = \"yarn\", or remove it");
+        Error("QG0028", "RoPE scaling field without effect", RopeRules.RopeFieldUnused);
 
     public static readonly DiagnosticDescriptor RopeFactorMissing =
-        Error("QG0029", "RoPE scaling factor missing", "{0} is '{1}' but {2} is not given: the scaling needs its factor (Qwen3 with YaRN: 4.0 for 131,072 positions)");
+        Error("QG0029", "RoPE scaling factor missing", RopeRules.RopeFactorMissing);
 
     private static readonly Dictionary<string, DiagnosticDescriptor> All = new();
 

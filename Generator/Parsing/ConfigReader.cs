@@ -19,7 +19,7 @@ namespace Qwen3Gen.Generator.Parsing;
 /// a snapshot's config.json: missing optional fields take the defaults of transformers' Qwen3Config / Qwen3MoeConfig,
 /// the sizes are required (Hugging Face's defaults for them describe some other model).
 /// </summary>
-internal sealed partial class ConfigReader
+internal sealed class ConfigReader
 {
     private readonly string _path;                 // as written in Config = "..."
     private readonly Location? _at;                // the Config argument
@@ -84,8 +84,9 @@ internal sealed partial class ConfigReader
         foreach (var problem in problems) Fail(Descriptors.ById(problem.Id), problem.Args);
         if (values is null) return null;
 
-        var draft = new ShapeDraft { FromConfig = true, LocationOf = _ => _at, Values = values };
-        draft.Rope = RopeScaling(root);
+        var ropeProblems = new List<ShapeProblem>();
+        var draft = new ShapeDraft { FromConfig = true, LocationOf = _ => _at, Values = values, Rope = RopeRules.ReadConfig(root, _path, ropeProblems) };
+        foreach (var problem in ropeProblems) Fail(Descriptors.ById(problem.Id), problem.Args);
         return _failed ? null : draft;
     }
 

@@ -40,13 +40,6 @@ internal static class Fields
     public const string RopeMscaleAllDim = nameof(RopeMscaleAllDim);
     public const string RopeTruncate = nameof(RopeTruncate);
 
-    /// <summary>The RoPE scaling fields other than RopeType (config.json: keys of rope_scaling / rope_parameters).</summary>
-    public static readonly string[] RopeScaling =
-        { RopeFactor, RopeOriginalMaxPositions, RopeBetaFast, RopeBetaSlow, RopeAttentionFactor, RopeMscale, RopeMscaleAllDim, RopeTruncate };
-
-    /// <summary>The fields only YaRN reads.</summary>
-    public static readonly string[] YarnOnly = { RopeBetaFast, RopeBetaSlow, RopeAttentionFactor, RopeMscale, RopeMscaleAllDim, RopeTruncate };
-
     /// <summary>The MoE-only fields: giving any of them inline without Experts is an error (QG0021).</summary>
     public static readonly string[] MoeOnly = HyperParameters.MoeOnly().Select(f => f.Name).ToArray();
 

@@ -26,12 +26,6 @@ internal sealed class ShapeDraft
     /// <summary>Where a field's diagnostic goes: its named argument, else the attribute (or the Config argument).</summary>
     public Func<string, Location?> LocationOf = static _ => null;
 
-    /// <summary>A field's name as the user wrote it.</summary>
-    public string NameOf(string property)
-    {
-        if (!FromConfig) return property;
-        string key = Fields.JsonKey(property);
-        // RoPE keys live in whichever object the config used (rope_scaling or rope_parameters).
-        return key.StartsWith("rope_scaling.", StringComparison.Ordinal) ? Rope.Object + key.Substring("rope_scaling".Length) : key;
-    }
+    /// <summary>A field's name as the user wrote it (in a config.json: its key, RoPE keys inside the object the config used).</summary>
+    public string NameOf(string property) => FromConfig ? RopeRules.ConfigName(property, Rope.Object) : property;
 }

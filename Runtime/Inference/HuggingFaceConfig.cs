@@ -17,7 +17,7 @@ public static class HuggingFaceConfig
     /// <summary>
     /// Throws <see cref="NotSupportedException"/> for settings a generated model does not implement: sliding-window
     /// attention, an activation other than SiLU, attention biases, layer types other than full attention (RoPE scaling
-    /// types other than default, linear and yarn are refused by <see cref="RopeScalingJson"/>). The same check
+    /// types other than default, linear and yarn are refused by <see cref="ModelConfig.FromHuggingFaceJson"/>). The same check
     /// <see cref="ModelConfig.FromHuggingFaceJson"/> and the generator make (Generator/Rules/ConfigFields.cs), with
     /// the generator's QG0014 message. Published Qwen3 configs pass (spec §5, §8).
     /// </summary>

@@ -132,7 +132,7 @@ public sealed record ModelConfig
 
     /// <summary>
     /// Reads a Hugging Face config.json (model_type qwen3 or qwen3_moe) with the generator's reader and rules
-    /// (Generator/Rules/ConfigFields.cs and ShapeRules.cs, compiled into both): absent or null optional fields take
+    /// (Generator/Rules/ConfigFields.cs, RopeRules.cs and ShapeRules.cs, compiled into both): absent or null optional fields take
     /// transformers' defaults; a missing size, a field of the wrong JSON kind or a value out of range is an
     /// <see cref="InvalidDataException"/>, a feature no generated model implements (sliding windows, biases, layer types
     /// other than full attention, an activation other than SiLU, RoPE types other than default, linear and yarn) a
@@ -140,13 +140,25 @@ public sealed record ModelConfig
     /// </summary>
     public static ModelConfig FromHuggingFaceJson(string json, string source = "config.json")
     {
-        using var document = JsonFiles.ParseObject(json, source);
-        var values = Read(json, source);
+        using (JsonFiles.ParseObject(json, source)) { }                 // not JSON or not an object: System.Text.Json's message
+        var root = Parse(json, source);
         var problems = new List<ShapeProblem>();
-        int headDim = ShapeRules.Check(values, problems);
+        var values = ConfigFields.Read(root, source, problems);
+        var ropeDraft = RopeRules.ReadConfig(root, source, problems);
+        ThrowFirst(problems);
+        int headDim = ShapeRules.Check(values!, problems);
+        var rope = RopeRules.Check(ropeDraft, values!.MaxPositions, fromConfig: true, p => RopeRules.ConfigName(p, ropeDraft.Object), problems);
         var errors = problems.Where(p => !p.IsWarning).Select(p => $"{p.Id}: {p.Message}").ToList();
         if (errors.Count > 0) throw new InvalidDataException($"{source}: {string.Join("; ", errors)}.");
-        var config = new ModelConfig { RopeScaling = RopeScalingJson.Read(document.RootElement, values.MaxPositions, source) };
+        var config = new ModelConfig
+        {
+            RopeScaling = rope switch
+            {
+                null => RopeScaling.None,
+                { Type: "linear" } => RopeScaling.Linear(rope.Factor, rope.OriginalMaxPositions),
+                _ => RopeScaling.Yarn(rope.Factor, rope.OriginalMaxPositions, rope.BetaFast, rope.BetaSlow, rope.AttentionFactor, truncate: rope.Truncate),
+            },
+        };
         foreach (var field in HyperParameters.All)
             if (field.Get is not null && !field.Derived) Property(field).SetValue(config, field.Get(values));
         return config with { HeadDim = headDim };
@@ -162,15 +174,6 @@ public sealed record ModelConfig
         var problems = new List<ShapeProblem>();
         ConfigFields.RejectUnsupported(Parse(json, source), source, problems);
         ThrowFirst(problems);
-    }
-
-    /// <summary>The table's fields of a config.json, read by the generator's reader (every problem thrown, the first one).</summary>
-    private static ShapeValues Read(string json, string source)
-    {
-        var problems = new List<ShapeProblem>();
-        var values = ConfigFields.Read(Parse(json, source), source, problems);
-        ThrowFirst(problems);
-        return values!;
     }
 
     private static Rules.JsonValue Parse(string json, string source)

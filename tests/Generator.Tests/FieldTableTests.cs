@@ -86,6 +86,16 @@ public class FieldTableTests
         { "mlp_only_layers out of range", With(Moe, "mlp_only_layers", "[7]") },
         { "mlp_only_layers not an array", With(Moe, "mlp_only_layers", "3") },
         { "decoder_sparse_step 0", With(Moe, "decoder_sparse_step", "0") },
+        { "rope_scaling yarn (the model card's)", With(Dense, "rope_scaling", """{"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 128}""") },
+        { "rope_scaling linear, old key type", With(Dense, "rope_scaling", """{"type": "linear", "factor": 2.0}""") },
+        { "rope_parameters yarn with mscale", With(Dense, "rope_parameters", """{"rope_type": "yarn", "rope_theta": 1000000.0, "factor": 4.0, "mscale": 0.707, "mscale_all_dim": 1.0}""") },
+        { "rope_scaling without rope_type", With(Dense, "rope_scaling", """{"factor": 4.0}""") },
+        { "rope_scaling dynamic", With(Dense, "rope_scaling", """{"rope_type": "dynamic", "factor": 4.0}""") },
+        { "rope_scaling yarn without factor", With(Dense, "rope_scaling", """{"rope_type": "yarn"}""") },
+        { "rope_scaling factor below 1", With(Dense, "rope_scaling", """{"rope_type": "yarn", "factor": 0.5}""") },
+        { "rope_scaling beta_fast a string", With(Dense, "rope_scaling", """{"rope_type": "yarn", "factor": 4, "beta_fast": "32"}""") },
+        { "rope_scaling original 0", With(Dense, "rope_scaling", """{"rope_type": "yarn", "factor": 4, "original_max_position_embeddings": 0}""") },
+        { "rope_scaling and rope_parameters differ", With(With(Dense, "rope_scaling", """{"rope_type": "yarn", "factor": 4}"""), "rope_parameters", """{"rope_type": "yarn", "factor": 2}""") },
     };
 
     [Theory]
@@ -108,6 +118,12 @@ public class FieldTableTests
                 object? runtime = typeof(ModelConfig).GetProperty(field.Name)!.GetValue(config);
                 Assert.True(Text(generator) == Text(runtime), $"{name}: {field.Name} is {Text(generator)} at compile time, {Text(runtime)} at run time");
             }
+            var rope = shape.RopeScaling;
+            var scaling = config!.RopeScaling;
+            Assert.Equal(rope.Type, scaling.Type.ToString().ToLowerInvariant());
+            if (rope.Type != "default")
+                Assert.Equal((rope.Factor, rope.OriginalMaxPositions, rope.Type == "yarn" ? rope.BetaFast : scaling.BetaFast, rope.Type == "yarn" ? rope.AttentionFactor : scaling.AttentionFactor),
+                             (scaling.Factor, scaling.OriginalMaxPositions, scaling.BetaFast, scaling.AttentionFactor));
         }
         else
         {

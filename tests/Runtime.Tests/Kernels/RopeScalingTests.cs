@@ -121,21 +121,21 @@ public unsafe class RopeScalingTests
     }
 
     [Theory]
-    [InlineData("\"rope_scaling\": {\"rope_type\": \"dynamic\", \"factor\": 4.0}", "rope_scaling.rope_type is 'dynamic'")]
-    [InlineData("\"rope_parameters\": {\"rope_type\": \"longrope\", \"rope_theta\": 1000000}", "rope_parameters.rope_type is 'longrope'")]
+    [InlineData("\"rope_scaling\": {\"rope_type\": \"dynamic\", \"factor\": 4.0}", "rope_scaling.rope_type = \"dynamic\" is not supported: Qwen3Gen implements \"default\", \"linear\" and \"yarn\": dynamic NTK")]
+    [InlineData("\"rope_parameters\": {\"rope_type\": \"longrope\", \"rope_theta\": 1000000}", "rope_parameters.rope_type = \"longrope\" is not supported")]
     public void ModelConfig_RefusesOtherRopeTypesByName(string rope, string expected)
     {
         var e = Assert.Throws<NotSupportedException>(() => ModelConfig.FromHuggingFaceJson(Qwen3.Replace("ROPE", rope), "c.json"));
-        Assert.StartsWith("c.json: ", e.Message);
+        Assert.StartsWith("QG0014: Config file 'c.json': ", e.Message);      // the generator's message for the same file
         Assert.Contains(expected, e.Message);
     }
 
     [Theory]
-    [InlineData("\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 0.5}", "rope_scaling.factor is 0.5; expected a finite number at least 1")]
-    [InlineData("\"rope_scaling\": {\"rope_type\": \"yarn\"}", "rope_scaling has rope_type 'yarn' but no factor")]
-    [InlineData("\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4, \"beta_fast\": \"32\"}", "rope_scaling.beta_fast is String; expected a number")]
-    [InlineData("\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4, \"original_max_position_embeddings\": 0}", "original_max_position_embeddings is 0; expected a positive integer")]
-    [InlineData("\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}, \"rope_parameters\": {\"rope_type\": \"yarn\", \"factor\": 2}", "describe different RoPE scalings")]
+    [InlineData("\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 0.5}", "QG0022: rope_scaling.factor (0.5) must be a finite number at least 1")]
+    [InlineData("\"rope_scaling\": {\"rope_type\": \"yarn\"}", "QG0029: rope_scaling.rope_type is 'yarn' but rope_scaling.factor is not given")]
+    [InlineData("\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4, \"beta_fast\": \"32\"}", "QG0013: Config file 'c.json': 'rope_scaling.beta_fast' is \"32\"; expected a number")]
+    [InlineData("\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4, \"original_max_position_embeddings\": 0}", "QG0003: rope_scaling.original_max_position_embeddings (0) must be positive")]
+    [InlineData("\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}, \"rope_parameters\": {\"rope_type\": \"yarn\", \"factor\": 2}", "'rope_parameters' is a different scaling from rope_scaling; expected the same scaling as rope_scaling")]
     public void ModelConfig_RefusesInvalidScaling(string rope, string expected)
     {
         var e = Assert.Throws<InvalidDataException>(() => ModelConfig.FromHuggingFaceJson(Qwen3.Replace("ROPE", rope), "c.json"));
