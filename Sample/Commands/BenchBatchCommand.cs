@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Qwen3Gen.Kernels;
+using Qwen3Gen.Profiling;
 using Qwen3Gen.Serving;
 using Qwen3Gen.Threading;
 using Qwen3Gen.Tokenization;
@@ -28,15 +29,17 @@ internal static class BenchBatchCommand
         var decode = new Option<int>("--decode-tokens") { Description = "Decode steps measured / tokens per request.", DefaultValueFactory = _ => 32 };
         var clients = new Option<int>("--clients") { Description = "Concurrent requests in the latency run (0: skip it).", DefaultValueFactory = _ => 16 };
         var requests = new Option<int>("--requests") { Description = "Requests per client in the latency run.", DefaultValueFactory = _ => 2 };
+        var profile = new Option<bool>("--profile") { Description = "Print where each batch size's decode steps spent their time (wall ms per parallel job type, per step)." };
         var command = new Command("batch", "Continuous batching: aggregate decode tok/s at 1/4/8/16 sequences; TTFT and inter-token p50/p99 under concurrent clients.")
-            { definition, format, threads, sequences, prompt, decode, clients, requests };
+            { definition, format, threads, sequences, prompt, decode, clients, requests, profile };
         command.SetAction(parse => Run(parse.GetValue(definition)!, parse.GetValue(format)!, parse.GetValue(threads), parse.GetValue(sequences)!,
-                                       parse.GetValue(prompt), parse.GetValue(decode), parse.GetValue(clients), parse.GetValue(requests), Console.Out, Console.Error));
+                                       parse.GetValue(prompt), parse.GetValue(decode), parse.GetValue(clients), parse.GetValue(requests), Console.Out, Console.Error,
+                                       parse.GetValue(profile)));
         return command;
     }
 
     public static int Run(string name, string formatName, int threads, string sequenceList, int promptTokens, int decodeTokens, int clients, int requests,
-                          TextWriter output, TextWriter error)
+                          TextWriter output, TextWriter error, bool profile = false)
     {
         ModelLoading.RegisterDefinitions();
         var c = CultureInfo.InvariantCulture;
@@ -69,6 +72,8 @@ internal static class BenchBatchCommand
             var tokens = new int[n];
             foreach (int s in slots) session.Prefill(s, Enumerable.Range(0, promptTokens).Select(_ => rng.Next(vocab)).ToArray());
             session.Decode(slots, tokens);                                            // warm
+            Profiler.Reset();
+            Profiler.Enabled = profile;
             var clock = Stopwatch.StartNew();
             for (int step = 1; step < decodeTokens; step++)
             {
@@ -76,9 +81,17 @@ internal static class BenchBatchCommand
                 session.Decode(slots, tokens);
             }
             double rate = n * (decodeTokens - 1) / clock.Elapsed.TotalSeconds;
+            Profiler.Enabled = false;
             if (n == 1) single = rate;
             output.WriteLine(string.Format(c, "  {0,2} sequences: {1,7:0.0} tok/s aggregate, {2,6:0.0} ms/step{3}", n, rate,
                                            clock.Elapsed.TotalMilliseconds / (decodeTokens - 1), single > 0 ? string.Format(c, "  ({0:0.00}x one sequence)", rate / single) : ""));
+            if (profile)
+            {
+                var jobs = Profiler.Snapshot().OrderByDescending(j => j.Milliseconds).ToArray();
+                double steps = decodeTokens - 1, serial = clock.Elapsed.TotalMilliseconds - jobs.Sum(j => j.Milliseconds);
+                output.WriteLine(string.Format(c, "      per step: {0} + serial {1:0.00} ms", string.Join(", ", jobs.Select(j =>
+                    string.Format(c, "{0} {1:0.00} ms ({2})", j.Name, j.Milliseconds / steps, j.Calls / (long)steps))), serial / steps));
+            }
         }
         if (clients == 0) return 0;
 

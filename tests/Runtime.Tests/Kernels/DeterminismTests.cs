@@ -64,9 +64,10 @@ public unsafe class DeterminismTests
     [InlineData(1024, 67)]
     [InlineData(70, 45)]
     [InlineData(33, 9)]
+    [InlineData(1040, 130)]   // an odd number of 16-float vectors (the unpaired last one), items of 64 outputs plus 2
     public void Forward_DecodeRows_EachRowEqualsItselfAlone(int inDim, int outDim)
     {
-        for (int rows = 2; rows <= MatMul.MatVecMaxRows; rows += rows < 8 ? 1 : 4)
+        for (int rows = 2; rows <= MatMul.MatVecMaxRows; rows++)
         {
             using var t = new Matrices(rows, inDim, outDim, seed: rows);
             using var y = new NativeBuffer<float>(rows * outDim);
