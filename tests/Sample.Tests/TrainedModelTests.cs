@@ -33,6 +33,17 @@ public sealed class TrainedModelTests : IDisposable
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
     }
 
+    /// <summary>A Hugging Face snapshot of Qwen3Tiny with N(0, 0.02) weights (<paramref name="seed"/>) and the byte-level tokenizer.</summary>
+    private string RandomTinySnapshot(string name, ulong seed, SafeTensorsDType dtype)
+    {
+        string snapshot = Path.Combine(_root, name), tokenizer = Path.Combine(_root, name + "-tok");
+        TokenizerFolder.WriteByteLevel(tokenizer);
+        using var source = Qwen3Tiny.Create(WeightFormat.F32);
+        WeightInit.Normal(source, seed);
+        SnapshotWriter.Save(source, snapshot, dtype, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
+        return snapshot;
+    }
+
     private string Train(string model, string tokenizer, int batch, int context)
     {
         string output = Path.Combine(_root, model);
@@ -171,13 +182,7 @@ public sealed class TrainedModelTests : IDisposable
     [Fact]
     public void InitFrom_ABf16Snapshot_StartsFromItsWeights_WithItsOwnTokenizer()
     {
-        string snapshot = Path.Combine(_root, "snapshot"), tokenizer = Path.Combine(_root, "tok");
-        TokenizerFolder.WriteByteLevel(tokenizer);
-        using (var source = Qwen3Tiny.Create(WeightFormat.F32))
-        {
-            WeightInit.Normal(source, seed: 7);
-            SnapshotWriter.Save(source, snapshot, SafeTensorsDType.BF16, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
-        }
+        string snapshot = RandomTinySnapshot("snapshot", seed: 7, SafeTensorsDType.BF16);
         // One step at lr 1e-9 without weight decay moves no weight by more than ~1e-9: the result is the snapshot's weights.
         string output = Path.Combine(_root, "finetune");
         var settings = new TrainSettings
@@ -228,13 +233,7 @@ public sealed class TrainedModelTests : IDisposable
     [Fact]
     public void LoraRun_ResumesExactly_AndItsAdapter_GeneratesAsTheMergedExport()
     {
-        string snapshot = Path.Combine(_root, "base"), tokenizer = Path.Combine(_root, "tok");
-        TokenizerFolder.WriteByteLevel(tokenizer);
-        using (var source = Qwen3Tiny.Create(WeightFormat.F32))
-        {
-            WeightInit.Normal(source, seed: 9);
-            SnapshotWriter.Save(source, snapshot, SafeTensorsDType.F32, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
-        }
+        string snapshot = RandomTinySnapshot("base", seed: 9, SafeTensorsDType.F32);
         TrainSettings Settings(string output) => new()
         {
             InitFrom = snapshot, Data = _data, Out = output, Threads = 1, EvalInterval = 0, SampleChars = 0, CheckpointInterval = 0,
@@ -284,13 +283,7 @@ public sealed class TrainedModelTests : IDisposable
     [Fact]
     public void LoraAdapter_InASecondProcess_GivesTheLogitsOfTheMergedExport()
     {
-        string snapshot = Path.Combine(_root, "base"), tokenizer = Path.Combine(_root, "tok");
-        TokenizerFolder.WriteByteLevel(tokenizer);
-        using (var source = Qwen3Tiny.Create(WeightFormat.F32))
-        {
-            WeightInit.Normal(source, seed: 5);
-            SnapshotWriter.Save(source, snapshot, SafeTensorsDType.F32, generation: ModelFiles.ByteLevel.Generation, tokenizerDirectory: tokenizer);
-        }
+        string snapshot = RandomTinySnapshot("base", seed: 5, SafeTensorsDType.F32);
         var settings = new TrainSettings
         {
             InitFrom = snapshot, Data = _data, Out = Path.Combine(_root, "lora"), Threads = 1, EvalInterval = 0, SampleChars = 0, CheckpointInterval = 0,
