@@ -128,14 +128,14 @@ internal static class PerplexityCommand
         reference?.Reserve(1, T, training: false);
         double crossEntropy = 0, referenceCrossEntropy = 0, kl = 0, errorSquares = 0, referenceSquares = 0;
         long scored = 0, sameTop = 0;
-        float[] referenceRow = reference is null ? [] : new float[T * vocab];
+        float[] referenceLogits = reference is null ? [] : new float[T * vocab];
         for (int w = 0; w < count; w++)
         {
             windows.Fill(w, inputs, targets);
             if (reference is not null)
             {
                 reference.Forward(inputs, [], 1, T);
-                reference.Logits[..(T * vocab)].CopyTo(referenceRow);
+                reference.Logits[..(T * vocab)].CopyTo(referenceLogits);
             }
             model.Forward(inputs, [], 1, T);
             var logits = model.Logits;
@@ -148,7 +148,7 @@ internal static class PerplexityCommand
                 crossEntropy += lse - z[targets[t]];
                 scored++;
                 if (reference is null) continue;
-                var zr = referenceRow.AsSpan(t * vocab, vocab);
+                var zr = referenceLogits.AsSpan(t * vocab, vocab);
                 double lser = LogSumExp(zr);
                 referenceCrossEntropy += lser - zr[targets[t]];
                 // KL(p_ref ‖ p) = Σ p_ref · (log p_ref − log p), with log p = z − lse.
