@@ -52,7 +52,8 @@ internal static class ApiEmitter
             /// <c>ModelCatalog.Register({{c}}.Definition)</c> so that <c>ModelDirectory.Load</c> picks it for a matching config.json.
             /// </summary>
             public static global::Qwen3Gen.Models.ModelDefinition Definition => _definition ??= new global::Qwen3Gen.Models.ModelDefinition(nameof({{c}}),
-                HyperParameters, static format => Create(format), static weights => new {{c}}(weights), TensorTable, Layout.Count, Layout.VectorStart);
+                HyperParameters, static format => Create(format), static weights => new {{c}}(weights), TensorTable, Layout.Count, Layout.VectorStart,
+                new global::Qwen3Gen.Layers.ModelShapeType<Shape>());
 
             public string Name => nameof({{c}});
             public global::Qwen3Gen.Models.ModelConfig Config => HyperParameters;

@@ -13,20 +13,29 @@ namespace Qwen3Gen.Layers;
 public static unsafe partial class Layer<S>
 {
     /// <summary>output [R, Hidden] = the sparse block of x [R, Hidden] (the post-attention norm's output); keeps its routing in <paramref name="e"/>.</summary>
-    public static void MoeForward(ref MoeBuffers e, float* output, float* x, Weights m, long router, ExpertMatrices experts, int rows)
+    public static void MoeForward(ref MoeBuffers e, float* output, float* x, Weights m, long router, ExpertMatrices experts, int rows) =>
+        MoeForward(ref e, output, x, m, router, experts, rows, 0, S.Experts);
+
+    /// <summary>
+    /// The same with only experts [<paramref name="firstExpert"/>, + <paramref name="ownedExperts"/>) held here (expert
+    /// parallelism: <paramref name="experts"/> locates expert firstExpert + i at i · Stride): the router still scores every
+    /// expert, and <paramref name="output"/> is the part of the sum from the owned experts (the ranks' parts add up to it).
+    /// </summary>
+    public static void MoeForward(ref MoeBuffers e, float* output, float* x, Weights m, long router, ExpertMatrices experts, int rows,
+                                  int firstExpert, int ownedExperts)
     {
         MatMul.Forward(e.RouterLogits, x, m.Matrix(router), rows, S.Hidden, S.Experts);       // [R, Experts]
         Route(ref e, rows);
         Pack(ref e, x, rows);
-        var job = new ExpertForwardJob { M = m, Experts = experts, Counts = e.Counts, Starts = e.Starts, Xe = e.Xe, Ge = e.Ge, Ue = e.Ue, Ae = e.Ae, Ye = e.Ye };
+        var job = new ExpertForwardJob { M = m, Experts = experts, First = firstExpert, Counts = e.Counts, Starts = e.Starts, Xe = e.Xe, Ge = e.Ge, Ue = e.Ue, Ae = e.Ae, Ye = e.Ye };
         // Experts side by side, one per work item, each one's products on its thread alone: a decode step's few
         // small experts split poorly across threads one after another. When one expert holds over half of the routed
         // rows that would leave the other threads idle, so the experts run in turn with each product split instead.
         // Either way each expert's output is the same (products do not depend on how they are split).
-        int busiest = 0;
-        for (int i = 0; i < S.Experts; i++) busiest = Math.Max(busiest, e.Counts[i]);
-        if (2L * busiest <= (long)rows * S.ExpertsPerToken) Workers.For(S.Experts, job, 1);
-        else job.Execute(0, S.Experts);
+        int busiest = 0, routed = 0;
+        for (int i = firstExpert; i < firstExpert + ownedExperts; i++) { busiest = Math.Max(busiest, e.Counts[i]); routed += e.Counts[i]; }
+        if (2L * busiest <= routed) Workers.For(ownedExperts, job, 1);
+        else job.Execute(0, ownedExperts);
         for (int r = 0; r < rows; r++)                                                          // out[r] = Σ_slot w · y
         {
             float* o = output + (long)r * S.Hidden;
@@ -34,26 +43,29 @@ public static unsafe partial class Layer<S>
             for (int k = 0; k < S.ExpertsPerToken; k++)
             {
                 int i = r * S.ExpertsPerToken + k;
+                if ((uint)(e.Selected[i] - firstExpert) >= (uint)ownedExperts) continue;        // another rank's expert
                 RowOps.Axpy(o, e.RouteWeight[i], e.Ye + (long)e.PackedPos[i] * S.Hidden, S.Hidden);
             }
         }
     }
 
-    /// <summary>Experts [start, end) of a layer:  y_e = (silu(x_e · Wgᵀ) ⊙ (x_e · Wuᵀ)) · Wdᵀ  over the rows routed to each.</summary>
+    /// <summary>Experts First + [start, end) of a layer:  y_e = (silu(x_e · Wgᵀ) ⊙ (x_e · Wuᵀ)) · Wdᵀ  over the rows routed to each.</summary>
     private struct ExpertForwardJob : IParallelJob
     {
         public Weights M;
         public ExpertMatrices Experts;
+        public int First;
         public int* Counts, Starts;
         public float* Xe, Ge, Ue, Ae, Ye;
 
         public void Execute(int start, int end)
         {
-            for (int e = start; e < end; e++)
+            for (int i = start; i < end; i++)
             {
+                int e = First + i;
                 int n = Counts[e];
                 if (n == 0) continue;                                                           // an idle expert costs nothing
-                long p0 = Starts[e], w = e * Experts.Stride;
+                long p0 = Starts[e], w = i * Experts.Stride;
                 float* x = Xe + p0 * S.Hidden, ge = Ge + p0 * S.ExpertFfn, ue = Ue + p0 * S.ExpertFfn, ae = Ae + p0 * S.ExpertFfn;
                 MatMul.Forward(ge, x, M.Matrix(Experts.Gate + w), n, S.Hidden, S.ExpertFfn);    // gate_e = x · Wgᵀ
                 MatMul.Forward(ue, x, M.Matrix(Experts.Up + w), n, S.Hidden, S.ExpertFfn);      // up_e   = x · Wuᵀ

@@ -4,11 +4,12 @@ namespace Qwen3Gen.Models;
 /// A compiled definition: its name, hyper-parameters and factories (the generated class's static <c>Definition</c>): <see cref="Create"/>
 /// allocates zeroed weights of a format; <see cref="FromWeights"/> wraps existing weights (e.g. mapped from a GGUF file),
 /// built from the layout (<see cref="TensorTable"/>, <see cref="ParameterCount"/>, <see cref="VectorStart"/>) without
-/// allocating a model first.
+/// allocating a model first. <see cref="Shape"/> is the generated <c>Shape</c> struct as a value, for runtime code that
+/// is generic over it (tensor-parallel ranks).
 /// </summary>
 public sealed record ModelDefinition(string Name, ModelConfig Config, Func<WeightFormat, IQwen3Model> Create,
                                      Func<Weights, IQwen3Model>? FromWeights = null, IReadOnlyList<TensorSpec>? TensorTable = null,
-                                     long ParameterCount = 0, long VectorStart = 0);
+                                     long ParameterCount = 0, long VectorStart = 0, Layers.ModelShapeType? Shape = null);
 
 /// <summary>
 /// The compiled definitions a program has registered, so that tools can list them and <c>ModelDirectory.Load</c> can

@@ -684,7 +684,8 @@ public unsafe partial class DenseTied : global::Qwen3Gen.Models.IQwen3Model
     /// <c>ModelCatalog.Register(DenseTied.Definition)</c> so that <c>ModelDirectory.Load</c> picks it for a matching config.json.
     /// </summary>
     public static global::Qwen3Gen.Models.ModelDefinition Definition => _definition ??= new global::Qwen3Gen.Models.ModelDefinition(nameof(DenseTied),
-        HyperParameters, static format => Create(format), static weights => new DenseTied(weights), TensorTable, Layout.Count, Layout.VectorStart);
+        HyperParameters, static format => Create(format), static weights => new DenseTied(weights), TensorTable, Layout.Count, Layout.VectorStart,
+        new global::Qwen3Gen.Layers.ModelShapeType<Shape>());
 
     public string Name => nameof(DenseTied);
     public global::Qwen3Gen.Models.ModelConfig Config => HyperParameters;

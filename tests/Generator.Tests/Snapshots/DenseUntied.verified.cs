@@ -685,7 +685,8 @@ public unsafe partial class DenseUntied : global::Qwen3Gen.Models.IQwen3Model
     /// <c>ModelCatalog.Register(DenseUntied.Definition)</c> so that <c>ModelDirectory.Load</c> picks it for a matching config.json.
     /// </summary>
     public static global::Qwen3Gen.Models.ModelDefinition Definition => _definition ??= new global::Qwen3Gen.Models.ModelDefinition(nameof(DenseUntied),
-        HyperParameters, static format => Create(format), static weights => new DenseUntied(weights), TensorTable, Layout.Count, Layout.VectorStart);
+        HyperParameters, static format => Create(format), static weights => new DenseUntied(weights), TensorTable, Layout.Count, Layout.VectorStart,
+        new global::Qwen3Gen.Layers.ModelShapeType<Shape>());
 
     public string Name => nameof(DenseUntied);
     public global::Qwen3Gen.Models.ModelConfig Config => HyperParameters;

@@ -771,7 +771,8 @@ public unsafe partial class Moe : global::Qwen3Gen.Models.IMoeModel
     /// <c>ModelCatalog.Register(Moe.Definition)</c> so that <c>ModelDirectory.Load</c> picks it for a matching config.json.
     /// </summary>
     public static global::Qwen3Gen.Models.ModelDefinition Definition => _definition ??= new global::Qwen3Gen.Models.ModelDefinition(nameof(Moe),
-        HyperParameters, static format => Create(format), static weights => new Moe(weights), TensorTable, Layout.Count, Layout.VectorStart);
+        HyperParameters, static format => Create(format), static weights => new Moe(weights), TensorTable, Layout.Count, Layout.VectorStart,
+        new global::Qwen3Gen.Layers.ModelShapeType<Shape>());
 
     public string Name => nameof(Moe);
     public global::Qwen3Gen.Models.ModelConfig Config => HyperParameters;

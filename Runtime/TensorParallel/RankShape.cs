@@ -1,0 +1,30 @@
+using Qwen3Gen.Layers;
+
+namespace Qwen3Gen.TensorParallel;
+
+/// <summary>
+/// One rank's part of model <typeparamref name="S"/> split <typeparamref name="W"/> ways (Megatron-style): whole KV heads
+/// and the query heads that share them (Heads / N, KvHeads / N, so Group is unchanged), Ffn / N columns of the dense MLP.
+/// The hidden size, head size, vocabulary and the MoE router stay whole (the vocabulary split of the embedding and the LM
+/// head, and the experts a rank owns, are handled by <see cref="TensorParallelModel{S, W}"/>, not by the layer code).
+/// The layer code (<see cref="Layer{S}"/>) runs unchanged on this shape: attention loops over the rank's heads, the
+/// KV cache holds the rank's K/V heads.
+/// </summary>
+public readonly struct RankShape<S, W> : IModelShape where S : struct, IModelShape where W : struct, IWays
+{
+    public static int Vocab => S.Vocab;
+    public static int Hidden => S.Hidden;
+    public static int Heads => S.Heads / W.N;
+    public static int KvHeads => S.KvHeads / W.N;
+    public static int HeadDim => S.HeadDim;
+    public static int Ffn => S.Ffn / W.N;
+    public static float RmsNormEps => S.RmsNormEps;
+    public static int QDim => Heads * S.HeadDim;
+    public static int KvDim => KvHeads * S.HeadDim;
+    public static int Group => S.Group;
+    public static float AttentionScale => S.AttentionScale;
+    public static int Experts => S.Experts;
+    public static int ExpertsPerToken => S.ExpertsPerToken;
+    public static int ExpertFfn => S.ExpertFfn;
+    public static bool NormTopKProb => S.NormTopKProb;
+}

@@ -1,0 +1,134 @@
+using Xunit.Abstractions;
+using Qwen3Gen.Checkpoints;
+using Qwen3Gen.Distributed;
+using Qwen3Gen.Models;
+using Qwen3Gen.TensorParallel;
+
+namespace Qwen3Gen.Model.Tests;
+
+/// <summary>A model whose 4 KV heads split 4 ways (MoE with 8 experts: 2 per rank), for splits the golden shapes do not allow.</summary>
+[Qwen3Model(Vocab = 203, Hidden = 32, Layers = 2, Heads = 8, KvHeads = 4, HeadDim = 8, Ffn = 48,
+            RopeTheta = 1e4, TieEmbeddings = false, MaxPositions = 64,
+            Experts = 8, ExpertsPerToken = 3, ExpertFfn = 16, NormTopKProb = true, MlpOnlyLayers = new[] { 0 })]
+public partial class FourWayMoe;
+
+/// <summary>
+/// Tensor parallelism (each rank a thread of a <see cref="ThreadGroup"/>): the ranks, each loading only its slice from the
+/// fixture's safetensors file, against the float64 golden fixtures and against the one-process model.
+/// </summary>
+public class TensorParallelTests(ITestOutputHelper output)
+{
+    public static TheoryData<string> TwoWayCases => new() { "dense-tied", "dense-untied", "dense-linear", "dense-yarn", "moe", "moe-mixed" };
+
+    private static ModelDefinition Definition(string caseName) => caseName switch
+    {
+        "dense-tied" => DenseTied.Definition,
+        "dense-untied" => DenseUntied.Definition,
+        "dense-linear" => DenseLinear.Definition,
+        "dense-yarn" => DenseYarn.Definition,
+        "dense-long" => DenseLong.Definition,
+        "dense-odd" => DenseOdd.Definition,
+        "moe" => MoeTied.Definition,
+        "moe-mixed" => MoeMixed.Definition,
+        _ => throw new ArgumentException(caseName),
+    };
+
+    /// <summary>Rank parts of each row, [rows, count_r] per rank, put side by side into [rows, Vocab].</summary>
+    private static float[] Assemble(float[][] parts, TensorSplit[] splits, int rows, int vocab)
+    {
+        var full = new float[rows * vocab];
+        for (int k = 0; k < parts.Length; k++)
+            for (int r = 0; r < rows; r++)
+                parts[k].AsSpan(r * splits[k].VocabCount, splits[k].VocabCount).CopyTo(full.AsSpan(r * vocab + splits[k].VocabStart));
+        return full;
+    }
+
+    [Theory, MemberData(nameof(TwoWayCases))]
+    public void TwoWay_LogitsAndLoss_MatchGolden(string caseName)
+    {
+        var expected = new FixtureFile(Path.Combine(FixtureFile.CaseDir(caseName), "expected.safetensors"));
+        var (ids, batch, seqLen) = DenseGoldenTests.Inputs(expected);
+        var targets = CausalLm.ShiftedTargets(ids, batch, seqLen);
+        string checkpoint = Path.Combine(FixtureFile.CaseDir(caseName), "model.safetensors");
+        var ranks = ThreadGroup.Run(2, comm =>
+        {
+            using var model = TensorParallelModels.Load(comm, Definition(caseName), checkpoint);
+            float loss = model.Forward(ids, targets, batch, seqLen);
+            return (loss, logits: model.LocalLogits.ToArray(), model.Split);
+        });
+        var logits = Assemble(ranks.Select(r => r.logits).ToArray(), ranks.Select(r => r.Split).ToArray(), batch * seqLen, Definition(caseName).Config.Vocab);
+        Compare.Close(output, "logits", expected.F32("logits"), logits, Tolerances.Logits);
+        foreach (var rank in ranks) Compare.Close(output, "loss", expected.F32("loss"), [rank.loss], Tolerances.Loss);
+    }
+
+    [Fact]
+    public void FourWay_Moe_MatchesOneProcess_ForwardAndDecode()
+    {
+        using var dir = new TempDirectory("tp4");
+        using var reference = FourWayMoe.Create();
+        TestWeights.Randomize(reference, 7, std: 0.2f);
+        CheckpointSaver.Save(reference.Tensors, reference.Weights, dir["model.safetensors"]);
+        int[] ids = [5, 17, 200, 3, 99, 150, 42, 8, 1, 77, 64, 128];
+        var targets = CausalLm.ShiftedTargets(ids, 2, 6);
+        float expectedLoss = reference.Forward(ids, targets, 2, 6);
+        float[] expectedLogits = reference.Logits.ToArray();
+
+        using var session = reference.CreateSession(32, chunk: 4);
+        var expectedSteps = new List<float[]> { session.Prefill([9, 10, 11, 12, 13]).ToArray() };
+        foreach (int t in new[] { 14, 15, 16 }) expectedSteps.Add(session.Decode(t).ToArray());
+
+        var ranks = ThreadGroup.Run(4, comm =>
+        {
+            using var model = TensorParallelModels.Load(comm, FourWayMoe.Definition, dir["model.safetensors"]);
+            float loss = model.Forward(ids, targets, 2, 6);
+            var logits = model.LocalLogits.ToArray();
+            using var s = model.CreateSession(32, chunk: 4);
+            var steps = new List<float[]> { s.Prefill([9, 10, 11, 12, 13]).ToArray() };
+            foreach (int t in new[] { 14, 15, 16 }) steps.Add(s.Decode(t).ToArray());
+            return (loss, logits, steps, model.Split);
+        });
+        var splits = ranks.Select(r => r.Split).ToArray();
+        Assert.Equal([0, 50, 101, 152], splits.Select(s => s.VocabStart));          // 203 = 50 + 51 + 51 + 51
+        Compare.Close(output, "logits", expectedLogits, Assemble(ranks.Select(r => r.logits).ToArray(), splits, 12, 203), Tolerances.Logits);
+        foreach (var rank in ranks) Compare.Close(output, "loss", [expectedLoss], [rank.loss], Tolerances.Loss);
+        for (int step = 0; step < expectedSteps.Count; step++)
+            Compare.Close(output, $"decode step {step}", expectedSteps[step],
+                          Assemble(ranks.Select(r => r.steps[step]).ToArray(), splits, 1, 203), Tolerances.Logits);
+    }
+
+    [Fact]
+    public void EachRank_HoldsItsShareOfTheWeights_PlusTheReplicatedNorms()
+    {
+        var config = FourWayMoe.Definition.Config;
+        long full = FourWayMoe.Definition.ParameterCount;
+        foreach (int ways in new[] { 2, 4 })
+        {
+            long replicated = 0;
+            for (int rank = 0; rank < ways; rank++)
+            {
+                var split = new TensorSplit(config, ways, rank);
+                replicated = split.Tensors.Where(t => t.Kind == SplitKind.Replicated).Sum(t => t.Local.Length);
+                long vocabRemainder = 2L * config.Hidden;                          // 203 rows: a rank may hold one more row of each vocabulary matrix
+                Assert.True(split.Count <= (full - replicated) / ways + replicated + vocabRemainder,
+                            $"rank {rank} of {ways}: {split.Count} elements of {full}");
+                Assert.Equal(split.Count, split.Tensors.Sum(t => t.Local.Length));
+            }
+            // Every element of the model is held by exactly one rank, or by all (the replicated tensors).
+            long total = Enumerable.Range(0, ways).Sum(r => new TensorSplit(config, ways, r).Count);
+            Assert.Equal(full + (ways - 1) * replicated, total);
+        }
+    }
+
+    [Theory]
+    [InlineData("dense-long", 2, "num_key_value_heads = 1")]
+    [InlineData("dense-odd", 2, "num_key_value_heads = 3")]
+    [InlineData("dense-tied", 3, "supported splits are 1, 2, 4, 8")]
+    [InlineData("moe", 4, "num_key_value_heads = 2")]
+    public void ASplitThatCannotKeepWholeHeads_IsRefused_SayingWhy(string caseName, int ways, string reason)
+    {
+        var problem = TensorSplit.Problem(Definition(caseName).Config, ways);
+        Assert.NotNull(problem);
+        Assert.Contains(reason, problem);
+        Assert.Throws<ArgumentException>(() => new TensorSplit(Definition(caseName).Config, ways, 0));
+    }
+}
