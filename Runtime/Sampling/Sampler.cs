@@ -1,5 +1,4 @@
 using System.Numerics.Tensors;
-using System.Runtime.Intrinsics;
 
 namespace Qwen3Gen.Sampling;
 
@@ -23,15 +22,10 @@ namespace Qwen3Gen.Sampling;
 /// </summary>
 public sealed class Sampler
 {
-    private const byte InContext = 1, Generated = 2;
-
     private readonly float[] _weights; // candidate weights (or logits during top-k selection), by position
     private readonly int[] _ids;       // candidate token ids, by position (when positions are not ids)
-    private readonly byte[] _seen;     // per token: InContext | Generated
-    private readonly int[] _seenIds;   // the distinct tokens seen, in first-seen order
-    private readonly int[] _generatedCount; // per token: times generated (frequency penalty)
-    private readonly double[] _bucketMass = new double[2048]; // top-p without top-k: mass per float-bits bucket
-    private int _seenCount;
+    private readonly double[] _bucketMass = new double[CandidateMath.Buckets]; // top-p without top-k: mass per float-bits bucket
+    private readonly TokenHistory _history;
     private readonly Rng _rng;
     private SamplingOptions _options;
 
@@ -44,9 +38,7 @@ public sealed class Sampler
         _options = options;
         _weights = new float[vocab];
         _ids = new int[vocab];
-        _seen = new byte[vocab];
-        _seenIds = new int[vocab];
-        _generatedCount = new int[vocab];
+        _history = new TokenHistory(vocab, 0, vocab);
         _rng = new Rng(options.Seed);
     }
 
@@ -75,21 +67,13 @@ public sealed class Sampler
     public void Reseed(ulong seed) => _rng.State = new Rng(seed).State;
 
     /// <summary>Forgets the tokens seen so far (a new sequence); the generator continues.</summary>
-    public void Reset()
-    {
-        for (int s = 0; s < _seenCount; s++) _seen[_seenIds[s]] = 0;
-        for (int s = 0; s < _seenCount; s++) _generatedCount[_seenIds[s]] = 0;
-        _seenCount = 0;
-    }
+    public void Reset() => _history.Reset();
 
     /// <summary>Records prompt tokens: the repetition penalty applies to them, the presence penalty does not (it counts generated tokens only).</summary>
-    public void AddContext(ReadOnlySpan<int> tokens)
-    {
-        foreach (int t in tokens) Mark(t, InContext);
-    }
+    public void AddContext(ReadOnlySpan<int> tokens) => _history.AddContext(tokens);
 
     /// <summary>Records a generated token (both penalties apply to it). <see cref="Sample"/> calls this itself.</summary>
-    public void Accept(int token) => Mark(token, Generated);
+    public void Accept(int token) => _history.Accept(token);
 
     /// <summary>
     /// Picks the next token and records it as generated. <paramref name="logits"/> (length <see cref="Vocab"/>)
@@ -98,182 +82,52 @@ public sealed class Sampler
     public int Sample(Span<float> logits)
     {
         if (logits.Length != Vocab) throw new ArgumentException($"Got {logits.Length} logits for a vocabulary of {Vocab}.", nameof(logits));
-        ApplyPenalties(logits);
+        _history.ApplyPenalties(logits, _options);
 
         int best = TensorPrimitives.IndexOfMax(logits); // first index of the maximum; a NaN wins
         float max = logits[best];
-        if (float.IsNaN(max)) throw new NonFiniteLogitsException($"Logit {best} is NaN.");
-        if (float.IsPositiveInfinity(max)) throw new NonFiniteLogitsException($"Logit {best} is +infinity.");
-        if (float.IsNegativeInfinity(max)) throw new NonFiniteLogitsException("Every logit is -infinity: no token can be chosen.");
+        CandidateMath.ThrowIfNotFinite(max, best);
 
         int id = _options.IsGreedy ? best : Draw(logits, max);
         Accept(id);
         return id;
     }
 
-    private void Mark(int token, byte flag)
-    {
-        if ((uint)token >= (uint)Vocab) throw new ArgumentOutOfRangeException(nameof(token), token, $"Token ids must be in [0, {Vocab}).");
-        if (_seen[token] == 0) _seenIds[_seenCount++] = token;
-        _seen[token] |= flag;
-        if (flag == Generated) _generatedCount[token]++;
-    }
-
-    private void ApplyPenalties(Span<float> logits)
-    {
-        float r = _options.RepetitionPenalty, a = _options.PresencePenalty, f = _options.FrequencyPenalty;
-        if (r == 1f && a == 0f && f == 0f) return;
-        for (int s = 0; s < _seenCount; s++)
-        {
-            int t = _seenIds[s];
-            float x = logits[t];
-            if (r != 1f) x = x < 0 ? x * r : x / r;                 // HF RepetitionPenaltyLogitsProcessor
-            if ((_seen[t] & Generated) != 0) x -= a + f * _generatedCount[t];   // vLLM / OpenAI presence and frequency penalties
-            logits[t] = x;
-        }
-    }
-
     private int Draw(ReadOnlySpan<float> logits, float max)
     {
         float T = _options.Temperature;
         int k = _options.TopK;
-        var w = _weights.AsSpan();
-        int n;
-        bool positioned; // true: _ids[j] is the token at position j; false: position j is token j
 
         if (k > 0 && k < Vocab)
         {
-            n = SelectTopK(logits, k);
-            float m = max / T;
-            for (int j = 0; j < n; j++) w[j] = MathF.Exp(w[j] / T - m);
-            positioned = true;
-        }
-        else
-        {
-            n = Vocab;
-            TensorPrimitives.Divide(logits, T, w);
-            TensorPrimitives.Subtract(w, max / T, w);
-            TensorPrimitives.Exp(w, w);
-            positioned = false;
+            CandidateMath.SelectTopK(logits, k, _weights, _ids, 0);
+            var top = _weights.AsSpan(0, k);
+            CandidateMath.TopKWeights(top, T, max);
+            return CandidateMath.DrawSorted(top, _ids, k, CandidateMath.Sum(top), _options, _rng);
         }
 
+        var w = _weights.AsSpan();
+        CandidateMath.RowWeights(logits, T, max, w, Vocab);
         if (_options.TopP < 1f)
         {
-            double target = _options.TopP * Sum(w[..n]);
-            if (!positioned)
-            {
-                n = NucleusCandidates(n, target);
-                positioned = true;
-            }
-            double cumulative = 0;
-            int keep = 0;
-            while (keep < n && cumulative < target) cumulative += w[keep++]; // keep while the mass before the token is < p
-            n = Math.Max(keep, 1);
+            // Without top-k the nucleus needs the tokens by decreasing weight, but sorting the whole vocabulary each
+            // token is slow: the bucket masses bound the nucleus, and only the tokens in the lowest bucket it reaches
+            // or above are compacted (in index order) into the candidate positions and sorted.
+            double total = CandidateMath.Sum(w);
+            Array.Clear(_bucketMass);
+            CandidateMath.AddBucketMasses(w, _bucketMass);
+            int lowest = CandidateMath.LowestBucket(_bucketMass, CandidateMath.NucleusMass(_options, total));
+            int n = CandidateMath.CompactCandidates(w, lowest, w, _ids, 0);
+            CandidateMath.SortByWeight(w[..n], _ids.AsSpan(0, n));
+            return CandidateMath.DrawSorted(w, _ids, n, total, _options, _rng);
         }
 
-        if (_options.MinP > 0f)
-        {
-            float threshold = _options.MinP; // min_p · p_max in units of the top weight, which is exactly 1
-            if (positioned)
-            {
-                while (n > 1 && w[n - 1] < threshold) n--;        // positions are in decreasing weight order
-            }
-            else
-            {
-                int kept = 0;
-                for (int j = 0; j < n; j++)
-                    if (w[j] >= threshold) { w[kept] = w[j]; _ids[kept] = j; kept++; }
-                n = kept;                                          // ≥ 1: the top weight is 1 ≥ min_p
-                positioned = true;
-            }
-        }
-
-        double u = _rng.NextDouble() * Sum(w[..n]);
+        // The whole row (with min-p: its weights ≥ min_p), in token order.
+        float minP = _options.MinP;
+        double u = _rng.NextDouble() * CandidateMath.KeptSum(w, minP);
         double c = 0;
         int last = 0;
-        for (int j = 0; j < n; j++)
-        {
-            if (w[j] <= 0) continue;
-            c += w[j];
-            last = j;
-            if (u < c) return positioned ? _ids[j] : j;
-        }
-        return positioned ? _ids[last] : last; // u rounded up to the total: the last token with weight
-    }
-
-    /// <summary>
-    /// The k largest logits into _weights[0..k) (decreasing; equal values keep the lower id first) and their
-    /// ids into _ids[0..k), by insertion into a sorted list of k. After the list fills, 8 logits at a time are
-    /// compared with its smallest entry, so most of a large vocabulary is skipped with one vector compare.
-    /// </summary>
-    private int SelectTopK(ReadOnlySpan<float> logits, int k)
-    {
-        var w = _weights;
-        var ids = _ids;
-        int count = 0, i = 0, n = logits.Length;
-        for (; i < n && count < k; i++) Insert(w, ids, count++, logits[i], i);
-        while (i < n)
-        {
-            if (Vector256.IsHardwareAccelerated && i <= n - 8
-                && !Vector256.GreaterThanAny(Vector256.Create(logits.Slice(i, 8)), Vector256.Create(w[k - 1])))
-            {
-                i += 8;
-                continue;
-            }
-            int end = Vector256.IsHardwareAccelerated ? Math.Min(i + 8, n) : i + 1;
-            for (; i < end; i++)
-                if (logits[i] > w[k - 1]) Insert(w, ids, k - 1, logits[i], i);
-        }
-        return k;
-
-        static void Insert(float[] w, int[] ids, int pos, float x, int id)
-        {
-            while (pos > 0 && w[pos - 1] < x)
-            {
-                w[pos] = w[pos - 1];
-                ids[pos] = ids[pos - 1];
-                pos--;
-            }
-            w[pos] = x;
-            ids[pos] = id;
-        }
-    }
-
-    /// <summary>
-    /// Without top-k the nucleus needs the tokens by decreasing weight, but sorting the whole vocabulary each
-    /// token is slow. The bits of a positive float order like its value, so one pass files every weight
-    /// into one of 2048 buckets by its top bits (exponent and 3 mantissa bits) and sums each bucket's mass;
-    /// walking the buckets from the top finds the lowest bucket the nucleus can reach. Only the tokens in
-    /// that bucket or above are compacted (in index order) into the candidate positions and sorted.
-    /// </summary>
-    private int NucleusCandidates(int n, double target)
-    {
-        var w = _weights.AsSpan(0, n);
-        var mass = _bucketMass;
-        Array.Clear(mass);
-        foreach (float x in w) mass[BitConverter.SingleToUInt32Bits(x) >> 20] += x;
-        int lowest = mass.Length - 1;
-        double cumulative = mass[lowest];
-        while (lowest > 0 && cumulative < target) cumulative += mass[--lowest];
-
-        int kept = 0;
-        for (int j = 0; j < n; j++)
-        {
-            if ((BitConverter.SingleToUInt32Bits(w[j]) >> 20) < (uint)lowest) continue;
-            _weights[kept] = -w[j]; // negated: the default ascending sort puts the heaviest first
-            _ids[kept] = j;
-            kept++;
-        }
-        var keys = _weights.AsSpan(0, kept);
-        keys.Sort(_ids.AsSpan(0, kept));
-        TensorPrimitives.Negate(keys, keys);
-        return kept;
-    }
-
-    private static double Sum(ReadOnlySpan<float> x)
-    {
-        double s = 0;
-        foreach (float v in x) s += v;
-        return s;
+        int j = CandidateMath.Walk(w, minP, u, ref c, ref last);
+        return j >= 0 ? j : last; // not found: u rounded up to the total, the last token with weight
     }
 }
