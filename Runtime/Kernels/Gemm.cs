@@ -47,12 +47,50 @@ internal static unsafe class Gemm
     public enum Source : byte { Transposed, TransposedBF16, Rows, RowsBF16 }
 
     /// <summary>
+    /// The sizes of C = A·B that are constants of the product being computed (−1: not a constant, the job's field holds it).
+    /// For a model's product the JIT compiles the job per sizes type, with N and K folded into its loops.
+    /// </summary>
+    public interface ISizes
+    {
+        static abstract int N { get; }
+        static abstract int K { get; }
+    }
+
+    /// <summary>y = x · Wᵀ: C = y [rows, Out], summed over K = In.</summary>
+    public readonly struct ForwardSizes<P> : ISizes where P : struct, IProduct
+    {
+        public static int N => P.Out;
+        public static int K => P.In;
+    }
+
+    /// <summary>dx += dy · W: C = dx [rows, In], summed over K = Out.</summary>
+    public readonly struct InputGradientSizes<P> : ISizes where P : struct, IProduct
+    {
+        public static int N => P.In;
+        public static int K => P.Out;
+    }
+
+    /// <summary>dW += dyᵀ · x: C = dW [Out, In], summed over K = rows (a run-time size).</summary>
+    public readonly struct WeightGradientSizes<P> : ISizes where P : struct, IProduct
+    {
+        public static int N => P.In;
+        public static int K => -1;
+    }
+
+    /// <summary>
+    /// The length of the k-block at k0: KC, or what is left of K. When K is a constant at most KC or a multiple of KC the
+    /// answer is one constant for every block (the same value the general rule gives), so it folds.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int BlockLength(int k, int k0) => k <= KC ? k : k % KC == 0 ? KC : Math.Min(KC, k - k0);
+
+    /// <summary>
     /// One C = A·B product, split into items of (up to <see cref="MC"/> rows) × (up to <see cref="PanelsPerItem"/> panels).
     /// An item walks k in blocks of KC; per block it copies A when A is strided along k (A(m, k) with aRow = 1), then packs
     /// each panel of B once and runs all the item's rows against it. The split only decides who computes an element,
-    /// never how, so it may depend on the thread count.
+    /// never how, so it may depend on the thread count. Z: which of N and K are constants (<see cref="ISizes"/>).
     /// </summary>
-    public struct Job : IParallelJob
+    public struct Job<Z> : IParallelJob where Z : struct, ISizes
     {
         public float* C; public long Ldc;
         public float* A; public long ARow, AK;
@@ -94,6 +132,7 @@ internal static unsafe class Gemm
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private readonly void RunItem<S, TV>(int item) where S : struct, ISimd<TV> where TV : unmanaged
         {
+            int N = Sizes.Of(Z.N, this.N), K = Sizes.Of(Z.K, this.K);       // constants for a model's product
             int nr = 2 * S.Width;
             int group = item / MChunks, chunk = item % MChunks;
             int p0 = group * GroupPanels, p1 = Math.Min(p0 + GroupPanels, (N + nr - 1) / nr);
@@ -112,7 +151,7 @@ internal static unsafe class Gemm
             float* packedA = packA ? PackBufferA() : null;
             for (int k0 = 0; k0 < K; k0 += KC)
             {
-                int kc = Math.Min(KC, K - k0);
+                int kc = BlockLength(K, k0);
                 float* a; long aRow, aK, aTile;
                 if (packA)
                 {
@@ -133,9 +172,9 @@ internal static unsafe class Gemm
                 else { a = A + m0 * ARow + k0 * AK; aRow = ARow; aK = AK; aTile = MR * ARow; }
                 for (int p = p0; p < p1; p++)
                 {
-                    int n0 = p * nr, cols = Math.Min(nr, N - n0);
+                    int n0 = p * nr, cols = N % nr == 0 ? nr : Math.Min(nr, N - n0);   // (a full panel: folds for a constant N)
                     Pack(packedB, nr, n0, cols, k0, kc);
-                    RowsOfPanel<S, TV>(C + n0, Ldc, cols, a, aRow, aK, aTile, packedB, kc, m0, m1, load: Accumulate || k0 > 0);
+                    RowsOfPanel<S, TV, Z>(C + n0, Ldc, cols, a, aRow, aK, aTile, packedB, kc, m0, m1, load: Accumulate || k0 > 0);
                 }
             }
         }
@@ -186,10 +225,14 @@ internal static unsafe class Gemm
     /// Row m0 + 6t + r of A starts at a + t·aTile + r·aRow (aTile = 6·aRow when A is read in place).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RowsOfPanel<S, TV>(float* c, long ldc, int cols, float* a, long aRow, long aK, long aTile, float* b, int kc, int m0, int m1, bool load)
-        where S : struct, ISimd<TV> where TV : unmanaged
+    private static void RowsOfPanel<S, TV, Z>(float* c, long ldc, int cols, float* a, long aRow, long aK, long aTile, float* b, int kc, int m0, int m1, bool load)
+        where S : struct, ISimd<TV> where TV : unmanaged where Z : struct, ISizes
     {
         int nr = 2 * S.Width;
+        // For a model's product the caller's kc and cols are known here too: one k-block length for every block, and
+        // only full panels when N is a multiple of the panel width (the stack-tile path below then compiles away).
+        if (Z.K >= 0 && (Z.K <= KC || Z.K % KC == 0)) kc = Math.Min(Z.K, KC);
+        if (Z.N >= 0 && Z.N % nr == 0) cols = nr;
         int m = m0;
         if (cols == nr)
         {

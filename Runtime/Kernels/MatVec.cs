@@ -23,13 +23,17 @@ internal static unsafe class MatVec
     /// <summary>Outputs per work item: 64 rows of W (256 KiB of F32 weights at in = 1024).</summary>
     public const int OutputsPerItem = 64;
 
-    public struct Job<TW> : IParallelJob where TW : unmanaged
+    /// <summary>
+    /// Outputs [start·64, end·64) of the product. P: the product's sizes as constants (<see cref="Unsized"/>: In and Out
+    /// as given), so that for a model's product every loop below, down to the dot products, runs to a constant bound.
+    /// </summary>
+    public struct Job<TW, P> : IParallelJob where TW : unmanaged where P : struct, IProduct
     {
         public float* Y, X; public TW* W; public int Rows, In, Out;
 
         public void Execute(int start, int end)
         {
-            int o0 = start * OutputsPerItem, o1 = Math.Min(Out, end * OutputsPerItem);
+            int o0 = start * OutputsPerItem, o1 = Math.Min(Sizes.Of(P.Out, Out), end * OutputsPerItem);
             switch (SimdLevel.Current)
             {
                 case SimdLevel.V512: Run<Simd512, Vector512<float>>(o0, o1); break;
@@ -42,6 +46,7 @@ internal static unsafe class MatVec
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Run<S, TV>(int o0, int o1) where S : struct, ISimd<TV> where TV : unmanaged
         {
+            int n = Sizes.Of(P.In, In), ldy = Sizes.Of(P.Out, Out);
             int o = o0;
             for (; o + 4 <= o1; o += 4)
             {
@@ -49,17 +54,17 @@ internal static unsafe class MatVec
                 // 512-bit only: Dot2x4 keeps 22 vectors live, more than the 16 registers of AVX2 (they would spill).
                 for (; typeof(S) == typeof(Simd512) && r + 4 <= Rows; r += 4)   // the quad of W stays in L1 across row groups
                 {
-                    Dot2x4<S, TV, TW>(Y + (long)r * Out + o, Out, X + (long)r * In, W + (long)o * In, In, prefetch: r == 0);
-                    Dot2x4<S, TV, TW>(Y + (long)r * Out + o + 2, Out, X + (long)r * In, W + (long)(o + 2) * In, In, prefetch: r == 0);
+                    Dot2x4<S, TV, TW, P>(Y + (long)r * ldy + o, ldy, X + (long)r * n, W + (long)o * n, n, prefetch: r == 0);
+                    Dot2x4<S, TV, TW, P>(Y + (long)r * ldy + o + 2, ldy, X + (long)r * n, W + (long)(o + 2) * n, n, prefetch: r == 0);
                 }
                 for (; r + 2 <= Rows; r += 2)
-                    Dot4x2<S, TV, TW>(Y + (long)r * Out + o, Out, X + (long)r * In, W + (long)o * In, In, prefetch: r == 0);
+                    Dot4x2<S, TV, TW, P>(Y + (long)r * ldy + o, ldy, X + (long)r * n, W + (long)o * n, n, prefetch: r == 0);
                 if (r < Rows)
-                    Dot4<S, TV, TW>(Y + (long)r * Out + o, X + (long)r * In, W + (long)o * In, In);
+                    Dot4<S, TV, TW, P>(Y + (long)r * ldy + o, X + (long)r * n, W + (long)o * n, n);
             }
             for (; o < o1; o++)
                 for (int r = 0; r < Rows; r++)
-                    Y[(long)r * Out + o] = Dot1<S, TV, TW>(X + (long)r * In, W + (long)o * In, In);
+                    Y[(long)r * ldy + o] = Dot1<S, TV, TW, P>(X + (long)r * n, W + (long)o * n, n);
         }
     }
 
@@ -73,8 +78,9 @@ internal static unsafe class MatVec
 
     /// <summary>Σ_i x[i] · w[i] in the fixed order described on the class.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float Dot1<S, TV, TW>(float* x, TW* w, int n) where S : struct, ISimd<TV> where TV : unmanaged where TW : unmanaged
+    private static float Dot1<S, TV, TW, P>(float* x, TW* w, int n) where S : struct, ISimd<TV> where TV : unmanaged where TW : unmanaged where P : struct, IProduct
     {
+        n = Sizes.Of(P.In, n);                       // a constant for a model's product
         int vw = S.Width, i = 0;
         TV a0 = S.Zero, a1 = S.Zero;
         for (; i + 2 * vw <= n; i += 2 * vw)
@@ -93,8 +99,9 @@ internal static unsafe class MatVec
     /// (row, output) in the same order, so each result is bit-identical to the single-row one; W is loaded once.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dot4x2<S, TV, TW>(float* y, int ldy, float* x, TW* w, int n, bool prefetch) where S : struct, ISimd<TV> where TV : unmanaged where TW : unmanaged
+    private static void Dot4x2<S, TV, TW, P>(float* y, int ldy, float* x, TW* w, int n, bool prefetch) where S : struct, ISimd<TV> where TV : unmanaged where TW : unmanaged where P : struct, IProduct
     {
+        n = Sizes.Of(P.In, n); ldy = Sizes.Of(P.Out, ldy);   // constants for a model's product
         int vw = S.Width, i = 0;
         float* z = x + n;
         TW* w0 = w, w1 = w + n, w2 = w1 + n, w3 = w2 + n;
@@ -154,8 +161,9 @@ internal static unsafe class MatVec
     /// (the quad after this one, into L2 as <see cref="Dot4"/> does; the caller's two calls per quad cover its four rows).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dot2x4<S, TV, TW>(float* y, int ldy, float* x, TW* w, int n, bool prefetch) where S : struct, ISimd<TV> where TV : unmanaged where TW : unmanaged
+    private static void Dot2x4<S, TV, TW, P>(float* y, int ldy, float* x, TW* w, int n, bool prefetch) where S : struct, ISimd<TV> where TV : unmanaged where TW : unmanaged where P : struct, IProduct
     {
+        n = Sizes.Of(P.In, n); ldy = Sizes.Of(P.Out, ldy);   // constants for a model's product
         int vw = S.Width, i = 0;
         float* x0 = x, x1 = x + n, x2 = x1 + n, x3 = x2 + n;
         TW* w0 = w, w1 = w + n;
@@ -209,8 +217,9 @@ internal static unsafe class MatVec
 
     /// <summary>y[0..4) = four dot products of x with consecutive rows of w (row length n): <see cref="Dot1"/> four times, interleaved.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dot4<S, TV, TW>(float* y, float* x, TW* w, int n) where S : struct, ISimd<TV> where TV : unmanaged where TW : unmanaged
+    private static void Dot4<S, TV, TW, P>(float* y, float* x, TW* w, int n) where S : struct, ISimd<TV> where TV : unmanaged where TW : unmanaged where P : struct, IProduct
     {
+        n = Sizes.Of(P.In, n);                       // a constant for a model's product
         int vw = S.Width, i = 0;
         TW* w0 = w, w1 = w + n, w2 = w1 + n, w3 = w2 + n;
         TV a00 = S.Zero, a01 = S.Zero, a10 = S.Zero, a11 = S.Zero, a20 = S.Zero, a21 = S.Zero, a30 = S.Zero, a31 = S.Zero;
