@@ -220,9 +220,10 @@ internal static class PassEmitter
             // h = embed_tokens[ids]
             // for each layer:  h = h + Attention(RMSNorm(h));  h = h + MLP(RMSNorm(h))
             // logits = RMSNorm(h) · W_lmᵀ;  loss = mean cross-entropy of logits[b, t] vs targets[b, t]
-            // m.Matrix(offset) is a matrix's handle (data + storage format: F32, BF16 or GGML blocks); MatMul dispatches on the
-            // format once per product. Vectors (norm weights) and activations are always float.
-            // The layer functions called here (EmbeddingForward, RmsNormForward, RopeForward, AttentionForward, SwiGluForward, ...)
+            // m.Matrix(offset) is a matrix's handle (data + storage format: F32, BF16 or GGML blocks); Linear<QProj>(y, x, W, rows)
+            // is y = x · Wᵀ with the sizes of the product type QProj (declared after Shape), dispatched once on the format.
+            // Vectors (norm weights) and activations are always float.
+            // The layer functions called here (EmbeddingForward, RmsNormForward, Linear, AttentionForward, SwiGluForward, ...)
             // are Qwen3Gen.Layers.Layer<Shape>'s (Runtime/Layers, imported by the using static above): ordinary C#, written once,
             // compiled by the JIT for this model's Shape, so their loops run to this model's constants.
 
@@ -247,16 +248,16 @@ internal static class PassEmitter
                 RmsNormForward(s.FinalNorm, s.RstdF, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, rows, Hidden);
                 if (lastOnly && seqLen == 1)                                            // decode step: every row is a last position
                 {
-                    global::Qwen3Gen.Kernels.MatMul.Forward(s.Logits, s.FinalNorm, m.Matrix(Layout.LmHead), batch, Hidden, Vocab);
+                    Linear<LmHead>(s.Logits, s.FinalNorm, m.Matrix(Layout.LmHead), batch);
                     return float.NaN;
                 }
                 if (lastOnly)
                 {
                     for (int b = 0; b < batch; b++)                                     // logits of the last position of each row
-                        global::Qwen3Gen.Kernels.MatMul.Forward(s.Logits + (long)b * Vocab, s.FinalNorm + ((long)b * seqLen + seqLen - 1) * Hidden, m.Matrix(Layout.LmHead), 1, Hidden, Vocab);
+                        Linear<LmHead>(s.Logits + (long)b * Vocab, s.FinalNorm + ((long)b * seqLen + seqLen - 1) * Hidden, m.Matrix(Layout.LmHead), 1);
                     return float.NaN;
                 }
-                global::Qwen3Gen.Kernels.MatMul.Forward(s.Logits, s.FinalNorm, m.Matrix(Layout.LmHead), rows, Hidden, Vocab);     // logits = h · W_lmᵀ   [R, Vocab]
+                Linear<LmHead>(s.Logits, s.FinalNorm, m.Matrix(Layout.LmHead), rows);                          // logits = h · W_lmᵀ   [R, Vocab]
             """);
         if (!spec.Shape.IsMoe)
             w.Block("""
@@ -301,9 +302,9 @@ internal static class PassEmitter
                 int rows = batch * seqLen;
                 // ---- attention block: Mid = Input + o_proj(Attention(RMSNorm(Input))) ----
                 RmsNormForward(a.Ln1, a.Rstd1, a.Input, v + Layout.InputNorm(l), rows, Hidden);
-                global::Qwen3Gen.Kernels.MatMul.Forward(a.QRaw, a.Ln1, m.Matrix(Layout.QProj(l)), rows, Hidden, QDim);         // q = x · Wqᵀ   [R, Heads·HeadDim]
-                global::Qwen3Gen.Kernels.MatMul.Forward(a.KRaw, a.Ln1, m.Matrix(Layout.KProj(l)), rows, Hidden, KvDim);        // k = x · Wkᵀ   [R, KvHeads·HeadDim]
-                global::Qwen3Gen.Kernels.MatMul.Forward(a.VRaw, a.Ln1, m.Matrix(Layout.VProj(l)), rows, Hidden, KvDim);        // v = x · Wvᵀ
+                Linear<QProj>(a.QRaw, a.Ln1, m.Matrix(Layout.QProj(l)), rows);                   // q = x · Wqᵀ   [R, Heads·HeadDim]
+                Linear<KProj>(a.KRaw, a.Ln1, m.Matrix(Layout.KProj(l)), rows);                   // k = x · Wkᵀ   [R, KvHeads·HeadDim]
+                Linear<VProj>(a.VRaw, a.Ln1, m.Matrix(Layout.VProj(l)), rows);                   // v = x · Wvᵀ
                 if (lora is not null)                                                            // (+ the adapters of q, k, v)
                 {
                     lora.Forward(Layout.QProj(l), a.QRaw, a.Ln1, rows);
@@ -316,7 +317,7 @@ internal static class PassEmitter
                              rows, seqLen, slot, past, capacity);                                              // the cache, v copied beside it
                 // attn = softmax(q·kᵀ·scale + causal mask)·v per query head, K/V head h / Group (flash-decoding when a decode step's cache is long)
                 AttentionForward(a.Attn, a.Lse, a.Q, a.KCache, a.VCache, a.KRows, a.VRows, a.Partials, batch, seqLen, slot, past, capacity);
-                global::Qwen3Gen.Kernels.MatMul.Forward(a.Mid, a.Attn, m.Matrix(Layout.OProj(l)), rows, QDim, Hidden);         // o = attn · Woᵀ
+                Linear<OProj>(a.Mid, a.Attn, m.Matrix(Layout.OProj(l)), rows);                   // o = attn · Woᵀ   [R, Hidden]
                 lora?.Forward(Layout.OProj(l), a.Mid, a.Attn, rows);
 
                 // ---- MLP block: Output = Mid + MLP(RMSNorm(Mid)) ----
@@ -332,15 +333,15 @@ internal static class PassEmitter
                     }
                 """);
         w.Block("""
-                global::Qwen3Gen.Kernels.MatMul.Forward(a.Gate, a.Ln2, m.Matrix(Layout.GateProj(l)), rows, Hidden, Ffn);       // gate = x · Wgᵀ   [R, Ffn]
-                global::Qwen3Gen.Kernels.MatMul.Forward(a.Up, a.Ln2, m.Matrix(Layout.UpProj(l)), rows, Hidden, Ffn);           // up   = x · Wuᵀ
+                Linear<GateProj>(a.Gate, a.Ln2, m.Matrix(Layout.GateProj(l)), rows);             // gate = x · Wgᵀ   [R, Ffn]
+                Linear<UpProj>(a.Up, a.Ln2, m.Matrix(Layout.UpProj(l)), rows);                   // up   = x · Wuᵀ
                 if (lora is not null)
                 {
                     lora.Forward(Layout.GateProj(l), a.Gate, a.Ln2, rows);
                     lora.Forward(Layout.UpProj(l), a.Up, a.Ln2, rows);
                 }
                 SwiGluForward(a.Act, a.Gate, a.Up, (long)rows * Ffn);                            // act  = silu(gate) ⊙ up
-                global::Qwen3Gen.Kernels.MatMul.Forward(a.Output, a.Act, m.Matrix(Layout.DownProj(l)), rows, Ffn, Hidden);     // down = act · Wdᵀ
+                Linear<DownProj>(a.Output, a.Act, m.Matrix(Layout.DownProj(l)), rows);           // down = act · Wdᵀ   [R, Hidden]
                 lora?.Forward(Layout.DownProj(l), a.Output, a.Act, rows);
                 ResidualAdd(a.Output, a.Mid, rows, Hidden);                                      // Output = Mid + down
             }
@@ -366,8 +367,8 @@ internal static class PassEmitter
                 float* g = lora is null ? Gradients.Pointer : null;
                 CrossEntropyBackward(s.Logits, s.LogitLse, s.Targets, rows);                  // logits ← dlogits, in place
                 global::Qwen3Gen.Kernels.RowOps.Clear(s.DLn, (long)rows * Hidden);
-                global::Qwen3Gen.Kernels.MatMul.BackwardInput(s.DLn, s.Logits, m.Matrix(Layout.LmHead), rows, Hidden, Vocab);  // dh   = dlogits · W_lm
-                WeightGradient(g, lora, Layout.LmHead, s.DLn, s.Logits, s.FinalNorm, rows, Hidden, Vocab);  // dW_lm += dlogitsᵀ · h (tied: into the embedding)
+                InputGradient<LmHead>(s.DLn, s.Logits, m.Matrix(Layout.LmHead), rows);          // dh   = dlogits · W_lm
+                WeightGradient<LmHead>(g, lora, Layout.LmHead, s.DLn, s.Logits, s.FinalNorm, rows);  // dW_lm += dlogitsᵀ · h (tied: into the embedding)
                 global::Qwen3Gen.Kernels.RowOps.Clear(s.DResid, (long)rows * Hidden);
                 RmsNormBackward(s.DResid, At(g, Layout.FinalNorm), s.DLn, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, s.RstdF, rows, Hidden);
                 var hook = BackwardHook;                                                        // data parallelism: reduce each part as it becomes final
@@ -401,14 +402,14 @@ internal static class PassEmitter
                 """);
         w.Block("""
                 global::Qwen3Gen.Kernels.RowOps.Clear(s.DAct, (long)rows * Ffn);
-                global::Qwen3Gen.Kernels.MatMul.BackwardInput(s.DAct, s.DResid, m.Matrix(Layout.DownProj(l)), rows, Ffn, Hidden); // dact = dout · Wd
-                WeightGradient(g, lora, Layout.DownProj(l), s.DAct, s.DResid, a.Act, rows, Ffn, Hidden); // dWd += doutᵀ · act
+                InputGradient<DownProj>(s.DAct, s.DResid, m.Matrix(Layout.DownProj(l)), rows);  // dact = dout · Wd
+                WeightGradient<DownProj>(g, lora, Layout.DownProj(l), s.DAct, s.DResid, a.Act, rows); // dWd += doutᵀ · act
                 SwiGluBackward(s.DGate, s.DUp, s.DAct, a.Gate, a.Up, (long)rows * Ffn);
                 global::Qwen3Gen.Kernels.RowOps.Clear(s.DLn, (long)rows * Hidden);
-                global::Qwen3Gen.Kernels.MatMul.BackwardInput(s.DLn, s.DGate, m.Matrix(Layout.GateProj(l)), rows, Hidden, Ffn);   // dx = dgate · Wg + dup · Wu
-                global::Qwen3Gen.Kernels.MatMul.BackwardInput(s.DLn, s.DUp, m.Matrix(Layout.UpProj(l)), rows, Hidden, Ffn);
-                WeightGradient(g, lora, Layout.GateProj(l), s.DLn, s.DGate, a.Ln2, rows, Hidden, Ffn);  // dWg += dgateᵀ · x
-                WeightGradient(g, lora, Layout.UpProj(l), s.DLn, s.DUp, a.Ln2, rows, Hidden, Ffn);      // dWu += dupᵀ · x
+                InputGradient<GateProj>(s.DLn, s.DGate, m.Matrix(Layout.GateProj(l)), rows);    // dx = dgate · Wg + dup · Wu
+                InputGradient<UpProj>(s.DLn, s.DUp, m.Matrix(Layout.UpProj(l)), rows);
+                WeightGradient<GateProj>(g, lora, Layout.GateProj(l), s.DLn, s.DGate, a.Ln2, rows);  // dWg += dgateᵀ · x
+                WeightGradient<UpProj>(g, lora, Layout.UpProj(l), s.DLn, s.DUp, a.Ln2, rows);        // dWu += dupᵀ · x
             """);
         if (spec.Shape.IsMoe)
             w.Block("""
@@ -420,8 +421,8 @@ internal static class PassEmitter
 
                 // ---- attention block ----
                 global::Qwen3Gen.Kernels.RowOps.Clear(s.DAttn, (long)rows * QDim);
-                global::Qwen3Gen.Kernels.MatMul.BackwardInput(s.DAttn, s.DResid, m.Matrix(Layout.OProj(l)), rows, QDim, Hidden);  // dattn = dmid · Wo
-                WeightGradient(g, lora, Layout.OProj(l), s.DAttn, s.DResid, a.Attn, rows, QDim, Hidden); // dWo  += dmidᵀ · attn
+                InputGradient<OProj>(s.DAttn, s.DResid, m.Matrix(Layout.OProj(l)), rows);       // dattn = dmid · Wo
+                WeightGradient<OProj>(g, lora, Layout.OProj(l), s.DAttn, s.DResid, a.Attn, rows); // dWo  += dmidᵀ · attn
                 global::Qwen3Gen.Kernels.RowOps.Clear(s.DQ, (long)rows * QDim);
                 global::Qwen3Gen.Kernels.RowOps.Clear(s.DK, (long)rows * KvDim);
                 global::Qwen3Gen.Kernels.RowOps.Clear(s.DV, (long)rows * KvDim);
@@ -433,12 +434,12 @@ internal static class PassEmitter
                 RmsNormBackward(s.DQRaw, At(g, Layout.QNorm(l)), s.DQ, a.QRaw, v + Layout.QNorm(l), a.QRstd, rows * Heads, HeadDim);
                 RmsNormBackward(s.DKRaw, At(g, Layout.KNorm(l)), s.DK, a.KRaw, v + Layout.KNorm(l), a.KRstd, rows * KvHeads, HeadDim);
                 global::Qwen3Gen.Kernels.RowOps.Clear(s.DLn, (long)rows * Hidden);
-                global::Qwen3Gen.Kernels.MatMul.BackwardInput(s.DLn, s.DQRaw, m.Matrix(Layout.QProj(l)), rows, Hidden, QDim);     // dx = dq · Wq + dk · Wk + dv · Wv
-                global::Qwen3Gen.Kernels.MatMul.BackwardInput(s.DLn, s.DKRaw, m.Matrix(Layout.KProj(l)), rows, Hidden, KvDim);
-                global::Qwen3Gen.Kernels.MatMul.BackwardInput(s.DLn, s.DV, m.Matrix(Layout.VProj(l)), rows, Hidden, KvDim);
-                WeightGradient(g, lora, Layout.QProj(l), s.DLn, s.DQRaw, a.Ln1, rows, Hidden, QDim);    // dWq += dqᵀ · x, and so on
-                WeightGradient(g, lora, Layout.KProj(l), s.DLn, s.DKRaw, a.Ln1, rows, Hidden, KvDim);
-                WeightGradient(g, lora, Layout.VProj(l), s.DLn, s.DV, a.Ln1, rows, Hidden, KvDim);
+                InputGradient<QProj>(s.DLn, s.DQRaw, m.Matrix(Layout.QProj(l)), rows);          // dx = dq · Wq + dk · Wk + dv · Wv
+                InputGradient<KProj>(s.DLn, s.DKRaw, m.Matrix(Layout.KProj(l)), rows);
+                InputGradient<VProj>(s.DLn, s.DV, m.Matrix(Layout.VProj(l)), rows);
+                WeightGradient<QProj>(g, lora, Layout.QProj(l), s.DLn, s.DQRaw, a.Ln1, rows);    // dWq += dqᵀ · x, and so on
+                WeightGradient<KProj>(g, lora, Layout.KProj(l), s.DLn, s.DKRaw, a.Ln1, rows);
+                WeightGradient<VProj>(g, lora, Layout.VProj(l), s.DLn, s.DV, a.Ln1, rows);
                 RmsNormBackward(s.DResid, At(g, Layout.InputNorm(l)), s.DLn, a.Input, v + Layout.InputNorm(l), a.Rstd1, rows, Hidden);
                 // s.DResid is now d(loss)/d(Input)
             }

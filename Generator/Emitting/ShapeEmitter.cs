@@ -45,5 +45,29 @@ internal static class ShapeEmitter
         }
         w.Close();
         w.Line();
+        WriteProducts(w);
+    }
+
+    /// <summary>The model's matrix products as types (Qwen3Gen.Kernels.IProduct), named after their Hugging Face modules.</summary>
+    private static void WriteProducts(SourceWriter w)
+    {
+        w.Line("// The matrix products y = x · Wᵀ (nn.Linear, W: [Out, In]) as types, for Linear<P>(y, x, W, rows) and its gradients");
+        w.Line("// (Layer<Shape>): the kernels are compiled once per product, with its In and Out as constants in their loops.");
+        Product(w, "QProj", "Hidden", "QDim", "self_attn.q_proj");
+        Product(w, "KProj", "Hidden", "KvDim", "self_attn.k_proj");
+        Product(w, "VProj", "Hidden", "KvDim", "self_attn.v_proj");
+        Product(w, "OProj", "QDim", "Hidden", "self_attn.o_proj");
+        Product(w, "GateProj", "Hidden", "Ffn", "mlp.gate_proj");
+        Product(w, "UpProj", "Hidden", "Ffn", "mlp.up_proj");
+        Product(w, "DownProj", "Ffn", "Hidden", "mlp.down_proj");
+        Product(w, "LmHead", "Hidden", "Vocab", "lm_head");
+        w.Line();
+    }
+
+    private static void Product(SourceWriter w, string name, string input, string output, string module)
+    {
+        w.Line("[GeneratedCode]");
+        w.Line($"public readonly struct {name} : global::Qwen3Gen.Kernels.IProduct {{ public static int In => {input}; public static int Out => {output}; }}"
+               + new string(' ', System.Math.Max(1, 19 - name.Length - input.Length - output.Length)) + "// " + module);
     }
 }

@@ -12,6 +12,13 @@ namespace Qwen3Gen.Layers;
 // expert multiplies its own block of rows. No shared expert, no capacity limit, no jitter, no router bias.
 public static unsafe partial class Layer<S>
 {
+    // The sparse block's products (see Linear): the router mlp.gate [Experts, Hidden] and each expert's gate_proj,
+    // up_proj [ExpertFfn, Hidden] and down_proj [Hidden, ExpertFfn].
+    private readonly struct Router : IProduct { public static int In => S.Hidden; public static int Out => S.Experts; }
+    private readonly struct ExpertGate : IProduct { public static int In => S.Hidden; public static int Out => S.ExpertFfn; }
+    private readonly struct ExpertUp : IProduct { public static int In => S.Hidden; public static int Out => S.ExpertFfn; }
+    private readonly struct ExpertDown : IProduct { public static int In => S.ExpertFfn; public static int Out => S.Hidden; }
+
     /// <summary>output [R, Hidden] = the sparse block of x [R, Hidden] (the post-attention norm's output); keeps its routing in <paramref name="e"/>.</summary>
     public static void MoeForward(ref MoeBuffers e, float* output, float* x, Weights m, long router, ExpertMatrices experts, int rows) =>
         MoeForward(ref e, output, x, m, router, experts, rows, 0, S.Experts);
@@ -24,7 +31,7 @@ public static unsafe partial class Layer<S>
     public static void MoeForward(ref MoeBuffers e, float* output, float* x, Weights m, long router, ExpertMatrices experts, int rows,
                                   int firstExpert, int ownedExperts)
     {
-        MatMul.Forward(e.RouterLogits, x, m.Matrix(router), rows, S.Hidden, S.Experts);       // [R, Experts]
+        Linear<Router>(e.RouterLogits, x, m.Matrix(router), rows);                             // [R, Experts]
         Route(ref e, rows);
         Pack(ref e, x, rows);
         var job = new ExpertForwardJob { M = m, Experts = experts, First = firstExpert, Counts = e.Counts, Starts = e.Starts, Xe = e.Xe, Ge = e.Ge, Ue = e.Ue, Ae = e.Ae, Ye = e.Ye };
@@ -67,10 +74,10 @@ public static unsafe partial class Layer<S>
                 if (n == 0) continue;                                                           // an idle expert costs nothing
                 long p0 = Starts[e], w = i * Experts.Stride;
                 float* x = Xe + p0 * S.Hidden, ge = Ge + p0 * S.ExpertFfn, ue = Ue + p0 * S.ExpertFfn, ae = Ae + p0 * S.ExpertFfn;
-                MatMul.Forward(ge, x, M.Matrix(Experts.Gate + w), n, S.Hidden, S.ExpertFfn);    // gate_e = x · Wgᵀ
-                MatMul.Forward(ue, x, M.Matrix(Experts.Up + w), n, S.Hidden, S.ExpertFfn);      // up_e   = x · Wuᵀ
+                Linear<ExpertGate>(ge, x, M.Matrix(Experts.Gate + w), n);                       // gate_e = x · Wgᵀ
+                Linear<ExpertUp>(ue, x, M.Matrix(Experts.Up + w), n);                           // up_e   = x · Wuᵀ
                 SwiGluForward(ae, ge, ue, (long)n * S.ExpertFfn);                               // act_e  = silu(gate_e) ⊙ up_e
-                MatMul.Forward(Ye + p0 * S.Hidden, ae, M.Matrix(Experts.Down + w), n, S.ExpertFfn, S.Hidden);
+                Linear<ExpertDown>(Ye + p0 * S.Hidden, ae, M.Matrix(Experts.Down + w), n);      // y_e    = act_e · Wdᵀ
             }
         }
     }
@@ -177,14 +184,14 @@ public static unsafe partial class Layer<S>
             float* xe = a.Xe + p0 * S.Hidden, dxe = d.DXe + p0 * S.Hidden, dy = d.DYe + p0 * S.Hidden;
             float* dAe = d.DAe + p0 * S.ExpertFfn, dGe = d.DGe + p0 * S.ExpertFfn, dUe = d.DUe + p0 * S.ExpertFfn;
             RowOps.Clear(dAe, (long)n * S.ExpertFfn);
-            MatMul.BackwardInput(dAe, dy, m.Matrix(experts.Down + w), n, S.ExpertFfn, S.Hidden);
-            WeightGradient(g, lora, experts.Down + w, dAe, dy, a.Ae + p0 * S.ExpertFfn, n, S.ExpertFfn, S.Hidden);
+            InputGradient<ExpertDown>(dAe, dy, m.Matrix(experts.Down + w), n);
+            WeightGradient<ExpertDown>(g, lora, experts.Down + w, dAe, dy, a.Ae + p0 * S.ExpertFfn, n);
             SwiGluBackward(dGe, dUe, dAe, a.Ge + p0 * S.ExpertFfn, a.Ue + p0 * S.ExpertFfn, (long)n * S.ExpertFfn);
             RowOps.Clear(dxe, (long)n * S.Hidden);
-            MatMul.BackwardInput(dxe, dGe, m.Matrix(experts.Gate + w), n, S.Hidden, S.ExpertFfn);
-            MatMul.BackwardInput(dxe, dUe, m.Matrix(experts.Up + w), n, S.Hidden, S.ExpertFfn);
-            WeightGradient(g, lora, experts.Gate + w, dxe, dGe, xe, n, S.Hidden, S.ExpertFfn);
-            WeightGradient(g, lora, experts.Up + w, dxe, dUe, xe, n, S.Hidden, S.ExpertFfn);
+            InputGradient<ExpertGate>(dxe, dGe, m.Matrix(experts.Gate + w), n);
+            InputGradient<ExpertUp>(dxe, dUe, m.Matrix(experts.Up + w), n);
+            WeightGradient<ExpertGate>(g, lora, experts.Gate + w, dxe, dGe, xe, n);
+            WeightGradient<ExpertUp>(g, lora, experts.Up + w, dxe, dUe, xe, n);
         }
         RowOps.Clear(dx, (long)rows * S.Hidden);
         for (int r = 0; r < rows; r++)                                                          // dx[r] = Σ_slot dXe[pos]
@@ -211,7 +218,7 @@ public static unsafe partial class Layer<S>
             for (int e = 0; e < S.Experts; e++) dot += dp[e] * p[e];
             for (int e = 0; e < S.Experts; e++) dp[e] = p[e] * (dp[e] - dot);                    // now d(loss)/d(router_logits)
         }
-        MatMul.BackwardInput(dx, d.DProbs, m.Matrix(router), rows, S.Hidden, S.Experts);
-        WeightGradient(g, lora, router, dx, d.DProbs, x, rows, S.Hidden, S.Experts);
+        InputGradient<Router>(dx, d.DProbs, m.Matrix(router), rows);
+        WeightGradient<Router>(g, lora, router, dx, d.DProbs, x, rows);
     }
 }

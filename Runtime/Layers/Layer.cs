@@ -15,13 +15,25 @@ namespace Qwen3Gen.Layers;
 /// </summary>
 public static unsafe partial class Layer<S> where S : struct, IModelShape
 {
+    // ---- Linear (nn.Linear without bias): y = x · Wᵀ, W [P.Out, P.In] ----
+    // P names the product (the generated model's QProj, KProj, ..., LmHead; the experts' and router's below), so its
+    // sizes are types, not arguments: the kernels are compiled per product with In and Out as constants (IProduct).
+
+    /// <summary>y = x · Wᵀ.   x: [rows, P.In], W: [P.Out, P.In] in any weight format, y: [rows, P.Out] (overwritten).</summary>
+    public static void Linear<P>(float* y, float* x, WeightMatrix w, int rows) where P : struct, IProduct
+        => MatMul.Forward<P>(y, x, w, rows);
+
+    /// <summary>dx += dy · W   (the input gradient of y = x · Wᵀ; accumulates).   dy: [rows, P.Out], dx: [rows, P.In].</summary>
+    public static void InputGradient<P>(float* dx, float* dy, WeightMatrix w, int rows) where P : struct, IProduct
+        => MatMul.BackwardInput<P>(dx, dy, w, rows);
+
     /// <summary>
     /// dW += dyᵀ · x for the matrix at layout offset <paramref name="matrix"/> (y = x · Wᵀ). A frozen base (g null) computes
     /// no dW; the matrix's adapter, if it has one, takes its own gradients from dy and x and adds its term to dx.
     /// </summary>
-    public static void WeightGradient(float* g, IMatrixAdapters? lora, long matrix, float* dx, float* dy, float* x, int rows, int inDim, int outDim)
+    public static void WeightGradient<P>(float* g, IMatrixAdapters? lora, long matrix, float* dx, float* dy, float* x, int rows) where P : struct, IProduct
     {
-        if (g != null) MatMul.BackwardWeight(g + matrix, dy, x, rows, inDim, outDim);
+        if (g != null) MatMul.BackwardWeight<P>(g + matrix, dy, x, rows);
         else lora?.Backward(matrix, dx, dy, x, rows);
     }
 

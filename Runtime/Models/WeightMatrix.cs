@@ -10,7 +10,7 @@ public enum MatrixFormat : byte
 
 /// <summary>
 /// A handle on one weight matrix [rows, cols] in row-major order: where its data starts and how it is stored.
-/// The generated model code passes handles to <see cref="MatMul.Forward(float*, float*, WeightMatrix, int, int, int)"/>,
+/// The generated model code passes handles to <c>Linear&lt;P&gt;</c> (<see cref="MatMul.Forward{P}(float*, float*, WeightMatrix, int)"/>),
 /// which dispatches on <see cref="Format"/> once per product; adding a format changes the kernels, not the model code.
 /// For quantised formats a row of <c>cols</c> elements is <c>cols / BlockSize</c> blocks back to back.
 /// </summary>
