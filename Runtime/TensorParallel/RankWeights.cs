@@ -61,4 +61,32 @@ public static unsafe class RankWeights
                 file.ReadF32(t.Name, source, new Span<float>(weights.Vectors + destination, n));            // F32 layout: Vectors is its start
         }
     }
+
+    /// <summary>
+    /// A slice of random weights, for benchmarks that need no checkpoint: matrices uniform in ±0.05 (about N(0, 0.03)), norm
+    /// weights 1. Each rank draws its own values, so the ranks do not make up one consistent model: speed only.
+    /// </summary>
+    public static Weights Random(TensorSplit split, WeightFormat format, ulong seed)
+    {
+        if (format == WeightFormat.Quantized) throw new ArgumentException("Tensor-parallel ranks hold F32 or BF16 weights.", nameof(format));
+        var weights = Weights.Create(format, split.Count, split.VectorStart);
+        ulong state = seed * 0x9E3779B97F4A7C15UL + (ulong)split.Rank + 1;
+        foreach (var t in split.Tensors)
+        {
+            var local = t.Local;
+            if (!local.IsMatrix)
+            {
+                new Span<float>(weights.Vectors + local.Offset, (int)local.Length).Fill(1f);
+                continue;
+            }
+            for (long i = 0; i < local.Length; i++)
+            {
+                state = state * 6364136223846793005UL + 1442695040888963407UL;                         // LCG: plenty for speed runs
+                float x = ((int)(state >> 40) - (1 << 23)) * (0.05f / (1 << 23));
+                if (format == WeightFormat.BF16) weights.Matrix<BF16>()[local.Offset + i] = BF16.FromSingle(x);
+                else weights.Data.Pointer[local.Offset + i] = x;
+            }
+        }
+        return weights;
+    }
 }

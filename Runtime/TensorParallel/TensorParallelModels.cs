@@ -25,10 +25,40 @@ public static class TensorParallelModels
     {
         var shape = definition.Shape ?? throw new ArgumentException($"Definition {definition.Name} carries no Shape (regenerate it with this Qwen3Gen).", nameof(definition));
         var config = ropeScaling is { } scaling ? definition.Config with { RopeScaling = scaling } : definition.Config;
+        CheckAgreement(comm, $"{definition.Name} {config} {format}");
         var split = new TensorSplit(config, comm.Size, comm.Rank);
         var weights = RankWeights.Load(split, source, format);
         try { return shape.Accept(new Factory(comm, config, weights)); }
         catch { weights.Dispose(); throw; }
+    }
+
+    /// <summary>This rank's slice of <paramref name="definition"/> with random weights (<see cref="RankWeights.Random"/>): for speed measurements.</summary>
+    public static ITensorParallelModel Random(ICommunicator comm, ModelDefinition definition, WeightFormat format, ulong seed = 1)
+    {
+        var shape = definition.Shape ?? throw new ArgumentException($"Definition {definition.Name} carries no Shape (regenerate it with this Qwen3Gen).", nameof(definition));
+        CheckAgreement(comm, $"{definition.Name} {definition.Config} {format}");
+        var weights = RankWeights.Random(new TensorSplit(definition.Config, comm.Size, comm.Rank), format, seed);
+        try { return shape.Accept(new Factory(comm, definition.Config, weights)); }
+        catch { weights.Dispose(); throw; }
+    }
+
+    /// <summary>
+    /// Every rank must load the same definition, hyper-parameters and format, or the collectives would pair up buffers of
+    /// different sizes: each rank's description is hashed (FNV-1a, 64 bits, sent as four exact 16-bit floats) and gathered,
+    /// and a rank that differs is named on every rank.
+    /// </summary>
+    public static unsafe void CheckAgreement(ICommunicator comm, string description)
+    {
+        ulong hash = 14695981039346656037UL;
+        foreach (char ch in description) hash = (hash ^ ch) * 1099511628211UL;
+        var words = new float[4 * comm.Size];
+        for (int i = 0; i < 4; i++) words[4 * comm.Rank + i] = (ushort)(hash >> (16 * i));
+        var counts = Enumerable.Repeat(4L, comm.Size).ToArray();
+        fixed (float* w = words) comm.AllGather(w, counts);
+        for (int r = 0; r < comm.Size; r++)
+            if (!words.AsSpan(4 * r, 4).SequenceEqual(words.AsSpan(4 * comm.Rank, 4)))
+                throw new InvalidOperationException(
+                    $"Rank {comm.Rank} loads \"{description}\", and rank {r} a different model, configuration or format: every rank must load the same.");
     }
 
     private sealed class Factory(ICommunicator comm, ModelConfig config, Weights weights) : IShapeVisitor<ITensorParallelModel>

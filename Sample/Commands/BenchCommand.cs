@@ -35,7 +35,7 @@ internal static class BenchCommand
         var quick = new Option<bool>("--quick") { Description = "Small shapes and fewer repetitions only (under a minute)." };
         var tableThreads = new Option<string>("--threads") { Description = "Thread counts, comma-separated.", DefaultValueFactory = _ => "1,2" };
         var bench = new Command("bench", "The performance table (matmul, training steps, prefill/decode; best, median and worst of the repetitions); `bench generate`: any definition's tokens/s.")
-            { generate, BenchBatchCommand.Create(), ContextBench.Create(), BenchAllReduceCommand.Create(), quick, tableThreads };
+            { generate, BenchBatchCommand.Create(), ContextBench.Create(), BenchAllReduceCommand.Create(), BenchTensorParallelCommand.Create(), quick, tableThreads };
         bench.SetAction(parse => RunTable(parse.GetValue(quick), parse.GetValue(tableThreads)!, Console.Out, Console.Error));
         return bench;
     }

@@ -1,6 +1,7 @@
 using Xunit.Abstractions;
 using Qwen3Gen.Checkpoints;
 using Qwen3Gen.Distributed;
+using Qwen3Gen.Kernels;
 using Qwen3Gen.Models;
 using Qwen3Gen.TensorParallel;
 
@@ -130,5 +131,51 @@ public class TensorParallelTests(ITestOutputHelper output)
         Assert.NotNull(problem);
         Assert.Contains(reason, problem);
         Assert.Throws<ArgumentException>(() => new TensorSplit(Definition(caseName).Config, ways, 0));
+    }
+
+    [Fact]
+    public void ASlice_SpanningTwoShards_OfABf16Snapshot_LoadsAsTheWholeFile()
+    {
+        // The golden dense-untied weights as a BF16 snapshot in two shards: layer 0 and the embedding in one, the rest in
+        // the other, so every rank's slice comes from both. Reference: one process on the same BF16 values.
+        using var dir = new TempDirectory("tp-shards");
+        using var reference = DenseGoldenTests.Load("dense-untied");
+        var shards = new[] { new SafeTensorsWriter(), new SafeTensorsWriter() };
+        var map = new Dictionary<string, string>();
+        foreach (var t in reference.Tensors)
+        {
+            var values = new float[t.Length];
+            reference.Weights.Get(t, values);
+            var bf16 = values.Select(BF16.FromSingle).ToArray();
+            reference.Weights.Set(t, bf16.Select(b => b.ToSingle()).ToArray());          // the reference holds the same rounded values
+            int shard = t.Name.StartsWith("model.layers.0.") || t.Name.StartsWith("model.embed") ? 0 : 1;
+            shards[shard].AddBF16(t.Name, t.Shape.Select(d => (long)d).ToArray(), bf16);
+            map[t.Name] = $"model-0000{shard + 1}-of-00002.safetensors";
+        }
+        shards[0].Save(dir["model-00001-of-00002.safetensors"]);
+        shards[1].Save(dir["model-00002-of-00002.safetensors"]);
+        File.WriteAllText(dir["model.safetensors.index.json"], System.Text.Json.JsonSerializer.Serialize(new { metadata = new { }, weight_map = map }));
+        int[] ids = [3, 1, 4, 1, 5, 9, 2, 6];
+        reference.Forward(ids, [], 1, 8);
+        var expected = reference.Logits.ToArray();
+
+        var ranks = ThreadGroup.Run(2, comm =>
+        {
+            using var model = TensorParallelModels.Load(comm, DenseUntied.Definition, dir.Dir, WeightFormat.BF16);
+            Assert.Equal(WeightFormat.BF16, model.Weights.Format);
+            model.Forward(ids, [], 1, 8);
+            return (logits: model.LocalLogits.ToArray(), model.Split);
+        });
+        Compare.Close(output, "logits", expected, Assemble(ranks.Select(r => r.logits).ToArray(), ranks.Select(r => r.Split).ToArray(), 8, 300), Tolerances.Logits);
+    }
+
+    [Fact]
+    public void RanksLoadingDifferentModels_FailOnEveryRank_NamingTheOther()
+    {
+        string checkpoint = Path.Combine(FixtureFile.CaseDir("dense-tied"), "model.safetensors");
+        var error = Assert.Throws<AggregateException>(() => ThreadGroup.Run(2, comm =>
+            TensorParallelModels.Load(comm, comm.Rank == 0 ? DenseTied.Definition : MoeTied.Definition, checkpoint), TimeSpan.FromSeconds(30)));
+        var inner = Assert.IsType<InvalidOperationException>(error.InnerException);
+        Assert.Contains("a different model, configuration or format", inner.Message);
     }
 }

@@ -1,0 +1,98 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Qwen3Gen.Distributed;
+using Qwen3Gen.Models;
+using Qwen3Gen.TensorParallel;
+using Qwen3Gen.Threading;
+
+namespace Qwen3Gen.Sample.Commands;
+
+/// <summary>
+/// `mpirun -np N qwen3gen bench tensor-parallel`: prefill and decode tokens/s of a compiled definition split N ways
+/// (random weights, each rank allocating only its slice), with the time each rank waited in the all-reduces, per token.
+/// Started without mpirun it runs the same code as one rank (N = 1), the baseline of the same program.
+/// The comparison in docs/distributed.md runs it interleaved with `bench generate` (one process, all its threads).
+/// </summary>
+internal static class BenchTensorParallelCommand
+{
+    public static Command Create()
+    {
+        var definition = new Option<string>("--definition") { Description = "Compiled definition to measure, dense or MoE.", DefaultValueFactory = _ => "Qwen3_0_6B" };
+        var format = new Option<string>("--format") { Description = "Weight format of every rank: bf16 or f32.", DefaultValueFactory = _ => "bf16" };
+        var threads = new Option<int>("--threads") { Description = "Kernel threads of each rank.", DefaultValueFactory = _ => 1 }.AtLeast(1);
+        var prompt = new Option<int>("--prompt-tokens") { Description = "Prompt length for the prefill measurement.", DefaultValueFactory = _ => 128 }.AtLeast(1);
+        var decode = new Option<int>("--decode-tokens") { Description = "Decode steps measured.", DefaultValueFactory = _ => 32 }.AtLeast(1);
+        var repeat = new Option<int>("--repeat") { Description = "Runs; the best is reported with the min / median / max decode rate.", DefaultValueFactory = _ => 3 }.AtLeast(1);
+        var command = new Command("tensor-parallel", "Under mpirun: prefill / decode tokens/s of a definition split across the ranks, and the all-reduce time per token.")
+            { definition, format, threads, prompt, decode, repeat };
+        command.SetAction(parse => Run(parse.GetValue(definition)!, parse.GetValue(format)!, parse.GetValue(threads), parse.GetValue(prompt),
+                                       parse.GetValue(decode), parse.GetValue(repeat), Console.Out, Console.Error));
+        return command;
+    }
+
+    public static int Run(string name, string formatName, int threads, int promptTokens, int decodeTokens, int repeat, TextWriter output, TextWriter error)
+    {
+        ModelLoading.RegisterDefinitions();
+        var definition = ModelCatalog.Find(name);
+        if (definition is null)
+        {
+            error.WriteLine($"bench tensor-parallel: error: no compiled definition '{name}'. Known: {string.Join(", ", ModelCatalog.All.Select(d => d.Name))}.");
+            return 1;
+        }
+        WeightFormat? format = formatName.ToLowerInvariant() switch { "bf16" => WeightFormat.BF16, "f32" => WeightFormat.F32, _ => null };
+        if (format is null)
+        {
+            error.WriteLine($"bench tensor-parallel: error: --format '{formatName}': give bf16 or f32.");
+            return 1;
+        }
+        if (promptTokens + decodeTokens > definition.Config.PositionLimit)
+        {
+            error.WriteLine($"bench tensor-parallel: error: {promptTokens} + {decodeTokens} tokens exceed the model's {definition.Config.PositionLimit} positions.");
+            return 1;
+        }
+        using var comm = Communicator.FromEnvironment();
+        if (TensorSplit.Problem(definition.Config, comm.Size) is { } problem)
+        {
+            if (comm.Rank == 0) error.WriteLine($"bench tensor-parallel: error: {problem}");
+            return 1;
+        }
+        Workers.Threads = threads;
+        using var model = TensorParallelModels.Random(comm, definition, format.Value);
+        var prompt = Enumerable.Range(0, promptTokens).Select(i => (i * 7919 + 13) % definition.Config.Vocab).ToArray();
+        double bestPrefill = 0;
+        var decodeRates = new List<double>();
+        var commPerToken = new List<double>();
+        for (int run = 0; run < repeat + 1; run++)                                          // run 0 warms up (JIT, first touch)
+        {
+            using var session = model.CreateSession(promptTokens + decodeTokens + 1, chunk: promptTokens);
+            comm.Barrier();
+            long t0 = Stopwatch.GetTimestamp();
+            session.Prefill(prompt);
+            comm.Barrier();
+            double prefill = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            var commBefore = model.CommunicationTime;
+            long t1 = Stopwatch.GetTimestamp();
+            for (int i = 0; i < decodeTokens; i++) session.Decode((i * 31 + 7) % definition.Config.Vocab);
+            comm.Barrier();
+            double decode = Stopwatch.GetElapsedTime(t1).TotalSeconds;
+            if (run == 0) continue;
+            bestPrefill = Math.Max(bestPrefill, promptTokens / prefill);
+            decodeRates.Add(decodeTokens / decode);
+            commPerToken.Add((model.CommunicationTime - commBefore).TotalMilliseconds / decodeTokens);
+        }
+        if (comm.Rank != 0) return 0;
+        decodeRates.Sort();
+        commPerToken.Sort();
+        var c = CultureInfo.InvariantCulture;
+        int reduces = 2 * definition.Config.Layers + 1;
+        output.WriteLine(string.Format(c, "{0} {1}, {2} rank(s) x {3} thread(s) ({4}): slice {5:0.00} GB/rank", definition.Name, formatName.ToLowerInvariant(),
+            comm.Size, threads, comm.Description, model.Weights.Bytes / 1e9));
+        output.WriteLine(string.Format(c, "  prefill {0} tokens: {1:0.0} tok/s (best of {2})", promptTokens, bestPrefill, repeat));
+        output.WriteLine(string.Format(c, "  decode {0} tokens: {1:0.00} tok/s best (min {2:0.00}, median {3:0.00})", decodeTokens,
+            decodeRates[^1], decodeRates[0], decodeRates[decodeRates.Count / 2]));
+        output.WriteLine(string.Format(c, "  all-reduce wait per decode token: {0:0.000} ms median ({1} all-reduces of {2} floats: {3:0.0} us each)",
+            commPerToken[commPerToken.Count / 2], reduces, definition.Config.Hidden, commPerToken[commPerToken.Count / 2] * 1000 / reduces));
+        return 0;
+    }
+}
