@@ -1,6 +1,7 @@
 using Qwen3Gen.Checkpoints;
 using Qwen3Gen.Kernels;
 using Qwen3Gen.Models;
+using Qwen3Gen.Quantization;
 
 namespace Qwen3Gen.TensorParallel;
 
@@ -88,5 +89,85 @@ public static unsafe class RankWeights
             }
         }
         return weights;
+    }
+
+    /// <summary>
+    /// The rank's slice from a GGUF file, each matrix in its stored type (F32, BF16 or GGML blocks; F16 widened to F32):
+    /// the rank's rows, or its columns of every row, are copied out of the mapping into memory the rank owns (a column
+    /// slice of a block-quantised matrix must start and end on block boundaries: 32 elements for Q8_0 / Q4_0, 256 for the
+    /// K-quants). Norm weights are dequantised. The file is only read; the caller disposes it.
+    /// </summary>
+    public static Weights LoadGguf(TensorSplit split, GgufFile file)
+    {
+        var full = split.Tensors.Select(t => new TensorSpec(t.Name, t.FullShape, 0)).ToList();
+        var sources = GgufLoader.Resolve(full, file);                   // names, shapes, stacked experts: one error listing all
+        var matrices = new Dictionary<long, WeightMatrix>();
+        var owned = new List<IDisposable>();
+        long bytes = 0;
+        try
+        {
+            var vectors = new List<(SlicedTensor, GgmlType, nint, long)>();
+            for (int i = 0; i < split.Tensors.Count; i++)
+            {
+                var t = split.Tensors[i];
+                var (info, first, elements) = sources[i];
+                byte* data = file.Data(info) + first / info.RowLength * info.RowBytes;
+                if (!t.Local.IsMatrix)
+                {
+                    vectors.Add((t, info.Type, (nint)data, elements));
+                    continue;
+                }
+                int fullCols = t.FullShape[1], rows = t.Local.Shape[0], cols = t.Local.Shape[1];
+                var format = Quantization.MatrixRows.FromGgml(info.Type);
+                int blockSize = GgmlTypes.BlockSize(info.Type), blockBytes = GgmlTypes.BlockBytes(info.Type);
+                if (t.Kind == SplitKind.Columns && (t.Start % blockSize != 0 || cols % blockSize != 0))
+                    throw new InvalidDataException($"'{file.Path}', tensor '{info.Name}' ({info.Type}): columns [{t.Start}, {t.Start + cols}) of rank {split.Rank} " +
+                                                   $"do not fall on its {blockSize}-element blocks; split it fewer ways or use a safetensors snapshot.");
+                long fullRowBytes = (long)fullCols / blockSize * blockBytes, rowBytes = (long)cols / blockSize * blockBytes;
+                var copy = new NativeBuffer<byte>(rows * rowBytes);
+                owned.Add(copy);
+                for (int r = 0; r < rows; r++)
+                {
+                    byte* from = t.Kind switch
+                    {
+                        SplitKind.Rows => data + (t.Start + (long)r) * fullRowBytes,
+                        SplitKind.Columns => data + r * fullRowBytes + (long)t.Start / blockSize * blockBytes,
+                        _ => data + r * fullRowBytes,
+                    };
+                    Buffer.MemoryCopy(from, copy.Pointer + r * rowBytes, rowBytes, rowBytes);
+                }
+                if (format is { } stored)
+                {
+                    matrices[t.Local.Offset] = new WeightMatrix(copy.Pointer, stored);
+                    bytes += rows * rowBytes;
+                }
+                else                                                     // F16: widened, as the one-process GGUF loader does
+                {
+                    var widened = new NativeBuffer<float>((long)rows * cols);
+                    owned.Add(widened);
+                    Dequantize.Row(info.Type, copy.Pointer, widened.Pointer, (long)rows * cols);
+                    matrices[t.Local.Offset] = WeightMatrix.F32(widened.Pointer);
+                    bytes += (long)rows * cols * 4;
+                }
+            }
+            var weights = Weights.CreateMapped(split.Count, split.VectorStart, matrices, bytes, new OwnedBuffers(owned));
+            foreach (var (t, type, data, elements) in vectors)
+                Dequantize.Row(type, (byte*)data, weights.Vectors + t.Local.Offset, elements);
+            return weights;
+        }
+        catch
+        {
+            foreach (var o in owned) o.Dispose();
+            throw;
+        }
+    }
+
+    private sealed class OwnedBuffers(List<IDisposable> items) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var item in items) item.Dispose();
+            items.Clear();
+        }
     }
 }

@@ -16,6 +16,11 @@ public static class TensorParallelModels
     public static ITensorParallelModel Load(ICommunicator comm, ModelDefinition definition, string path, WeightFormat format = WeightFormat.F32,
                                             RopeScaling? ropeScaling = null)
     {
+        if (GgufFile.IsGgufPath(path))
+        {
+            using var gguf = GgufFile.Open(path);
+            return Create(comm, definition, ropeScaling, $"{WeightFormat.Quantized}", split => RankWeights.LoadGguf(split, gguf));
+        }
         using var source = CheckpointSource.Open(path);
         return Load(comm, definition, source, format, ropeScaling);
     }
@@ -23,11 +28,18 @@ public static class TensorParallelModels
     public static ITensorParallelModel Load(ICommunicator comm, ModelDefinition definition, CheckpointSource source, WeightFormat format = WeightFormat.F32,
                                             RopeScaling? ropeScaling = null)
     {
+        if (format == WeightFormat.Quantized) throw new ArgumentException("A safetensors checkpoint loads as F32 or BF16; quantised weights come from a .gguf file.", nameof(format));
+        return Create(comm, definition, ropeScaling, $"{format}", split => RankWeights.Load(split, source, format));
+    }
+
+    /// <summary>The rank's model over the slice <paramref name="load"/> reads, after the ranks agreed on what they load.</summary>
+    private static ITensorParallelModel Create(ICommunicator comm, ModelDefinition definition, RopeScaling? ropeScaling, string format,
+                                               Func<TensorSplit, Weights> load)
+    {
         var shape = definition.Shape ?? throw new ArgumentException($"Definition {definition.Name} carries no Shape (regenerate it with this Qwen3Gen).", nameof(definition));
         var config = ropeScaling is { } scaling ? definition.Config with { RopeScaling = scaling } : definition.Config;
         CheckAgreement(comm, $"{definition.Name} {config} {format}");
-        var split = new TensorSplit(config, comm.Size, comm.Rank);
-        var weights = RankWeights.Load(split, source, format);
+        var weights = load(new TensorSplit(config, comm.Size, comm.Rank));
         try { return shape.Accept(new Factory(comm, config, weights)); }
         catch { weights.Dispose(); throw; }
     }
@@ -35,11 +47,7 @@ public static class TensorParallelModels
     /// <summary>This rank's slice of <paramref name="definition"/> with random weights (<see cref="RankWeights.Random"/>): for speed measurements.</summary>
     public static ITensorParallelModel Random(ICommunicator comm, ModelDefinition definition, WeightFormat format, ulong seed = 1)
     {
-        var shape = definition.Shape ?? throw new ArgumentException($"Definition {definition.Name} carries no Shape (regenerate it with this Qwen3Gen).", nameof(definition));
-        CheckAgreement(comm, $"{definition.Name} {definition.Config} {format}");
-        var weights = RankWeights.Random(new TensorSplit(definition.Config, comm.Size, comm.Rank), format, seed);
-        try { return shape.Accept(new Factory(comm, definition.Config, weights)); }
-        catch { weights.Dispose(); throw; }
+        return Create(comm, definition, null, $"random {format} {seed}", split => RankWeights.Random(split, format, seed));
     }
 
     /// <summary>

@@ -178,4 +178,50 @@ public class TensorParallelTests(ITestOutputHelper output)
         var inner = Assert.IsType<InvalidOperationException>(error.InnerException);
         Assert.Contains("a different model, configuration or format", inner.Message);
     }
+
+    /// <summary>
+    /// GGUF files split 2 ways, each rank copying its rows / block-aligned columns in the stored type: the same criteria
+    /// as the one-process engine on stored blocks (GgufGoldenTests): NMSE of all logits ≤ 5e-4 against the float64 truth,
+    /// loss within 2e-3 (F32 file: the float tolerances).
+    /// </summary>
+    [Theory]
+    [InlineData("f32")]
+    [InlineData("q8_0")]
+    [InlineData("q4_0")]
+    public void TwoWay_Gguf_MatchesGolden(string type)
+    {
+        var expected = new FixtureFile(GgufGoldenTests.CaseFile($"expected-{type}.safetensors"));
+        var (ids, batch, seqLen) = DenseGoldenTests.Inputs(expected);
+        var targets = CausalLm.ShiftedTargets(ids, batch, seqLen);
+        var ranks = ThreadGroup.Run(2, comm =>
+        {
+            using var model = TensorParallelModels.Load(comm, DenseQ.Definition, GgufGoldenTests.CaseFile($"model-{type}.gguf"));
+            Assert.Equal(WeightFormat.Quantized, model.Weights.Format);
+            float loss = model.Forward(ids, targets, batch, seqLen);
+            return (loss, logits: model.LocalLogits.ToArray(), model.Split);
+        });
+        var logits = Assemble(ranks.Select(r => r.logits).ToArray(), ranks.Select(r => r.Split).ToArray(), batch * seqLen, 272);
+        var want = expected.F32("logits");
+        if (type == "f32")
+        {
+            Compare.Close(output, "logits", want, logits, Tolerances.GgufLogits);
+            Compare.Close(output, "loss", expected.F32("loss"), [ranks[0].loss], Tolerances.GgufLoss);
+            return;
+        }
+        double err = 0, norm = 0;
+        for (int i = 0; i < want.Length; i++) { err += ((double)logits[i] - want[i]) * ((double)logits[i] - want[i]); norm += (double)want[i] * want[i]; }
+        output.WriteLine($"{type}: NMSE {err / norm:E2}, loss {ranks[0].loss} vs {expected.F32("loss")[0]}");
+        Assert.True(err / norm <= Tolerances.GgufInt8Nmse, $"{type}: NMSE {err / norm:E3}");
+        Assert.All(ranks, r => Assert.True(Math.Abs(r.loss - expected.F32("loss")[0]) <= Tolerances.GgufInt8Loss));
+    }
+
+    [Fact]
+    public void AColumnSplit_ThroughKQuantBlocks_IsRefused_NamingTheFileAndTensor()
+    {
+        string file = GgufGoldenTests.CaseFile("model-q4_k_m.gguf");
+        var error = Assert.Throws<AggregateException>(() => ThreadGroup.Run(2, comm => TensorParallelModels.Load(comm, DenseQ.Definition, file), TimeSpan.FromSeconds(30)));
+        var inner = Assert.IsType<InvalidDataException>(error.InnerException);
+        Assert.Contains(file, inner.Message);
+        Assert.Contains("256-element blocks", inner.Message);
+    }
 }
