@@ -81,6 +81,7 @@ internal static class BenchTensorParallelCommand
             decodeRates.Add(decodeTokens / decode);
             commPerToken.Add((model.CommunicationTime - commBefore).TotalMilliseconds / decodeTokens);
         }
+        var combine = new[] { 1, promptTokens }.Select(rows => (rows, cost: CombineCost(comm, rows, definition.Config.Hidden, Math.Max(1, definition.Config.ExpertsPerToken), 20))).ToArray();
         if (comm.Rank != 0) return 0;
         decodeRates.Sort();
         commPerToken.Sort();
@@ -91,8 +92,61 @@ internal static class BenchTensorParallelCommand
         output.WriteLine(string.Format(c, "  prefill {0} tokens: {1:0.0} tok/s (best of {2})", promptTokens, bestPrefill, repeat));
         output.WriteLine(string.Format(c, "  decode {0} tokens: {1:0.00} tok/s best (min {2:0.00}, median {3:0.00})", decodeTokens,
             decodeRates[^1], decodeRates[0], decodeRates[decodeRates.Count / 2]));
-        output.WriteLine(string.Format(c, "  all-reduce wait per decode token: {0:0.000} ms median ({1} all-reduces of {2} floats: {3:0.0} us each)",
-            commPerToken[commPerToken.Count / 2], reduces, definition.Config.Hidden, commPerToken[commPerToken.Count / 2] * 1000 / reduces));
+        double latency = combine[0].cost.AllReduce;
+        output.WriteLine(string.Format(c, "  all-reduce of one token's h ({0} floats), ranks in step: {1:0.0} us; a decode token needs {2} of them: {3:0.000} ms",
+            definition.Config.Hidden, latency, reduces, latency * reduces / 1000));
+        output.WriteLine(string.Format(c, "  time in all-reduces per decode token: {0:0.000} ms median (the latency above plus waiting for the slower rank)",
+            commPerToken[commPerToken.Count / 2]));
+        if (definition.Config.IsMoe)
+            foreach (var (rows, cost) in combine)
+            output.WriteLine(string.Format(c, "  MoE combine of {0} row(s), one sparse layer: all-reduce {1:0.0} us, all-to-all x2 + all-gather {2:0.0} us (median of 20)",
+                rows, cost.AllReduce, cost.AllToAll));
         return 0;
+    }
+
+    /// <summary>
+    /// MoE under expert parallelism: the two ways to combine the experts' outputs, timed with this job's collectives for
+    /// R rows of a sparse layer (every rank holding every row, as here, vs rows sharded R / N per rank):
+    /// <list type="bullet">
+    /// <item>all-reduce (what <see cref="TensorParallelModel{S, W}"/> does): each rank sums its own experts' contributions
+    /// for every row, one all-reduce of R × Hidden floats;</item>
+    /// <item>all-to-all (GShard / DeepSpeed-MoE): each rank routes its R / N rows' k copies to the experts' owners (uniform
+    /// routing: R / N · k / N rows to each rank), the outputs come back the same way, and an all-gather of the R / N
+    /// finished rows restores every rank's copy of h: two all-to-alls and one all-gather.</item>
+    /// </list>
+    /// Returns the median microseconds of each, over <paramref name="repeat"/> timings.
+    /// </summary>
+    public static unsafe (double AllReduce, double AllToAll) CombineCost(ICommunicator comm, int rows, int hidden, int topK, int repeat)
+    {
+        int n = comm.Size;
+        int perPeer = Math.Max(1, rows * topK / (n * n)) * hidden, mine = Math.Max(1, rows / n) * hidden;
+        using var a = new Kernels.NativeBuffer<float>((long)rows * hidden);
+        using var send = new Kernels.NativeBuffer<float>((long)perPeer * n);
+        using var receive = new Kernels.NativeBuffer<float>((long)perPeer * n);
+        using var gathered = new Kernels.NativeBuffer<float>((long)mine * n);
+        using var ints = new Kernels.NativeBuffer<int>(2L * n);
+        a.Clear(); send.Clear(); gathered.Clear();
+        int* counts = ints.Pointer, offsets = ints.Pointer + n;
+        for (int j = 0; j < n; j++) { counts[j] = perPeer; offsets[j] = j * perPeer; }
+        var blocks = Enumerable.Repeat((long)mine, n).ToArray();
+        var reduce = new double[repeat];
+        var exchange = new double[repeat];
+        for (int i = -2; i < repeat; i++)                                               // two warm-up rounds
+        {
+            comm.Barrier();
+            long t0 = Stopwatch.GetTimestamp();
+            comm.AllReduceSum(a.Pointer, (long)rows * hidden);
+            double r = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+            comm.Barrier();
+            long t1 = Stopwatch.GetTimestamp();
+            comm.Wait(comm.StartAllToAll(send.Pointer, counts, offsets, receive.Pointer, counts, offsets), "all-to-all dispatch");
+            comm.Wait(comm.StartAllToAll(receive.Pointer, counts, offsets, send.Pointer, counts, offsets), "all-to-all combine");
+            comm.AllGather(gathered.Pointer, blocks);
+            double x = Stopwatch.GetElapsedTime(t1).TotalMicroseconds;
+            if (i >= 0) { reduce[i] = r; exchange[i] = x; }
+        }
+        Array.Sort(reduce);
+        Array.Sort(exchange);
+        return (reduce[repeat / 2], exchange[repeat / 2]);
     }
 }
