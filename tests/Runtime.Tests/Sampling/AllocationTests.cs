@@ -1,3 +1,4 @@
+using Qwen3Gen.Distributed;
 using Qwen3Gen.Kernels;
 using Qwen3Gen.Optim;
 using Qwen3Gen.Sampling;
@@ -43,6 +44,23 @@ public sealed class AllocationTests(ITestOutputHelper output)
         foreach (var options in new[] { SamplingOptions.QwenThinking, SamplingOptions.Greedy, new SamplingOptions { TopP = 0.9f, MinP = 0.05f, RepetitionPenalty = 1.1f } })
         {
             var sampler = new Sampler(logits.Length, options);
+            sampler.AddContext([1, 2, 3]);
+            Assert.Equal(0, Allocated(() => sampler.Sample(logits)));
+        }
+    }
+
+    [Fact]
+    public void ShardedSamplerSample_AllocatesNothing()
+    {
+        // One rank over the single-process communicator runs every path of the sampler (the thread group's all-reduce
+        // allocates its own sum buffer, which would hide the sampler's).
+        var r = new Random(1);
+        var logits = new float[151_936];
+        for (int i = 0; i < logits.Length; i++) logits[i] = (float)r.NextDouble();
+        foreach (var options in new[] { SamplingOptions.QwenThinking, SamplingOptions.Greedy, new SamplingOptions { TopP = 0.9f, MinP = 0.05f, RepetitionPenalty = 1.1f },
+                                        new SamplingOptions { MinP = 0.05f }, new SamplingOptions { Temperature = 0.8f } })
+        {
+            var sampler = new ShardedSampler(SingleProcessCommunicator.Instance, logits.Length, 0, logits.Length, options);
             sampler.AddContext([1, 2, 3]);
             Assert.Equal(0, Allocated(() => sampler.Sample(logits)));
         }
