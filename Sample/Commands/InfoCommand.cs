@@ -40,8 +40,31 @@ internal static class InfoCommand
                           $"max positions {c.MaxPositions:N0}, RMSNorm ε {c.RmsNormEps.ToString(CultureInfo.InvariantCulture)}");
         Console.WriteLine($"  weights: {Bytes(parameters * 4)} in F32, {Bytes((parameters - vectors) * 2 + vectors * 4)} in BF16 (norm vectors stay F32)");
         Console.WriteLine($"  KV cache: {Bytes(2L * c.Layers * c.KvHeads * c.HeadDim * 4)} per position (F32)");
+        DescribeSplits(c);
         if (folder is not null) DescribeFolder(folder);
         return 0;
+    }
+
+    /// <summary>
+    /// Per rank under `--tensor-parallel N` (docs/distributed.md): the largest rank's weights in BF16 (matrices BF16, norm
+    /// vectors F32), the replicated part of them, and the rank's KV cache per position; or why N cannot split the model.
+    /// </summary>
+    private static void DescribeSplits(ModelConfig c)
+    {
+        foreach (int ways in TensorParallel.TensorSplit.SupportedWays.Where(n => n > 1))
+        {
+            if (TensorParallel.TensorSplit.Problem(c, ways) is { } problem)
+            {
+                Console.WriteLine($"  tensor-parallel {ways}: no ({problem})");
+                continue;
+            }
+            var splits = Enumerable.Range(0, ways).Select(r => new TensorParallel.TensorSplit(c, ways, r)).ToArray();
+            long Bf16(TensorParallel.TensorSplit s) => s.Tensors.Sum(t => t.Local.Length * (t.Local.IsMatrix ? 2 : 4));
+            var largest = splits.MaxBy(Bf16)!;
+            long replicated = largest.Tensors.Where(t => t.Kind == TensorParallel.SplitKind.Replicated).Sum(t => t.Local.Length * (t.Local.IsMatrix ? 2 : 4));
+            Console.WriteLine($"  tensor-parallel {ways}: {Bytes(Bf16(largest))} of BF16 weights per rank ({Bytes(replicated)} of it replicated), " +
+                              $"KV cache {Bytes(2L * c.Layers * largest.KvHeads * c.HeadDim * 4)} per position (F32)");
+        }
     }
 
     /// <summary>What a model folder holds besides its definition: tokenizer, weight files, training step.</summary>
