@@ -63,6 +63,15 @@ public unsafe interface ICommunicator : IDisposable
     /// <summary>As <see cref="AllGather"/>, but only rank <paramref name="root"/> receives the blocks (a sharded state for a checkpoint).</summary>
     void Gather(float* data, ReadOnlySpan<long> counts, int root);
 
+    /// <summary>
+    /// Splits the ranks into sub-communicators (MPI_Comm_split), a collective over this communicator: the ranks that pass
+    /// the same <paramref name="color"/> (≥ 0) form one, ranked by <paramref name="key"/> (ties: by rank here). Every rank
+    /// gets the communicator of its own color; it shares this one's timeout at creation and is disposed by the caller.
+    /// Tensor × data parallelism: the ranks of one tensor-parallel group share rank / tp, those of one data-parallel
+    /// group rank % tp (<see cref="TensorParallel.ParallelGroups"/>).
+    /// </summary>
+    ICommunicator Split(int color, int key);
+
     /// <summary>Ends every rank of the job at once with <paramref name="exitCode"/> (MPI_Abort); does not return.</summary>
     void Abort(int exitCode);
 }

@@ -21,6 +21,8 @@ internal static unsafe class MpiLibrary
     public static readonly delegate* unmanaged<int*, int> Finalized;
     public static readonly delegate* unmanaged<int> FinalizeMpi;
     public static readonly delegate* unmanaged<nint, int*, int> CommRank, CommSize;
+    public static readonly delegate* unmanaged<nint, int, int, nint*, int> CommSplit;
+    public static readonly delegate* unmanaged<nint*, int> CommFree;
     public static readonly delegate* unmanaged<void*, void*, int, nint, nint, nint, nint*, int> Iallreduce;
     public static readonly delegate* unmanaged<void*, int, nint, int, nint, nint*, int> Ibcast;
     public static readonly delegate* unmanaged<nint, nint*, int> Ibarrier;
@@ -47,6 +49,8 @@ internal static unsafe class MpiLibrary
         FinalizeMpi = (delegate* unmanaged<int>)F("MPI_Finalize");
         CommRank = (delegate* unmanaged<nint, int*, int>)F("MPI_Comm_rank");
         CommSize = (delegate* unmanaged<nint, int*, int>)F("MPI_Comm_size");
+        CommSplit = (delegate* unmanaged<nint, int, int, nint*, int>)F("MPI_Comm_split");    // MPI_Comm is a pointer in Open MPI
+        CommFree = (delegate* unmanaged<nint*, int>)F("MPI_Comm_free");
         Iallreduce = (delegate* unmanaged<void*, void*, int, nint, nint, nint, nint*, int>)F("MPI_Iallreduce");
         Ibcast = (delegate* unmanaged<void*, int, nint, int, nint, nint*, int>)F("MPI_Ibcast");
         Ibarrier = (delegate* unmanaged<nint, nint*, int>)F("MPI_Ibarrier");

@@ -9,7 +9,8 @@ namespace Qwen3Gen.Distributed;
 /// is started non-blocking (MPI_I*) and waited on by polling MPI_Test, so that a wait can give up after
 /// <see cref="Timeout"/> (MPI's blocking calls cannot); after polling hot for a while, a wait yields the core between polls. Only the
 /// thread that created the communicator may use it (MPI_THREAD_FUNNELED). Pending requests live in a slot array
-/// that grows once, so a training step allocates nothing.
+/// that grows once, so a training step allocates nothing. <see cref="Split"/> makes sub-communicators over the same
+/// processes (MPI_Comm_split); the world communicator initialises and finalises MPI, a sub-communicator frees its handle.
 /// </summary>
 public sealed unsafe class OpenMpiCommunicator : ICommunicator
 {
@@ -23,9 +24,13 @@ public sealed unsafe class OpenMpiCommunicator : ICommunicator
     private int _capacity = 64;
     private int _pending;                   // slots [0, _pending) hold requests started since the last time all completed
     private bool _disposed;
+    private readonly nint _comm;            // MPI_COMM_WORLD, or a communicator made by Split
+    private readonly bool _world;
 
     public OpenMpiCommunicator()
     {
+        _world = true;
+        _comm = CommWorld;
         int flag;
         Check(Initialized(&flag), "MPI_Initialized");
         if (flag != 0) throw new InvalidOperationException("MPI is already initialised in this process: create one OpenMpiCommunicator.");
@@ -43,6 +48,30 @@ public sealed unsafe class OpenMpiCommunicator : ICommunicator
         Description = text.Split(',', '\n')[0].Trim();
     }
 
+    private OpenMpiCommunicator(nint comm, string description, TimeSpan timeout)
+    {
+        _comm = comm;
+        int rank, size;
+        Check(CommRank(comm, &rank), "MPI_Comm_rank");
+        Check(CommSize(comm, &size), "MPI_Comm_size");
+        Rank = rank;
+        Size = size;
+        Description = description;
+        Timeout = timeout;
+    }
+
+    /// <summary>
+    /// MPI_Comm_split: blocking (MPI has no non-blocking form), so unlike the collectives it cannot time out; it is
+    /// called once at start-up, when every rank is alive. Ties of <paramref name="key"/> are ordered by rank, as MPI does.
+    /// </summary>
+    public ICommunicator Split(int color, int key)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(color);
+        nint made;
+        Check(CommSplit(_comm, color, key, &made), "MPI_Comm_split");
+        return new OpenMpiCommunicator(made, Description, Timeout);
+    }
+
     public int Rank { get; }
 
     public int Size { get; }
@@ -57,7 +86,7 @@ public sealed unsafe class OpenMpiCommunicator : ICommunicator
         for (long start = 0; start < count; start += MaxCount)
         {
             int n = (int)Math.Min(MaxCount, count - start);
-            Check(Iallreduce(InPlace, data + start, n, FloatType, OpSum, CommWorld, NextSlot()), "MPI_Iallreduce");
+            Check(Iallreduce(InPlace, data + start, n, FloatType, OpSum, _comm, NextSlot()), "MPI_Iallreduce");
         }
         return new CommRequest(first, _pending - first);
     }
@@ -65,14 +94,14 @@ public sealed unsafe class OpenMpiCommunicator : ICommunicator
     public CommRequest StartAllToAll(float* send, int* sendCounts, int* sendOffsets, float* receive, int* receiveCounts, int* receiveOffsets)
     {
         int first = _pending;
-        Check(Ialltoallv(send, sendCounts, sendOffsets, FloatType, receive, receiveCounts, receiveOffsets, FloatType, CommWorld, NextSlot()), "MPI_Ialltoallv");
+        Check(Ialltoallv(send, sendCounts, sendOffsets, FloatType, receive, receiveCounts, receiveOffsets, FloatType, _comm, NextSlot()), "MPI_Ialltoallv");
         return new CommRequest(first, 1);
     }
 
     public CommRequest StartAllGather(float* data, int* counts, int* offsets)
     {
         int first = _pending;
-        Check(Iallgatherv(InPlace, 0, FloatType, data, counts, offsets, FloatType, CommWorld, NextSlot()), "MPI_Iallgatherv");
+        Check(Iallgatherv(InPlace, 0, FloatType, data, counts, offsets, FloatType, _comm, NextSlot()), "MPI_Iallgatherv");
         return new CommRequest(first, 1);
     }
 
@@ -116,7 +145,7 @@ public sealed unsafe class OpenMpiCommunicator : ICommunicator
         fixed (double* p = values)
         {
             int first = _pending;
-            Check(Iallreduce(InPlace, p, values.Length, DoubleType, OpSum, CommWorld, NextSlot()), "MPI_Iallreduce");
+            Check(Iallreduce(InPlace, p, values.Length, DoubleType, OpSum, _comm, NextSlot()), "MPI_Iallreduce");
             Wait(new CommRequest(first, 1), "all-reduce of the step's statistics");
         }
     }
@@ -126,14 +155,14 @@ public sealed unsafe class OpenMpiCommunicator : ICommunicator
         CheckRoot(root);
         int first = _pending;
         for (long start = 0; start < bytes; start += MaxCount)
-            Check(Ibcast((byte*)data + start, (int)Math.Min(MaxCount, bytes - start), ByteType, root, CommWorld, NextSlot()), "MPI_Ibcast");
+            Check(Ibcast((byte*)data + start, (int)Math.Min(MaxCount, bytes - start), ByteType, root, _comm, NextSlot()), "MPI_Ibcast");
         Wait(new CommRequest(first, _pending - first), "broadcast");
     }
 
     public void Barrier()
     {
         int first = _pending;
-        Check(Ibarrier(CommWorld, NextSlot()), "MPI_Ibarrier");
+        Check(Ibarrier(_comm, NextSlot()), "MPI_Ibarrier");
         Wait(new CommRequest(first, 1), "barrier");
     }
 
@@ -144,7 +173,7 @@ public sealed unsafe class OpenMpiCommunicator : ICommunicator
         fixed (int* c = n, d = displacements)
         {
             int first = _pending;
-            Check(Iallgatherv(InPlace, 0, FloatType, data, c, d, FloatType, CommWorld, NextSlot()), "MPI_Iallgatherv");
+            Check(Iallgatherv(InPlace, 0, FloatType, data, c, d, FloatType, _comm, NextSlot()), "MPI_Iallgatherv");
             Wait(new CommRequest(first, 1), "all-gather");
         }
     }
@@ -159,7 +188,7 @@ public sealed unsafe class OpenMpiCommunicator : ICommunicator
             int first = _pending;
             // The root gathers in place; the others send their own block from where it lies.
             void* send = Rank == root ? InPlace : data + displacements[Rank];
-            Check(Igatherv(send, n[Rank], FloatType, data, c, d, FloatType, root, CommWorld, NextSlot()), "MPI_Igatherv");
+            Check(Igatherv(send, n[Rank], FloatType, data, c, d, FloatType, root, _comm, NextSlot()), "MPI_Igatherv");
             Wait(new CommRequest(first, 1), "gather");
         }
     }
@@ -175,7 +204,11 @@ public sealed unsafe class OpenMpiCommunicator : ICommunicator
         if (_disposed) return;
         _disposed = true;
         int finalized;
-        if (Finalized(&finalized) == Success && finalized == 0) FinalizeMpi();
+        if (Finalized(&finalized) == Success && finalized == 0)
+        {
+            if (_world) FinalizeMpi();
+            else { nint comm = _comm; CommFree(&comm); }
+        }
         System.Runtime.InteropServices.NativeMemory.Free(_requests);
         _requests = null;
     }

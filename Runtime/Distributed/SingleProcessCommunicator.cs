@@ -45,6 +45,13 @@ public sealed unsafe class SingleProcessCommunicator : ICommunicator
         CheckCounts(counts);
     }
 
+    /// <summary>One rank splits into itself: a group of one, whatever the color.</summary>
+    public ICommunicator Split(int color, int key)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(color);
+        return this;
+    }
+
     public void Abort(int exitCode) => Environment.Exit(exitCode);
 
     public void Dispose() { }

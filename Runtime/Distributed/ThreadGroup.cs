@@ -9,6 +9,8 @@ namespace Qwen3Gen.Distributed;
 /// another is still reading. Non-blocking operations complete at their start (every rank starts the same collectives
 /// in the same order, so this only synchronises earlier). A rank that waits longer than <see cref="ICommunicator.Timeout"/>
 /// throws <see cref="CommunicationTimeoutException"/>; <see cref="ICommunicator.Abort"/> breaks the group for everyone.
+/// <see cref="ICommunicator.Split"/> makes sub-groups (a thread group per color, over the same threads); breaking a group
+/// breaks its sub-groups, and an abort anywhere breaks the whole tree, so no rank waits on a peer that has stopped.
 /// </summary>
 public sealed unsafe class ThreadGroup
 {
@@ -16,9 +18,16 @@ public sealed unsafe class ThreadGroup
     private readonly nint[] _posted;          // per rank: the address it posted for the current collective
     private readonly nint[] _extra;           // per rank: a second address (counts / offsets arrays of the v-collectives)
     private readonly nint[] _extra2;
+    private readonly int[] _colors, _keys;    // per rank: its arguments of the current Split
+    private readonly ThreadGroup?[] _made;    // per rank: the sub-group it made as its color's first member
+    private readonly List<ThreadGroup> _children = [];
+    private readonly ThreadGroup? _parent;
     private volatile bool _aborted;
+    private int _disposed;
 
-    public ThreadGroup(int size)
+    public ThreadGroup(int size) : this(size, null) { }
+
+    private ThreadGroup(int size, ThreadGroup? parent)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
         Size = size;
@@ -26,6 +35,11 @@ public sealed unsafe class ThreadGroup
         _posted = new nint[size];
         _extra = new nint[size];
         _extra2 = new nint[size];
+        _colors = new int[size];
+        _keys = new int[size];
+        _made = new ThreadGroup?[size];
+        _parent = parent;
+        if (parent is not null) lock (parent._children) parent._children.Add(this);
         Ranks = Enumerable.Range(0, size).Select(r => (ICommunicator)new Member(this, r)).ToArray();
     }
 
@@ -62,8 +76,14 @@ public sealed unsafe class ThreadGroup
     private void Break()
     {
         _aborted = true;
-        _barrier.Dispose();                   // wakes every waiter with ObjectDisposedException
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) _barrier.Dispose();   // wakes every waiter with ObjectDisposedException
+        ThreadGroup[] children;
+        lock (_children) children = [.. _children];
+        foreach (var child in children) child.Break();
     }
+
+    /// <summary>The group this one was split from, up to the one made by the constructor (whose break reaches every sub-group).</summary>
+    private ThreadGroup Root => _parent is null ? this : _parent.Root;
 
     private void Sync(TimeSpan timeout, string what)
     {
@@ -185,9 +205,28 @@ public sealed unsafe class ThreadGroup
             Done("gather");
         }
 
+        /// <summary>
+        /// Two barrier phases over the parent group: every rank posts (color, key); the first member of each color (by key,
+        /// then rank) makes that color's group; then each rank takes its place in its color's group.
+        /// </summary>
+        public ICommunicator Split(int color, int key)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(color);
+            group._colors[rank] = color;
+            group._keys[rank] = key;
+            group.Sync(Timeout, "split");
+            var members = Enumerable.Range(0, group.Size).Where(r => group._colors[r] == color)
+                                    .OrderBy(r => group._keys[r]).ThenBy(r => r).ToArray();
+            if (members[0] == rank) group._made[rank] = new ThreadGroup(members.Length, group);
+            group.Sync(Timeout, "split");
+            var comm = group._made[members[0]]!.Ranks[Array.IndexOf(members, rank)];
+            comm.Timeout = Timeout;
+            return comm;
+        }
+
         public void Abort(int exitCode)
         {
-            group.Break();
+            group.Root.Break();
             throw new GroupBrokenException();
         }
 

@@ -58,4 +58,33 @@ public unsafe class ThreadGroupTests
         }, TimeSpan.FromSeconds(30)));
         Assert.IsType<InvalidOperationException>(error.InnerException);
     }
+
+    [Fact]
+    public void Split_FormsAGroupPerColor_RankedByKey()
+    {
+        var results = ThreadGroup.Run(4, comm =>
+        {
+            using var sub = comm.Split(comm.Rank % 2, -comm.Rank);    // colors {0, 2} and {1, 3}, each in reverse rank order
+            float[] x = [comm.Rank + 1f];
+            fixed (float* p = x) sub.AllReduceSum(p, 1);
+            return (sub.Rank, sub.Size, sum: x[0]);
+        });
+        Assert.Equal([(1, 2, 4f), (1, 2, 6f), (0, 2, 4f), (0, 2, 6f)], results);   // 1 + 3 and 2 + 4; key −2 ranks before key 0
+    }
+
+    [Fact]
+    public void AFailingRank_StopsPeersWaitingInASubGroup()
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var error = Assert.Throws<AggregateException>(() => ThreadGroup.Run(4, comm =>
+        {
+            using var pair = comm.Split(comm.Rank / 2, comm.Rank);
+            if (comm.Rank == 3) throw new InvalidOperationException("rank 3 lost");
+            pair.Barrier();                                           // rank 2 waits for rank 3 here
+            comm.Barrier();
+            return 0;
+        }, TimeSpan.FromSeconds(60)));
+        Assert.IsType<InvalidOperationException>(error.InnerException);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), $"the ranks waited {watch.Elapsed.TotalSeconds:0.#} s: the break did not reach the sub-group");
+    }
 }
