@@ -28,7 +28,7 @@ namespace Qwen3Gen.TensorParallel;
 /// unsplit model to float rounding (the golden tolerances), not bit for bit; for a given N they are the same on every
 /// run and any thread count.
 /// </summary>
-public sealed unsafe class TensorParallelModel<S, W> : ITensorParallelModel where S : struct, IModelShape where W : struct, IWays
+public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelModel where S : struct, IModelShape where W : struct, IWays
 {
     private readonly Weights _weights;
     private readonly ModelConfig _config;
@@ -78,7 +78,7 @@ public sealed unsafe class TensorParallelModel<S, W> : ITensorParallelModel wher
     public ModelConfig Config => _config;
     public Weights Weights => _weights;
 
-    /// <summary>Time this rank spent in the all-reduces of the forward passes (the embedding's and two per layer).</summary>
+    /// <summary>Time this rank spent in the all-reduces of the forward passes (the embedding's and two per layer) and of the training backward passes.</summary>
     public TimeSpan CommunicationTime => TimeSpan.FromSeconds(_commTicks / (double)System.Diagnostics.Stopwatch.Frequency);
     private long _commTicks;
 
@@ -196,6 +196,7 @@ public sealed unsafe class TensorParallelModel<S, W> : ITensorParallelModel wher
     public void Dispose()
     {
         _state?.Dispose();
+        DisposeTraining();
         _weights.Dispose();
     }
 

@@ -1,0 +1,179 @@
+using Xunit.Abstractions;
+using Qwen3Gen.Distributed;
+using Qwen3Gen.Models;
+using Qwen3Gen.Optim;
+using Qwen3Gen.TensorParallel;
+
+namespace Qwen3Gen.Model.Tests;
+
+/// <summary>
+/// Tensor-parallel training (ranks as threads of a <see cref="ThreadGroup"/>): each rank's gradient slice against the
+/// same slice of the float64 golden gradient; 2-way tensor × 2-way data parallelism and three AdamW steps against the
+/// one-process generated model.
+/// </summary>
+public class TensorParallelTrainingTests(ITestOutputHelper output)
+{
+    private static ModelDefinition Definition(string caseName) => caseName switch
+    {
+        "dense-tied" => DenseTied.Definition,
+        "dense-untied" => DenseUntied.Definition,
+        _ => throw new ArgumentException(caseName),
+    };
+
+    private static string Checkpoint(string caseName) => Path.Combine(FixtureFile.CaseDir(caseName), "model.safetensors");
+
+    /// <summary>The part of a whole tensor [rows, cols] (row-major) that <paramref name="t"/> says a rank holds, written out from its kind.</summary>
+    private static float[] SliceOf(float[] full, SlicedTensor t)
+    {
+        int cols = t.FullShape.Length > 1 ? t.FullShape[1] : 1;
+        switch (t.Kind)
+        {
+            case SplitKind.Rows:
+                return full.AsSpan(t.Start * cols, t.Count * cols).ToArray();
+            case SplitKind.Columns:
+                var part = new List<float>();
+                for (int r = 0; r < t.FullShape[0]; r++) part.AddRange(full.AsSpan(r * cols + t.Start, t.Count).ToArray());
+                return [.. part];
+            default:
+                return full;
+        }
+    }
+
+    private static float[] Local(float[] gradients, SlicedTensor t) => gradients.AsSpan((int)t.Local.Offset, (int)t.Local.Length).ToArray();
+
+    [Theory]
+    [InlineData("dense-tied")]
+    [InlineData("dense-untied")]
+    public void TwoWay_Gradients_MatchGoldenSlices(string caseName)
+    {
+        var expected = new FixtureFile(Path.Combine(FixtureFile.CaseDir(caseName), "expected.safetensors"));
+        var (ids, batch, seqLen) = DenseGoldenTests.Inputs(expected);
+        var targets = CausalLm.ShiftedTargets(ids, batch, seqLen);
+        var ranks = ThreadGroup.Run(2, comm =>
+        {
+            using var model = (ITensorParallelTraining)TensorParallelModels.Load(comm, Definition(caseName), Checkpoint(caseName));
+            float inference = model.Forward(ids, targets, batch, seqLen);
+            model.ZeroGradients();
+            float loss = model.ForwardTraining(ids, targets, batch, seqLen);
+            model.Backward();
+            return (inference, loss, gradients: model.Gradients.Slice(0, (int)model.Split.Count).ToArray(), model.Split);
+        });
+        int zeros = 0;
+        foreach (var rank in ranks)
+        {
+            Assert.Equal(rank.inference, rank.loss);                 // the training forward runs the inference forward's operations
+            Compare.Close(output, $"rank {rank.Split.Rank} loss", expected.F32("loss"), [rank.loss], Tolerances.Loss);
+            foreach (var t in rank.Split.Tensors)
+            {
+                var want = SliceOf(expected.F32("grad." + t.Name), t);
+                var got = Local(rank.gradients, t);
+                Compare.Close(output, $"rank {rank.Split.Rank} grad.{t.Name} ({t.Kind})", want, got, Tolerances.Grad);
+                for (int i = 0; i < want.Length; i++)
+                {
+                    if (want[i] != 0) continue;
+                    zeros++;
+                    Assert.True(got[i] == 0, $"rank {rank.Split.Rank} grad.{t.Name}[{i}] is {got[i]:R}; the reference gradient is exactly 0");
+                }
+            }
+        }
+        output.WriteLine($"{zeros} local gradient elements are exactly 0 in the reference and here");
+        // The replicated norm weights: the same gradient on every rank, bit for bit (the AdamW step keeps them equal).
+        foreach (var t in ranks[0].Split.Tensors.Where(t => t.Kind == SplitKind.Replicated))
+            Assert.True(Local(ranks[0].gradients, t).AsSpan().SequenceEqual(Local(ranks[1].gradients, ranks[1].Split[t.Name])),
+                        $"grad.{t.Name} differs between the ranks");
+    }
+
+    [Fact]
+    public void TensorTimesData_TwoByTwo_GradientsMatchOneProcessOnTheWholeBatch()
+    {
+        const string caseName = "dense-untied";
+        var expected = new FixtureFile(Path.Combine(FixtureFile.CaseDir(caseName), "expected.safetensors"));
+        var (ids, batch, seqLen) = DenseGoldenTests.Inputs(expected);
+        var targets = CausalLm.ShiftedTargets(ids, batch, seqLen);
+        Assert.Equal(0, batch % 2);
+        using var reference = DenseGoldenTests.Load(caseName);                  // the generated model, one process, the whole batch
+        reference.ZeroGradients();
+        float referenceLoss = reference.Forward(ids, targets, batch, seqLen);
+        reference.Backward();
+        var referenceGradients = reference.Tensors.ToDictionary(t => t.Name, t => reference.Gradients.Slice(t.Offset, (int)t.Length).ToArray());
+
+        int half = batch / 2, n = half * seqLen;
+        var ranks = ThreadGroup.Run(4, world =>
+        {
+            using var groups = ParallelGroups.Create(world, tensorParallel: 2);
+            using var model = (ITensorParallelTraining)TensorParallelModels.Load(groups.Tensor, DenseUntied.Definition, Checkpoint(caseName));
+            using var trainer = new TensorParallelTrainer(model, dataParallel: groups.Data);
+            int first = groups.Data.Rank * n;                                     // data group d: sequences [d · half, (d + 1) · half)
+            float loss = trainer.ComputeGradients(ids.AsSpan(first, n), targets.AsSpan(first, n), half, seqLen);
+            return (tensor: groups.Tensor.Rank, data: groups.Data.Rank, loss, gradients: model.Gradients.Slice(0, (int)model.Split.Count).ToArray(), model.Split);
+        });
+        Assert.Equal([(0, 0), (1, 0), (0, 1), (1, 1)], ranks.Select(r => (r.tensor, r.data)));   // tp groups {0, 1} {2, 3}
+        foreach (var (rank, k) in ranks.Select((r, k) => (r, k)))
+        {
+            Compare.Close(output, $"world rank {k} loss", [referenceLoss], [rank.loss], Tolerances.Loss);
+            foreach (var t in rank.Split.Tensors)
+                Compare.Close(output, $"world rank {k} grad.{t.Name}", SliceOf(referenceGradients[t.Name], t), Local(rank.gradients, t), Tolerances.Grad);
+        }
+        for (int k = 0; k < 2; k++)                                              // a data-parallel pair ends with the same bits
+            Assert.Equal(ranks[k].gradients, ranks[k + 2].gradients);
+    }
+
+    [Fact]
+    public void TwoWay_ThreeAdamWSteps_FollowOneProcess()
+    {
+        const string caseName = "dense-untied";
+        var expected = new FixtureFile(Path.Combine(FixtureFile.CaseDir(caseName), "expected.safetensors"));
+        var (ids, batch, seqLen) = DenseGoldenTests.Inputs(expected);
+        var targets = CausalLm.ShiftedTargets(ids, batch, seqLen);
+        var options = new AdamWOptions { LearningRate = 1e-2, Beta1 = 0.9, Beta2 = 0.95, WeightDecay = 0.1 };
+        const int steps = 3;
+
+        using var reference = DenseGoldenTests.Load(caseName);
+        using var optimizer = new AdamW(reference.Tensors, options);
+        var expectedLosses = new float[steps + 1];                              // the loss before each step, and after the last
+        for (int s = 0; s < steps; s++)
+        {
+            reference.ZeroGradients();
+            expectedLosses[s] = reference.Forward(ids, targets, batch, seqLen);
+            reference.Backward();
+            optimizer.Step(reference.Weights.Data, reference.Gradients);
+        }
+        expectedLosses[steps] = reference.Forward(ids, targets, batch, seqLen);
+        var expectedWeights = reference.Tensors.ToDictionary(t => t.Name, t => reference.Weights.Data.Slice(t.Offset, (int)t.Length).ToArray());
+
+        var ranks = ThreadGroup.Run(2, comm =>
+        {
+            using var model = (ITensorParallelTraining)TensorParallelModels.Load(comm, DenseUntied.Definition, Checkpoint(caseName));
+            using var trainer = new TensorParallelTrainer(model, options);
+            var losses = new float[steps + 1];
+            for (int s = 0; s < steps; s++) losses[s] = trainer.Step(ids, targets, batch, seqLen);
+            losses[steps] = model.Forward(ids, targets, batch, seqLen);
+            return (losses, weights: model.Weights.Data.Slice(0, (int)model.Split.Count).ToArray(), model.Split);
+        });
+        // Weights: the gradients agree to Tolerances.Grad's relative 1e-3, and an AdamW step moves an element by about lr
+        // times m̂/√v̂, a ratio of gradients, so each step's update agrees to about lr · 1e-3: after k steps, k · lr · 1e-3.
+        (double, double) weightTolerance = (0, steps * options.LearningRate * Tolerances.Grad.Rtol);
+        output.WriteLine($"one process: {string.Join(", ", expectedLosses.Select(l => l.ToString("R")))}");
+        foreach (var rank in ranks)
+        {
+            output.WriteLine($"rank {rank.Split.Rank}:     {string.Join(", ", rank.losses.Select(l => l.ToString("R")))}");
+            Compare.Close(output, $"rank {rank.Split.Rank} losses", expectedLosses, rank.losses, Tolerances.Loss);
+            foreach (var t in rank.Split.Tensors)
+                Compare.Close(output, $"rank {rank.Split.Rank} {t.Name} after {steps} steps", SliceOf(expectedWeights[t.Name], t), Local(rank.weights, t), weightTolerance);
+        }
+        Assert.True(expectedLosses[steps] < expectedLosses[0], "the steps lower the loss");
+    }
+
+    [Fact]
+    public void MoeTraining_IsRefused_SayingWhy()
+    {
+        string checkpoint = Path.Combine(FixtureFile.CaseDir("moe"), "model.safetensors");
+        var error = Assert.Throws<AggregateException>(() => ThreadGroup.Run(2, comm =>
+        {
+            using var model = (ITensorParallelTraining)TensorParallelModels.Load(comm, MoeTied.Definition, checkpoint);
+            return model.ForwardTraining([1, 2], [2, CausalLm.IgnoreIndex], 1, 2);
+        }));
+        var refused = Assert.IsType<NotSupportedException>(error.InnerException);
+        Assert.Contains("mixture of experts", refused.Message);
+    }
+}
