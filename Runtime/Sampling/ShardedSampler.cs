@@ -28,9 +28,9 @@ namespace Qwen3Gen.Sampling;
 /// <item>Without top-k the weights are Sampler's bit for bit, and so are the 2048 bucket masses (each is an exact sum,
 /// <see cref="CandidateMath.AddBucketMasses"/>). What differs is Σw: each rank sums its slice in token order and the
 /// ranks' sums are added in rank order, where Sampler adds the whole row in token order; the totals differ by rounding
-/// (relative error at most about vocab · 2⁻⁵³, typically far less). So with top-p the id differs from Sampler's only
-/// when a cumulative bucket or candidate mass lies between the two values of p·Σw (the kept candidates, their order
-/// and the draw among them are otherwise Sampler's exactly); without top-p (plain, min-p) only when u = U·Σw lies
+/// (either way of adding the vocab positive terms is within about (vocab − 1)·2⁻⁵³ of the exact Σw, relatively). So
+/// with top-p the id differs from Sampler's only when a cumulative bucket or candidate mass lies between the two values
+/// of p·Σw (the kept candidates, their order and the draw among them are otherwise Sampler's exactly); without top-p (plain, min-p) only when u = U·Σw lies
 /// within that rounding of the boundary between two tokens' cumulative weights: rank 0's cumulative weights are
 /// Sampler's, a later rank's start from the sum of the ranks before it. Either way the id is a token with a non-zero
 /// kept weight, the same on every rank, and the generator advances by one double as in Sampler.</item>

@@ -103,6 +103,41 @@ public sealed class ShardedSamplerTests
 
     private static int FirstDifference(int[] a, int[] b) => Enumerable.Range(0, a.Length).First(i => a[i] != b[i]);
 
+    [Fact]
+    public void Qwen3Vocabulary_PathsWithoutTopK_GiveSamplersIds()
+    {
+        // 151,936 tokens on 4 ranks (TensorSplit's r·V/N slices), Gaussian logits (σ = 2.5): large nuclei and a Σw of
+        // 151,936 terms, where the per-rank grouping of Σw is the only difference from Sampler. Row s is a fixed row
+        // rotated by 7919·s tokens (made on the fly: no 300 stored rows).
+        const int vocab = 151_936, ranks = 4, steps = 300;
+        var r = new Random(19);
+        var basis = new float[vocab];
+        for (int i = 0; i < vocab; i++) basis[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - r.NextDouble())) * Math.Cos(2 * Math.PI * r.NextDouble()) * 2.5);
+        void Row(int step, int start, Span<float> into)
+        {
+            for (int i = 0; i < into.Length; i++) into[i] = basis[(start + i + 7919L * step) % vocab];
+        }
+        var starts = Enumerable.Range(0, ranks + 1).Select(q => (int)((long)q * vocab / ranks)).ToArray();
+        foreach (var options in new[] { new SamplingOptions { Seed = 1 }, new SamplingOptions { MinP = 0.05f, Seed = 3 }, new SamplingOptions { TopP = 0.8f, Temperature = 0.6f, Seed = 4 } })
+        {
+            var sampler = new Sampler(vocab, options);
+            var row = new float[vocab];
+            var expected = new int[steps];
+            for (int s = 0; s < steps; s++) { Row(s, 0, row); expected[s] = sampler.Sample(row); }
+            var got = ThreadGroup.Run(ranks, comm =>
+            {
+                int start = starts[comm.Rank], count = starts[comm.Rank + 1] - start;
+                var sharded = new ShardedSampler(comm, vocab, start, count, options);
+                var slice = new float[count];
+                var ids = new int[steps];
+                for (int s = 0; s < steps; s++) { Row(s, start, slice); ids[s] = sharded.Sample(slice); }
+                return ids;
+            });
+            foreach (var ids in got) Assert.Equal(expected, ids);
+            Assert.True(expected.Distinct().Count() > steps * 9 / 10, "the draws should be spread over many tokens");
+        }
+    }
+
     [Theory]
     [InlineData(0, 1f, 0f)]     // plain temperature: the owner-rank walk
     [InlineData(0, 0.9f, 0f)]   // top-p: the gathered nucleus
