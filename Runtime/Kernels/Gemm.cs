@@ -70,13 +70,6 @@ internal static unsafe class Gemm
         public static int K => P.Out;
     }
 
-    /// <summary>dW += dyᵀ · x: C = dW [Out, In], summed over K = rows (a run-time size).</summary>
-    public readonly struct WeightGradientSizes<P> : ISizes where P : struct, IProduct
-    {
-        public static int N => P.In;
-        public static int K => -1;
-    }
-
     /// <summary>
     /// The length of the k-block at k0: KC, or what is left of K. When K is a constant at most KC or a multiple of KC the
     /// answer is one constant for every block (the same value the general rule gives), so it folds.
@@ -173,50 +166,53 @@ internal static unsafe class Gemm
                 for (int p = p0; p < p1; p++)
                 {
                     int n0 = p * nr, cols = N % nr == 0 ? nr : Math.Min(nr, N - n0);   // (a full panel: folds for a constant N)
-                    Pack(packedB, nr, n0, cols, k0, kc);
+                    Pack(B, Ldb, Kind, packedB, nr, n0, cols, k0, kc);
                     RowsOfPanel<S, TV, Z>(C + n0, Ldc, cols, a, aRow, aK, aTile, packedB, kc, m0, m1, load: Accumulate || k0 > 0);
                 }
             }
         }
+    }
 
-        /// <summary>packed[k, n] = B(k0 + k, n0 + n) for n &lt; cols, 0 for the padding columns.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private readonly void Pack(float* packed, int nr, int n0, int cols, int k0, int kc)
+    /// <summary>
+    /// packed[k, n] = B(k0 + k, n0 + n) for n &lt; cols, 0 for the padding columns (B at b, row stride ldb, stored as kind).
+    /// Outside the job, which is compiled per product's sizes: one copy serves every product.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Pack(void* b, long ldb, Source kind, float* packed, int nr, int n0, int cols, int k0, int kc)
+    {
+        if (cols < nr) new Span<float>(packed, kc * nr).Clear();
+        switch (kind)
         {
-            if (cols < nr) new Span<float>(packed, kc * nr).Clear();
-            switch (Kind)
+            case Source.Rows:
             {
-                case Source.Rows:
-                {
-                    // A 128-byte row copy per k: inline vector moves (a memmove call per row cost ~15% here).
-                    float* src = (float*)B + k0 * Ldb + n0;
-                    if (cols == 32 && Vector512.IsHardwareAccelerated)
-                        for (int k = 0; k < kc; k++, src += Ldb)
-                        {
-                            Vector512.Load(src).Store(packed + k * 32);
-                            Vector512.Load(src + 16).Store(packed + k * 32 + 16);
-                        }
-                    else if (cols == nr && nr % 4 == 0 && Vector128.IsHardwareAccelerated)
-                        for (int k = 0; k < kc; k++, src += Ldb)
-                            for (int j = 0; j < nr; j += 4) Vector128.Load(src + j).Store(packed + k * nr + j);
-                    else
-                        for (int k = 0; k < kc; k++, src += Ldb)
-                            Unsafe.CopyBlockUnaligned(packed + k * nr, src, (uint)(cols * sizeof(float)));
-                    break;
-                }
-                case Source.RowsBF16:                                  // BF16 rows, widened exactly (bits << 16)
-                {
-                    BF16* src = (BF16*)B + k0 * Ldb + n0;
-                    for (int k = 0; k < kc; k++, src += Ldb) RowOps.Load(packed + k * nr, src, cols);
-                    break;
-                }
-                case Source.Transposed:
-                    Transpose.Pack((float*)B + n0 * Ldb + k0, Ldb, packed, nr, cols, kc);
-                    break;
-                default:
-                    Transpose.Pack((ushort*)B + n0 * Ldb + k0, Ldb, packed, nr, cols, kc);
-                    break;
+                // A 128-byte row copy per k: inline vector moves (a memmove call per row cost ~15% here).
+                float* src = (float*)b + k0 * ldb + n0;
+                if (cols == 32 && Vector512.IsHardwareAccelerated)
+                    for (int k = 0; k < kc; k++, src += ldb)
+                    {
+                        Vector512.Load(src).Store(packed + k * 32);
+                        Vector512.Load(src + 16).Store(packed + k * 32 + 16);
+                    }
+                else if (cols == nr && nr % 4 == 0 && Vector128.IsHardwareAccelerated)
+                    for (int k = 0; k < kc; k++, src += ldb)
+                        for (int j = 0; j < nr; j += 4) Vector128.Load(src + j).Store(packed + k * nr + j);
+                else
+                    for (int k = 0; k < kc; k++, src += ldb)
+                        Unsafe.CopyBlockUnaligned(packed + k * nr, src, (uint)(cols * sizeof(float)));
+                break;
             }
+            case Source.RowsBF16:                                  // BF16 rows, widened exactly (bits << 16)
+            {
+                BF16* src = (BF16*)b + k0 * ldb + n0;
+                for (int k = 0; k < kc; k++, src += ldb) RowOps.Load(packed + k * nr, src, cols);
+                break;
+            }
+            case Source.Transposed:
+                Transpose.Pack((float*)b + n0 * ldb + k0, ldb, packed, nr, cols, kc);
+                break;
+            default:
+                Transpose.Pack((ushort*)b + n0 * ldb + k0, ldb, packed, nr, cols, kc);
+                break;
         }
     }
 

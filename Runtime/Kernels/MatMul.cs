@@ -134,20 +134,22 @@ public static unsafe class MatMul
         });
     }
 
-    /// <summary>dw[o, i] += Σ_r dy[r, o] · x[r, i], sizes given by the product type <typeparamref name="P"/> (compiled with them as constants).</summary>
+    /// <summary>
+    /// dw[o, i] += Σ_r dy[r, o] · x[r, i] for the product type <typeparamref name="P"/>. This one runs the shared
+    /// run-time-size code: its sum runs over rows, not a model constant, so a copy per product would only fold the panel
+    /// count (and cost a compiled copy of the packed product per product for nothing measurable).
+    /// </summary>
     public static void BackwardWeight<P>(float* dw, float* dy, float* x, int rows) where P : struct, IProduct
-        => BackwardWeight<P>(dw, dy, x, rows, P.In, P.Out);
+        => BackwardWeight(dw, dy, x, rows, P.In, P.Out);
 
     /// <summary>dw[o, i] += Σ_r dy[r, o] · x[r, i].   (the weight gradient of y = x @ Wᵀ; accumulates)</summary>
     public static void BackwardWeight(float* dw, float* dy, float* x, int rows, int inDim, int outDim)
-        => BackwardWeight<Unsized>(dw, dy, x, rows, inDim, outDim);
-
-    private static void BackwardWeight<P>(float* dw, float* dy, float* x, int rows, int inDim, int outDim) where P : struct, IProduct
     {
         Check(rows, inDim, outDim, dw, dy, x);
         if (outDim == 0 || inDim == 0) return;
-        // C = dw [out, in];  A = dyᵀ (A(m, k) = dy[k·out + m]);  B(k, n) = x[k, n].
-        Run(new Gemm.Job<Gemm.WeightGradientSizes<P>>
+        // C = dw [out, in];  A = dyᵀ (A(m, k) = dy[k·out + m]);  B(k, n) = x[k, n].  (Sizes all at run time: the copy
+        // of the packed product that the run-time-size forward products use too.)
+        Run(new Gemm.Job<Gemm.ForwardSizes<Unsized>>
         {
             C = dw, Ldc = inDim, A = dy, ARow = 1, AK = outDim,
             B = x, Ldb = inDim, Kind = Gemm.Source.Rows,
