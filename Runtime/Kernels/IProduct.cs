@@ -5,10 +5,11 @@ namespace Qwen3Gen.Kernels;
 /// <summary>
 /// A matrix product's sizes as a type: y = x · Wᵀ with W [Out, In] (nn.Linear). A generated model declares one struct
 /// per product (<c>QProj</c>: In = Hidden, Out = QDim, ...) and passes it as the type argument of
-/// <see cref="MatMul.Forward{P}(float*, float*, Models.WeightMatrix, int)"/> and its backward counterparts. For a struct
+/// <see cref="MatMul.Forward{P}(float*, float*, Models.WeightMatrix, int)"/> and <c>MatMul.BackwardInput&lt;P&gt;</c>. For a struct
 /// type argument the JIT compiles the kernels once per product, and each <c>P.In</c> there inlines to its constant:
 /// the dot-product loops of the decode kernel (<see cref="MatVec"/>) and the k-blocks and micro-kernel of the packed
-/// product (<see cref="Gemm"/>) run to fixed bounds, as if the numbers were written in (docs/kernels.md shows the code).
+/// product (<see cref="Gemm"/>) run to fixed bounds, as if the numbers were written in (docs/kernels.md, "Sizes as
+/// constants"; the machine code is in docs/generated-code.md).
 /// </summary>
 public interface IProduct
 {
@@ -20,7 +21,7 @@ public interface IProduct
 }
 
 /// <summary>
-/// The sizes of a product that are not constants (LoRA adapters, tests, tools): In and Out are −1, and the kernels use the
+/// The sizes of a product that are not constants (LoRA adapters, tensor-parallel slices, tests, tools): In and Out are −1, and the kernels use the
 /// sizes passed at run time. The same kernel code serves both: <see cref="Sizes.Of"/> folds to one or the other.
 /// </summary>
 internal readonly struct Unsized : IProduct
