@@ -39,10 +39,32 @@ public sealed class ChatEngine : IDisposable
                 $"The context length must be in 2..{model.PositionLimit} (max_position_embeddings of {model.Name}, RoPE scaling {model.RopeScaling}).");
         Model = model;
         Tokenizer = tokenizer;
-        _stopIds = (stopIds ?? tokenizer.EosIds).Distinct().ToArray();
-        foreach (int id in _stopIds)
-            if ((uint)id >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(stopIds), id, $"Stop id {id} is outside the vocabulary [0, {vocab}).");
+        _stopIds = CheckStopIds(stopIds ?? tokenizer.EosIds, vocab);
         _generation = new TextGeneration(model.CreateSession(contextLength, prefillChunk, cacheFormat), new Sampler(vocab, SamplingOptions.Greedy), tokenizer);
+    }
+
+    /// <summary>
+    /// An engine over a session and a sampler made elsewhere, e.g. one rank of a tensor-parallel model: its session gives
+    /// the rank's part of each logits row and <paramref name="sampler"/> is a <see cref="ShardedSampler"/> over the same
+    /// ranks, so every rank runs this engine in step and picks the same tokens (<see cref="Model"/> is then null).
+    /// </summary>
+    public ChatEngine(IInferenceSession session, ITokenSampler sampler, Qwen3Tokenizer tokenizer, IEnumerable<int>? stopIds = null)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(sampler);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        if (session.Capacity < 2) throw new ArgumentOutOfRangeException(nameof(session), session.Capacity, "The session must hold at least 2 positions.");
+        Tokenizer = tokenizer;
+        _stopIds = CheckStopIds(stopIds ?? tokenizer.EosIds, sampler.Vocab);
+        _generation = new TextGeneration(session, sampler, tokenizer);
+    }
+
+    private static int[] CheckStopIds(IEnumerable<int> stopIds, int vocab)
+    {
+        var ids = stopIds.Distinct().ToArray();
+        foreach (int id in ids)
+            if ((uint)id >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(stopIds), id, $"Stop id {id} is outside the vocabulary [0, {vocab}).");
+        return ids;
     }
 
     /// <summary>
@@ -56,7 +78,8 @@ public sealed class ChatEngine : IDisposable
         return new ChatEngine(loaded.Model, tokenizer, loaded.Generation.EosTokenIds.Concat(tokenizer.EosIds), contextLength, prefillChunk, cacheFormat);
     }
 
-    public IQwen3Model Model { get; }
+    /// <summary>The model (null for an engine made from a session and a sampler).</summary>
+    public IQwen3Model? Model { get; }
 
     public Qwen3Tokenizer Tokenizer { get; }
 

@@ -51,7 +51,7 @@ public sealed class Qwen3ChatClient : IChatClient
         ArgumentNullException.ThrowIfNull(engine);
         _engine = engine;
         _ownsEngine = ownsEngine;
-        _metadata = new ChatClientMetadata("qwen3gen", null, modelId ?? engine.Model.Name);
+        _metadata = new ChatClientMetadata("qwen3gen", null, modelId ?? engine.Model?.Name ?? "qwen3gen");
     }
 
     /// <summary>A client over a loaded snapshot, with a KV cache of <paramref name="contextLength"/> positions.</summary>
@@ -186,7 +186,7 @@ public sealed class Qwen3ChatClient : IChatClient
         if (serviceType == typeof(ChatClientMetadata)) return _metadata;
         if (serviceType.IsInstanceOfType(this)) return this;
         if (serviceType.IsInstanceOfType(_engine)) return _engine;
-        if (serviceType.IsInstanceOfType(_engine.Model)) return _engine.Model;
+        if (_engine.Model is { } model && serviceType.IsInstanceOfType(model)) return model;
         return null;
     }
 

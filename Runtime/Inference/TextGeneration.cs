@@ -36,7 +36,7 @@ namespace Qwen3Gen.Inference;
 public sealed class TextGeneration
 {
     private readonly IInferenceSession _session;
-    private readonly Sampler _sampler;
+    private readonly ITokenSampler _sampler;
     private readonly ITokenizer _tokenizer;
     private readonly int[] _context;          // the tokens in the cache: _context[0.._contextLength) sit at positions 0..
     private int _contextLength;
@@ -55,7 +55,7 @@ public sealed class TextGeneration
     private int _promptTokens, _reused, _prefilled, _slides, _decodeSteps;
     private TimeSpan _prefillTime, _decodeTime;
 
-    public TextGeneration(IInferenceSession session, Sampler sampler, ITokenizer tokenizer)
+    public TextGeneration(IInferenceSession session, ITokenSampler sampler, ITokenizer tokenizer)
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(sampler);
@@ -70,7 +70,7 @@ public sealed class TextGeneration
 
     public IInferenceSession Session => _session;
 
-    public Sampler Sampler => _sampler;
+    public ITokenSampler Sampler => _sampler;
 
     public ITokenizer Tokenizer => _tokenizer;
 
@@ -253,15 +253,17 @@ public sealed class TextGeneration
     {
         if (_logits.Length != logits.Length)
         {
-            if (logits.Length != _sampler.Vocab)
-                throw new InvalidOperationException($"The model gives {logits.Length} logits but the sampler was made for a vocabulary of {_sampler.Vocab}.");
+            if (logits.Length != _sampler.Count)
+                throw new InvalidOperationException($"The model gives {logits.Length} logits but the sampler was made for {_sampler.Count} (ids {_sampler.Start}..).");
             _logits = new float[logits.Length];
         }
         logits.CopyTo(_logits);
         // Ids past the tokenizer's vocabulary are the embedding's padding rows (151,669..151,935 for Qwen3): they have no
-        // text and a trained model never picks them; masked, an untrained one cannot either.
-        if (_options.OnlyTokenizerIds && _tokenizer.VocabSize < _logits.Length)
-            _logits.AsSpan(_tokenizer.VocabSize).Fill(float.NegativeInfinity);
+        // text and a trained model never picks them; masked, an untrained one cannot either. (The logits are those of ids
+        // Start.. : a tensor-parallel rank holds one part of the row.)
+        int firstPadding = _tokenizer.VocabSize - _sampler.Start;
+        if (_options.OnlyTokenizerIds && firstPadding < _logits.Length)
+            _logits.AsSpan(Math.Max(0, firstPadding)).Fill(float.NegativeInfinity);
     }
 
     // The run is over: the text stream flushes what it held back (unless a stop string already cut the text; the flush may

@@ -5,7 +5,8 @@ namespace Qwen3Gen.Models;
 /// <summary>
 /// KV-cached decoding of one sequence: the cache holds up to <see cref="Capacity"/> positions, allocated once
 /// when the session is created. Prefill appends a prompt, Decode appends one token; both return the logits
-/// of the last position (valid until the next call).
+/// of the last position (valid until the next call): the whole row [Vocab], or for one rank of a tensor-parallel model
+/// (<see cref="TensorParallel.ITensorParallelSession"/>) its part of the row.
 /// </summary>
 public interface IInferenceSession : IDisposable
 {

@@ -20,7 +20,7 @@ namespace Qwen3Gen.Sampling;
 /// remembers the tokens of the current sequence (<see cref="AddContext"/>, <see cref="Accept"/>) for the
 /// penalties. Not thread-safe: one sampler per generation stream.
 /// </summary>
-public sealed class Sampler
+public sealed class Sampler : ITokenSampler
 {
     private readonly float[] _weights; // candidate weights (or logits during top-k selection), by position
     private readonly int[] _ids;       // candidate token ids, by position (when positions are not ids)
@@ -43,6 +43,12 @@ public sealed class Sampler
     }
 
     public int Vocab { get; }
+
+    /// <summary>0: the sampler is given whole rows.</summary>
+    public int Start => 0;
+
+    /// <summary><see cref="Vocab"/>: the sampler is given whole rows.</summary>
+    public int Count => Vocab;
 
     /// <summary>The options of the next draws. Setting them (e.g. a thinking / non-thinking switch) keeps the generator's state.</summary>
     public SamplingOptions Options

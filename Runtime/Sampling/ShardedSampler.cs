@@ -39,7 +39,7 @@ namespace Qwen3Gen.Sampling;
 /// constructor is collective too: it checks that the ranks agree on the vocabulary and the seed and that the slices
 /// tile it in rank order. Not thread-safe: one sampler per generation stream and rank.
 /// </summary>
-public sealed unsafe class ShardedSampler
+public sealed unsafe class ShardedSampler : ITokenSampler
 {
     private const int MaxVocab = 1 << 24; // token ids travel as floats, exact below 2^24
 

@@ -39,18 +39,17 @@ public interface ITensorParallelModel : IDisposable
 }
 
 /// <summary>
-/// KV-cached decoding of one sequence on one rank, driven in step on every rank. Prefill and Decode return this rank's
-/// part of the last position's logits (token ids [VocabStart, VocabStart + VocabCount)); pick the next token with a
+/// KV-cached decoding of one sequence on one rank, driven in step on every rank. Prefill and Decode (of
+/// <see cref="IInferenceSession"/>) return this rank's part of the last position's logits (token ids [VocabStart, VocabStart + VocabCount)); pick the next token with a
 /// <see cref="Sampling.ShardedSampler"/> over the same communicator.
 /// </summary>
-public interface ITensorParallelSession : IDisposable
+public interface ITensorParallelSession : IInferenceSession
 {
-    int Capacity { get; }
-    int Position { get; }
+    /// <summary>The token id of this rank's first logit.</summary>
     int VocabStart { get; }
+
+    /// <summary>How many logits this rank's Prefill and Decode return.</summary>
     int VocabCount { get; }
+
     ICommunicator Comm { get; }
-    ReadOnlySpan<float> Prefill(ReadOnlySpan<int> tokens);
-    ReadOnlySpan<float> Decode(int token);
-    void Rewind(int position);
 }

@@ -31,7 +31,7 @@ internal static class GenerateCommand
         var hide = new Option<bool>("--hide-thinking") { Description = "With --chat: do not print the think block." };
         var model = new ModelOptions();
         var command = new Command("generate", "Stream a continuation of PROMPT from a Hugging Face Qwen3 snapshot.") { prompt, chat, noThink, hide };
-        model.AddTo(command);
+        model.AddTo(command, tensorParallel: true);
         command.SetAction(parse =>
         {
             if (ModelOptions.Conflicts(parse, model) is string conflict)
@@ -54,6 +54,9 @@ internal static class GenerateCommand
 
     public static int Run(Settings s, TextWriter output, TextWriter error, bool terminal)
     {
+        if (s.Model.TensorParallel is not null)
+            return TensorParallelCli.Run("generate", s.Model, error, (comm, loaded) =>
+                RunTensorParallel(s, comm, loaded, comm.Rank == 0 ? output : TextWriter.Null, comm.Rank == 0 ? error : TextWriter.Null, terminal && comm.Rank == 0));
         if (ModelLoading.LoadAny("generate", s.Model, error) is not var (loaded, anyTokenizer)) return 1;
         using (loaded)
         {
@@ -108,6 +111,57 @@ internal static class GenerateCommand
         var stats = generation.Generate(prompt, options, output);
         output.WriteLine();
         error.WriteLine(Stats(stats));
+        return 0;
+    }
+
+    /// <summary>
+    /// One rank of `mpirun -np N qwen3gen generate … --tensor-parallel N`: the same text loop as one process (plain or
+    /// --chat), over the rank's session and a <see cref="ShardedSampler"/>; every rank picks the same tokens, rank 0 prints.
+    /// </summary>
+    private static int RunTensorParallel(Settings s, Distributed.ICommunicator comm, TensorParallel.LoadedTensorParallelModel loaded,
+                                         TextWriter output, TextWriter error, bool terminal)
+    {
+        int maxTokens = s.Model.MaxTokens ?? DefaultMaxTokens;
+        int[] prompt;
+        SamplingOptions sampling;
+        var stopIds = loaded.Generation.EosTokenIds.Concat(loaded.Tokenizer.EosIds).ToArray();
+        GenerationStats stats;
+        if (s.Chat)
+        {
+            if (loaded.Tokenizer is not Qwen3Tokenizer tokenizer)
+                throw new ArgumentException($"--chat needs a model with the Qwen3 tokenizer; '{s.Model.ModelDir}' is byte-level (trained with --tokenizer byte).");
+            bool? enableThinking = s.NoThink ? false : null;
+            var messages = new[] { ChatMessage.User(s.Prompt) };
+            prompt = ChatTemplate.Encode(tokenizer, messages, addGenerationPrompt: true, enableThinking);
+            sampling = s.Model.Sampling(ChatThinkingMode.IsThinking(messages, enableThinking) ? SamplingOptions.QwenThinking : SamplingOptions.QwenNonThinking);
+            ModelLoading.CheckMaxTokens(s.Model, loaded.Config, prompt.Length);
+            int context = ModelLoading.ContextLength(s.Model, loaded.Config, (int)Math.Min(int.MaxValue, (long)prompt.Length + maxTokens));
+            var (session, sampler) = TensorParallelCli.Decoder(comm, loaded, context, sampling);
+            using var _ = session;
+            using var engine = new ChatEngine(session, sampler, tokenizer, stopIds);
+            var writer = new ChatOutput(output, error, terminal, s.HideThinking);
+            writer.Begin();
+            var reply = engine.Generate(prompt, new ChatRequest { Sampling = sampling, Seed = sampling.Seed, MaxNewTokens = maxTokens }, separateThinking: true, writer.Write);
+            writer.End();
+            stats = reply.Stats;
+        }
+        else
+        {
+            prompt = loaded.Tokenizer.Encode(s.Prompt);
+            if (prompt.Length == 0) throw new ArgumentException("The prompt encodes to no tokens: give some text.");
+            sampling = s.Model.Sampling(FromGenerationConfig(loaded.Generation));
+            ModelLoading.CheckMaxTokens(s.Model, loaded.Config, prompt.Length);
+            int context = ModelLoading.ContextLength(s.Model, loaded.Config, (int)Math.Min(int.MaxValue, (long)prompt.Length + maxTokens));
+            var (session, sampler) = TensorParallelCli.Decoder(comm, loaded, context, sampling);
+            using var _ = session;
+            var generation = new TextGeneration(session, sampler, loaded.Tokenizer);
+            var options = new GenerationOptions { MaxNewTokens = maxTokens, StopTokenIds = stopIds, OnlyTokenizerIds = true, SkipSpecialTokens = true };
+            stats = generation.Generate(prompt, options, output);
+            output.WriteLine();
+        }
+        error.WriteLine(Stats(stats));
+        error.WriteLine($"tensor-parallel: {comm.Size} ranks ({comm.Description}), {loaded.Definition.Name} {loaded.Model.Weights.Format}, " +
+                        $"{loaded.Model.Weights.Bytes / 1e9:0.00} GB of weights per rank; rank 0 waited {loaded.Model.CommunicationTime.TotalMilliseconds:0} ms in all-reduces");
         return 0;
     }
 

@@ -29,6 +29,12 @@ internal sealed record ModelSettings
     /// <summary>A PEFT LoRA adapter folder merged into the weights after loading (F32).</summary>
     public string? Adapter { get; init; }
 
+    /// <summary>Under mpirun: split the model across this many ranks (tensor parallelism; null: one process holds it all).</summary>
+    public int? TensorParallel { get; init; }
+
+    /// <summary>Under mpirun: seconds a rank waits on the others before the job is aborted.</summary>
+    public double CommTimeout { get; init; } = 300;
+
     /// <summary><paramref name="defaults"/> with every option given on the command line applied.</summary>
     public SamplingOptions Sampling(SamplingOptions defaults)
     {
@@ -62,11 +68,19 @@ internal sealed class ModelOptions
     public readonly Option<ulong?> Seed = new("--seed") { Description = "Seed of the sampler: same seed, same text." };
     public readonly Option<string?> Adapter = new("--adapter") { Description = "A LoRA adapter folder (PEFT: adapter_config.json + adapter_model.safetensors) to merge into the model (weights in F32)." };
     public readonly Option<string?> CacheType = new("--cache-type") { Description = "KV cache storage: f32 (default, exact), bf16, f16 or q8_0 (docs/long-context.md)." };
+    public readonly Option<int?> TensorParallel = new Option<int?>("--tensor-parallel") { Description = "Under `mpirun -np N`: split the model across the N ranks (1, 2, 4 or 8; docs/distributed.md)." }.AtLeast(1);
+    public readonly Option<double> CommTimeout = new("--comm-timeout") { Description = "With --tensor-parallel: seconds to wait on another rank before aborting the job.", DefaultValueFactory = _ => 300 };
 
-    public void AddTo(Command command)
+    /// <param name="tensorParallel">Also the --tensor-parallel and --comm-timeout options (generate, chat).</param>
+    public void AddTo(Command command, bool tensorParallel = false)
     {
         foreach (var o in new Option[] { Model, Bf16, F32, Threads, MaxTokens, Context, Temperature, TopK, TopP, MinP, RepetitionPenalty, PresencePenalty, Seed, Adapter, CacheType })
             command.Options.Add(o);
+        if (tensorParallel)
+        {
+            command.Options.Add(TensorParallel);
+            command.Options.Add(CommTimeout);
+        }
     }
 
     public ModelSettings Read(ParseResult parse) => new()
@@ -85,12 +99,16 @@ internal sealed class ModelOptions
         Seed = parse.GetValue(Seed),
         Adapter = parse.GetValue(Adapter),
         CacheFormat = parse.GetValue(CacheType) is string cache ? KvCacheFormats.Parse(cache) ?? KvCacheFormat.F32 : KvCacheFormat.F32,
+        TensorParallel = parse.GetResult(TensorParallel) is null ? null : parse.GetValue(TensorParallel),
+        CommTimeout = parse.GetResult(CommTimeout) is null ? 300 : parse.GetValue(CommTimeout),
     };
 
     /// <summary>--bf16 and --f32 together is an error; so is an unknown --cache-type.</summary>
     public static string? Conflicts(ParseResult parse, ModelOptions o) =>
         parse.GetValue(o.Bf16) && parse.GetValue(o.F32) ? "give --bf16 or --f32, not both."
         : parse.GetValue(o.CacheType) is string cache && KvCacheFormats.Parse(cache) is null ? $"--cache-type '{cache}' is not one of f32, bf16, f16, q8_0."
+        : parse.GetResult(o.CommTimeout) is not null && !(parse.GetValue(o.CommTimeout) > 0 && double.IsFinite(parse.GetValue(o.CommTimeout)))
+            ? $"--comm-timeout ({parse.GetValue(o.CommTimeout)}) must be a positive number of seconds."
         : null;
 }
 
@@ -170,10 +188,13 @@ internal static class ModelLoading
     /// An explicit --max-tokens must leave the prompt room in the context (--context, else max_position_embeddings):
     /// a reply that can never be that long is a mistake in the command line, reported as one.
     /// </summary>
-    public static void CheckMaxTokens(ModelSettings s, LoadedModel m, int promptTokens)
+    public static void CheckMaxTokens(ModelSettings s, LoadedModel m, int promptTokens) => CheckMaxTokens(s, m.Config, promptTokens);
+
+    /// <inheritdoc cref="CheckMaxTokens(ModelSettings, LoadedModel, int)"/>
+    public static void CheckMaxTokens(ModelSettings s, ModelConfig config, int promptTokens)
     {
         if (s.MaxTokens is not int maxTokens) return;
-        int context = s.Context ?? m.Config.MaxPositions;
+        int context = s.Context ?? config.MaxPositions;
         string source = s.Context is null ? "max_position_embeddings of the model" : "--context";
         if ((long)promptTokens + maxTokens > context)
             throw new ArgumentException(promptTokens > 0
@@ -185,11 +206,14 @@ internal static class ModelLoading
     /// Context length: what was asked, else min(<paramref name="fallback"/>, max_position_embeddings). An asked context
     /// past the model's positions is refused naming --context (the KV cache is sized from it).
     /// </summary>
-    public static int ContextLength(ModelSettings s, LoadedModel m, int fallback)
+    public static int ContextLength(ModelSettings s, LoadedModel m, int fallback) => ContextLength(s, m.Config, fallback);
+
+    /// <inheritdoc cref="ContextLength(ModelSettings, LoadedModel, int)"/>
+    public static int ContextLength(ModelSettings s, ModelConfig config, int fallback)
     {
-        int limit = m.Config.PositionLimit;
+        int limit = config.PositionLimit;
         if (s.Context is int asked && asked > limit)
-            throw new ArgumentException($"--context ({asked}) exceeds the model's {limit} positions (max_position_embeddings{(limit != m.Config.MaxPositions ? " with its RoPE scaling" : "")}).");
+            throw new ArgumentException($"--context ({asked}) exceeds the model's {limit} positions (max_position_embeddings{(limit != config.MaxPositions ? " with its RoPE scaling" : "")}).");
         return s.Context ?? Math.Min(fallback, limit);
     }
 }
