@@ -28,3 +28,25 @@ public readonly struct RankShape<S, W> : IModelShape where S : struct, IModelSha
     public static int ExpertFfn => S.ExpertFfn;
     public static bool NormTopKProb => S.NormTopKProb;
 }
+
+/// <summary>
+/// The products of a rank of <typeparamref name="S"/> split <typeparamref name="W"/> ways, with their sizes as constants
+/// (<see cref="Kernels.IProduct"/>), as the one-process model passes its own: the kernels compile per product.
+/// </summary>
+public static class RankProducts<S, W> where S : struct, IModelShape where W : struct, IWays
+{
+    /// <summary>q_proj rows of the rank's query heads: Hidden → QDim / N.</summary>
+    public readonly struct QProj : Kernels.IProduct { public static int In => S.Hidden; public static int Out => RankShape<S, W>.QDim; }
+
+    /// <summary>k_proj / v_proj rows of the rank's K/V heads: Hidden → KvDim / N.</summary>
+    public readonly struct KvProj : Kernels.IProduct { public static int In => S.Hidden; public static int Out => RankShape<S, W>.KvDim; }
+
+    /// <summary>o_proj columns of the rank's heads: QDim / N → Hidden (a partial sum).</summary>
+    public readonly struct OProj : Kernels.IProduct { public static int In => RankShape<S, W>.QDim; public static int Out => S.Hidden; }
+
+    /// <summary>gate_proj / up_proj rows of the rank's FFN columns: Hidden → Ffn / N.</summary>
+    public readonly struct GateUpProj : Kernels.IProduct { public static int In => S.Hidden; public static int Out => RankShape<S, W>.Ffn; }
+
+    /// <summary>down_proj columns of the rank's FFN columns: Ffn / N → Hidden (a partial sum).</summary>
+    public readonly struct DownProj : Kernels.IProduct { public static int In => RankShape<S, W>.Ffn; public static int Out => S.Hidden; }
+}

@@ -89,21 +89,21 @@ public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelTr
         var m = _weights;
         float* v = m.Vectors;
         Layer<RankShape<S, W>>.RmsNormForward(a.Ln1, a.Rstd1, a.Input, v + w.InputNorm, rows, S.Hidden);
-        MatMul.Forward(a.QRaw, a.Ln1, m.Matrix(w.Q), rows, S.Hidden, RankShape<S, W>.QDim);
-        MatMul.Forward(a.KRaw, a.Ln1, m.Matrix(w.K), rows, S.Hidden, RankShape<S, W>.KvDim);
-        MatMul.Forward(a.VRaw, a.Ln1, m.Matrix(w.V), rows, S.Hidden, RankShape<S, W>.KvDim);
+        MatMul.Forward<RankProducts<S, W>.QProj>(a.QRaw, a.Ln1, m.Matrix(w.Q), rows);
+        MatMul.Forward<RankProducts<S, W>.KvProj>(a.KRaw, a.Ln1, m.Matrix(w.K), rows);
+        MatMul.Forward<RankProducts<S, W>.KvProj>(a.VRaw, a.Ln1, m.Matrix(w.V), rows);
         Layer<RankShape<S, W>>.RmsNormForward(a.Q, a.QRstd, a.QRaw, v + w.QNorm, rows * RankShape<S, W>.Heads, S.HeadDim);
         Layer<RankShape<S, W>>.RopeForward(a.Q, rows, seqLen, RankShape<S, W>.Heads, s.Past, s.RopeCos, s.RopeSin);
         Layer<RankShape<S, W>>.KvCacheWrite(a.K, a.V, default, default, a.KRstd, a.KRaw, a.VRaw, v + w.KNorm, s.RopeCos, s.RopeSin,
                                              rows, seqLen, s.Slot, s.Past, seqLen);                // training: the cache is this call's keys
         Layer<RankShape<S, W>>.AttentionForward(a.Attn, a.Lse, a.Q, a.K, a.V, default, default, null, batch, seqLen, s.Slot, s.Past, seqLen);
-        MatMul.Forward(a.Mid, a.Attn, m.Matrix(w.O), rows, RankShape<S, W>.QDim, S.Hidden);            // o_r
+        MatMul.Forward<RankProducts<S, W>.OProj>(a.Mid, a.Attn, m.Matrix(w.O), rows);            // o_r
         AllReduce(a.Mid, (long)rows * S.Hidden);                                                        // o = Σ_r o_r
         Layer<RankShape<S, W>>.AddRmsNormForward(a.Ln2, a.Rstd2, a.Mid, a.Input, v + w.PostNorm, rows, S.Hidden);   // Mid = Input + o, its norm
-        MatMul.Forward(a.Gate, a.Ln2, m.Matrix(w.Gate), rows, S.Hidden, RankShape<S, W>.Ffn);
-        MatMul.Forward(a.Up, a.Ln2, m.Matrix(w.Up), rows, S.Hidden, RankShape<S, W>.Ffn);
+        MatMul.Forward<RankProducts<S, W>.GateUpProj>(a.Gate, a.Ln2, m.Matrix(w.Gate), rows);
+        MatMul.Forward<RankProducts<S, W>.GateUpProj>(a.Up, a.Ln2, m.Matrix(w.Up), rows);
         Layer<RankShape<S, W>>.SwiGluForward(a.Act, a.Gate, a.Up, (long)rows * RankShape<S, W>.Ffn);
-        MatMul.Forward(a.Output, a.Act, m.Matrix(w.Down), rows, RankShape<S, W>.Ffn, S.Hidden);         // m_r
+        MatMul.Forward<RankProducts<S, W>.DownProj>(a.Output, a.Act, m.Matrix(w.Down), rows);         // m_r
         AllReduce(a.Output, (long)rows * S.Hidden);                                                     // m = Σ_r m_r
         Layer<RankShape<S, W>>.ResidualAdd(a.Output, a.Mid, rows, S.Hidden);                            // Output = Mid + m
     }

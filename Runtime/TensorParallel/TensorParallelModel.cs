@@ -148,15 +148,15 @@ public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelMo
             ref var c = ref s.Cache[l];
             // ---- attention block, the rank's heads ----
             Layer<RankShape<S, W>>.RmsNormForward(s.Ln, s.Rstd, s.Hidden, v + w.InputNorm, rows, S.Hidden);
-            MatMul.Forward(s.QRaw, s.Ln, m.Matrix(w.Q), rows, S.Hidden, RankShape<S, W>.QDim);
-            MatMul.Forward(s.KRaw, s.Ln, m.Matrix(w.K), rows, S.Hidden, RankShape<S, W>.KvDim);
-            MatMul.Forward(s.VRaw, s.Ln, m.Matrix(w.V), rows, S.Hidden, RankShape<S, W>.KvDim);
+            MatMul.Forward<RankProducts<S, W>.QProj>(s.QRaw, s.Ln, m.Matrix(w.Q), rows);
+            MatMul.Forward<RankProducts<S, W>.KvProj>(s.KRaw, s.Ln, m.Matrix(w.K), rows);
+            MatMul.Forward<RankProducts<S, W>.KvProj>(s.VRaw, s.Ln, m.Matrix(w.V), rows);
             Layer<RankShape<S, W>>.RmsNormForward(s.Q, s.QRstd, s.QRaw, v + w.QNorm, rows * RankShape<S, W>.Heads, S.HeadDim);
             Layer<RankShape<S, W>>.RopeForward(s.Q, rows, seqLen, RankShape<S, W>.Heads, s.Past, s.RopeCos, s.RopeSin);
             Layer<RankShape<S, W>>.KvCacheWrite(c.K, c.V, default, default, s.KRstd, s.KRaw, s.VRaw, v + w.KNorm, s.RopeCos, s.RopeSin,
                                                  rows, seqLen, s.Slot, s.Past, capacity);
             Layer<RankShape<S, W>>.AttentionForward(s.Attn, s.Lse, s.Q, c.K, c.V, default, default, s.Partials, batch, seqLen, s.Slot, s.Past, capacity);
-            MatMul.Forward(s.Mid, s.Attn, m.Matrix(w.O), rows, RankShape<S, W>.QDim, S.Hidden);      // o_r: this rank's heads' share of o
+            MatMul.Forward<RankProducts<S, W>.OProj>(s.Mid, s.Attn, m.Matrix(w.O), rows);      // o_r: this rank's heads' share of o
             AllReduce(s.Mid, (long)rows * S.Hidden);                                                  // o = Σ_r o_r
             Layer<RankShape<S, W>>.AddRmsNormForward(s.Ln, s.Rstd, s.Mid, s.Hidden, v + w.PostNorm, rows, S.Hidden);   // Mid = h + o, then its norm
             // ---- MLP block, the rank's FFN columns or experts ----
@@ -164,10 +164,10 @@ public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelMo
                 Layer<RankShape<S, W>>.MoeForward(ref s.Moe, s.Hidden, s.Ln, m, w.Router, w.Experts, rows, Split.ExpertStart, Split.ExpertCount);
             else
             {
-                MatMul.Forward(s.Gate, s.Ln, m.Matrix(w.Gate), rows, S.Hidden, RankShape<S, W>.Ffn);
-                MatMul.Forward(s.Up, s.Ln, m.Matrix(w.Up), rows, S.Hidden, RankShape<S, W>.Ffn);
+                MatMul.Forward<RankProducts<S, W>.GateUpProj>(s.Gate, s.Ln, m.Matrix(w.Gate), rows);
+                MatMul.Forward<RankProducts<S, W>.GateUpProj>(s.Up, s.Ln, m.Matrix(w.Up), rows);
                 Layer<RankShape<S, W>>.SwiGluForward(s.Act, s.Gate, s.Up, (long)rows * RankShape<S, W>.Ffn);
-                MatMul.Forward(s.Hidden, s.Act, m.Matrix(w.Down), rows, RankShape<S, W>.Ffn, S.Hidden);   // m_r (h is no longer needed: Mid holds it)
+                MatMul.Forward<RankProducts<S, W>.DownProj>(s.Hidden, s.Act, m.Matrix(w.Down), rows);   // m_r (h is no longer needed: Mid holds it)
             }
             AllReduce(s.Hidden, (long)rows * S.Hidden);                                               // m = Σ_r m_r
             Layer<RankShape<S, W>>.ResidualAdd(s.Hidden, s.Mid, rows, S.Hidden);                      // h = Mid + m
