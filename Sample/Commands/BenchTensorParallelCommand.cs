@@ -24,15 +24,22 @@ internal static class BenchTensorParallelCommand
         var prompt = new Option<int>("--prompt-tokens") { Description = "Prompt length for the prefill measurement.", DefaultValueFactory = _ => 128 }.AtLeast(1);
         var decode = new Option<int>("--decode-tokens") { Description = "Decode steps measured.", DefaultValueFactory = _ => 32 }.AtLeast(1);
         var repeat = new Option<int>("--repeat") { Description = "Runs; the best is reported with the min / median / max decode rate.", DefaultValueFactory = _ => 3 }.AtLeast(1);
+        var commTimeout = new Option<double>("--comm-timeout") { Description = "Seconds to wait on another rank before aborting the job.", DefaultValueFactory = _ => 300 };
         var command = new Command("tensor-parallel", "Under mpirun: prefill / decode tokens/s of a definition split across the ranks, and the all-reduce time per token.")
-            { definition, format, threads, prompt, decode, repeat };
+            { definition, format, threads, prompt, decode, repeat, commTimeout };
         command.SetAction(parse => Run(parse.GetValue(definition)!, parse.GetValue(format)!, parse.GetValue(threads), parse.GetValue(prompt),
-                                       parse.GetValue(decode), parse.GetValue(repeat), Console.Out, Console.Error));
+                                       parse.GetValue(decode), parse.GetValue(repeat), Console.Out, Console.Error, parse.GetValue(commTimeout)));
         return command;
     }
 
-    public static int Run(string name, string formatName, int threads, int promptTokens, int decodeTokens, int repeat, TextWriter output, TextWriter error)
+    public static int Run(string name, string formatName, int threads, int promptTokens, int decodeTokens, int repeat, TextWriter output, TextWriter error,
+                          double commTimeout = 300)
     {
+        if (!(commTimeout > 0) || !double.IsFinite(commTimeout))
+        {
+            error.WriteLine($"bench tensor-parallel: error: --comm-timeout ({commTimeout}) must be a positive number of seconds.");
+            return 1;
+        }
         ModelLoading.RegisterDefinitions();
         var definition = ModelCatalog.Find(name);
         if (definition is null)
@@ -57,8 +64,15 @@ internal static class BenchTensorParallelCommand
             if (comm.Rank == 0) error.WriteLine($"bench tensor-parallel: error: {problem}");
             return 1;
         }
+        comm.Timeout = TimeSpan.FromSeconds(commTimeout);
         Workers.Threads = threads;
-        using var model = TensorParallelModels.Random(comm, definition, format.Value);
+        return TensorParallelCli.Guarded("bench tensor-parallel", comm, error, () => Measure(comm, definition, format.Value, formatName, threads, promptTokens, decodeTokens, repeat, output));
+    }
+
+    private static int Measure(ICommunicator comm, ModelDefinition definition, WeightFormat format, string formatName, int threads, int promptTokens, int decodeTokens,
+                               int repeat, TextWriter output)
+    {
+        using var model = TensorParallelModels.Random(comm, definition, format);
         var prompt = Enumerable.Range(0, promptTokens).Select(i => (i * 7919 + 13) % definition.Config.Vocab).ToArray();
         double bestPrefill = 0;
         var decodeRates = new List<double>();

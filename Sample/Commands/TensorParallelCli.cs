@@ -41,7 +41,7 @@ internal static class TensorParallelCli
         using (comm)
         {
             comm.Timeout = TimeSpan.FromSeconds(s.CommTimeout);
-            try
+            return Guarded(command, comm, error, () =>
             {
                 if (s.Threads is int threads) Workers.Threads = threads;
                 else if (Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_SIZE") is { } local && int.TryParse(local, out int onMachine) && onMachine > 0)
@@ -49,16 +49,25 @@ internal static class TensorParallelCli
                 ModelLoading.RegisterDefinitions();
                 using var loaded = TensorParallelFolder.Load(comm, s.ModelDir, s.Format);
                 return body(comm, loaded);
-            }
-            catch (Exception e)
-            {
-                // A bad file or option is usually seen by every rank alike, but not always (a file on one machine only):
-                // a failing rank must not leave the others blocked in a collective.
-                error.WriteLine(comm.Size > 1 ? $"{command} (rank {comm.Rank} of {comm.Size}): error: {e.Message}" : $"{command}: error: {e.Message}");
-                error.Flush();
-                if (comm.Size > 1) comm.Abort(ModelLoading.IsUserError(e) ? 1 : 3);
-                return ModelLoading.IsUserError(e) ? 1 : 3;
-            }
+            });
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> on this rank; an exception is printed with the rank and ends the whole job (MPI_Abort):
+    /// a bad file or option is usually seen by every rank alike, but not always (a file on one machine only, a peer that
+    /// stopped answering), and a failing rank must not leave the others blocked in a collective.
+    /// </summary>
+    public static int Guarded(string command, ICommunicator comm, TextWriter error, Func<int> body)
+    {
+        try { return body(); }
+        catch (Exception e)
+        {
+            error.WriteLine(comm.Size > 1 ? $"{command} (rank {comm.Rank} of {comm.Size}): error: {e.Message}" : $"{command}: error: {e.Message}");
+            error.Flush();
+            int code = ModelLoading.IsUserError(e) || e is CommunicationTimeoutException ? 1 : 3;
+            if (comm.Size > 1) comm.Abort(code);
+            return code;
         }
     }
 

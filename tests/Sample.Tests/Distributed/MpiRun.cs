@@ -12,11 +12,12 @@ internal sealed class MpiRun : IDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
+    private readonly StringBuilder _stdout = new();
 
     private MpiRun(Process process)
     {
         _process = process;
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_output) { _output.AppendLine(e.Data); _stdout.AppendLine(e.Data); } };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
@@ -36,13 +37,15 @@ internal sealed class MpiRun : IDisposable
         return false;
     }
 
-    public static MpiRun Start(int ranks, IEnumerable<string> arguments)
+    /// <param name="input">Written to mpirun's stdin (which it passes to rank 0), then closed; null: no stdin.</param>
+    public static MpiRun Start(int ranks, IEnumerable<string> arguments, string? input = null)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "qwen3gen.dll");
         var info = new ProcessStartInfo(Mpirun!)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = input is not null,
             UseShellExecute = false,
         };
         foreach (var a in new[] { "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "--mca", "btl_vader_single_copy_mechanism", "none",
@@ -50,10 +53,20 @@ internal sealed class MpiRun : IDisposable
             info.ArgumentList.Add(a);
         foreach (var a in arguments) info.ArgumentList.Add(a);
         info.Environment["DOTNET_TieredPGO"] = "0";                     // steadier timings; no effect on results
-        return new MpiRun(Process.Start(info)!);
+        var process = Process.Start(info)!;
+        if (input is not null)
+        {
+            process.StandardInput.Write(input);
+            process.StandardInput.Close();
+        }
+        return new MpiRun(process);
     }
 
+
     public string Output { get { lock (_output) return _output.ToString(); } }
+
+    /// <summary>What the ranks wrote to stdout only (lines, in the order mpirun forwarded them).</summary>
+    public string Stdout { get { lock (_output) return _stdout.ToString(); } }
 
     public int Id => _process.Id;
 
