@@ -27,17 +27,43 @@ internal static class BenchCommand
         var decode = new Option<int>("--decode-tokens") { Description = "Greedy decode steps measured.", DefaultValueFactory = _ => 32 }.AtLeast(1);
         var repeat = new Option<int>("--repeat") { Description = "Runs per setting; the best is reported, with the min / median / max decode rate beside it.", DefaultValueFactory = _ => 3 }.AtLeast(1);
         var modelDir = new Option<string?>("--model") { Description = "A model folder (Hugging Face snapshot or training checkpoint) or a .gguf file to measure with its own weights, instead of --definition with random ones." };
+        var tensorParallel = new Option<int?>("--tensor-parallel") { Description = "Under `mpirun -np N`: the definition split across the N ranks (as `bench tensor-parallel`; one format, one thread count)." }.AtLeast(1);
         var generate = new Command("generate", "Prefill and decode tokens/s with random weights (F32 / BF16, 1 / 2 threads), and memory.")
-            { definition, formats, threads, prompt, decode, repeat, modelDir };
-        generate.SetAction(parse => RunGenerate(parse.GetValue(definition)!, parse.GetValue(formats), parse.GetValue(threads)!,
-                                                parse.GetValue(prompt), parse.GetValue(decode), parse.GetValue(repeat), Console.Out, Console.Error,
-                                                parse.GetValue(modelDir)));
+            { definition, formats, threads, prompt, decode, repeat, modelDir, tensorParallel };
+        generate.SetAction(parse =>
+        {
+            if (parse.GetValue(tensorParallel) is int ways)
+                return RunTensorParallel(ways, parse.GetValue(definition)!, parse.GetValue(formats), parse.GetResult(threads) is { Implicit: false } ? parse.GetValue(threads)! : "1", parse.GetValue(prompt),
+                                         parse.GetValue(decode), parse.GetValue(repeat), parse.GetValue(modelDir));
+            return RunGenerate(parse.GetValue(definition)!, parse.GetValue(formats), parse.GetValue(threads)!,
+                               parse.GetValue(prompt), parse.GetValue(decode), parse.GetValue(repeat), Console.Out, Console.Error,
+                               parse.GetValue(modelDir));
+        });
         var quick = new Option<bool>("--quick") { Description = "Small shapes and fewer repetitions only (under a minute)." };
         var tableThreads = new Option<string>("--threads") { Description = "Thread counts, comma-separated.", DefaultValueFactory = _ => "1,2" };
         var bench = new Command("bench", "The performance table (matmul, training steps, prefill/decode; best, median and worst of the repetitions); `bench generate`: any definition's tokens/s.")
             { generate, BenchBatchCommand.Create(), ContextBench.Create(), BenchAllReduceCommand.Create(), BenchTensorParallelCommand.Create(), quick, tableThreads };
         bench.SetAction(parse => RunTable(parse.GetValue(quick), parse.GetValue(tableThreads)!, Console.Out, Console.Error));
         return bench;
+    }
+
+    /// <summary>`bench generate --tensor-parallel N`: <see cref="BenchTensorParallelCommand"/> with this command's options (one format, one thread count, random weights).</summary>
+    private static int RunTensorParallel(int ways, string definition, string? formats, string threads, int prompt, int decode, int repeat, string? modelDir)
+    {
+        string? problem = modelDir is not null ? "--model: the tensor-parallel bench uses random weights of --definition"
+            : formats is not null && formats.Contains(',') ? $"--formats '{formats}': give one format (bf16 or f32) with --tensor-parallel"
+            : threads.Contains(',') ? $"--threads '{threads}': give one thread count per rank with --tensor-parallel"
+            : !int.TryParse(threads, System.Globalization.CultureInfo.InvariantCulture, out int t) || t < 1 ? $"--threads '{threads}' is not a thread count"
+            : ways != (int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_SIZE"), out int n) ? n : 1)
+                ? $"--tensor-parallel {ways} needs `mpirun -np {ways}` (each rank holds 1/N of the model)"
+            : null;
+        if (problem is not null)
+        {
+            Console.Error.WriteLine($"bench: error: {problem}.");
+            return 1;
+        }
+        return BenchTensorParallelCommand.Run(definition, formats ?? "bf16", int.Parse(threads, System.Globalization.CultureInfo.InvariantCulture),
+                                              prompt, decode, repeat, Console.Out, Console.Error);
     }
 
     public static int RunTable(bool quick, string threadList, TextWriter output, TextWriter error)

@@ -83,6 +83,8 @@ public class TensorParallelTests(ITestOutputHelper output)
             using var model = TensorParallelModels.Load(comm, FourWayMoe.Definition, dir["model.safetensors"]);
             float loss = model.Forward(ids, targets, 2, 6);
             var logits = model.LocalLogits.ToArray();
+            // The memory the rank's weights take: its slice, F32, about a quarter of the model's (checked exactly below).
+            Assert.Equal(model.Split.Count * 4, model.Weights.Bytes);
             using var s = model.CreateSession(32, chunk: 4);
             var steps = new List<float[]> { s.Prefill([9, 10, 11, 12, 13]).ToArray() };
             foreach (int t in new[] { 14, 15, 16 }) steps.Add(s.Decode(t).ToArray());
@@ -90,6 +92,9 @@ public class TensorParallelTests(ITestOutputHelper output)
         });
         var splits = ranks.Select(r => r.Split).ToArray();
         Assert.Equal([0, 50, 101, 152], splits.Select(s => s.VocabStart));          // 203 = 50 + 51 + 51 + 51
+        long replicated = splits[0].Tensors.Where(t => t.Kind == SplitKind.Replicated).Sum(t => t.Local.Length);
+        foreach (var split in splits)
+            Assert.True(split.Count <= (reference.Weights.Count - replicated) / 4 + replicated + 2 * 32, $"rank {split.Rank}: {split.Count} of {reference.Weights.Count}");
         Compare.Close(output, "logits", expectedLogits, Assemble(ranks.Select(r => r.logits).ToArray(), splits, 12, 203), Tolerances.Logits);
         foreach (var rank in ranks) Compare.Close(output, "loss", [expectedLoss], [rank.loss], Tolerances.Loss);
         for (int step = 0; step < expectedSteps.Count; step++)

@@ -122,6 +122,9 @@ public sealed class TensorParallelCliTests(ITestOutputHelper output) : IDisposab
         var alone = OneProcess(["generate", "Hi", "--model", Snapshot(), "--tensor-parallel", "2"]);
         Assert.Equal(1, alone.Code);
         Assert.Contains("start it with `mpirun -np 2 qwen3gen generate", alone.Stderr);
+        var bench = OneProcess(["bench", "generate", "--tensor-parallel", "2", "--definition", "Qwen3Tiny"]);
+        Assert.Equal(1, bench.Code);
+        Assert.Contains("--tensor-parallel 2 needs `mpirun -np 2`", bench.Stderr);
         if (!MpiRun.Available(output)) return;
         using var run = MpiRun.Start(2, ["generate", "Hi", "--model", Snapshot(), "--tensor-parallel", "4"]);
         Assert.NotEqual(0, run.Wait(JobLimit));
