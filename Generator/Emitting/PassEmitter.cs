@@ -243,8 +243,26 @@ internal static class PassEmitter
                 var lora = Adapters;                                                    // LoRA: adapters add to their matrices' outputs
                 s.BackwardDone = false;
                 EmbeddingForward(s.Layer[0].Input, m.Matrix(Layout.Embed), s.Tokens, rows);
-                for (int l = 0; l < Layers; l++)
-                    DecoderLayerForward(ref s.Layer[l], m, v, lora, l, batch, seqLen, s.Slot, s.Past, capacity, s.RopeCos, s.RopeSin);
+            """);
+        if (!spec.Shape.IsMoe)
+            w.Block("""
+                    for (int l = 0; l < Layers; l++)
+                        DecoderLayerForward(ref s.Layer[l], m, v, lora, l, batch, seqLen, s.Slot, s.Past, capacity, s.RopeCos, s.RopeSin);
+                """);
+        else
+            w.Block("""
+                    // The aux loss pools every sparse layer's routing. Training buffers keep each layer's (AuxLossForward reads
+                    // them after the pass); inference buffers hold one layer's at a time, so with targets they are pooled as
+                    // each layer ends.
+                    bool poolEachLayer = s.HasTargets && !s.Training;
+                    if (poolEachLayer) BeginAuxStatistics(s);
+                    for (int l = 0; l < Layers; l++)
+                    {
+                        DecoderLayerForward(ref s.Layer[l], m, v, lora, l, batch, seqLen, s.Slot, s.Past, capacity, s.RopeCos, s.RopeSin);
+                        if (poolEachLayer && IsSparse(l)) AddAuxStatistics(s, l);
+                    }
+                """);
+        w.Block("""
                 RmsNormForward(s.FinalNorm, s.RstdF, s.Layer[Layers - 1].Output, v + Layout.FinalNorm, rows, Hidden);
                 if (lastOnly && seqLen == 1)                                            // decode step: every row is a last position
                 {
@@ -267,8 +285,10 @@ internal static class PassEmitter
         else
             w.Block("""
                     s.CrossEntropy = s.HasTargets ? CrossEntropyForward(s.RowLoss, s.LogitLse, s.Logits, s.Targets, rows) : float.NaN;
-                    s.AuxLoss = s.Training ? AuxLossForward(s) : float.NaN;
-                    // total loss = cross-entropy + router_aux_loss_coef · aux (only when output_router_logits, as HF)
+                    s.AuxLoss = s.Training ? AuxLossForward(s)
+                              : s.HasTargets ? MoeAuxLoss(s.ExpertSelections, s.ExpertProbSums, s.PooledRows, s.ExpertFraction)   // pooled layer by layer above
+                              : float.NaN;
+                    // total loss = cross-entropy + router_aux_loss_coef · aux (only when output_router_logits, as HF, in training and evaluation)
                     return OutputRouterLogits ? s.CrossEntropy + RouterAuxLossCoef * s.AuxLoss : s.CrossEntropy;
                 }
 
@@ -276,17 +296,24 @@ internal static class PassEmitter
                 //   aux = Experts · Σ_e f_e · P̄_e,   f_e = (selections of e) / M  (sums to k),   P̄_e = mean_m p[m, e]
                 private static float AuxLossForward(State s)
                 {
+                    BeginAuxStatistics(s);
+                    for (int l = 0; l < Layers; l++)
+                        if (IsSparse(l)) AddAuxStatistics(s, l);
+                    return MoeAuxLoss(s.ExpertSelections, s.ExpertProbSums, s.PooledRows, s.ExpertFraction);
+                }
+
+                private static void BeginAuxStatistics(State s)
+                {
                     global::System.Array.Clear(s.ExpertSelections);
                     global::System.Array.Clear(s.ExpertProbSums);
-                    int pooled = 0;
-                    for (int l = 0; l < Layers; l++)
-                    {
-                        if (!IsSparse(l)) continue;
-                        MoeAuxStatistics(ref s.Layer[l].Moe, s.Rows, s.ExpertSelections, s.ExpertProbSums);
-                        pooled += s.Rows;
-                    }
-                    s.PooledRows = pooled;
-                    return MoeAuxLoss(s.ExpertSelections, s.ExpertProbSums, pooled, s.ExpertFraction);
+                    s.PooledRows = 0;
+                }
+
+                // Layer l's selections and routing probabilities, added to the pooled statistics (layers in order).
+                private static void AddAuxStatistics(State s, int l)
+                {
+                    MoeAuxStatistics(ref s.Layer[l].Moe, s.Rows, s.ExpertSelections, s.ExpertProbSums);
+                    s.PooledRows += s.Rows;
                 }
                 """);
         w.Block("""

@@ -27,7 +27,8 @@ public interface ITensorParallelModel : IDisposable
 
     /// <summary>
     /// Forward pass over <paramref name="batch"/> × <paramref name="seqLen"/> tokens from position 0; returns the mean
-    /// cross-entropy over the non-ignored targets (NaN without targets), the same on every rank.
+    /// cross-entropy over the non-ignored targets (NaN without targets), the same on every rank; for a MoE model with
+    /// output_router_logits, plus router_aux_loss_coef · the load-balancing loss, as the one-process model returns.
     /// </summary>
     float Forward(ReadOnlySpan<int> ids, ReadOnlySpan<int> targets, int batch, int seqLen);
 

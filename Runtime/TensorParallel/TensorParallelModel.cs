@@ -95,7 +95,8 @@ public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelMo
     /// <summary>
     /// The forward pass over <paramref name="batch"/> sequences of <paramref name="seqLen"/> tokens from position 0; the
     /// rank's part of every logits row stays in <see cref="LocalLogits"/> [batch · seqLen, VocabCount]. With targets
-    /// (HF convention, -100 ignored) returns the mean cross-entropy, computed across the ranks (same value on each).
+    /// (HF convention, -100 ignored) returns the mean cross-entropy, computed across the ranks (same value on each), plus
+    /// router_aux_loss_coef · the load-balancing loss for a MoE model with output_router_logits (as the one-process model).
     /// </summary>
     public float Forward(ReadOnlySpan<int> ids, ReadOnlySpan<int> targets, int batch, int seqLen)
     {
@@ -105,10 +106,18 @@ public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelMo
         s.Batch = batch; s.SeqLen = seqLen;
         for (int b = 0; b < batch; b++) { s.Slot[b] = b; s.Past[b] = 0; }
         CopyIds(s, ids);
+        s.PoolAux = targets.Length != 0 && _config.IsMoe;
+        if (s.PoolAux) { Array.Clear(s.ExpertSelections); Array.Clear(s.ExpertProbSums); s.PooledRows = 0; }
         Run(s, lastOnly: false, capacity: seqLen);
+        s.PoolAux = false;
         _logitRows = batch * seqLen;
         if (targets.Length == 0) return float.NaN;
-        return VocabParallelLoss.Mean(Comm, s.Logits, targets, Split.VocabStart, Split.VocabCount, batch * seqLen);
+        float crossEntropy = VocabParallelLoss.Mean(Comm, s.Logits, targets, Split.VocabStart, Split.VocabCount, batch * seqLen);
+        if (!_config.IsMoe || !_config.OutputRouterLogits) return crossEntropy;
+        // + router_aux_loss_coef · the load-balancing loss, as the one-process model and HF: the router is replicated, so every
+        // rank pooled the same routing of every sparse layer and computes the same aux loss without communicating.
+        float aux = Layer<RankShape<S, W>>.MoeAuxLoss(s.ExpertSelections, s.ExpertProbSums, s.PooledRows, s.ExpertFraction);
+        return crossEntropy + (float)_config.RouterAuxLossCoef * aux;
     }
 
     private int _logitRows;
@@ -161,7 +170,14 @@ public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelMo
             Layer<RankShape<S, W>>.AddRmsNormForward(s.Ln, s.Rstd, s.Mid, s.Hidden, v + w.PostNorm, rows, S.Hidden);   // Mid = h + o, then its norm
             // ---- MLP block, the rank's FFN columns or experts ----
             if (w.Sparse)
+            {
                 Layer<RankShape<S, W>>.MoeForward(ref s.Moe, s.Hidden, s.Ln, m, w.Router, w.Experts, rows, Split.ExpertStart, Split.ExpertCount);
+                if (s.PoolAux)                                                                         // the layer's routing, before the next reuses the buffers
+                {
+                    Layer<RankShape<S, W>>.MoeAuxStatistics(ref s.Moe, rows, s.ExpertSelections, s.ExpertProbSums);
+                    s.PooledRows += rows;
+                }
+            }
             else
             {
                 MatMul.Forward<RankProducts<S, W>.GateUpProj>(s.Gate, s.Ln, m.Matrix(w.Gate), rows);
@@ -214,6 +230,10 @@ public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelMo
         public readonly float* Hidden, Ln, Rstd, QRaw, KRaw, VRaw, QRstd, KRstd, Q, Attn, Lse, Mid, Gate, Up, Act, Logits, Partials, RopeCos, RopeSin;
         public readonly LayerCache[] Cache;
         public MoeBuffers Moe;
+        public readonly double[] ExpertSelections = new double[S.Experts], ExpertProbSums = new double[S.Experts];   // aux loss statistics, pooled over sparse layers
+        public readonly float[] ExpertFraction = new float[S.Experts];
+        public int PooledRows;
+        public bool PoolAux;
         public int Batch, SeqLen;
         private readonly Arena _arena = new();
 

@@ -44,6 +44,27 @@ public class MoeGoldenTests(ITestOutputHelper output)
         DenseGoldenTests.CompareIntermediates(output, model, expected);
     }
 
+    /// <summary>
+    /// The loss of a Forward on inference work buffers (what a quantised or BF16 model gets, and `perplexity` uses): the
+    /// layers share one set of buffers, so the aux loss is pooled as each layer ends; the total must be the training
+    /// buffers' bit for bit, and the golden's (it was NaN before: the pooled statistics were read after the pass).
+    /// </summary>
+    [Theory, MemberData(nameof(Cases))]
+    public void TotalLoss_OnInferenceBuffers_EqualsTrainingBuffers_AndGolden(string caseName)
+    {
+        var expected = Expected(caseName);
+        var (ids, batch, seqLen) = DenseGoldenTests.Inputs(expected);
+        var targets = CausalLm.ShiftedTargets(ids, batch, seqLen);
+        using var training = DenseGoldenTests.Load(caseName);
+        float trainingTotal = training.Forward(ids, targets, batch, seqLen);
+        using var inference = DenseGoldenTests.Load(caseName);
+        inference.Reserve(batch, seqLen, training: false);
+        float inferenceTotal = inference.Forward(ids, targets, batch, seqLen);
+        Assert.Equal(BitConverter.SingleToInt32Bits(trainingTotal), BitConverter.SingleToInt32Bits(inferenceTotal));
+        Assert.Equal(((IMoeModel)training).AuxLoss, ((IMoeModel)inference).AuxLoss);
+        Compare.Close(output, "total_loss", expected.F32("total_loss"), [inferenceTotal], Tolerances.Loss);
+    }
+
     [Theory, MemberData(nameof(Cases))]
     public void Gradients_MatchGolden(string caseName)
     {
