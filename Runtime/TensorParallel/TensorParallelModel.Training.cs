@@ -75,37 +75,12 @@ public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelTr
         float* v = m.Vectors;
         EmbedLocal(s.Layer[0].Input, s.Tokens, rows);                                               // the rank's vocabulary rows, zeros elsewhere
         AllReduce(s.Layer[0].Input, (long)rows * S.Hidden);                                       // h = Σ_r (exact)
-        for (int l = 0; l < _layers.Length; l++) LayerForward(ref s.Layer[l], _layers[l], s, batch, seqLen);
+        for (int l = 0; l < _layers.Length; l++)                                                  // training buffers: every layer its own, cache = this call's keys
+            LayerForward(ref s.Layer[l], _layers[l], batch, seqLen, s.Slot, s.Past, seqLen, s.RopeCos, s.RopeSin, ref s.Moe, aux: null);
         float* last = s.Layer[^1].Output;
         Layer<RankShape<S, W>>.RmsNormForward(s.FinalNorm, s.RstdF, last, v + _finalNorm, rows, S.Hidden);
         MatMul.Forward(s.Logits, s.FinalNorm, m.Matrix(_lmHead), rows, S.Hidden, Split.VocabCount);   // the rank's vocabulary columns
         return VocabParallelLoss.Mean(Comm, s.Logits, new ReadOnlySpan<int>(s.Targets, rows), Split.VocabStart, Split.VocabCount, rows, s.LogitLse);
-    }
-
-    /// <summary>One decoder layer as in <see cref="Run"/>, into the layer's own buffers (Output: a new residual buffer, Input kept).</summary>
-    private void LayerForward(ref TrainLayer a, LayerWeights w, TrainState s, int batch, int seqLen)
-    {
-        int rows = batch * seqLen;
-        var m = _weights;
-        float* v = m.Vectors;
-        Layer<RankShape<S, W>>.RmsNormForward(a.Ln1, a.Rstd1, a.Input, v + w.InputNorm, rows, S.Hidden);
-        MatMul.Forward<RankProducts<S, W>.QProj>(a.QRaw, a.Ln1, m.Matrix(w.Q), rows);
-        MatMul.Forward<RankProducts<S, W>.KvProj>(a.KRaw, a.Ln1, m.Matrix(w.K), rows);
-        MatMul.Forward<RankProducts<S, W>.KvProj>(a.VRaw, a.Ln1, m.Matrix(w.V), rows);
-        Layer<RankShape<S, W>>.RmsNormForward(a.Q, a.QRstd, a.QRaw, v + w.QNorm, rows * RankShape<S, W>.Heads, S.HeadDim);
-        Layer<RankShape<S, W>>.RopeForward(a.Q, rows, seqLen, RankShape<S, W>.Heads, s.Past, s.RopeCos, s.RopeSin);
-        Layer<RankShape<S, W>>.KvCacheWrite(a.K, a.V, default, default, a.KRstd, a.KRaw, a.VRaw, v + w.KNorm, s.RopeCos, s.RopeSin,
-                                             rows, seqLen, s.Slot, s.Past, seqLen);                // training: the cache is this call's keys
-        Layer<RankShape<S, W>>.AttentionForward(a.Attn, a.Lse, a.Q, a.K, a.V, default, default, null, batch, seqLen, s.Slot, s.Past, seqLen);
-        MatMul.Forward<RankProducts<S, W>.OProj>(a.Mid, a.Attn, m.Matrix(w.O), rows);            // o_r
-        AllReduce(a.Mid, (long)rows * S.Hidden);                                                        // o = Σ_r o_r
-        Layer<RankShape<S, W>>.AddRmsNormForward(a.Ln2, a.Rstd2, a.Mid, a.Input, v + w.PostNorm, rows, S.Hidden);   // Mid = Input + o, its norm
-        MatMul.Forward<RankProducts<S, W>.GateUpProj>(a.Gate, a.Ln2, m.Matrix(w.Gate), rows);
-        MatMul.Forward<RankProducts<S, W>.GateUpProj>(a.Up, a.Ln2, m.Matrix(w.Up), rows);
-        Layer<RankShape<S, W>>.SwiGluForward(a.Act, a.Gate, a.Up, (long)rows * RankShape<S, W>.Ffn);
-        MatMul.Forward<RankProducts<S, W>.DownProj>(a.Output, a.Act, m.Matrix(w.Down), rows);         // m_r
-        AllReduce(a.Output, (long)rows * S.Hidden);                                                     // m = Σ_r m_r
-        Layer<RankShape<S, W>>.ResidualAdd(a.Output, a.Mid, rows, S.Hidden);                            // Output = Mid + m
     }
 
     public void Backward()
@@ -139,7 +114,7 @@ public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelTr
     }
 
     /// <summary>On entry s.DResid holds d(loss)/d(Output), the same on every rank; on exit d(loss)/d(Input).</summary>
-    private void LayerBackward(ref TrainLayer a, LayerWeights w, TrainState s, float* g, int l, int batch, int seqLen)
+    private void LayerBackward(ref LayerBuffers a, LayerWeights w, TrainState s, float* g, int l, int batch, int seqLen)
     {
         int rows = batch * seqLen, q = RankShape<S, W>.QDim, kv = RankShape<S, W>.KvDim, ffn = RankShape<S, W>.Ffn;
         var m = _weights;
@@ -193,20 +168,6 @@ public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelTr
         _gradients = null;
     }
 
-    /// <summary>One decoder layer's activations on this rank, kept by the training forward for the backward.</summary>
-    private struct TrainLayer
-    {
-        public float* Input;                 // [R, Hidden]   the residual stream entering the layer (replicated)
-        public float* Ln1, Rstd1;            // [R, Hidden], [R]
-        public float* QRaw, KRaw, VRaw;      // [R, QDim / N], [R, KvDim / N]: the rank's heads before QK-norm
-        public float* QRstd, KRstd, Q;       // [R, Heads / N], [R, KvHeads / N], [R, QDim / N]
-        public float* K, V;                  // [batch, seqLen, KvDim / N]  keys after QK-norm and RoPE, values
-        public float* Attn, Lse;             // [R, QDim / N], [R, Heads / N]
-        public float* Mid, Ln2, Rstd2;       // [R, Hidden] Input + o, its norm, [R]
-        public float* Gate, Up, Act;         // [R, Ffn / N]
-        public float* Output;                // [R, Hidden]   Mid + m: the next layer's Input
-    }
-
     /// <summary>Training work buffers for up to MaxBatch × MaxSeqLen rows: every layer's activations, one set of gradient scratch.</summary>
     private sealed class TrainState : IDisposable
     {
@@ -214,7 +175,8 @@ public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelTr
         public readonly int* Tokens, Targets, Slot, Past;
         public readonly float* RopeCos, RopeSin, FinalNorm, RstdF, Logits, LogitLse;
         public readonly float* DResid, DLn, DAttn, DQ, DK, DV, DQRaw, DKRaw, DGate, DUp, DAct, DQkNorm;
-        public readonly TrainLayer[] Layer;
+        public readonly LayerBuffers[] Layer;
+        public MoeBuffers Moe;                                    // unused: training covers dense models
         public int Batch, SeqLen;
         public bool BackwardDone;
         private readonly Arena _arena = new();
@@ -230,11 +192,11 @@ public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelTr
                 Tokens = a.Ints(r); Targets = a.Ints(r); Slot = a.Ints(maxBatch); Past = a.Ints(maxBatch);
                 RopeCos = a.Floats((long)maxSeqLen * (S.HeadDim / 2)); RopeSin = a.Floats((long)maxSeqLen * (S.HeadDim / 2));
                 Rope.BuildTables(RopeCos, RopeSin, maxSeqLen, S.HeadDim, model._config.RopeTheta, model._config.RopeScaling);
-                Layer = new TrainLayer[model._layers.Length];
+                Layer = new LayerBuffers[model._layers.Length];
                 float* residual = a.Floats(r * S.Hidden);
                 for (int l = 0; l < Layer.Length; l++)
                 {
-                    Layer[l] = new TrainLayer
+                    Layer[l] = new LayerBuffers
                     {
                         Input = residual,
                         Ln1 = a.Floats(r * S.Hidden), Rstd1 = a.Floats(r),

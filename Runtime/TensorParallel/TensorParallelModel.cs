@@ -107,7 +107,7 @@ public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelMo
         for (int b = 0; b < batch; b++) { s.Slot[b] = b; s.Past[b] = 0; }
         CopyIds(s, ids);
         s.PoolAux = targets.Length != 0 && _config.IsMoe;
-        if (s.PoolAux) { Array.Clear(s.ExpertSelections); Array.Clear(s.ExpertProbSums); s.PooledRows = 0; }
+        if (s.PoolAux) s.Aux.Clear();
         Run(s, lastOnly: false, capacity: seqLen);
         s.PoolAux = false;
         _logitRows = batch * seqLen;
@@ -116,7 +116,7 @@ public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelMo
         if (!_config.IsMoe || !_config.OutputRouterLogits) return crossEntropy;
         // + router_aux_loss_coef · the load-balancing loss, as the one-process model and HF: the router is replicated, so every
         // rank pooled the same routing of every sparse layer and computes the same aux loss without communicating.
-        float aux = Layer<RankShape<S, W>>.MoeAuxLoss(s.ExpertSelections, s.ExpertProbSums, s.PooledRows, s.ExpertFraction);
+        float aux = Layer<RankShape<S, W>>.MoeAuxLoss(s.Aux.Selections, s.Aux.ProbSums, s.Aux.PooledRows, s.Aux.Fraction);
         return crossEntropy + (float)_config.RouterAuxLossCoef * aux;
     }
 
@@ -149,51 +149,61 @@ public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelMo
         int batch = s.Batch, seqLen = s.SeqLen, rows = batch * seqLen, vc = Split.VocabCount;
         var m = _weights;
         float* v = m.Vectors;
-        EmbedLocal(s.Hidden, s.Tokens, rows);                                                         // the rank's vocabulary rows, zeros elsewhere
-        AllReduce(s.Hidden, (long)rows * S.Hidden);                                                 // h = Σ_r (exact: one non-zero term per row)
+        EmbedLocal(s.Layer[0].Input, s.Tokens, rows);                                               // the rank's vocabulary rows, zeros elsewhere
+        AllReduce(s.Layer[0].Input, (long)rows * S.Hidden);                                         // h = Σ_r (exact: one non-zero term per row)
         for (int l = 0; l < _layers.Length; l++)
-        {
-            var w = _layers[l];
-            ref var c = ref s.Cache[l];
-            // ---- attention block, the rank's heads ----
-            Layer<RankShape<S, W>>.RmsNormForward(s.Ln, s.Rstd, s.Hidden, v + w.InputNorm, rows, S.Hidden);
-            MatMul.Forward<RankProducts<S, W>.QProj>(s.QRaw, s.Ln, m.Matrix(w.Q), rows);
-            MatMul.Forward<RankProducts<S, W>.KvProj>(s.KRaw, s.Ln, m.Matrix(w.K), rows);
-            MatMul.Forward<RankProducts<S, W>.KvProj>(s.VRaw, s.Ln, m.Matrix(w.V), rows);
-            Layer<RankShape<S, W>>.RmsNormForward(s.Q, s.QRstd, s.QRaw, v + w.QNorm, rows * RankShape<S, W>.Heads, S.HeadDim);
-            Layer<RankShape<S, W>>.RopeForward(s.Q, rows, seqLen, RankShape<S, W>.Heads, s.Past, s.RopeCos, s.RopeSin);
-            Layer<RankShape<S, W>>.KvCacheWrite(c.K, c.V, default, default, s.KRstd, s.KRaw, s.VRaw, v + w.KNorm, s.RopeCos, s.RopeSin,
-                                                 rows, seqLen, s.Slot, s.Past, capacity);
-            Layer<RankShape<S, W>>.AttentionForward(s.Attn, s.Lse, s.Q, c.K, c.V, default, default, s.Partials, batch, seqLen, s.Slot, s.Past, capacity);
-            MatMul.Forward<RankProducts<S, W>.OProj>(s.Mid, s.Attn, m.Matrix(w.O), rows);      // o_r: this rank's heads' share of o
-            AllReduce(s.Mid, (long)rows * S.Hidden);                                                  // o = Σ_r o_r
-            Layer<RankShape<S, W>>.AddRmsNormForward(s.Ln, s.Rstd, s.Mid, s.Hidden, v + w.PostNorm, rows, S.Hidden);   // Mid = h + o, then its norm
-            // ---- MLP block, the rank's FFN columns or experts ----
-            if (w.Sparse)
-            {
-                Layer<RankShape<S, W>>.MoeForward(ref s.Moe, s.Hidden, s.Ln, m, w.Router, w.Experts, rows, Split.ExpertStart, Split.ExpertCount);
-                if (s.PoolAux)                                                                         // the layer's routing, before the next reuses the buffers
-                {
-                    Layer<RankShape<S, W>>.MoeAuxStatistics(ref s.Moe, rows, s.ExpertSelections, s.ExpertProbSums);
-                    s.PooledRows += rows;
-                }
-            }
-            else
-            {
-                MatMul.Forward<RankProducts<S, W>.GateUpProj>(s.Gate, s.Ln, m.Matrix(w.Gate), rows);
-                MatMul.Forward<RankProducts<S, W>.GateUpProj>(s.Up, s.Ln, m.Matrix(w.Up), rows);
-                Layer<RankShape<S, W>>.SwiGluForward(s.Act, s.Gate, s.Up, (long)rows * RankShape<S, W>.Ffn);
-                MatMul.Forward<RankProducts<S, W>.DownProj>(s.Hidden, s.Act, m.Matrix(w.Down), rows);   // m_r (h is no longer needed: Mid holds it)
-            }
-            AllReduce(s.Hidden, (long)rows * S.Hidden);                                               // m = Σ_r m_r
-            Layer<RankShape<S, W>>.ResidualAdd(s.Hidden, s.Mid, rows, S.Hidden);                      // h = Mid + m
-        }
-        Layer<RankShape<S, W>>.RmsNormForward(s.Ln, s.Rstd, s.Hidden, v + _finalNorm, rows, S.Hidden);
+            LayerForward(ref s.Layer[l], _layers[l], batch, seqLen, s.Slot, s.Past, capacity, s.RopeCos, s.RopeSin, ref s.Moe, s.PoolAux ? s.Aux : null);
+        Layer<RankShape<S, W>>.RmsNormForward(s.FinalNorm, s.RstdF, s.Layer[^1].Output, v + _finalNorm, rows, S.Hidden);
         if (!lastOnly)
-            MatMul.Forward(s.Logits, s.Ln, m.Matrix(_lmHead), rows, S.Hidden, vc);                    // the rank's vocabulary columns of h · W_lmᵀ
+            MatMul.Forward(s.Logits, s.FinalNorm, m.Matrix(_lmHead), rows, S.Hidden, vc);             // the rank's vocabulary columns of h · W_lmᵀ
         else
             for (int b = 0; b < batch; b++)
-                MatMul.Forward(s.Logits + (long)b * vc, s.Ln + ((long)b * seqLen + seqLen - 1) * S.Hidden, m.Matrix(_lmHead), 1, S.Hidden, vc);
+                MatMul.Forward(s.Logits + (long)b * vc, s.FinalNorm + ((long)b * seqLen + seqLen - 1) * S.Hidden, m.Matrix(_lmHead), 1, S.Hidden, vc);
+    }
+
+    /// <summary>
+    /// One decoder layer over rows (b, t) at positions past[b] + t, the generated model's order on the rank's slice, for
+    /// inference (the layers share one set of buffers, Output = Input: the residual stream updated in place, each layer
+    /// its own KV cache of the rank's heads) and training (every layer its own buffers, the cache = this call's keys).
+    /// <paramref name="aux"/>: pool a sparse layer's routing for the load-balancing loss (null: not wanted).
+    /// </summary>
+    private void LayerForward(ref LayerBuffers a, LayerWeights w, int batch, int seqLen, int* slot, int* past, int capacity, float* cos, float* sin,
+                              ref MoeBuffers moe, AuxStatistics? aux)
+    {
+        int rows = batch * seqLen;
+        var m = _weights;
+        float* v = m.Vectors;
+        // ---- attention block, the rank's heads: Mid = Input + Σ_r o_r ----
+        Layer<RankShape<S, W>>.RmsNormForward(a.Ln1, a.Rstd1, a.Input, v + w.InputNorm, rows, S.Hidden);
+        MatMul.Forward<RankProducts<S, W>.QProj>(a.QRaw, a.Ln1, m.Matrix(w.Q), rows);
+        MatMul.Forward<RankProducts<S, W>.KvProj>(a.KRaw, a.Ln1, m.Matrix(w.K), rows);
+        MatMul.Forward<RankProducts<S, W>.KvProj>(a.VRaw, a.Ln1, m.Matrix(w.V), rows);
+        Layer<RankShape<S, W>>.RmsNormForward(a.Q, a.QRstd, a.QRaw, v + w.QNorm, rows * RankShape<S, W>.Heads, S.HeadDim);
+        Layer<RankShape<S, W>>.RopeForward(a.Q, rows, seqLen, RankShape<S, W>.Heads, past, cos, sin);
+        Layer<RankShape<S, W>>.KvCacheWrite(a.K, a.V, default, default, a.KRstd, a.KRaw, a.VRaw, v + w.KNorm, cos, sin, rows, seqLen, slot, past, capacity);
+        Layer<RankShape<S, W>>.AttentionForward(a.Attn, a.Lse, a.Q, a.K, a.V, default, default, a.Partials, batch, seqLen, slot, past, capacity);
+        MatMul.Forward<RankProducts<S, W>.OProj>(a.Mid, a.Attn, m.Matrix(w.O), rows);           // o_r: this rank's heads' share of o
+        AllReduce(a.Mid, (long)rows * S.Hidden);                                                      // o = Σ_r o_r
+        Layer<RankShape<S, W>>.AddRmsNormForward(a.Ln2, a.Rstd2, a.Mid, a.Input, v + w.PostNorm, rows, S.Hidden);   // Mid = Input + o, then its norm
+        // ---- MLP block, the rank's FFN columns or experts: Output = Mid + Σ_r m_r ----
+        if (w.Sparse)
+        {
+            Layer<RankShape<S, W>>.MoeForward(ref moe, a.Output, a.Ln2, m, w.Router, w.Experts, rows, Split.ExpertStart, Split.ExpertCount);
+            if (aux is not null)                                                                       // the layer's routing, before the next reuses the buffers
+            {
+                Layer<RankShape<S, W>>.MoeAuxStatistics(ref moe, rows, aux.Selections, aux.ProbSums);
+                aux.PooledRows += rows;
+            }
+        }
+        else
+        {
+            MatMul.Forward<RankProducts<S, W>.GateUpProj>(a.Gate, a.Ln2, m.Matrix(w.Gate), rows);
+            MatMul.Forward<RankProducts<S, W>.GateUpProj>(a.Up, a.Ln2, m.Matrix(w.Up), rows);
+            Layer<RankShape<S, W>>.SwiGluForward(a.Act, a.Gate, a.Up, (long)rows * RankShape<S, W>.Ffn);
+            MatMul.Forward<RankProducts<S, W>.DownProj>(a.Output, a.Act, m.Matrix(w.Down), rows);   // m_r (inference: Output is Input, no longer needed)
+        }
+        AllReduce(a.Output, (long)rows * S.Hidden);                                                   // m = Σ_r m_r
+        Layer<RankShape<S, W>>.ResidualAdd(a.Output, a.Mid, rows, S.Hidden);                          // Output = Mid + m
     }
 
     /// <summary>h[r] = E[id[r]] for the ids in this rank's vocabulary rows, 0 for the others.</summary>
@@ -216,10 +226,37 @@ public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelMo
         _weights.Dispose();
     }
 
-    /// <summary>One layer's KV cache on this rank: its K/V heads only.</summary>
-    private struct LayerCache
+    /// <summary>
+    /// One decoder layer's buffers on this rank (the rank's heads and FFN columns; Input, Mid, Output are whole hidden
+    /// vectors). Training keeps every layer's; inference lets the layers share one set, except each layer's KV cache.
+    /// </summary>
+    private struct LayerBuffers
     {
-        public float* K, V;     // [batch, capacity, KvDim / N]
+        public float* Input;                 // [R, Hidden]   the residual stream entering the layer (replicated)
+        public float* Ln1, Rstd1;            // [R, Hidden], [R]
+        public float* QRaw, KRaw, VRaw;      // [R, QDim / N], [R, KvDim / N]: the rank's heads before QK-norm
+        public float* QRstd, KRstd, Q;       // [R, Heads / N], [R, KvHeads / N], [R, QDim / N]
+        public float* K, V;                  // [batch, capacity, KvDim / N]  keys after QK-norm and RoPE, values (training: capacity = seqLen)
+        public float* Partials;              // flash-decoding scratch (inference; null: never split)
+        public float* Attn, Lse;             // [R, QDim / N], [R, Heads / N]
+        public float* Mid, Ln2, Rstd2;       // [R, Hidden] Input + o, its norm, [R]
+        public float* Gate, Up, Act;         // [R, Ffn / N]
+        public float* Output;                // [R, Hidden]   Mid + m: the next layer's Input (inference: Input itself)
+    }
+
+    /// <summary>The load-balancing loss's statistics, pooled over the sparse layers of a forward pass.</summary>
+    private sealed class AuxStatistics
+    {
+        public readonly double[] Selections = new double[S.Experts], ProbSums = new double[S.Experts];
+        public readonly float[] Fraction = new float[S.Experts];
+        public int PooledRows;
+
+        public void Clear()
+        {
+            Array.Clear(Selections);
+            Array.Clear(ProbSums);
+            PooledRows = 0;
+        }
     }
 
     /// <summary>Work buffers for up to MaxBatch × MaxSeqLen rows; the layers share one set (inference), each has its own cache.</summary>
@@ -227,12 +264,10 @@ public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelMo
     {
         public readonly int MaxBatch, MaxSeqLen, Capacity;
         public readonly int* Tokens, Slot, Past;
-        public readonly float* Hidden, Ln, Rstd, QRaw, KRaw, VRaw, QRstd, KRstd, Q, Attn, Lse, Mid, Gate, Up, Act, Logits, Partials, RopeCos, RopeSin;
-        public readonly LayerCache[] Cache;
+        public readonly float* FinalNorm, RstdF, Logits, RopeCos, RopeSin;
+        public readonly LayerBuffers[] Layer;
         public MoeBuffers Moe;
-        public readonly double[] ExpertSelections = new double[S.Experts], ExpertProbSums = new double[S.Experts];   // aux loss statistics, pooled over sparse layers
-        public readonly float[] ExpertFraction = new float[S.Experts];
-        public int PooledRows;
+        public readonly AuxStatistics Aux = new();
         public bool PoolAux;
         public int Batch, SeqLen;
         private readonly Arena _arena = new();
@@ -246,20 +281,28 @@ public sealed unsafe partial class TensorParallelModel<S, W> : ITensorParallelMo
                 long r = (long)maxBatch * maxSeqLen;
                 int q = RankShape<S, W>.QDim, kv = RankShape<S, W>.KvDim, heads = RankShape<S, W>.Heads, ffn = RankShape<S, W>.Ffn;
                 Tokens = a.Ints(r); Slot = a.Ints(maxBatch); Past = a.Ints(maxBatch);
-                Hidden = a.Floats(r * S.Hidden); Ln = a.Floats(r * S.Hidden); Rstd = a.Floats(r); Mid = a.Floats(r * S.Hidden);
-                QRaw = a.Floats(r * q); KRaw = a.Floats(r * kv); VRaw = a.Floats(r * kv);
-                QRstd = a.Floats(r * heads); KRstd = a.Floats(r * RankShape<S, W>.KvHeads); Q = a.Floats(r * q);
-                Attn = a.Floats(r * q); Lse = a.Floats(r * heads);
-                Gate = a.Floats(r * ffn); Up = a.Floats(r * ffn); Act = a.Floats(r * ffn);
+                float* hidden = a.Floats(r * S.Hidden);
+                var shared = new LayerBuffers
+                {
+                    Input = hidden, Output = hidden,                                                    // the residual stream, updated in place
+                    Ln1 = a.Floats(r * S.Hidden), Rstd1 = a.Floats(r), Mid = a.Floats(r * S.Hidden),
+                    QRaw = a.Floats(r * q), KRaw = a.Floats(r * kv), VRaw = a.Floats(r * kv),
+                    QRstd = a.Floats(r * heads), KRstd = a.Floats(r * RankShape<S, W>.KvHeads), Q = a.Floats(r * q),
+                    Attn = a.Floats(r * q), Lse = a.Floats(r * heads),
+                    Gate = a.Floats(r * ffn), Up = a.Floats(r * ffn), Act = a.Floats(r * ffn),
+                    Partials = a.Floats(Layer<RankShape<S, W>>.PartialsFloats(maxBatch, capacity)),
+                };
+                shared.Ln2 = shared.Ln1; shared.Rstd2 = shared.Rstd1;                                   // inference needs one norm output at a time
+                FinalNorm = shared.Ln1; RstdF = shared.Rstd1;
                 Logits = a.Floats(r * model.Split.VocabCount);
-                Partials = a.Floats(Layer<RankShape<S, W>>.PartialsFloats(maxBatch, capacity));
                 RopeCos = a.Floats((long)capacity * (S.HeadDim / 2)); RopeSin = a.Floats((long)capacity * (S.HeadDim / 2));
                 Rope.BuildTables(RopeCos, RopeSin, capacity, S.HeadDim, model._config.RopeTheta, model._config.RopeScaling);
-                Cache = new LayerCache[model._layers.Length];
-                for (int l = 0; l < Cache.Length; l++)
+                Layer = new LayerBuffers[model._layers.Length];
+                for (int l = 0; l < Layer.Length; l++)
                 {
-                    Cache[l].K = a.Floats((long)maxBatch * capacity * kv);
-                    Cache[l].V = a.Floats((long)maxBatch * capacity * kv);
+                    Layer[l] = shared;
+                    Layer[l].K = a.Floats((long)maxBatch * capacity * kv);                             // each layer its own keys and values
+                    Layer[l].V = a.Floats((long)maxBatch * capacity * kv);
                 }
                 if (S.Experts > 0)
                 {
