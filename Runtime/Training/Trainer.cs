@@ -26,7 +26,7 @@ public readonly record struct StepResult(long Step, float Loss, double LearningR
 /// N: both compute (((g₀ + g₁) + g₂) + …) · 1/N (docs/distributed.md).
 /// </para>
 /// </summary>
-public sealed unsafe class Trainer : IDisposable
+public sealed unsafe class Trainer : IStepTrainer
 {
     private readonly IQwen3Model _model;
     private readonly TextDataset? _data;
@@ -75,11 +75,7 @@ public sealed unsafe class Trainer : IDisposable
         _lora = lora;
         _comm = communicator ?? SingleProcessCommunicator.Instance;
         Parallel = parallel ?? new DataParallelOptions();
-        _adamOptions = new AdamWOptions
-        {
-            LearningRate = options.LearningRate, Beta1 = options.Beta1, Beta2 = options.Beta2,
-            Epsilon = options.Epsilon, WeightDecay = options.WeightDecay,
-        };
+        _adamOptions = options.AdamW();
         if (lora is not null && Parallel.ShardOptimizer) throw new ArgumentException("LoRA trains with a whole AdamW on every rank: turn ZeRO-1 sharding off.", nameof(lora));
         if (Parallel.ShardOptimizer) _sharded = new ShardedAdamW(_comm, model.Tensors, _adamOptions);
         else _optimizer = new AdamW(lora?.Tensors ?? model.Tensors, _adamOptions);
@@ -89,8 +85,7 @@ public sealed unsafe class Trainer : IDisposable
         model.Adapters = lora;
         model.BackwardHook = Parallel.Overlap && lora is null ? _reducer : null;
         if (options.GradientAccumulation > 1 && lora is null) _accumulated = new NativeBuffer<float>(model.Weights.Count);
-        _schedule = new LearningRateSchedule(options.LearningRate, options.MinLearningRate, options.WarmupSteps,
-            options.DecaySteps > 0 ? options.DecaySteps : options.Steps);
+        _schedule = options.Schedule();
         _inputs = new int[options.Batch * options.Context];
         _targets = new int[options.Batch * options.Context];
         model.Reserve(options.Batch, options.Context, training: true);
@@ -210,36 +205,12 @@ public sealed unsafe class Trainer : IDisposable
     public float EvaluateValidation() => _data is not null ? Evaluate(_data.Validation) : EvaluateExamples(_conversations!.Validation);
 
     /// <summary>Mean cross-entropy over every trained (assistant) target of <paramref name="examples"/>, token-weighted; ranks share the batches.</summary>
-    public float EvaluateExamples(IReadOnlyList<TrainingExample> examples)
-    {
-        int batches = (examples.Count + Options.Batch - 1) / Options.Batch;
-        Span<double> total = [0, 0];
-        for (int i = _comm.Rank; i < batches; i += _comm.Size)
-        {
-            int real = ConversationSampler.FillInOrder(examples, i, Options.Batch, _inputs, _targets);
-            if (real == 0) continue;
-            total[0] += (double)_model.Forward(_inputs, _targets, Options.Batch, Options.Context) * real;
-            total[1] += real;
-        }
-        _comm.AllReduceSum(total);
-        return total[1] > 0 ? (float)(total[0] / total[1]) : float.NaN;
-    }
+    public float EvaluateExamples(IReadOnlyList<TrainingExample> examples) =>
+        ValidationLoss.Examples(examples, Options.Batch, Options.Context, _comm, (inputs, targets) => _model.Forward(inputs, targets, Options.Batch, Options.Context));
 
     /// <summary>Mean cross-entropy over every target of <paramref name="tokens"/>; with several ranks each evaluates every N-th batch.</summary>
-    public float Evaluate(ReadOnlyMemory<int> tokens)
-    {
-        var windows = new SequentialWindows(tokens, Options.Batch, Options.Context);
-        Span<double> total = [0, 0];                                              // Σ loss · targets, Σ targets
-        for (int i = _comm.Rank; i < windows.Batches; i += _comm.Size)
-        {
-            int real = windows.Fill(i, _inputs, _targets);
-            if (real == 0) continue;
-            total[0] += (double)_model.Forward(_inputs, _targets, Options.Batch, Options.Context) * real;
-            total[1] += real;
-        }
-        _comm.AllReduceSum(total);
-        return (float)(total[0] / total[1]);
-    }
+    public float Evaluate(ReadOnlyMemory<int> tokens) =>
+        ValidationLoss.Text(tokens, Options.Batch, Options.Context, _comm, (inputs, targets) => _model.Forward(inputs, targets, Options.Batch, Options.Context));
 
     /// <summary>Routed rows per expert of sparse layer <paramref name="layer"/> in the last training micro-batch of every rank, summed.</summary>
     public long[] ExpertLoad(IMoeModel moe, int layer)
@@ -368,13 +339,15 @@ public sealed unsafe class Trainer : IDisposable
                 throw new InvalidOperationException($"Rank {_comm.Rank}: the ranks' parameters differ at step {Step} (weight hashes disagree); the all-reduce did not give every rank the same sums.");
     }
 
+    private void AgreeOnRootOutcome(Exception? error, string what) => AgreeOnRootOutcome(_comm, error, what);
+
     /// <summary>Rank 0 tells every rank whether its part (saving, loading) worked; a failure is thrown on every rank.</summary>
-    private void AgreeOnRootOutcome(Exception? error, string what)
+    internal static void AgreeOnRootOutcome(ICommunicator comm, Exception? error, string what)
     {
-        if (_comm.Size > 1)
+        if (comm.Size > 1)
         {
             Span<double> failed = [error is null ? 0 : 1];
-            _comm.AllReduceSum(failed);
+            comm.AllReduceSum(failed);
             if (failed[0] > 0 && error is null) throw new IOException($"Rank 0 failed {what}; see its error.");
         }
         if (error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);

@@ -24,6 +24,15 @@ public sealed record TrainingOptions
     public double GradientClip { get; init; } = 1.0;
     public ulong Seed { get; init; } = 1337;
 
+    /// <summary>AdamW's settings of these options (its learning rate is set every step from <see cref="Schedule"/>).</summary>
+    public Optim.AdamWOptions AdamW() => new()
+    {
+        LearningRate = LearningRate, Beta1 = Beta1, Beta2 = Beta2, Epsilon = Epsilon, WeightDecay = WeightDecay,
+    };
+
+    /// <summary>Warmup, then cosine decay over DecaySteps (0: over the whole run, Steps).</summary>
+    public Optim.LearningRateSchedule Schedule() => new(LearningRate, MinLearningRate, WarmupSteps, DecaySteps > 0 ? DecaySteps : Steps);
+
     public void Validate()
     {
         if (Steps < 1) throw new ArgumentOutOfRangeException(nameof(Steps), Steps, "Steps must be at least 1.");
