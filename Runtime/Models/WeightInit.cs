@@ -45,6 +45,22 @@ public static class WeightInit
         }
     }
 
+    /// <summary>
+    /// One whole tensor's values as <see cref="Normal"/> gives them (its own stream, from its first element): for a
+    /// process that keeps only part of it (a tensor-parallel rank's slice).
+    /// </summary>
+    public static void NormalTensor(string name, bool isMatrix, Span<float> values, ulong seed, float std = 0.02f)
+    {
+        if (!(std >= 0) || float.IsInfinity(std)) throw new ArgumentOutOfRangeException(nameof(std), std, "std must be a finite number ≥ 0.");
+        if (!isMatrix)
+        {
+            values.Fill(1f);
+            return;
+        }
+        var rng = new NormalStream(Mix(seed, name));
+        for (int i = 0; i < values.Length; i++) values[i] = std * rng.Next();
+    }
+
     /// <summary>SplitMix64 of the seed xor the FNV-1a hash of the tensor name: one independent stream per tensor.</summary>
     private static ulong Mix(ulong seed, string name)
     {

@@ -44,6 +44,16 @@ public static class TensorParallelModels
         catch { weights.Dispose(); throw; }
     }
 
+    /// <summary>
+    /// This rank's slice of <paramref name="definition"/> over the F32 weights <paramref name="slice"/> makes for its
+    /// <see cref="TensorSplit"/> (a training run's initial weights, or zeros that a checkpoint then fills).
+    /// <paramref name="description"/> names where they come from, for the ranks' agreement check.
+    /// </summary>
+    public static ITensorParallelModel FromSlices(ICommunicator comm, ModelDefinition definition, Func<TensorSplit, Weights> slice, string description)
+    {
+        return Create(comm, definition, null, $"{description} {WeightFormat.F32}", slice);
+    }
+
     /// <summary>This rank's slice of <paramref name="definition"/> with random weights (<see cref="RankWeights.Random"/>): for speed measurements.</summary>
     public static ITensorParallelModel Random(ICommunicator comm, ModelDefinition definition, WeightFormat format, ulong seed = 1)
     {

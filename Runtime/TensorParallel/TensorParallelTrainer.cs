@@ -42,16 +42,42 @@ public sealed unsafe class TensorParallelTrainer : IDisposable
     /// </summary>
     public float ComputeGradients(ReadOnlySpan<int> ids, ReadOnlySpan<int> targets, int batch, int seqLen)
     {
-        _model.ZeroGradients();
+        ZeroGradients();
+        return ReduceGradients(AddGradients(ids, targets, batch, seqLen), microBatches: 1);
+    }
+
+    /// <summary>Sets the gradients to zero (once per step, before its first <see cref="AddGradients"/>).</summary>
+    public void ZeroGradients() => _model.ZeroGradients();
+
+    /// <summary>
+    /// Forward and backward of one micro-batch of this group's sequences: its gradients are added to those of the step's
+    /// earlier micro-batches (the backward adds). Returns the micro-batch's mean loss.
+    /// </summary>
+    public float AddGradients(ReadOnlySpan<int> ids, ReadOnlySpan<int> targets, int batch, int seqLen)
+    {
         float loss = _model.ForwardTraining(ids, targets, batch, seqLen);
         _model.Backward();
-        if (_data is not { Size: > 1 } data) return loss;
+        return loss;
+    }
+
+    /// <summary>
+    /// The step's gradient from <paramref name="microBatches"/> added ones on every data group: summed over the data
+    /// groups, then scaled by 1 / (dp · microBatches), the mean of every micro-batch's mean loss (the data-parallel
+    /// <see cref="Training.Trainer"/>'s convention). Returns the mean loss the same way, from this group's
+    /// <paramref name="lossSum"/> (the sum of its micro-batches' losses).
+    /// </summary>
+    public float ReduceGradients(double lossSum, int microBatches)
+    {
+        int groups = _data?.Size ?? 1, micros = groups * microBatches;
         var g = _model.Gradients;
-        data.AllReduceSum(g.Pointer, g.Length);
-        Scale(g, 1f / data.Size);
-        Span<double> sum = [loss];
-        data.AllReduceSum(sum);
-        return (float)(sum[0] / data.Size);
+        Span<double> sum = [lossSum];
+        if (groups > 1)
+        {
+            _data!.AllReduceSum(g.Pointer, g.Length);
+            _data.AllReduceSum(sum);
+        }
+        if (micros > 1) Scale(g, 1f / micros);
+        return (float)(sum[0] / micros);
     }
 
     /// <summary>The whole model's gradient norm before clipping, of the last <see cref="Step"/>.</summary>
@@ -78,19 +104,27 @@ public sealed unsafe class TensorParallelTrainer : IDisposable
     }
 
     /// <summary>
-    /// One training step: <see cref="ComputeGradients"/>, clipping when asked (coef = clip / (norm + 1e-6) when below 1,
-    /// as <see cref="GradientClipping.ClipGlobalNorm(float*, long, double)"/>; the same factor on every rank), then AdamW on
-    /// the rank's slice. Returns the step's loss.
+    /// One training step: <see cref="ComputeGradients"/>, then <see cref="Update"/>. Returns the step's loss.
     /// </summary>
     public float Step(ReadOnlySpan<int> ids, ReadOnlySpan<int> targets, int batch, int seqLen)
     {
         float loss = ComputeGradients(ids, targets, batch, seqLen);
+        Update();
+        return loss;
+    }
+
+    /// <summary>
+    /// Applies the reduced gradients: clipping when asked (coef = clip / (norm + 1e-6) when below 1, as
+    /// <see cref="GradientClipping.ClipGlobalNorm(float*, long, double)"/>; the same factor on every rank), then AdamW on
+    /// the rank's slice at <see cref="AdamW.LearningRate"/>.
+    /// </summary>
+    public void Update()
+    {
         var g = _model.Gradients;
         double norm = LastGradientNorm = GlobalNorm();
         if (_gradientClip > 0 && double.IsFinite(norm) && _gradientClip / (norm + 1e-6) < 1)
             Scale(g, (float)(_gradientClip / (norm + 1e-6)));
         Optimizer.Step(_model.Weights.Data, g);
-        return loss;
     }
 
     private static void Scale(NativeBuffer<float> g, float factor)

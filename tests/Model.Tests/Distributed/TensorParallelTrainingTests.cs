@@ -232,6 +232,62 @@ public class TensorParallelTrainingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Checkpoint_HoldsTheWholeTensorsAndMoments_AndLoadsBackIntoEverySlice()
+    {
+        // 2-way tensor × 2-way data parallel; FourWayDense splits its vocabulary of 203 unevenly (101 / 102) and has an
+        // untied LM head, so the gather meets row blocks of two sizes and the column blocks of o_proj and down_proj.
+        using var dir = new TempDirectory("tpcheckpoint");
+        using (var reference = FourWayDense.Create())
+        {
+            TestWeights.Randomize(reference, 5, std: 0.2f);
+            CheckpointSaver.Save(reference.Tensors, reference.Weights, dir["init.safetensors"]);
+        }
+        var data = new Training.TextDataset(Enumerable.Range(0, 400).Select(i => i * 37 % 203).ToArray());
+        var options = new Training.TrainingOptions { Steps = 5, Batch = 2, Context = 6, WarmupSteps = 0 };
+        string run = dir["run"];
+        var definition = FourWayDense.Definition;
+        var ranks = ThreadGroup.Run(4, world =>
+        {
+            using var groups = ParallelGroups.Create(world, tensorParallel: 2);
+            using var model = (ITensorParallelTraining)TensorParallelModels.Load(groups.Tensor, definition, dir["init.safetensors"]);
+            float[] Copy(Kernels.NativeBuffer<float> b) => b.Slice(0, (int)model.Split.Count).ToArray();
+            float[] weights, m, v;
+            using (var trainer = new TensorParallelDatasetTrainer(world, groups, model, definition, data, options))
+            {
+                trainer.TrainStep();
+                trainer.TrainStep();
+                trainer.Save(run);
+                (weights, m, v) = (Copy(model.Weights.Data), Copy(trainer.Optimizer.M), Copy(trainer.Optimizer.V));
+            }
+            using var zeros = (ITensorParallelTraining)TensorParallelModels.FromSlices(groups.Tensor, definition,
+                split => Weights.Create(WeightFormat.F32, split.Count, split.VectorStart), "zeros");
+            using var resumed = new TensorParallelDatasetTrainer(world, groups, zeros, definition, data, options);
+            resumed.Load(run);
+            return (weights, m, v, loaded: (Copy(zeros.Weights.Data), Copy(resumed.Optimizer.M), Copy(resumed.Optimizer.V)), resumed.Step, model.Split);
+        });
+        var saved = new FixtureFile(Path.Combine(run, "checkpoint", "model.safetensors"));
+        var moments = new FixtureFile(Path.Combine(run, "checkpoint", "trainer.safetensors"));
+        float[] flatM = moments.F32("optimizer.m"), flatV = moments.F32("optimizer.v");
+        Assert.Equal(definition.ParameterCount, flatM.Length);
+        var offsets = definition.TensorTable!.ToDictionary(t => t.Name, t => (int)t.Offset);
+        foreach (var rank in ranks)
+        {
+            Assert.Equal(2, rank.Step);
+            Assert.Equal(rank.weights, rank.loaded.Item1);                          // the reloaded slice, bit for bit
+            Assert.Equal(rank.m, rank.loaded.Item2);
+            Assert.Equal(rank.v, rank.loaded.Item3);
+            foreach (var t in rank.Split.Tensors)
+            {
+                int length = t.FullShape.Aggregate(1, (n, d) => n * d);
+                Assert.Equal(SliceOf(saved.F32(t.Name), t), Local(rank.weights, t));   // the file holds every rank's slice in its place
+                Assert.Equal(SliceOf(flatM.AsSpan(offsets[t.Name], length).ToArray(), t), Local(rank.m, t));
+                Assert.Equal(SliceOf(flatV.AsSpan(offsets[t.Name], length).ToArray(), t), Local(rank.v, t));
+            }
+        }
+        Assert.Contains(ranks[0].m, x => x != 0);                                   // two steps left moments to compare
+    }
+
+    [Fact]
     public void MoeTraining_IsRefused_SayingWhy()
     {
         string checkpoint = Path.Combine(FixtureFile.CaseDir("moe"), "model.safetensors");
