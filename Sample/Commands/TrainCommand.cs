@@ -11,7 +11,8 @@ namespace Qwen3Gen.Sample.Commands;
 /// <summary>
 /// `qwen3gen train`: trains a compiled definition on a text (default: the bundled tinyshakespeare, byte-level) with
 /// nanoGPT's CPU recipe by default. Live progress bar on a terminal, plain lines otherwise; Ctrl+C saves and stops.
-/// Under `mpirun -np N` it trains data-parallel on N ranks (docs/distributed.md); rank 0 prints and writes.
+/// Under `mpirun -np N` it trains data-parallel on N ranks, with `--tensor-parallel T` each model split over T of them
+/// (docs/distributed.md); rank 0 prints and writes.
 /// </summary>
 internal static class TrainCommand
 {
@@ -34,6 +35,7 @@ internal static class TrainCommand
         var threads = new Option<int>("--threads") { Description = "Kernel threads (default: all cores; under mpirun, the cores divided by the ranks on this machine).", DefaultValueFactory = _ => DefaultThreads() }.AtLeast(1);
         var zero = new Option<bool>("--zero") { Description = "Under mpirun: ZeRO-1, each rank keeps the AdamW moments of 1/N of the parameters." };
         var noOverlap = new Option<bool>("--no-overlap") { Description = "Under mpirun: reduce the gradients after the backward pass instead of layer by layer during it." };
+        var tensorParallel = new Option<int>("--tensor-parallel") { Description = "Under mpirun -np P: split the model over this many ranks (tensor parallelism, dense models), P / N data-parallel groups of them (1: off).", DefaultValueFactory = _ => 1 }.AtLeast(1);
         var commTimeout = new Option<double>("--comm-timeout") { Description = "Under mpirun: seconds to wait on another rank before aborting the job (a rank died or hangs).", DefaultValueFactory = _ => 300 };
         var evalInterval = new Option<int>("--eval-interval") { Description = "Steps between validation-loss evaluations and samples (0: only at the end).", DefaultValueFactory = _ => 250 }.AtLeast(0);
         var checkpointInterval = new Option<int>("--checkpoint-interval") { Description = "Steps between checkpoints (0: only at the end).", DefaultValueFactory = _ => 500 }.AtLeast(0);
@@ -58,7 +60,7 @@ internal static class TrainCommand
         {
             model, initFrom, steps, batch, context, lr, minLr, warmup, accumulation, weightDecay, beta2, clip, seed, threads,
             evalInterval, checkpointInterval, logInterval, output, resume, overwrite, data, tokenizer, samples, initStd, scaledInit,
-            zero, noOverlap, commTimeout, loraRank, loraAlpha, loraTargets, loraBase, checkpointing,
+            zero, noOverlap, tensorParallel, commTimeout, loraRank, loraAlpha, loraTargets, loraBase, checkpointing,
         };
         command.SetAction(parse =>
         {
@@ -78,6 +80,7 @@ internal static class TrainCommand
                 WarmupGiven = parse.GetResult(warmup) is { Implicit: false },
                 Threads = parse.GetValue(threads),
                 Parallel = new DataParallelOptions { ShardOptimizer = parse.GetValue(zero), Overlap = !parse.GetValue(noOverlap) },
+                TensorParallel = parse.GetValue(tensorParallel),
                 CommunicationTimeout = parse.GetValue(commTimeout) is var t && t > 0 && t < 1e6 ? TimeSpan.FromSeconds(t) : TimeSpan.Zero,
                 EvalInterval = parse.GetValue(evalInterval),
                 CheckpointInterval = parse.GetValue(checkpointInterval),
@@ -110,6 +113,18 @@ internal static class TrainCommand
     /// <summary>Runs <paramref name="settings"/> with console progress and Ctrl+C handling; returns the exit code.</summary>
     public static int Run(TrainSettings settings, string resumeCommand)
     {
+        // Refused before any rank starts MPI, alike on every rank. Rank 0 prints it and fails; the others end quietly with
+        // 0, since mpirun ends the whole job when the first rank fails and could cut rank 0 off before it printed.
+        string? problem = TensorParallelProblem(settings.TensorParallel);
+        if (problem is null)
+            try { settings.Validate(); }
+            catch (ArgumentException e) { problem = e.Message; }
+        if (problem is not null)
+        {
+            if (Communicator.LaunchedByMpirun && Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") != "0") return 0;
+            Console.Error.WriteLine($"train: {problem}");
+            return 2;
+        }
         if (!Communicator.LaunchedByMpirun) return Run(settings, resumeCommand, SingleProcessCommunicator.Instance);
         ICommunicator comm;
         try { comm = new OpenMpiCommunicator(); }
@@ -137,6 +152,17 @@ internal static class TrainCommand
             }
             return code;
         }
+    }
+
+    /// <summary>Why the job's processes cannot be split <paramref name="ways"/> ways, seen before any rank starts MPI (null: they can).</summary>
+    private static string? TensorParallelProblem(int ways)
+    {
+        if (ways == 1) return null;
+        if (!Communicator.LaunchedByMpirun)
+            return $"--tensor-parallel {ways} runs as {ways} processes (or a multiple, for data parallelism too): start it with `mpirun -np {ways} qwen3gen train … --tensor-parallel {ways}`.";
+        int size = int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_SIZE"), out int n) ? n : 1;
+        return size % ways == 0 ? null
+            : $"--tensor-parallel {ways} must divide the {size} processes of mpirun -np {size}: give -np a multiple of {ways} ({size} / {ways} is not a whole number of data-parallel groups).";
     }
 
     /// <summary>Runs <paramref name="settings"/> on <paramref name="comm"/>'s ranks; rank 0 shows progress; returns the exit code.</summary>
@@ -217,7 +243,8 @@ internal static class TrainCommand
             Console.WriteLine($"Final validation loss {s.FinalValidationLoss:F4} at step {s.Steps} (train loss {s.FinalTrainLoss:F4}).");
             Console.WriteLine($"Saved {checkpoint}.");
         }
-        string where = s.Ranks > 1 ? $"{s.Ranks} ranks × {s.Threads} thread(s), communication {100 * s.CommunicationSeconds / Math.Max(1e-9, s.TrainingSeconds):F1}% of step time" : $"{s.Threads} thread(s)";
+        string split = s.TensorParallel > 1 ? $" (tensor-parallel {s.TensorParallel} × {s.Ranks / s.TensorParallel} data-parallel)" : "";
+        string where = s.Ranks > 1 ? $"{s.Ranks} ranks{split} × {s.Threads} thread(s), communication {100 * s.CommunicationSeconds / Math.Max(1e-9, s.TrainingSeconds):F1}% of step time" : $"{s.Threads} thread(s)";
         Console.WriteLine($"Total {s.Seconds:F1} s; training {s.TrainingSeconds:F1} s = {s.MillisecondsPerStep:F1} ms/step, {s.TokensPerSecond:N0} tokens/s on {where}. Summary: {Path.Combine(s.Output, "summary.json")}");
     }
 

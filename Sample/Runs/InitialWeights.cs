@@ -1,4 +1,5 @@
 using Qwen3Gen.Models;
+using Qwen3Gen.TensorParallel;
 
 namespace Qwen3Gen.Sample.Runs;
 
@@ -14,14 +15,39 @@ internal static class InitialWeights
     {
         WeightInit.Normal(model, seed, std);
         if (!scaledResidual) return;
-        float scale = 1f / MathF.Sqrt(2f * model.Config.Layers);
+        float scale = ResidualScale(model.Config);
         foreach (var tensor in model.Tensors)
         {
-            if (!tensor.Name.EndsWith("o_proj.weight", StringComparison.Ordinal) && !tensor.Name.EndsWith("down_proj.weight", StringComparison.Ordinal)) continue;
+            if (!IsResidualProjection(tensor.Name)) continue;
             var values = new float[tensor.Length];
             model.Weights.Get(tensor, values);
             for (int i = 0; i < values.Length; i++) values[i] *= scale;
             model.Weights.Set(tensor, values);
         }
     }
+
+    /// <summary>
+    /// A tensor-parallel rank's part of the weights <see cref="Normal"/> gives one process: each whole tensor is drawn from
+    /// its own stream (<see cref="WeightInit.NormalTensor"/>), one at a time, and the rank keeps its slice, so the ranks
+    /// together hold exactly the one-process initial model.
+    /// </summary>
+    public static Weights Slice(TensorSplit split, ulong seed, float std, bool scaledResidual)
+    {
+        var weights = Weights.Create(WeightFormat.F32, split.Count, split.VectorStart);
+        float scale = ResidualScale(split.Config);
+        foreach (var t in split.Tensors)
+        {
+            var full = new float[t.FullShape.Aggregate(1, (n, d) => checked(n * d))];
+            WeightInit.NormalTensor(t.Name, t.Local.IsMatrix, full, seed, std);
+            if (scaledResidual && IsResidualProjection(t.Name))
+                for (int i = 0; i < full.Length; i++) full[i] *= scale;
+            TensorSlices.Take(t, full, weights.Data.Slice(t.Local.Offset, checked((int)t.Local.Length)));
+        }
+        return weights;
+    }
+
+    private static float ResidualScale(ModelConfig config) => 1f / MathF.Sqrt(2f * config.Layers);
+
+    private static bool IsResidualProjection(string name) =>
+        name.EndsWith("o_proj.weight", StringComparison.Ordinal) || name.EndsWith("down_proj.weight", StringComparison.Ordinal);
 }

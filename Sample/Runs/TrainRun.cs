@@ -4,6 +4,7 @@ using System.Text.Json;
 using Qwen3Gen.Distributed;
 using Qwen3Gen.Inference;
 using Qwen3Gen.Sampling;
+using Qwen3Gen.TensorParallel;
 using Qwen3Gen.Threading;
 using Qwen3Gen.Tokenization;
 using Qwen3Gen.Training;
@@ -14,8 +15,9 @@ namespace Qwen3Gen.Sample.Runs;
 
 /// <summary>
 /// One `qwen3gen train` run, without the console: build the model, start from random weights or a checkpoint, step the
-/// <see cref="Trainer"/> to the target step, evaluate on the whole validation split and sample text every EvalInterval steps,
-/// checkpoint every CheckpointInterval steps, and on cancellation finish the current step, save and stop.
+/// trainer (<see cref="Trainer"/>, or with --tensor-parallel <see cref="TensorParallelDatasetTrainer"/>) to the target
+/// step, evaluate on the whole validation split and sample text every EvalInterval steps, checkpoint every
+/// CheckpointInterval steps, and on cancellation finish the current step, save and stop.
 /// Under mpirun every rank runs this with its communicator: all ranks train, evaluate (each a share of the validation
 /// batches) and take part in saves; rank 0 alone checks the run folder, reports, samples text and writes files.
 /// </summary>
@@ -44,18 +46,22 @@ internal static class TrainRun
         if (options.Context > definition.Config.MaxPositions)
             throw new ArgumentException($"--context ({options.Context}) exceeds {definition.Name}'s max_position_embeddings ({definition.Config.MaxPositions}).");
 
-        // Refuse before allocating: weights, gradients, AdamW moments, activations and logits, from the hyper-parameters.
+        int ways = settings.TensorParallel;
+        if (ways > 1) CheckTensorParallel(definition, ways, comm);
+
+        // Refuse before allocating: weights, gradients, AdamW moments, activations and logits, from the hyper-parameters
+        // (of one whole model: a tensor-parallel rank's share is not estimated).
         if (settings.GradientCheckpointing && definition.Config.IsMoe)
             throw new ArgumentException($"--gradient-checkpointing is implemented for dense models; {definition.Name} is a MoE.");
-        var memory = TrainingMemory.For(definition.Config, options.Batch, options.Context, settings.GradientCheckpointing);
+        TrainingMemory? memory = ways > 1 ? null : TrainingMemory.For(definition.Config, options.Batch, options.Context, settings.GradientCheckpointing);
         if (settings.Lora is not null)
         {
             if (start.Weights is null) throw new ArgumentException("LoRA (--lora-rank) adapts a trained model: give --init-from with its snapshot or checkpoint.");
             settings.Lora.Validate();
             var (adapterCount, _) = LoraAdapter.Size(definition.Config, settings.Lora);
-            memory = memory.Lora(definition.Config, adapterCount, settings.Lora.Rank, settings.LoraBase, options.Batch, options.Context);
+            memory = memory!.Lora(definition.Config, adapterCount, settings.Lora.Rank, settings.LoraBase, options.Batch, options.Context);
         }
-        if (memory.Shortfall($"Training {definition.Name} (batch {options.Batch} × context {options.Context})", settings.AvailableBytes ?? MemoryBudget.AvailableBytes()) is string shortfall)
+        if (memory?.Shortfall($"Training {definition.Name} (batch {options.Batch} × context {options.Context})", settings.AvailableBytes ?? MemoryBudget.AvailableBytes()) is string shortfall)
             throw new InsufficientMemoryException(shortfall);
         long processBefore = Environment.WorkingSet;                              // the runtime and the tokenizer, before the run allocates
 
@@ -90,47 +96,17 @@ internal static class TrainRun
         }
 
         var data = Corpus.Load(settings.Data, tokenizer, options.Context);
-        using var model = definition.Create(settings.Lora is null ? WeightFormat.F32 : settings.LoraBase);   // LoRA: the frozen base, BF16 by default
-        model.GradientCheckpointing = settings.GradientCheckpointing;
-        LoraAdapter? lora = null;
-        if (settings.Lora is not null)
-        {
-            var report = start.LoadInto(model);                                   // the frozen base
-            lora = settings.Resume ? LoraAdapter.Load(model, existing ?? TrainingCheckpoint.Find(settings.Out)!) : LoraAdapter.Create(model, settings.Lora with { BaseModel = start.Weights }, options.Seed);
-            progress.Info($"LoRA r {lora.Config.Rank}, alpha {lora.Config.Alpha} on {string.Join(", ", lora.Config.TargetModules)}: {lora.Count:N0} trainable parameters; " +
-                          $"base {definition.Name} from {start.Weights} ({report.Loaded} tensors) frozen, in {model.Weights.Format}.");
-        }
-        using var adapter = lora;
-        using var trainer = data.Text is not null
-            ? new Trainer(model, data.Text, options, comm, settings.Parallel, lora)
-            : new Trainer(model, data.Conversations!, options, comm, settings.Parallel, lora);
-        trainer.Files = lora is null ? start.Files : start.Files.WithAdapter(lora);
-        long parameters = model.Weights.Count;
-        if (settings.Resume)
-        {
-            trainer.Load(settings.Out);
-            progress.Info($"Resumed {definition.Name} from {existing} at step {trainer.Step}.");
-        }
-        else if (start.Weights is not null && lora is null)
-        {
-            var report = start.LoadInto(model);
-            progress.Info($"Initialised {definition.Name} from {start.Weights}: {report.Loaded} tensors.");
-        }
-        else if (lora is null)
-        {
-            InitialWeights.Normal(model, options.Seed, settings.InitStd, settings.ScaledResidualInit);
-            trainer.SynchronizeWeights();
-        }
-        long resumedFrom = trainer.Step;
-        progress.Info($"Memory: {definition.Name} with batch {options.Batch} × context {options.Context} {memory.Describe()}; " +
-                      $"the process held {processBefore / 1e9:0.00} GB before (runtime, tokenizer), so its peak should be about {(memory.Total + processBefore) / 1e9:0.00} GB.");
+        using var setup = ways > 1 ? TensorParallelSetup(settings, start, options, data, comm, existing, progress)
+                                   : OneModelSetup(settings, start, options, data, comm, existing, progress);
+        var trainer = setup.Trainer;
+        long parameters = setup.Parameters, resumedFrom = trainer.Step;
+        if (memory is not null)
+            progress.Info($"Memory: {definition.Name} with batch {options.Batch} × context {options.Context} {memory.Describe()}; " +
+                          $"the process held {processBefore / 1e9:0.00} GB before (runtime, tokenizer), so its peak should be about {(memory.Total + processBefore) / 1e9:0.00} GB.");
         progress.Info($"{definition.Name}: {parameters:N0} parameters; {start.TokenizerName} tokens: {data.Description}; " +
-                      $"batch {options.Batch} × context {options.Context} × accumulation {options.GradientAccumulation}" +
-                      (comm.Size > 1 ? $" × {comm.Size} ranks ({comm.Description}{(settings.Parallel.ShardOptimizer ? ", ZeRO-1" : "")}{(settings.Parallel.Overlap ? "" : ", no overlap")})" : "") +
+                      $"batch {options.Batch} × context {options.Context} × accumulation {options.GradientAccumulation}{setup.Ranks}" +
                       $"; {settings.Threads} thread(s){(comm.Size > 1 ? " per rank" : "")}.");
-
-        using var session = model.CreateSession(options.Context);
-        var generation = new TextGeneration(session, new Sampler(definition.Config.Vocab, SampleSampling(options.Seed)), tokenizer);
+        var generation = setup.Generation;
         int[] prompt = tokenizer.Encode(SamplePrompt);
 
         float lastTrain = float.NaN, lastValidation = float.NaN;
@@ -140,11 +116,11 @@ internal static class TrainRun
 
         void Evaluate()
         {
-            if (model is IMoeModel moe && trainer.Step > 0) progress.Info(ExpertLoadText(moe, trainer.Step, trainer));
+            if (trainer is Trainer { Model: IMoeModel moe } dataParallel && trainer.Step > 0) progress.Info(ExpertLoadText(moe, trainer.Step, dataParallel));
             var clock = Stopwatch.StartNew();
             lastValidation = trainer.EvaluateValidation();
             lastEvaluated = trainer.Step;
-            string sample = settings.SampleChars > 0 && root ? SampleText(generation, prompt, settings.SampleChars, options.Seed + (ulong)trainer.Step) : "";
+            string sample = settings.SampleChars > 0 && generation is not null ? SampleText(generation, prompt, settings.SampleChars, options.Seed + (ulong)trainer.Step) : "";
             progress.Evaluated(trainer.Step, lastValidation, clock.Elapsed, sample);
         }
 
@@ -193,6 +169,7 @@ internal static class TrainRun
             Tokenizer = start.TokenizerName,
             Threads = settings.Threads,
             Ranks = comm.Size,
+            TensorParallel = ways,
             CommunicationSeconds = communicationMs / 1000,
             ResumedFrom = resumedFrom,
             Steps = trainer.Step,
@@ -208,6 +185,147 @@ internal static class TrainRun
         };
         if (root) WriteSummary(settings.Out, summary);
         return summary;
+    }
+
+    /// <summary>What the loop drives: the trainer, the whole model's parameter count, the ranks' part of the description line,
+    /// the text generation of the samples (null on ranks that take no part in it), and what to dispose, in order.</summary>
+    private sealed class Setup(IStepTrainer trainer, long parameters, string ranks, TextGeneration? generation, params IDisposable?[] owned) : IDisposable
+    {
+        public IStepTrainer Trainer => trainer;
+        public long Parameters => parameters;
+        public string Ranks => ranks;
+        public TextGeneration? Generation => generation;
+
+        public void Dispose()
+        {
+            foreach (var item in owned) item?.Dispose();
+        }
+    }
+
+    /// <summary>One model on this process (data-parallel over <paramref name="comm"/> under mpirun): <see cref="Trainer"/>.</summary>
+    private static Setup OneModelSetup(TrainSettings settings, StartingPoint start, TrainingOptions options, TrainingData data, ICommunicator comm,
+                                       string? existing, ITrainingProgress progress)
+    {
+        var definition = start.Definition;
+        var model = definition.Create(settings.Lora is null ? WeightFormat.F32 : settings.LoraBase);   // LoRA: the frozen base, BF16 by default
+        LoraAdapter? lora = null;
+        Trainer? trainer = null;
+        IInferenceSession? session = null;
+        try
+        {
+            model.GradientCheckpointing = settings.GradientCheckpointing;
+            if (settings.Lora is not null)
+            {
+                var report = start.LoadInto(model);                               // the frozen base
+                lora = settings.Resume ? LoraAdapter.Load(model, existing ?? TrainingCheckpoint.Find(settings.Out)!) : LoraAdapter.Create(model, settings.Lora with { BaseModel = start.Weights }, options.Seed);
+                progress.Info($"LoRA r {lora.Config.Rank}, alpha {lora.Config.Alpha} on {string.Join(", ", lora.Config.TargetModules)}: {lora.Count:N0} trainable parameters; " +
+                              $"base {definition.Name} from {start.Weights} ({report.Loaded} tensors) frozen, in {model.Weights.Format}.");
+            }
+            trainer = data.Text is not null
+                ? new Trainer(model, data.Text, options, comm, settings.Parallel, lora)
+                : new Trainer(model, data.Conversations!, options, comm, settings.Parallel, lora);
+            trainer.Files = lora is null ? start.Files : start.Files.WithAdapter(lora);
+            if (settings.Resume)
+            {
+                trainer.Load(settings.Out);
+                progress.Info($"Resumed {definition.Name} from {existing} at step {trainer.Step}.");
+            }
+            else if (start.Weights is not null && lora is null)
+            {
+                var report = start.LoadInto(model);
+                progress.Info($"Initialised {definition.Name} from {start.Weights}: {report.Loaded} tensors.");
+            }
+            else if (lora is null)
+            {
+                InitialWeights.Normal(model, options.Seed, settings.InitStd, settings.ScaledResidualInit);
+                trainer.SynchronizeWeights();
+            }
+            TextGeneration? generation = null;
+            if (settings.SampleChars > 0 && comm.Rank == 0)
+            {
+                session = model.CreateSession(options.Context);
+                generation = new TextGeneration(session, new Sampler(definition.Config.Vocab, SampleSampling(options.Seed)), start.Tokenizer);
+            }
+            string ranks = comm.Size > 1
+                ? $" × {comm.Size} ranks ({comm.Description}{(settings.Parallel.ShardOptimizer ? ", ZeRO-1" : "")}{(settings.Parallel.Overlap ? "" : ", no overlap")})"
+                : "";
+            return new Setup(trainer, model.Weights.Count, ranks, generation, session, trainer, lora, model);
+        }
+        catch
+        {
+            session?.Dispose();
+            trainer?.Dispose();
+            lora?.Dispose();
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Refuses what tensor-parallel training does not do, before anything is allocated: a MoE, a split the model does not
+    /// allow, a job whose ranks <paramref name="ways"/> does not divide.
+    /// </summary>
+    private static void CheckTensorParallel(ModelDefinition definition, int ways, ICommunicator comm)
+    {
+        if (definition.Config.IsMoe)
+            throw new ArgumentException($"--tensor-parallel: {definition.Name} is a mixture of experts, and tensor-parallel training covers dense models only " +
+                                        "(the expert-parallel backward is not implemented); train it in one process or data-parallel, without --tensor-parallel.");
+        if (TensorSplit.Problem(definition.Config, ways) is string problem) throw new ArgumentException(problem);
+        if (comm.Size % ways != 0)
+            throw new ArgumentException($"--tensor-parallel {ways} must divide the job's {comm.Size} ranks (mpirun -np a multiple of {ways}).");
+    }
+
+    /// <summary>
+    /// This rank's slice of the model, tensor × data parallel (<see cref="ParallelGroups"/>): <see cref="TensorParallelDatasetTrainer"/>.
+    /// The slice starts as zeros that the checkpoint fills (--resume), as the --init-from weights' slice, or as the slice
+    /// of the one-process random initialisation. Tensor group 0 samples the evaluation text together.
+    /// </summary>
+    private static Setup TensorParallelSetup(TrainSettings settings, StartingPoint start, TrainingOptions options, TrainingData data, ICommunicator comm,
+                                             string? existing, ITrainingProgress progress)
+    {
+        var definition = start.Definition;
+        int ways = settings.TensorParallel;
+        var groups = ParallelGroups.Create(comm, ways);
+        ITensorParallelModel? model = null;
+        TensorParallelDatasetTrainer? trainer = null;
+        ITensorParallelSession? session = null;
+        try
+        {
+            model = settings.Resume
+                ? TensorParallelModels.FromSlices(groups.Tensor, definition, split => Weights.Create(WeightFormat.F32, split.Count, split.VectorStart), "checkpoint")
+                : start.Weights is not null
+                    ? TensorParallelModels.Load(groups.Tensor, definition, start.Weights)
+                    : TensorParallelModels.FromSlices(groups.Tensor, definition, split => InitialWeights.Slice(split, options.Seed, settings.InitStd, settings.ScaledResidualInit),
+                                                      $"random seed {options.Seed} std {settings.InitStd} scaled {settings.ScaledResidualInit}");
+            var slice = (ITensorParallelTraining)model;
+            trainer = data.Text is not null
+                ? new TensorParallelDatasetTrainer(comm, groups, slice, definition, data.Text, options)
+                : new TensorParallelDatasetTrainer(comm, groups, slice, definition, data.Conversations!, options);
+            trainer.Files = start.Files;
+            if (settings.Resume)
+            {
+                trainer.Load(settings.Out);
+                progress.Info($"Resumed {definition.Name} from {existing} at step {trainer.Step}.");
+            }
+            else if (start.Weights is not null) progress.Info($"Initialised {definition.Name} from {start.Weights}: each rank read its slice.");
+            TextGeneration? generation = null;
+            if (settings.SampleChars > 0 && groups.Data.Rank == 0)
+            {
+                session = model.CreateSession(options.Context);
+                var sampler = new ShardedSampler(groups.Tensor, definition.Config.Vocab, session.VocabStart, session.VocabCount, SampleSampling(options.Seed));
+                generation = new TextGeneration(session, sampler, start.Tokenizer);
+            }
+            string ranks = $" × {comm.Size / ways} data-parallel group(s) of tensor-parallel {ways} ({comm.Description}; {model.Split.Count:N0} parameters per rank)";
+            return new Setup(trainer, definition.ParameterCount, ranks, generation, session, trainer, model, groups);
+        }
+        catch
+        {
+            session?.Dispose();
+            trainer?.Dispose();
+            model?.Dispose();
+            groups.Dispose();
+            throw;
+        }
     }
 
     /// <summary>About <paramref name="chars"/> characters of text after <paramref name="prompt"/>, sampled nanoGPT-style with a sliding window.</summary>

@@ -26,6 +26,12 @@ internal sealed record TrainSettings
     /// <summary>Data-parallel settings (used under mpirun).</summary>
     public Distributed.DataParallelOptions Parallel { get; init; } = new();
 
+    /// <summary>
+    /// Ranks each model is split over (Megatron tensor parallelism, dense models; 1: off). Under mpirun -np P the job
+    /// trains P / TensorParallel data-parallel copies of the split model.
+    /// </summary>
+    public int TensorParallel { get; init; } = 1;
+
     /// <summary>Longest wait on another rank before the job is aborted (a rank died or hangs).</summary>
     public TimeSpan CommunicationTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
@@ -77,6 +83,14 @@ internal sealed record TrainSettings
     /// <summary>Memory the run may take, in bytes; null: what the machine has free (<see cref="MemoryBudget.AvailableBytes"/>).</summary>
     public long? AvailableBytes { get; init; }
 
+    /// <summary>Why an option given with TensorParallel &gt; 1 is refused (null: none is); see docs/distributed.md.</summary>
+    private string? NotWithTensorParallel() =>
+        Lora is not null ? "--lora-rank is not supported with --tensor-parallel: train LoRA adapters in one process or data-parallel (without --tensor-parallel)."
+        : Parallel.ShardOptimizer ? "--zero is not supported with --tensor-parallel: each rank's AdamW moments are already those of its slice only."
+        : !Parallel.Overlap ? "--no-overlap is not supported with --tensor-parallel: a tensor-parallel run always sums the data-parallel gradients after the backward pass."
+        : GradientCheckpointing ? "--gradient-checkpointing is not supported with --tensor-parallel: a tensor-parallel rank keeps every layer's activations."
+        : null;
+
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first bad setting.</summary>
     public void Validate()
     {
@@ -93,6 +107,8 @@ internal sealed record TrainSettings
         if (Tokenizer is not (null or "byte" or "qwen3")) throw new ArgumentException($"--tokenizer '{Tokenizer}' is not one of: byte, qwen3.");
         if (Resume && Overwrite) throw new ArgumentException("--resume and --overwrite contradict each other.");
         if (LoraBase is not (WeightFormat.F32 or WeightFormat.BF16)) throw new ArgumentException($"--lora-base {LoraBase} is not one of: f32, bf16.");
+        if (TensorParallel < 1) throw new ArgumentException($"--tensor-parallel ({TensorParallel}) must be at least 1.");
+        if (TensorParallel > 1 && NotWithTensorParallel() is string refused) throw new ArgumentException(refused);
         if (!(InitStd > 0) || float.IsInfinity(InitStd)) throw new ArgumentException($"--init-std ({InitStd}) must be a positive number.");
     }
 }

@@ -9,8 +9,10 @@ internal sealed record TrainSummary
     public required long Parameters { get; init; }
     public required string Tokenizer { get; init; }
     public required int Threads { get; init; }
-    /// <summary>Data-parallel ranks (1: one process); Threads is per rank.</summary>
+    /// <summary>Ranks of the job (1: one process); Threads is per rank.</summary>
     public int Ranks { get; init; } = 1;
+    /// <summary>Ranks each model is split over (1: none); Ranks / TensorParallel data-parallel groups.</summary>
+    public int TensorParallel { get; init; } = 1;
     /// <summary>Step the run resumed from (0: a fresh start).</summary>
     public long ResumedFrom { get; init; }
     /// <summary>Optimizer steps completed (counting those before a resume).</summary>
