@@ -100,14 +100,16 @@ public sealed class TensorParallelTrainTests(ITestOutputHelper output) : IDispos
         return System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
     }
 
-    [Fact]
-    public void TwoRanks_TensorParallel2_LossesMatchOneProcess()
+    [Theory]
+    [InlineData("1")]
+    [InlineData("2")]                                                                           // micro-batches' gradients added by the backward
+    public void TwoRanks_TensorParallel2_LossesMatchOneProcess(string accumulation)
     {
         if (!MpiRun.Available(output)) return;
         string single = Path.Combine(_root, "single"), split = Path.Combine(_root, "split");
-        var (code, one) = OneProcess(Args("Qwen3Tiny", single, 8));
+        var (code, one) = OneProcess(Args("Qwen3Tiny", single, 8, "--accumulation", accumulation));
         Assert.Equal(0, code);
-        string text = Mpi(2, Args("Qwen3Tiny", split, 8, "--tensor-parallel", "2"));
+        string text = Mpi(2, Args("Qwen3Tiny", split, 8, "--accumulation", accumulation, "--tensor-parallel", "2"));
 
         Assert.Contains("1 data-parallel group(s) of tensor-parallel 2", text);
         AssertLossesClose(LoggedLosses(one), LoggedLosses(text));
@@ -115,6 +117,20 @@ public sealed class TensorParallelTrainTests(ITestOutputHelper output) : IDispos
         output.WriteLine($"validation loss: one process {expected:R}, 2-way {actual:R}");
         Assert.True(Math.Abs(expected - actual) <= LossTolerance, $"validation loss {actual} vs one process {expected}");
         Assert.Equal(2, Summary(split).GetProperty("TensorParallel").GetInt32());
+    }
+
+    [Fact]
+    public void InitFrom_ACheckpoint_EachRankReadsItsSlice_AndTrainsAsOneProcess()
+    {
+        if (!MpiRun.Available(output)) return;
+        string start = Path.Combine(_root, "start"), single = Path.Combine(_root, "single"), split = Path.Combine(_root, "split");
+        Assert.Equal(0, OneProcess(Args("Qwen3Tiny", start, 3)).Code);
+        string from = Path.Combine(start, "checkpoint");
+        var (code, one) = OneProcess(Args("Qwen3Tiny", single, 4, "--init-from", from));
+        Assert.Equal(0, code);
+        string text = Mpi(2, Args("Qwen3Tiny", split, 4, "--init-from", from, "--tensor-parallel", "2"));
+        Assert.Contains("each rank read its slice", text);
+        AssertLossesClose(LoggedLosses(one), LoggedLosses(text));
     }
 
     [Fact]
