@@ -17,7 +17,7 @@ public partial class FuzzDenseQ;
 /// command ends with an exit code and, when non-zero, an error whose first line names the file, never a stack trace.
 /// </summary>
 [Collection(ConsoleCollection.Name)]
-public class GgufFuzzTests(Xunit.Abstractions.ITestOutputHelper output)
+public class GgufFuzzTests(Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<TestCatalog>
 {
     private static readonly string[] Types = ["q4_0", "q8_0", "q4_k_m", "q6_k"];
 

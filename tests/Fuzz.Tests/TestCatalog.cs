@@ -1,13 +1,13 @@
-using System.Runtime.CompilerServices;
 using Qwen3Gen.Models;
 
 namespace Qwen3Gen.Fuzz.Tests;
 
-/// <summary>The fuzz tests' GGUF-shaped definition, registered once when the test assembly loads, so that a damaged file that still parses meets it.</summary>
-internal static class TestCatalog
+/// <summary>
+/// The fuzz tests' GGUF-shaped definition, registered explicitly so that a damaged file that still parses meets it:
+/// a test class that loads GGUF files declares <c>IClassFixture&lt;TestCatalog&gt;</c>, which xunit builds before the
+/// class's first test.
+/// </summary>
+public sealed class TestCatalog
 {
-#pragma warning disable CA2255 // a test assembly's one-time setup: xunit 2 has no assembly fixture
-    [ModuleInitializer]
-#pragma warning restore CA2255
-    internal static void Register() => ModelCatalog.Register(FuzzDenseQ.Definition);
+    public TestCatalog() => ModelCatalog.Register(FuzzDenseQ.Definition);
 }

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Qwen3Gen.Definitions;
 using Qwen3Gen.Models;
 
@@ -6,14 +5,17 @@ namespace Qwen3Gen.Model.Tests;
 
 /// <summary>
 /// The definitions these tests load through ModelDirectory (which picks among registered definitions): the
-/// Qwen3Gen.Definitions list and this assembly's test models, registered once when the test assembly loads.
+/// Qwen3Gen.Definitions list and this assembly's test models. Registration is explicit, nothing registers by being
+/// loaded: a test class that loads a model folder or GGUF file (or runs a command that does) declares
+/// <c>IClassFixture&lt;TestCatalog&gt;</c>, which xunit builds before the class's first test; the fixtures that write
+/// and load folders for a collection (ChatModelFolderFixture, ModelFolderFixture) call <see cref="Register"/> first.
 /// </summary>
-internal static class TestCatalog
+public sealed class TestCatalog
 {
-#pragma warning disable CA2255 // a test assembly's one-time setup: xunit 2 has no assembly fixture
-    [ModuleInitializer]
-#pragma warning restore CA2255
-    internal static void Register()
+    public TestCatalog() => Register();
+
+    /// <summary>Registers the definitions (ModelCatalog.Register replaces one of the same name: calling it again is harmless).</summary>
+    public static void Register()
     {
         ModelCatalog.Register(CompiledDefinitions.All);
         ModelCatalog.Register(

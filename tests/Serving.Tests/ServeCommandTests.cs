@@ -7,7 +7,7 @@ using Qwen3Gen.Models;
 namespace Qwen3Gen.Serving.Tests;
 
 /// <summary>`qwen3gen serve` as a user runs it: a snapshot folder, a .gguf file or a training checkpoint in, a server out; bad options and files exit 1.</summary>
-public class ServeCommandTests
+public class ServeCommandTests : IClassFixture<TestCatalog>
 {
     [Theory]
     [InlineData("--parallel", "17")]

@@ -22,6 +22,7 @@ public class ChatModelFolderFixture : IDisposable
 
     protected ChatModelFolderFixture(string folder, string definitionName, Func<WeightFormat, IQwen3Model> create)
     {
+        TestCatalog.Register();                           // Loaded below is matched among the registered definitions
         DefinitionName = definitionName;
         _root = Path.Combine(Path.GetTempPath(), "qwen3gen-chat-tests", Guid.NewGuid().ToString("N"));
         Directory = Path.Combine(_root, folder);

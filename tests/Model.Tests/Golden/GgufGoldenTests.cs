@@ -9,7 +9,7 @@ namespace Qwen3Gen.Model.Tests;
 /// GGUF files loaded through <see cref="ModelDirectory.Load"/> (metadata → definition, GGUF names → HF keys,
 /// tokenizer from the metadata) against the float64 outputs of tests/Fixtures/golden-gguf/dense-q.
 /// </summary>
-public class GgufGoldenTests(ITestOutputHelper output)
+public class GgufGoldenTests(ITestOutputHelper output) : IClassFixture<TestCatalog>
 {
     public static TheoryData<string> Types => new() { "f32", "q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k" };
 

@@ -12,7 +12,7 @@ namespace Qwen3Gen.Model.Tests;
 /// not grow with the matrices: the fixture files differ by hundreds of kilobytes of blocks and their loads by a few
 /// kilobytes (the metadata, tokenizer and norms are the same in every file, and are all a load allocates).
 /// </summary>
-public class GgufMappingTests(ITestOutputHelper output)
+public class GgufMappingTests(ITestOutputHelper output) : IClassFixture<TestCatalog>
 {
     [Fact]
     public unsafe void QuantisedMatrices_PointIntoTheMappedFile_AndLoadingDoesNotCopyThem()

@@ -12,7 +12,7 @@ namespace Qwen3Gen.Model.Tests;
 /// engine on the same file's dequantised weights (NMSE ≤ 5e-4, the README's bound for int8 activations) and with the
 /// float64 truth of the unquantised weights to within the quantisation error.
 /// </summary>
-public class GgufMoeTests(ITestOutputHelper output)
+public class GgufMoeTests(ITestOutputHelper output) : IClassFixture<TestCatalog>
 {
     [Fact]
     public void MoeThroughGguf_Q8_0_MatchesTheFloatEngineAndTheGolden()

@@ -12,7 +12,7 @@ namespace Qwen3Gen.Model.Tests;
 /// the F32 model's 40 greedy tokens (teacher-forced), the top-1 agreement at those positions, and how many greedy steps
 /// a free-running generation stays identical. The table in docs/quantization.md is this test's output.
 /// </summary>
-public class GgufQualityTests(ITestOutputHelper output)
+public class GgufQualityTests(ITestOutputHelper output) : IClassFixture<TestCatalog>
 {
     private const int Steps = 40;
 

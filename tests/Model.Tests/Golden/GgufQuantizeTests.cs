@@ -10,7 +10,7 @@ namespace Qwen3Gen.Model.Tests;
 /// Q6_K (the fixture files were made by llama-quantize from model-f32.gguf without an importance matrix), and the
 /// written file loads and runs.
 /// </summary>
-public class GgufQuantizeTests
+public class GgufQuantizeTests : IClassFixture<TestCatalog>
 {
     [Theory]
     [InlineData(GgufRecipe.Q8_0, "q8_0")]

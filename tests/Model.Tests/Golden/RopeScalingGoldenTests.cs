@@ -10,7 +10,7 @@ namespace Qwen3Gen.Model.Tests;
 /// fixtures with positions past original_max_position_embeddings. The compile-time path (definitions declared from
 /// the same config.json) runs in <see cref="DenseGoldenTests"/> and <see cref="KvCacheTests"/>.
 /// </summary>
-public class RopeScalingGoldenTests(ITestOutputHelper output)
+public class RopeScalingGoldenTests(ITestOutputHelper output) : IClassFixture<TestCatalog>
 {
     /// <summary>Every golden case whose config.json has RoPE scaling (a fixture added to golden/ joins automatically).</summary>
     public static TheoryData<string> ScaledCases()

@@ -12,7 +12,7 @@ namespace Qwen3Gen.Model.Tests;
 /// the folder tests/Fixtures/export/dense-untied-bf16 that tests/Fixtures/export/check_export.py loaded with a reader of
 /// its own and ran through the reference; and that folder, loaded back here, must give the reference's logits.
 /// </summary>
-public sealed class ExportTests(ITestOutputHelper output)
+public sealed class ExportTests(ITestOutputHelper output) : IClassFixture<TestCatalog>
 {
     private const string Case = "dense-untied-bf16";
     private const long MaxShardBytes = 40_000;

@@ -14,7 +14,7 @@ namespace Qwen3Gen.Model.Tests;
 /// parsing, and `bench generate` / `generate --model` refusing a model bigger than the memory with one clear line.
 /// The refusals use Qwen3-235B-A22B (470 GB in BF16), which no test machine holds, so they never allocate.
 /// </summary>
-public class MemoryBudgetTests
+public class MemoryBudgetTests : IClassFixture<TestCatalog>
 {
     public static TheoryData<string, ModelConfig, long, long> Layouts => new()
     {

@@ -6,7 +6,7 @@ using Qwen3Gen.Models;
 namespace Qwen3Gen.Model.Tests;
 
 /// <summary>Registration is explicit: the Definitions assembly lists every class it compiles, and a generated class is not registered by being loaded.</summary>
-public class ModelCatalogTests
+public class ModelCatalogTests : IClassFixture<TestCatalog>
 {
     [Fact]
     public void CompiledDefinitions_ListsEveryGeneratedClassOfTheAssembly()

@@ -18,6 +18,7 @@ public sealed class ModelFolderFixture : IDisposable
 
     public ModelFolderFixture()
     {
+        TestCatalog.Register();                           // the tests load Directory: matched among the registered definitions
         Original = Qwen3ChatTest.Create(WeightFormat.F32);
         WeightInit.Normal(Original, Seed);
         SnapshotWriter.Save(Original, Directory, SafeTensorsDType.BF16, shards: 2,

@@ -18,7 +18,7 @@ namespace Qwen3Gen.Model.Tests;
 /// what a step allocates, and the bar (LoRA under half of a full fine-tune) on the 0.6B shape.
 /// </summary>
 [Collection("Workers")]
-public class LoraTests(ITestOutputHelper output)
+public class LoraTests(ITestOutputHelper output) : IClassFixture<TestCatalog>
 {
     private static readonly LoraConfig Config = new() { Rank = 2, Alpha = 4, TargetModules = ["q_proj", "v_proj", "o_proj", "gate_proj", "down_proj"] };
 
