@@ -1,39 +1,30 @@
+using System.Collections.Generic;
+using System.Linq;
 using Qwen3Gen.Generator.Model;
+using Qwen3Gen.Rules;
 using static Qwen3Gen.Generator.Emitting.SourceWriter;
 
 namespace Qwen3Gen.Generator.Emitting;
 
-/// <summary>The hyper-parameters as compile-time constants, and the runtime ModelConfig mirror.</summary>
+/// <summary>
+/// The hyper-parameters as compile-time constants, and the runtime ModelConfig mirror: both written row by row from the
+/// field table (<see cref="HyperParameters.All"/>: name, constant type, doc text), nothing here per field.
+/// </summary>
 internal static class ConstantsEmitter
 {
     public static void Write(SourceWriter w, ModelSpec spec)
     {
         var s = spec.Shape;
+        var rows = Rows(s).ToList();
         w.Line("// ---- Hyper-parameters: every shape below is a compile-time constant ----");
-        w.Line($"public const int Vocab = {Int(s.Vocab)};            // vocab_size");
-        w.Line($"public const int Hidden = {Int(s.Hidden)};           // hidden_size");
-        w.Line($"public const int Layers = {Int(s.Layers)};           // num_hidden_layers");
-        w.Line($"public const int Heads = {Int(s.Heads)};            // num_attention_heads");
-        w.Line($"public const int KvHeads = {Int(s.KvHeads)};          // num_key_value_heads");
-        w.Line($"public const int HeadDim = {Int(s.HeadDim)};          // head_dim (independent of Hidden / Heads)");
-        w.Line($"public const int Ffn = {Int(s.Ffn)};              // intermediate_size of the dense SwiGLU MLP");
-        w.Line($"public const int MaxPositions = {Int(s.MaxPositions)};     // max_position_embeddings");
-        w.Line($"public const double RopeTheta = {Double(s.RopeTheta)};   // rope_theta");
+        var constants = rows.Where(f => f.Constant is not null)
+                            .Select(f => (Code: $"public const {f.Constant} {f.Name} = {Literal(f.Constant!, s.Get(f))};", f.Doc))
+                            .ToList();
+        int width = constants.Max(c => c.Code.Length);
+        foreach (var (code, doc) in constants) w.Line(code.PadRight(width) + "  // " + doc);
         var rope = s.RopeScaling;
         if (rope.Type != "default")
             w.Line($"// rope_scaling: {rope.Type}, factor {Double(rope.Factor)} over {Int(rope.OriginalMaxPositions)} trained positions (HyperParameters.RopeScaling)");
-        w.Line($"public const float RmsNormEps = {Float(s.RmsNormEps)};   // rms_norm_eps (added inside the square root)");
-        w.Line($"public const bool TieEmbeddings = {(s.TieEmbeddings ? "true" : "false")};  // tie_word_embeddings: " +
-               (s.TieEmbeddings ? "the LM head is model.embed_tokens.weight" : "a separate lm_head.weight"));
-        if (s.IsMoe)
-        {
-            w.Line($"public const int Experts = {Int(s.Experts)};          // num_experts");
-            w.Line($"public const int ExpertsPerToken = {Int(s.ExpertsPerToken)};  // num_experts_per_tok (top-k)");
-            w.Line($"public const int ExpertFfn = {Int(s.ExpertFfn)};        // moe_intermediate_size");
-            w.Line($"public const bool NormTopKProb = {(s.NormTopKProb ? "true" : "false")};    // renormalise the top-k weights to sum 1");
-            w.Line($"public const float RouterAuxLossCoef = {Float(s.RouterAuxLossCoef)};  // router_aux_loss_coef");
-            w.Line($"public const bool OutputRouterLogits = {(s.OutputRouterLogits ? "true" : "false")};  // add coef · aux loss to the training loss");
-        }
         w.Line();
         w.Line($"public const int QDim = Heads * HeadDim;        // {s.Heads} * {s.HeadDim} = {s.Heads * s.HeadDim}: q_proj outputs, heads concatenated");
         w.Line($"public const int KvDim = KvHeads * HeadDim;     // {s.KvHeads} * {s.HeadDim} = {s.KvHeads * s.HeadDim}: k_proj / v_proj outputs");
@@ -43,21 +34,53 @@ internal static class ConstantsEmitter
         w.Line("/// <summary>The hyper-parameters as a runtime value (for checkpoints, config.json matching and tools).</summary>");
         w.Line("public static readonly global::Qwen3Gen.Models.ModelConfig HyperParameters = new()");
         w.Line("{");
-        w.Line("    Vocab = Vocab, Hidden = Hidden, Layers = Layers, Heads = Heads, KvHeads = KvHeads, HeadDim = HeadDim, Ffn = Ffn,");
-        w.Line($"    RopeTheta = RopeTheta, RmsNormEps = {Double(s.RmsNormEps)}, TieEmbeddings = TieEmbeddings, MaxPositions = MaxPositions,");
+        // Every row of this model: the constant where it has the property's type, else the value (a float constant's
+        // property is the double the definition gave, so that the config reads back exactly).
+        var line = "   ";
+        foreach (var f in rows)
+        {
+            string item = $" {f.Name} = {(SameType(f) ? f.Name : Literal(f.Type, s.Get(f)))},";
+            if (line.Length + item.Length > 120)
+            {
+                w.Line(line);
+                line = "   ";
+            }
+            line += item;
+        }
+        w.Line(line);
         if (rope.Type == "linear")
             w.Line($"    RopeScaling = global::Qwen3Gen.Kernels.RopeScaling.Linear(factor: {Double(rope.Factor)}, originalMaxPositions: {Int(rope.OriginalMaxPositions)}),");
         else if (rope.Type == "yarn")
             w.Line($"    RopeScaling = global::Qwen3Gen.Kernels.RopeScaling.Yarn(factor: {Double(rope.Factor)}, originalMaxPositions: {Int(rope.OriginalMaxPositions)}, " +
                    $"betaFast: {Double(rope.BetaFast)}, betaSlow: {Double(rope.BetaSlow)}, attentionFactor: {Double(rope.AttentionFactor)}, " +
                    $"truncate: {(rope.Truncate ? "true" : "false")}),");
-        if (s.IsMoe)
-        {
-            w.Line("    Experts = Experts, ExpertsPerToken = ExpertsPerToken, ExpertFfn = ExpertFfn, NormTopKProb = NormTopKProb,");
-            w.Line($"    DecoderSparseStep = {Int(s.DecoderSparseStep)}, MlpOnlyLayers = [{string.Join(", ", s.MlpOnlyLayers)}],");
-            w.Line($"    RouterAuxLossCoef = {Double(s.RouterAuxLossCoef)}, OutputRouterLogits = OutputRouterLogits,");
-        }
         w.Line("};");
         w.Line();
     }
+
+    /// <summary>The table's rows this model has: every model's, and the MoE ones in a MoE model (RoPE scaling: above).</summary>
+    private static IEnumerable<Field> Rows(ModelShape s) =>
+        HyperParameters.All.Where(f => f.Scope == FieldScope.All || (f.Scope == FieldScope.Moe && s.IsMoe));
+
+    private static bool SameType(Field f) => (f.Type, f.Constant) is (FieldType.Int, "int") or (FieldType.Double, "double") or (FieldType.Bool, "bool");
+
+    /// <summary>A value as a C# literal of a constant type ("int", "double", "float", "bool").</summary>
+    private static string Literal(string type, object value) => type switch
+    {
+        "int" => Int((int)value),
+        "double" => Double((double)value),
+        "float" => Float((double)value),
+        "bool" => (bool)value ? "true" : "false",
+        _ => throw new System.ArgumentException("No constant of type " + type, nameof(type)),
+    };
+
+    /// <summary>A value as a C# literal of a field's type (int arrays as collection expressions).</summary>
+    private static string Literal(FieldType type, object value) => type switch
+    {
+        FieldType.Int => Int((int)value),
+        FieldType.Double => Double((double)value),
+        FieldType.Bool => (bool)value ? "true" : "false",
+        FieldType.IntArray => "[" + string.Join(", ", (int[])value) + "]",
+        _ => throw new System.ArgumentException("No literal for " + type, nameof(type)),
+    };
 }

@@ -38,6 +38,17 @@ internal sealed record ModelShape(
 
     public bool IsMoe => Experts > 0;
 
+    /// <summary>
+    /// The value of a row of the field table (<see cref="Rules.HyperParameters.All"/>): the property of the row's name
+    /// (FieldTableTests checks every row other than RoPE scaling has one), an int array for mlp_only_layers.
+    /// </summary>
+    public object Get(Rules.Field field)
+    {
+        var value = typeof(ModelShape).GetProperty(field.Name)?.GetValue(this)
+            ?? throw new System.ArgumentException("ModelShape has no property " + field.Name, nameof(field));
+        return value is EquatableArray<int> array ? array.AsSpan().ToArray() : value;
+    }
+
     /// <summary>HF rule (Qwen3MoeDecoderLayer): sparse iff not in mlp_only_layers, E > 0 and (i+1) % step == 0.</summary>
     public bool IsSparse(int layer) =>
         Experts > 0 && !MlpOnlyLayers.Contains(layer) && (layer + 1) % DecoderSparseStep == 0;

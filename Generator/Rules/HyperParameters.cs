@@ -63,6 +63,31 @@ internal sealed class Field
     /// </summary>
     public bool ChangesComputation { get; init; }
 
+    /// <summary>
+    /// The C# type of the generated class's constant for this field ("int", "double", "float", "bool"), or null for a
+    /// field the generated code has no constant for (the dense/sparse choice per layer is resolved by the generator into
+    /// the layout and the passes; RoPE scaling tables are built at run time). The epsilon and the aux-loss coefficient
+    /// are float constants: the kernels compute in float. MoE rows are constants of MoE models only.
+    /// </summary>
+    public string? Constant { get; init; }
+
+    /// <summary>
+    /// llama.cpp's GGUF metadata key, after the architecture prefix (<see cref="HyperParameters.GgufKey"/>: "qwen3." or
+    /// "qwen3moe."), as its HF converter writes it and Qwen3Gen's GGUF reader and writer use it; null when GGUF has
+    /// no key for the field (<see cref="GgufNone"/> says how a GGUF file gives it instead). Ints are written as
+    /// uint32, doubles as float32.
+    /// </summary>
+    public string? GgufKey { get; init; }
+
+    /// <summary>
+    /// A second GGUF key written with the same value (head_dim is both attention.key_length and value_length); the
+    /// reader refuses a file where it differs from <see cref="GgufKey"/>: Qwen3 uses one head_dim for K and V.
+    /// </summary>
+    public string? GgufSameKey { get; init; }
+
+    /// <summary>Why a row has no <see cref="GgufKey"/>: where a GGUF file's value comes from instead.</summary>
+    public string? GgufNone { get; init; }
+
     /// <summary>Reads / writes the field on <see cref="ShapeValues"/> (null for RoPE rows, held by the RoPE readers).</summary>
     public Func<ShapeValues, object?>? Get { get; init; }
     public Action<ShapeValues, object>? Set { get; init; }
@@ -83,7 +108,8 @@ internal sealed class Field
 /// The hyper-parameter table: name, Hugging Face key, type, default, validation (ShapeRules.Check, by name) and whether
 /// the field changes the computation. Defaults are transformers' (Qwen3Config, Qwen3MoeConfig), for inline definitions
 /// and config.json files alike, at compile time and at run time.
-/// Adding a hyper-parameter = one row here (plus its ShapeValues field and ModelConfig property) and the math that uses it.
+/// Adding a hyper-parameter = one row here (plus its ShapeValues field, ModelShape parameter and ModelConfig property,
+/// which FieldTableTests checks against the rows) and the math that uses it.
 /// </summary>
 internal static class HyperParameters
 {
@@ -98,43 +124,62 @@ internal static class HyperParameters
     public static readonly Field[] All =
     {
         new("Vocab", "vocab_size", FieldType.Int, FieldScope.All, "vocab_size")
-            { Required = true, ChangesComputation = true, Get = v => v.Vocab, Set = (v, x) => v.Vocab = (int)x },
+            { Required = true, ChangesComputation = true, Get = v => v.Vocab, Set = (v, x) => v.Vocab = (int)x,
+              Constant = "int", GgufNone = "the length of tokenizer.ggml.tokens (checked against token_embd.weight)" },
         new("Hidden", "hidden_size", FieldType.Int, FieldScope.All, "hidden_size")
-            { Required = true, ChangesComputation = true, Get = v => v.Hidden, Set = (v, x) => v.Hidden = (int)x },
+            { Required = true, ChangesComputation = true, Get = v => v.Hidden, Set = (v, x) => v.Hidden = (int)x,
+              Constant = "int", GgufKey = "embedding_length" },
         new("Layers", "num_hidden_layers", FieldType.Int, FieldScope.All, "num_hidden_layers")
-            { Required = true, ChangesComputation = true, Get = v => v.Layers, Set = (v, x) => v.Layers = (int)x },
+            { Required = true, ChangesComputation = true, Get = v => v.Layers, Set = (v, x) => v.Layers = (int)x,
+              Constant = "int", GgufKey = "block_count" },
         new("Heads", "num_attention_heads", FieldType.Int, FieldScope.All, "num_attention_heads")
-            { Required = true, ChangesComputation = true, Get = v => v.Heads, Set = (v, x) => v.Heads = (int)x },
+            { Required = true, ChangesComputation = true, Get = v => v.Heads, Set = (v, x) => v.Heads = (int)x,
+              Constant = "int", GgufKey = "attention.head_count" },
         new("KvHeads", "num_key_value_heads", FieldType.Int, FieldScope.All, "num_key_value_heads (Heads must be a multiple of it)")
-            { DefaultFrom = "Heads", ChangesComputation = true, Get = v => v.KvHeads, Set = (v, x) => v.KvHeads = (int)x },
+            { DefaultFrom = "Heads", ChangesComputation = true, Get = v => v.KvHeads, Set = (v, x) => v.KvHeads = (int)x,
+              Constant = "int", GgufKey = "attention.head_count_kv" },
         new("HeadDim", "head_dim", FieldType.Int, FieldScope.All, "head_dim (independent of Hidden / Heads; when not given, Hidden / Heads)")
-            { Derived = true, ChangesComputation = true, Get = v => v.HeadDim, Set = (v, x) => v.HeadDim = (int)x },
+            { Derived = true, ChangesComputation = true, Get = v => v.HeadDim, Set = (v, x) => v.HeadDim = (int)x,
+              Constant = "int", GgufKey = "attention.key_length", GgufSameKey = "attention.value_length" },
         new("Ffn", "intermediate_size", FieldType.Int, FieldScope.All, "intermediate_size of the dense SwiGLU MLP")
-            { Required = true, ChangesComputation = true, Get = v => v.Ffn, Set = (v, x) => v.Ffn = (int)x },
+            { Required = true, ChangesComputation = true, Get = v => v.Ffn, Set = (v, x) => v.Ffn = (int)x,
+              Constant = "int", GgufKey = "feed_forward_length" },
         new("RopeTheta", "rope_theta", FieldType.Double, FieldScope.All, "rope_theta (Qwen3 checkpoints: 1e6)")
-            { Default = DefaultRopeTheta, ChangesComputation = true, Get = v => v.RopeTheta, Set = (v, x) => v.RopeTheta = (double)x },
-        new("RmsNormEps", "rms_norm_eps", FieldType.Double, FieldScope.All, "rms_norm_eps")
-            { Default = DefaultRmsNormEps, ChangesComputation = true, Get = v => v.RmsNormEps, Set = (v, x) => v.RmsNormEps = (double)x },
-        new("TieEmbeddings", "tie_word_embeddings", FieldType.Bool, FieldScope.All, "tie_word_embeddings: the LM head is the embedding matrix")
-            { Default = false, ChangesComputation = true, Get = v => v.TieEmbeddings, Set = (v, x) => v.TieEmbeddings = (bool)x },
+            { Default = DefaultRopeTheta, ChangesComputation = true, Get = v => v.RopeTheta, Set = (v, x) => v.RopeTheta = (double)x,
+              Constant = "double", GgufKey = "rope.freq_base" },
+        new("RmsNormEps", "rms_norm_eps", FieldType.Double, FieldScope.All, "rms_norm_eps (added inside the square root)")
+            { Default = DefaultRmsNormEps, ChangesComputation = true, Get = v => v.RmsNormEps, Set = (v, x) => v.RmsNormEps = (double)x,
+              Constant = "float", GgufKey = "attention.layer_norm_rms_epsilon" },
+        new("TieEmbeddings", "tie_word_embeddings", FieldType.Bool, FieldScope.All, "tie_word_embeddings: when true, the LM head is the embedding matrix (no lm_head.weight)")
+            { Default = false, ChangesComputation = true, Get = v => v.TieEmbeddings, Set = (v, x) => v.TieEmbeddings = (bool)x,
+              Constant = "bool", GgufNone = "tied iff the file has no output.weight tensor" },
         new("MaxPositions", "max_position_embeddings", FieldType.Int, FieldScope.All, "max_position_embeddings (Qwen3 checkpoints: 40960)")
-            { Default = DefaultMaxPositions, Get = v => v.MaxPositions, Set = (v, x) => v.MaxPositions = (int)x },
+            { Default = DefaultMaxPositions, Get = v => v.MaxPositions, Set = (v, x) => v.MaxPositions = (int)x,
+              Constant = "int", GgufKey = "context_length" },
         new("Experts", "num_experts", FieldType.Int, FieldScope.Moe, "num_experts (0 = dense model)")
-            { Required = true, ChangesComputation = true, Get = v => v.Experts, Set = (v, x) => v.Experts = (int)x },
-        new("ExpertsPerToken", "num_experts_per_tok", FieldType.Int, FieldScope.Moe, "num_experts_per_tok")
-            { Required = true, ChangesComputation = true, Get = v => v.ExpertsPerToken, Set = (v, x) => v.ExpertsPerToken = (int)x },
+            { Required = true, ChangesComputation = true, Get = v => v.Experts, Set = (v, x) => v.Experts = (int)x,
+              Constant = "int", GgufKey = "expert_count" },
+        new("ExpertsPerToken", "num_experts_per_tok", FieldType.Int, FieldScope.Moe, "num_experts_per_tok (top-k)")
+            { Required = true, ChangesComputation = true, Get = v => v.ExpertsPerToken, Set = (v, x) => v.ExpertsPerToken = (int)x,
+              Constant = "int", GgufKey = "expert_used_count" },
         new("ExpertFfn", "moe_intermediate_size", FieldType.Int, FieldScope.Moe, "moe_intermediate_size")
-            { Required = true, ChangesComputation = true, Get = v => v.ExpertFfn, Set = (v, x) => v.ExpertFfn = (int)x },
+            { Required = true, ChangesComputation = true, Get = v => v.ExpertFfn, Set = (v, x) => v.ExpertFfn = (int)x,
+              Constant = "int", GgufKey = "expert_feed_forward_length" },
         new("NormTopKProb", "norm_topk_prob", FieldType.Bool, FieldScope.Moe, "norm_topk_prob: renormalise the k routing weights to sum 1")
-            { Default = false, ChangesComputation = true, Get = v => v.NormTopKProb, Set = (v, x) => v.NormTopKProb = (bool)x },
+            { Default = false, ChangesComputation = true, Get = v => v.NormTopKProb, Set = (v, x) => v.NormTopKProb = (bool)x,
+              Constant = "bool", GgufNone = "llama.cpp hard-codes it for qwen3moe: the top-k weights are renormalised (true)" },
         new("DecoderSparseStep", "decoder_sparse_step", FieldType.Int, FieldScope.Moe, "decoder_sparse_step: layer i is sparse iff (i+1) % step == 0")
-            { Default = DefaultDecoderSparseStep, ChangesComputation = true, Get = v => v.DecoderSparseStep, Set = (v, x) => v.DecoderSparseStep = (int)x },
+            { Default = DefaultDecoderSparseStep, ChangesComputation = true, Get = v => v.DecoderSparseStep, Set = (v, x) => v.DecoderSparseStep = (int)x,
+              GgufNone = "llama.cpp makes every qwen3moe layer sparse (step 1)" },
         new("MlpOnlyLayers", "mlp_only_layers", FieldType.IntArray, FieldScope.Moe, "mlp_only_layers: layers that keep a dense MLP")
-            { Default = new int[0], ChangesComputation = true, Get = v => v.MlpOnlyLayers, Set = (v, x) => v.MlpOnlyLayers = (int[])x },
+            { Default = new int[0], ChangesComputation = true, Get = v => v.MlpOnlyLayers, Set = (v, x) => v.MlpOnlyLayers = (int[])x,
+              GgufNone = "llama.cpp makes every qwen3moe layer sparse (none dense)" },
         new("RouterAuxLossCoef", "router_aux_loss_coef", FieldType.Double, FieldScope.Moe, "router_aux_loss_coef")
-            { Default = DefaultRouterAuxLossCoef, Get = v => v.RouterAuxLossCoef, Set = (v, x) => v.RouterAuxLossCoef = (double)x },
+            { Default = DefaultRouterAuxLossCoef, Get = v => v.RouterAuxLossCoef, Set = (v, x) => v.RouterAuxLossCoef = (double)x,
+              Constant = "float" },
         new("OutputRouterLogits", "output_router_logits", FieldType.Bool, FieldScope.Moe, "output_router_logits: add coef * aux loss to the training loss, as in Hugging Face")
-            { Default = false, Get = v => v.OutputRouterLogits, Set = (v, x) => v.OutputRouterLogits = (bool)x },
+            { Default = false, Get = v => v.OutputRouterLogits, Set = (v, x) => v.OutputRouterLogits = (bool)x,
+              Constant = "bool" },
         new("RopeType", "rope_type", FieldType.String, FieldScope.Rope, "rope_scaling.rope_type: \"default\" (no scaling), \"linear\" or \"yarn\"")
             { Default = "default" },
         new("RopeFactor", "factor", FieldType.Double, FieldScope.Rope, "rope_scaling.factor: the context extension (Qwen3 with YaRN: 4.0); required by linear and yarn"),
@@ -163,6 +208,19 @@ internal static class HyperParameters
     /// <summary>The config.json key of a property as messages write it (RoPE fields as rope_scaling.KEY).</summary>
     public static string JsonKey(string name) =>
         Find(name) is not { } f ? name : f.Scope == FieldScope.Rope ? "rope_scaling." + f.Key : f.Key;
+
+    /// <summary>general.architecture of a GGUF file of a dense / MoE model, and the prefix of its hyper-parameter keys.</summary>
+    public const string GgufDense = "qwen3", GgufMoe = "qwen3moe";
+
+    /// <summary>The GGUF key of <paramref name="key"/> (a row's <see cref="Field.GgufKey"/>) in a file of <paramref name="architecture"/>.</summary>
+    public static string GgufKey(string architecture, string key) => architecture + "." + key;
+
+    /// <summary>The rows a GGUF file of a dense (<paramref name="moe"/> false) or MoE model carries keys for, in table order.</summary>
+    public static IEnumerable<Field> GgufFields(bool moe)
+    {
+        foreach (var f in All)
+            if (f.GgufKey is not null && (f.Scope == FieldScope.All || (f.Scope == FieldScope.Moe && moe))) yield return f;
+    }
 
     /// <summary>The RoPE scaling fields other than RopeType.</summary>
     public static IEnumerable<Field> RopeScaling()

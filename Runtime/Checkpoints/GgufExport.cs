@@ -1,5 +1,6 @@
 using Qwen3Gen.Quantization;
 using Qwen3Gen.Models;
+using Qwen3Gen.Rules;
 
 namespace Qwen3Gen.Checkpoints;
 
@@ -105,26 +106,24 @@ public static unsafe class GgufExport
                              GgufMetadata? tokenizerFrom = null, bool byteLevel = false)
     {
         var c = model.Config;
-        string arch = c.IsMoe ? "qwen3moe" : "qwen3";
+        string arch = c.IsMoe ? HyperParameters.GgufMoe : HyperParameters.GgufDense;
         var w = new GgufWriter();
         w.Add("general.architecture", arch);
         w.Add("general.type", "model");
         w.Add("general.name", name);
-        w.Add($"{arch}.block_count", (uint)c.Layers);
-        w.Add($"{arch}.context_length", (uint)c.MaxPositions);
-        w.Add($"{arch}.embedding_length", (uint)c.Hidden);
-        w.Add($"{arch}.feed_forward_length", (uint)c.Ffn);
-        w.Add($"{arch}.attention.head_count", (uint)c.Heads);
-        w.Add($"{arch}.attention.head_count_kv", (uint)c.KvHeads);
-        w.Add($"{arch}.rope.freq_base", (float)c.RopeTheta);
-        w.Add($"{arch}.attention.layer_norm_rms_epsilon", (float)c.RmsNormEps);
-        w.Add($"{arch}.attention.key_length", (uint)c.HeadDim);
-        w.Add($"{arch}.attention.value_length", (uint)c.HeadDim);
-        if (c.IsMoe)
+        // The field table's GGUF column (Field.GgufKey, and GgufSameKey with the same value): ints as uint32, doubles as
+        // float32, as llama.cpp's converter writes them. The rows without a key are in the tensors (tied = no
+        // output.weight; the vocabulary is the tokenizer's length) or hard-coded by llama.cpp (Field.GgufNone).
+        foreach (var field in HyperParameters.GgufFields(c.IsMoe))
         {
-            w.Add($"{arch}.expert_count", (uint)c.Experts);
-            w.Add($"{arch}.expert_used_count", (uint)c.ExpertsPerToken);
-            w.Add($"{arch}.expert_feed_forward_length", (uint)c.ExpertFfn);
+            object value = c.Get(field) switch
+            {
+                int i => (uint)i,
+                double d => (float)d,
+                var other => throw new InvalidOperationException($"No GGUF writer for {field.Name} ({other?.GetType().Name})."),
+            };
+            w.Add(HyperParameters.GgufKey(arch, field.GgufKey!), value);
+            if (field.GgufSameKey is { } same) w.Add(HyperParameters.GgufKey(arch, same), value);
         }
         if (tokenizerFrom is not null)
         {

@@ -150,15 +150,21 @@ public sealed record ModelConfig
         var rope = RopeRules.Check(ropeDraft, values!.MaxPositions, fromConfig: true, p => RopeRules.ConfigName(p, ropeDraft.Object), problems);
         var errors = problems.Where(p => !p.IsWarning).Select(p => $"{p.Id}: {p.Message}").ToList();
         if (errors.Count > 0) throw new InvalidDataException($"{source}: {string.Join("; ", errors)}.");
-        var config = new ModelConfig
+        return FromValues(values, headDim, rope switch
         {
-            RopeScaling = rope switch
-            {
-                null => RopeScaling.None,
-                { Type: "linear" } => RopeScaling.Linear(rope.Factor, rope.OriginalMaxPositions),
-                _ => RopeScaling.Yarn(rope.Factor, rope.OriginalMaxPositions, rope.BetaFast, rope.BetaSlow, rope.AttentionFactor, truncate: rope.Truncate),
-            },
-        };
+            null => RopeScaling.None,
+            { Type: "linear" } => RopeScaling.Linear(rope.Factor, rope.OriginalMaxPositions),
+            _ => RopeScaling.Yarn(rope.Factor, rope.OriginalMaxPositions, rope.BetaFast, rope.BetaSlow, rope.AttentionFactor, truncate: rope.Truncate),
+        });
+    }
+
+    /// <summary>
+    /// The config of read values (every row of the table but RoPE scaling, set through its property), with the head
+    /// dimension the rules resolved (<see cref="ShapeValues.HeadDim"/> is null when not given).
+    /// </summary>
+    internal static ModelConfig FromValues(ShapeValues values, int headDim, RopeScaling rope)
+    {
+        var config = new ModelConfig { RopeScaling = rope };
         foreach (var field in HyperParameters.All)
             if (field.Get is not null && !field.Derived) Property(field).SetValue(config, field.Get(values));
         return config with { HeadDim = headDim };

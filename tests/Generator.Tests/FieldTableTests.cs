@@ -188,6 +188,68 @@ public class FieldTableTests
     }
 
     [Fact]
+    public void ModelConfigInitialisers_AreTheTableDefaults()
+    {
+        // new ModelConfig() carries the table's default of every row that has one (the rules' defaults from another
+        // field, KvHeads and HeadDim, apply when a config is read, not to a record built in code).
+        var unset = new ModelConfig();
+        var withDefault = HyperParameters.All.Where(f => f.Scope != FieldScope.Rope && f.Default is not null).Select(f => f.Name).ToList();
+        Assert.Equal(["RopeTheta", "RmsNormEps", "TieEmbeddings", "MaxPositions", "NormTopKProb", "DecoderSparseStep", "MlpOnlyLayers",
+                      "RouterAuxLossCoef", "OutputRouterLogits"], withDefault);
+        foreach (var field in HyperParameters.All.Where(f => f.Scope != FieldScope.Rope && f.Default is not null))
+            Assert.True(Text(field.Default) == Text(typeof(ModelConfig).GetProperty(field.Name)!.GetValue(unset)),
+                $"{field.Name}: the table's default is {Text(field.Default)}, new ModelConfig() has {Text(typeof(ModelConfig).GetProperty(field.Name)!.GetValue(unset))}");
+    }
+
+    [Fact]
+    public void EveryComputationChangingRow_HasAGgufKey_OrSaysWhyNot()
+    {
+        // llama.cpp's keys (gguf-py/gguf/constants.py, Keys.LLM / Keys.Attention / Keys.Rope), written here by hand.
+        var expected = new Dictionary<string, string>
+        {
+            ["Hidden"] = "embedding_length", ["Layers"] = "block_count", ["Heads"] = "attention.head_count",
+            ["KvHeads"] = "attention.head_count_kv", ["HeadDim"] = "attention.key_length", ["Ffn"] = "feed_forward_length",
+            ["RopeTheta"] = "rope.freq_base", ["RmsNormEps"] = "attention.layer_norm_rms_epsilon", ["MaxPositions"] = "context_length",
+            ["Experts"] = "expert_count", ["ExpertsPerToken"] = "expert_used_count", ["ExpertFfn"] = "expert_feed_forward_length",
+        };
+        var keyed = HyperParameters.All.Where(f => f.GgufKey is not null).ToDictionary(f => f.Name, f => f.GgufKey!);
+        Assert.Equal(expected.OrderBy(p => p.Key), keyed.OrderBy(p => p.Key));
+        Assert.Equal("attention.value_length", HyperParameters.Find("HeadDim")!.GgufSameKey);
+        Assert.Equal("qwen3moe.expert_count", HyperParameters.GgufKey(HyperParameters.GgufMoe, "expert_count"));
+
+        foreach (var field in HyperParameters.All.Where(f => f.ChangesComputation))
+        {
+            bool hasKey = field.GgufKey is not null, hasReason = !string.IsNullOrWhiteSpace(field.GgufNone);
+            Assert.True(hasKey != hasReason, $"{field.Name} changes the computation: it needs a GGUF key or a reason for having none (not both)");
+        }
+        var none = HyperParameters.All.Where(f => f.ChangesComputation && f.GgufKey is null).Select(f => f.Name);
+        Assert.Equal(["Vocab", "TieEmbeddings", "NormTopKProb", "DecoderSparseStep", "MlpOnlyLayers"], none);
+    }
+
+    [Fact]
+    public void GeneratedConstants_AreTheTableRowsWithAConstant_WithTheirDocs()
+    {
+        var run = GeneratorHarness.Run("""
+            using Qwen3Gen;
+            namespace Demo;
+            [Qwen3Model(Vocab = 256, Hidden = 64, Ffn = 128, Layers = 2, Heads = 4, KvHeads = 2, RmsNormEps = 1e-5,
+                        Experts = 4, ExpertsPerToken = 2, ExpertFfn = 32, DecoderSparseStep = 2)]
+            public partial class Tiny { }
+            """);
+        Assert.Empty(run.GeneratorDiagnostics);
+        var lines = run.ModelSourcesText.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("public const ", StringComparison.Ordinal)).ToList();
+        foreach (var field in HyperParameters.All)
+        {
+            var line = lines.SingleOrDefault(l => l.StartsWith($"public const {field.Constant} {field.Name} = ", StringComparison.Ordinal));
+            if (field.Constant is null) Assert.DoesNotContain(lines, l => l.Contains($" {field.Name} = ", StringComparison.Ordinal));
+            else Assert.True(line is not null && line.EndsWith("// " + field.Doc, StringComparison.Ordinal), $"{field.Name}: {line ?? "no constant"}");
+        }
+        // Values as written by hand: head_dim derived 64 / 4, the epsilon a float.
+        Assert.Contains(lines, l => l.StartsWith("public const int HeadDim = 16;", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("public const float RmsNormEps = 1E-05f;", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void AttributeText_IsReadBackAsTheSameDefinition()
     {
         var config = ModelConfig.FromHuggingFaceJson(Moe);

@@ -524,17 +524,17 @@ namespace Demo;
 public unsafe partial class DenseUntied : global::Qwen3Gen.Models.IQwen3Model
 {
     // ---- Hyper-parameters: every shape below is a compile-time constant ----
-    public const int Vocab = 300;            // vocab_size
-    public const int Hidden = 64;           // hidden_size
-    public const int Layers = 3;           // num_hidden_layers
-    public const int Heads = 6;            // num_attention_heads
-    public const int KvHeads = 2;          // num_key_value_heads
-    public const int HeadDim = 8;          // head_dim (independent of Hidden / Heads)
-    public const int Ffn = 80;              // intermediate_size of the dense SwiGLU MLP
-    public const int MaxPositions = 64;     // max_position_embeddings
-    public const double RopeTheta = 10000.0;   // rope_theta
+    public const int Vocab = 300;             // vocab_size
+    public const int Hidden = 64;             // hidden_size
+    public const int Layers = 3;              // num_hidden_layers
+    public const int Heads = 6;               // num_attention_heads
+    public const int KvHeads = 2;             // num_key_value_heads (Heads must be a multiple of it)
+    public const int HeadDim = 8;             // head_dim (independent of Hidden / Heads; when not given, Hidden / Heads)
+    public const int Ffn = 80;                // intermediate_size of the dense SwiGLU MLP
+    public const double RopeTheta = 10000.0;  // rope_theta (Qwen3 checkpoints: 1e6)
     public const float RmsNormEps = 1E-06f;   // rms_norm_eps (added inside the square root)
-    public const bool TieEmbeddings = false;  // tie_word_embeddings: a separate lm_head.weight
+    public const bool TieEmbeddings = false;  // tie_word_embeddings: when true, the LM head is the embedding matrix (no lm_head.weight)
+    public const int MaxPositions = 64;       // max_position_embeddings (Qwen3 checkpoints: 40960)
 
     public const int QDim = Heads * HeadDim;        // 6 * 8 = 48: q_proj outputs, heads concatenated
     public const int KvDim = KvHeads * HeadDim;     // 2 * 8 = 16: k_proj / v_proj outputs

@@ -592,23 +592,23 @@ namespace Demo;
 public unsafe partial class Moe : global::Qwen3Gen.Models.IMoeModel
 {
     // ---- Hyper-parameters: every shape below is a compile-time constant ----
-    public const int Vocab = 256;            // vocab_size
-    public const int Hidden = 48;           // hidden_size
-    public const int Layers = 2;           // num_hidden_layers
-    public const int Heads = 4;            // num_attention_heads
-    public const int KvHeads = 2;          // num_key_value_heads
-    public const int HeadDim = 16;          // head_dim (independent of Hidden / Heads)
-    public const int Ffn = 96;              // intermediate_size of the dense SwiGLU MLP
-    public const int MaxPositions = 64;     // max_position_embeddings
-    public const double RopeTheta = 1000000.0;   // rope_theta
-    public const float RmsNormEps = 1E-06f;   // rms_norm_eps (added inside the square root)
-    public const bool TieEmbeddings = true;  // tie_word_embeddings: the LM head is model.embed_tokens.weight
-    public const int Experts = 4;          // num_experts
-    public const int ExpertsPerToken = 2;  // num_experts_per_tok (top-k)
-    public const int ExpertFfn = 32;        // moe_intermediate_size
-    public const bool NormTopKProb = true;    // renormalise the top-k weights to sum 1
+    public const int Vocab = 256;                   // vocab_size
+    public const int Hidden = 48;                   // hidden_size
+    public const int Layers = 2;                    // num_hidden_layers
+    public const int Heads = 4;                     // num_attention_heads
+    public const int KvHeads = 2;                   // num_key_value_heads (Heads must be a multiple of it)
+    public const int HeadDim = 16;                  // head_dim (independent of Hidden / Heads; when not given, Hidden / Heads)
+    public const int Ffn = 96;                      // intermediate_size of the dense SwiGLU MLP
+    public const double RopeTheta = 1000000.0;      // rope_theta (Qwen3 checkpoints: 1e6)
+    public const float RmsNormEps = 1E-06f;         // rms_norm_eps (added inside the square root)
+    public const bool TieEmbeddings = true;         // tie_word_embeddings: when true, the LM head is the embedding matrix (no lm_head.weight)
+    public const int MaxPositions = 64;             // max_position_embeddings (Qwen3 checkpoints: 40960)
+    public const int Experts = 4;                   // num_experts (0 = dense model)
+    public const int ExpertsPerToken = 2;           // num_experts_per_tok (top-k)
+    public const int ExpertFfn = 32;                // moe_intermediate_size
+    public const bool NormTopKProb = true;          // norm_topk_prob: renormalise the k routing weights to sum 1
     public const float RouterAuxLossCoef = 0.001f;  // router_aux_loss_coef
-    public const bool OutputRouterLogits = true;  // add coef · aux loss to the training loss
+    public const bool OutputRouterLogits = true;    // output_router_logits: add coef * aux loss to the training loss, as in Hugging Face
 
     public const int QDim = Heads * HeadDim;        // 4 * 16 = 64: q_proj outputs, heads concatenated
     public const int KvDim = KvHeads * HeadDim;     // 2 * 16 = 32: k_proj / v_proj outputs
@@ -621,8 +621,7 @@ public unsafe partial class Moe : global::Qwen3Gen.Models.IMoeModel
         Vocab = Vocab, Hidden = Hidden, Layers = Layers, Heads = Heads, KvHeads = KvHeads, HeadDim = HeadDim, Ffn = Ffn,
         RopeTheta = RopeTheta, RmsNormEps = 1E-06, TieEmbeddings = TieEmbeddings, MaxPositions = MaxPositions,
         Experts = Experts, ExpertsPerToken = ExpertsPerToken, ExpertFfn = ExpertFfn, NormTopKProb = NormTopKProb,
-        DecoderSparseStep = 1, MlpOnlyLayers = [],
-        RouterAuxLossCoef = 0.001, OutputRouterLogits = OutputRouterLogits,
+        DecoderSparseStep = 1, MlpOnlyLayers = [], RouterAuxLossCoef = 0.001, OutputRouterLogits = OutputRouterLogits,
     };
 
     /// <summary>
