@@ -63,7 +63,7 @@ public static class GgufConfig
     /// <summary>A row's value: ints at least 1, positive finite numbers (<see cref="Float"/>).</summary>
     private static object Value(GgufMetadata m, string key, FieldType type) => type switch
     {
-        FieldType.Int => m.GetInt32(key, 1, int.MaxValue),
+        FieldType.Int => (object)m.GetInt32(key, 1, int.MaxValue),    // (object): else the arms' common type, double, would box the int as a double
         FieldType.Double => Float(m, key),
         _ => throw new InvalidOperationException($"No GGUF reader for a {type} field ({key})."),
     };

@@ -118,7 +118,7 @@ public static unsafe class GgufExport
         {
             object value = c.Get(field) switch
             {
-                int i => (uint)i,
+                int i => (object)(uint)i,    // (object): else the arms' common type, float, would write the int as a float32
                 double d => (float)d,
                 var other => throw new InvalidOperationException($"No GGUF writer for {field.Name} ({other?.GetType().Name})."),
             };
