@@ -18,7 +18,7 @@ public partial class FourWayMoe;
 /// Tensor parallelism (each rank a thread of a <see cref="ThreadGroup"/>): the ranks, each loading only its slice from the
 /// fixture's safetensors file, against the float64 golden fixtures and against the one-process model.
 /// </summary>
-public class TensorParallelTests(ITestOutputHelper output)
+public class TensorParallelTests(ITestOutputHelper output) : IClassFixture<TestCatalog>
 {
     public static TheoryData<string> TwoWayCases => new() { "dense-tied", "dense-untied", "dense-linear", "dense-yarn", "moe", "moe-mixed" };
 
