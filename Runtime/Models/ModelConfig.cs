@@ -166,7 +166,7 @@ public sealed record ModelConfig
     {
         var config = new ModelConfig { RopeScaling = rope };
         foreach (var field in HyperParameters.All)
-            if (field.Get is not null && !field.Derived) Property(field).SetValue(config, field.Get(values));
+            if (field.Get is not null && !field.Derived) Accessors[field.Name].Set(config, field.Get(values));
         return config with { HeadDim = headDim };
     }
 
@@ -197,10 +197,37 @@ public sealed record ModelConfig
     }
 
     /// <summary>The value of a table field on this config.</summary>
-    internal object? Get(Field field) => Property(field).GetValue(this);
+    internal object? Get(Field field) => Accessors[field.Name].Get(this);
 
-    private static PropertyInfo Property(Field field) =>
-        typeof(ModelConfig).GetProperty(field.Name) ?? throw new InvalidOperationException($"ModelConfig has no property {field.Name} for the table's row.");
+    /// <summary>
+    /// Each row's property as a getter and a setter, bound once to delegates (PropertyInfo.SetValue would switch from
+    /// interpreted to emitted code on its second call: a one-time cost paid inside a later load).
+    /// </summary>
+    private static readonly Dictionary<string, (Func<ModelConfig, object?> Get, Action<ModelConfig, object?> Set)> Accessors = BindAccessors();
+
+    private static Dictionary<string, (Func<ModelConfig, object?>, Action<ModelConfig, object?>)> BindAccessors()
+    {
+        var accessors = new Dictionary<string, (Func<ModelConfig, object?>, Action<ModelConfig, object?>)>(StringComparer.Ordinal);
+        foreach (var field in HyperParameters.All)
+        {
+            if (field.Scope == FieldScope.Rope) continue;         // held by RopeScaling
+            var p = typeof(ModelConfig).GetProperty(field.Name)
+                ?? throw new InvalidOperationException($"ModelConfig has no property {field.Name} for the table's row.");
+            accessors[field.Name] = p.PropertyType == typeof(int) ? Bind<int>(p)
+                : p.PropertyType == typeof(double) ? Bind<double>(p)
+                : p.PropertyType == typeof(bool) ? Bind<bool>(p)
+                : p.PropertyType == typeof(int[]) ? Bind<int[]>(p)
+                : throw new InvalidOperationException($"ModelConfig.{field.Name} is a {p.PropertyType.Name}: no accessor for it.");
+        }
+        return accessors;
+    }
+
+    private static (Func<ModelConfig, object?>, Action<ModelConfig, object?>) Bind<T>(PropertyInfo p)
+    {
+        var get = p.GetMethod!.CreateDelegate<Func<ModelConfig, T>>();
+        var set = p.SetMethod!.CreateDelegate<Action<ModelConfig, T>>();
+        return (c => get(c), (c, value) => set(c, (T)value!));
+    }
 
     /// <summary>A field's value as messages and comparisons write it (doubles round-trip, invariant culture).</summary>
     internal static string Format(object? value) => value switch
