@@ -128,7 +128,10 @@ public sealed unsafe class TensorParallelDatasetTrainer : IStepTrainer
     /// Tensor group 0 (world ranks 0 … T − 1) gathers one whole model to world rank 0, which writes it; the other groups
     /// hold the same slices and wait. A failure on rank 0 is raised on every rank, after the gathers it left out.
     /// </summary>
-    public void Save(string directory)
+    public void Save(string directory) => Save(directory, CheckpointFileSystem.Real);
+
+    /// <summary><see cref="Save(string)"/> through <paramref name="fileSystem"/> on rank 0 (tests inject failures there).</summary>
+    public void Save(string directory, CheckpointFileSystem fileSystem)
     {
         Exception? error = null;
         if (_groups.Data.Rank == 0)
@@ -140,7 +143,7 @@ public sealed unsafe class TensorParallelDatasetTrainer : IStepTrainer
                     metadata => WeightsWriter(metadata, gatherer), _definition.ParameterCount,
                     stream => { foreach (var t in _layout) gatherer.Write(t.Name, stream); },
                     stream => { foreach (var t in _layout) gatherer.Write(t.Name, stream); });
-                try { TrainingCheckpoint.Save(directory, content, Files); }
+                try { TrainingCheckpoint.Save(directory, content, Files, fileSystem); }
                 catch (Exception e) when (_world.Size > 1) { error = e; }
             }
             gatherer.Finish();

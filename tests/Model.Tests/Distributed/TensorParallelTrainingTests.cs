@@ -4,6 +4,7 @@ using Qwen3Gen.Distributed;
 using Qwen3Gen.Models;
 using Qwen3Gen.Optim;
 using Qwen3Gen.TensorParallel;
+using Qwen3Gen.Training;
 
 namespace Qwen3Gen.Model.Tests;
 
@@ -285,6 +286,69 @@ public class TensorParallelTrainingTests(ITestOutputHelper output)
             }
         }
         Assert.Contains(ranks[0].m, x => x != 0);                                   // two steps left moments to compare
+    }
+
+    /// <summary>
+    /// Writes model.safetensors through a stream that fails after 4 KiB (a full disk): its header and part of its first
+    /// tensor (lm_head.weight, 203 × 32 floats), so rank 0 fails with every later tensor and both moments still to gather.
+    /// </summary>
+    private sealed class DiskFullMidWeights : Training.CheckpointFileSystem
+    {
+        public override void WriteFile(string path, Action<Stream> write)
+        {
+            if (Path.GetFileName(path) != "model.safetensors")
+            {
+                base.WriteFile(path, write);
+                return;
+            }
+            using var stream = new FullAfter(4096);
+            write(stream);
+        }
+
+        private sealed class FullAfter(long capacity) : MemoryStream
+        {
+            public override void Write(ReadOnlySpan<byte> buffer) => Write(buffer.ToArray(), 0, buffer.Length);
+
+            public override void Write(byte[] buffer, int offset, int count)
+            {
+                if (Length + count > capacity) throw new IOException("injected: no space left on device");
+                base.Write(buffer, offset, count);
+            }
+        }
+    }
+
+    [Fact]
+    public void SaveFailingOnRankZero_MidGather_FailsOnEveryRank_AndKeepsThePreviousCheckpoint()
+    {
+        using var dir = new TempDirectory("tpsavefail");
+        using (var reference = FourWayDense.Create())
+        {
+            TestWeights.Randomize(reference, 5, std: 0.2f);
+            CheckpointSaver.Save(reference.Tensors, reference.Weights, dir["init.safetensors"]);
+        }
+        var data = new Training.TextDataset(Enumerable.Range(0, 400).Select(i => i * 37 % 203).ToArray());
+        var options = new Training.TrainingOptions { Steps = 5, Batch = 2, Context = 6, WarmupSteps = 0 };
+        string run = dir["run"];
+        var ranks = ThreadGroup.Run(4, world =>
+        {
+            using var groups = ParallelGroups.Create(world, tensorParallel: 2);
+            using var model = (ITensorParallelTraining)TensorParallelModels.Load(groups.Tensor, FourWayDense.Definition, dir["init.safetensors"]);
+            using var trainer = new TensorParallelDatasetTrainer(world, groups, model, FourWayDense.Definition, data, options);
+            trainer.TrainStep();
+            trainer.Save(run);                                                       // step 1: complete
+            trainer.TrainStep();
+            Exception? failure = null;
+            try { trainer.Save(run, new DiskFullMidWeights()); }                     // step 2: rank 0's disk fills mid-file
+            catch (IOException e) { failure = e; }
+            trainer.TrainStep();                                                     // every rank is still in step: the collectives go on
+            return failure?.Message;
+        }, timeout: TimeSpan.FromSeconds(30));
+        output.WriteLine(string.Join("\n", ranks));
+        Assert.Contains("injected: no space left on device", ranks[0]);
+        for (int k = 1; k < 4; k++) Assert.Contains("Rank 0 failed saving the checkpoint", ranks[k]);
+        string? found = TrainingCheckpoint.Find(run);
+        Assert.NotNull(found);
+        Assert.Equal(1, TrainingCheckpoint.ReadInfo(found).Step);                   // the previous checkpoint, whole
     }
 
     [Fact]
