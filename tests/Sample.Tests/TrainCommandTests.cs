@@ -16,10 +16,8 @@ public sealed class TrainCommandTests : IDisposable
 
     public TrainCommandTests()
     {
-        Directory.CreateDirectory(_root);
         Assert.True(File.Exists(Corpus.BundledPath), $"the build should copy the corpus to {Corpus.BundledPath}");
-        _data = Path.Combine(_root, "slice.txt");
-        File.WriteAllBytes(_data, File.ReadAllBytes(Corpus.BundledPath).AsSpan(0, 40_000).ToArray());
+        _data = CorpusSlice.Write(_root);
     }
 
     public void Dispose()

@@ -23,9 +23,7 @@ public sealed class TrainedModelTests : IDisposable
 
     public TrainedModelTests()
     {
-        Directory.CreateDirectory(_root);
-        _data = Path.Combine(_root, "slice.txt");
-        File.WriteAllBytes(_data, File.ReadAllBytes(Corpus.BundledPath).AsSpan(0, 20_000).ToArray());
+        _data = CorpusSlice.Write(_root, bytes: 20_000);
     }
 
     public void Dispose()

@@ -17,9 +17,7 @@ public sealed class FaultTests(ITestOutputHelper output) : IDisposable
 
     private string[] Args(string output, params string[] extra)
     {
-        Directory.CreateDirectory(_root);
-        string data = Path.Combine(_root, "slice.txt");
-        if (!File.Exists(data)) File.WriteAllBytes(data, File.ReadAllBytes(Corpus.BundledPath).AsSpan(0, 40_000).ToArray());
+        string data = CorpusSlice.Write(_root);
         return ["train", "--model", "Qwen3Tiny", "--steps", "100000", "--batch", "2", "--context", "16", "--warmup", "2", "--threads", "1",
                 "--eval-interval", "0", "--checkpoint-interval", "2", "--log-interval", "1", "--samples", "0", "--data", data, "--out", output, .. extra];
     }

@@ -32,13 +32,7 @@ public sealed class TensorParallelTrainTests(ITestOutputHelper output) : IDispos
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
     }
 
-    private string Data()
-    {
-        Directory.CreateDirectory(_root);
-        string path = Path.Combine(_root, "slice.txt");
-        if (!File.Exists(path)) File.WriteAllBytes(path, File.ReadAllBytes(Corpus.BundledPath).AsSpan(0, 40_000).ToArray());
-        return path;
-    }
+    private string Data() => CorpusSlice.Write(_root);
 
     private string[] Args(string model, string output, int steps, params string[] extra) =>
     [
