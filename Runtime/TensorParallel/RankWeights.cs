@@ -38,29 +38,16 @@ public static unsafe class RankWeights
         }
     }
 
-    /// <summary>The rank's part of tensor <paramref name="t"/> into its local place: whole, a block of rows (contiguous in the
-    /// file), or a block of columns of every row (one short read per row).</summary>
+    /// <summary>The rank's part of tensor <paramref name="t"/> into its local place, run by run (<see cref="TensorSlices.Runs"/>:
+    /// a block of rows is one contiguous read, a block of columns one short read per row).</summary>
     private static void Copy(Weights weights, SlicedTensor t, SafeTensorsFile file)
     {
-        var local = t.Local;
-        int rows = local.Shape[0], cols = local.Shape.Length > 1 ? local.Shape[1] : 1;
-        int fullCols = t.FullShape.Length > 1 ? t.FullShape[1] : 1;
-        int rowsPerRead = t.Kind == SplitKind.Columns ? 1 : Math.Max(1, (1 << 24) / cols);
-        for (int r = 0; r < rows; r += rowsPerRead)
-        {
-            int n = Math.Min(rowsPerRead, rows - r) * cols;
-            long source = t.Kind switch
-            {
-                SplitKind.Rows => (long)(t.Start + r) * fullCols,
-                SplitKind.Columns => (long)r * fullCols + t.Start,
-                _ => (long)r * fullCols,
-            };
-            long destination = local.Offset + (long)r * cols;
-            if (weights.Format == WeightFormat.BF16 && local.IsMatrix)
-                file.ReadBF16(t.Name, source, new Span<BF16>(weights.Matrix<BF16>() + destination, n));     // BF16 files copied as stored
+        long at = t.Local.Offset;
+        foreach (var (from, to, n) in TensorSlices.Runs(t))
+            if (weights.Format == WeightFormat.BF16 && t.Local.IsMatrix)
+                file.ReadBF16(t.Name, from, new Span<BF16>(weights.Matrix<BF16>() + at + to, n));     // BF16 files copied as stored
             else
-                file.ReadF32(t.Name, source, new Span<float>(weights.Vectors + destination, n));            // F32 layout: Vectors is its start
-        }
+                file.ReadF32(t.Name, from, new Span<float>(weights.Vectors + at + to, n));            // F32 layout: Vectors is its start
     }
 
     /// <summary>
@@ -117,24 +104,20 @@ public static unsafe class RankWeights
                     vectors.Add((t, info.Type, (nint)data, elements));
                     continue;
                 }
-                int fullCols = t.FullShape[1], rows = t.Local.Shape[0], cols = t.Local.Shape[1];
+                int rows = t.Local.Shape[0], cols = t.Local.Shape[1];
                 var format = Quantization.MatrixRows.FromGgml(info.Type);
                 int blockSize = GgmlTypes.BlockSize(info.Type), blockBytes = GgmlTypes.BlockBytes(info.Type);
                 if (t.Kind == SplitKind.Columns && (t.Start % blockSize != 0 || cols % blockSize != 0))
                     throw new InvalidDataException($"'{file.Path}', tensor '{info.Name}' ({info.Type}): columns [{t.Start}, {t.Start + cols}) of rank {split.Rank} " +
                                                    $"do not fall on its {blockSize}-element blocks; split it fewer ways or use a safetensors snapshot.");
-                long fullRowBytes = (long)fullCols / blockSize * blockBytes, rowBytes = (long)cols / blockSize * blockBytes;
+                long rowBytes = (long)cols / blockSize * blockBytes;
                 var copy = new NativeBuffer<byte>(rows * rowBytes);
                 owned.Add(copy);
-                for (int r = 0; r < rows; r++)
+                // The runs of the slice in elements; every run starts and ends on a block (rows are whole blocks, columns checked above).
+                foreach (var (from, to, n) in TensorSlices.Runs(t))
                 {
-                    byte* from = t.Kind switch
-                    {
-                        SplitKind.Rows => data + (t.Start + (long)r) * fullRowBytes,
-                        SplitKind.Columns => data + r * fullRowBytes + (long)t.Start / blockSize * blockBytes,
-                        _ => data + r * fullRowBytes,
-                    };
-                    Buffer.MemoryCopy(from, copy.Pointer + r * rowBytes, rowBytes, rowBytes);
+                    long runBytes = (long)n / blockSize * blockBytes;
+                    Buffer.MemoryCopy(data + from / blockSize * blockBytes, copy.Pointer + to / blockSize * blockBytes, runBytes, runBytes);
                 }
                 if (format is { } stored)
                 {
