@@ -6,56 +6,50 @@ namespace Qwen3Gen.TensorParallel;
 
 /// <summary>
 /// Cross-entropy over logits split by vocabulary (Megatron's vocab-parallel loss): each rank holds columns
-/// [start, start + count) of every row. Per row:  M = max over ranks of the local maxima (gathered, N floats a row),
-/// Z = Σ_r Σ_local exp(l − M) (one all-reduce of a float a row), and the target's logit from the rank that holds it
-/// (all-reduced with zeros elsewhere);  loss = M + log Z − l[target]. The mean is over the non-ignored targets (-100).
-/// Backward (<see cref="Backward"/>) needs no communication: with lse = M + log Z kept per row by the forward,
+/// [start, start + count) of every row. Per row each rank computes its columns' log-sum-exp lse_r (RowOps.LogSumExp,
+/// the one-process loss's kernel) and its target logit (0 when the target is another rank's token); one all-gather of
+/// these 2 floats a row gives every rank  lse = M + log Σ_r exp(lse_r − M) (M = max_r lse_r) and l[target] (one value
+/// plus zeros, exact);  loss = lse − l[target]. The mean is over the non-ignored targets (-100).
+/// Backward (<see cref="Backward"/>) needs no communication: with the whole row's lse kept per row by the forward,
 /// dl_j = (exp(l_j − lse) − [j = target]) / count on the rank's own columns: each rank's softmax part is its columns of
-/// the whole row's softmax, because M and Z are the whole row's.
+/// the whole row's softmax, because lse is the whole row's.
 /// </summary>
 public static unsafe class VocabParallelLoss
 {
-    /// <param name="lse">Null, or [rows]: receives each row's log Σ exp over the whole vocabulary, M + log Z (for <see cref="Backward"/>).</param>
+    /// <param name="lse">Null, or [rows]: receives each row's log Σ exp over the whole vocabulary (for <see cref="Backward"/>).</param>
     public static float Mean(ICommunicator comm, float* logits, ReadOnlySpan<int> targets, int start, int count, int rows, float* lse = null)
     {
         int n = comm.Size;
-        var maxima = new float[(long)n * rows];          // block r: rank r's maxima of every row
-        var sums = new float[2 * rows];                  // [Z of each row, target logit of each row]
-        fixed (float* mx = maxima)
+        var parts = new float[2L * n * rows];            // block k: rank k's log-sum-exp of every row, then its target logit of every row (0: not its token)
+        fixed (float* p = parts)
         {
-            float* mine = mx + (long)comm.Rank * rows;
+            float* mine = p + 2L * comm.Rank * rows;
             for (int r = 0; r < rows; r++)
             {
                 float* row = logits + (long)r * count;
-                float m = float.NegativeInfinity;
-                for (int j = 0; j < count; j++) m = MathF.Max(m, row[j]);
-                mine[r] = m;
+                mine[r] = RowOps.LogSumExp(row, count);
+                int t = targets[r] - start;
+                mine[rows + r] = targets[r] != CausalLm.IgnoreIndex && (uint)t < (uint)count ? row[t] : 0f;
             }
-            var counts = new long[n];
-            Array.Fill(counts, rows);
-            comm.AllGather(mx, counts);
+            var blocks = new long[n];
+            Array.Fill(blocks, 2L * rows);
+            comm.AllGather(p, blocks);
         }
-        for (int r = 0; r < rows; r++)
-        {
-            float m = float.NegativeInfinity;
-            for (int k = 0; k < n; k++) m = MathF.Max(m, maxima[(long)k * rows + r]);
-            maxima[r] = m;                               // block 0 now holds the global maxima
-            float* row = logits + (long)r * count;
-            float z = 0;
-            for (int j = 0; j < count; j++) z += MathF.Exp(row[j] - m);
-            sums[r] = z;
-            int t = targets[r] - start;
-            sums[rows + r] = targets[r] != CausalLm.IgnoreIndex && (uint)t < (uint)count ? row[t] : 0f;
-        }
-        fixed (float* s = sums) comm.AllReduceSum(s, sums.Length);
-        if (lse != null)
-            for (int r = 0; r < rows; r++) lse[r] = maxima[r] + MathF.Log(sums[r]);
         double total = 0;
         int counted = 0;
         for (int r = 0; r < rows; r++)
         {
+            float m = float.NegativeInfinity, z = 0f, target = 0f;
+            for (int k = 0; k < n; k++) m = MathF.Max(m, parts[2L * k * rows + r]);
+            for (int k = 0; k < n; k++)
+            {
+                z += MathF.Exp(parts[2L * k * rows + r] - m);              // log Σ_k exp(lse_k) = m + log Σ_k exp(lse_k − m)
+                target += parts[2L * k * rows + rows + r];                 // one rank's logit plus zeros: exact
+            }
+            float rowLse = m + MathF.Log(z);
+            if (lse != null) lse[r] = rowLse;
             if (targets[r] == CausalLm.IgnoreIndex) continue;
-            total += maxima[r] + MathF.Log(sums[r]) - sums[rows + r];
+            total += rowLse - target;
             counted++;
         }
         return counted == 0 ? float.NaN : (float)(total / counted);
